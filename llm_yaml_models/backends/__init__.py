@@ -1,0 +1,19 @@
+"""Backends by ``backend.type``; each module is imported on first use."""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import Backend
+
+_MODULES = {
+    "markov": "llm_yaml_models.backends.markov",
+}
+
+
+def backend_types() -> list[str]:
+    return list(_MODULES)
+
+
+def backend_class(backend_type: str) -> type[Backend]:
+    return importlib.import_module(_MODULES[backend_type]).BACKEND

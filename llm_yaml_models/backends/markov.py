@@ -1,0 +1,188 @@
+"""The Markov backend: llm-markov's chain, declared in YAML.
+
+Same semantics as the llm plugin tutorial's llm-markov: a transition table
+over the words, a random start word, then a random successor or, lacking
+one, a random word from the vocabulary. Beyond it: a ``seed`` option, a
+``corpus`` file trained on as well as the prompt, and n-gram ``order``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+from .base import Backend, BackendConfig, Request
+
+DEFAULT_LENGTH = 20
+
+
+@dataclass(frozen=True)
+class MarkovConfig(BackendConfig):
+    corpus: Path | None = None
+    order: int = 1
+
+    @classmethod
+    def from_data(cls, data: dict, base_dir: Path) -> MarkovConfig:
+        corpus = data.get("corpus")
+        return cls(corpus=base_dir / corpus if corpus else None, order=data.get("order", 1))
+
+
+def build_table(words: list[str], order: int = 1) -> dict:
+    """State -> list of the words that followed it (a state is a word, or a
+    tuple of ``order`` words)."""
+    table: dict = {}
+    get = table.get
+    states = (
+        words if order == 1 else zip(*(islice(words, i, None) for i in range(order)), strict=False)
+    )
+    for state, following in zip(states, islice(words, order, None), strict=False):
+        successors = get(state)
+        if successors is None:
+            table[state] = [following]
+        else:
+            successors.append(following)
+    return table
+
+
+class Chain:
+    """Several transition tables (corpus, prompt, text attachments) walked as one."""
+
+    def __init__(self, tables: list[dict], order: int):
+        self.tables = [t for t in tables if t]
+        self.order = order
+        self.states = list(dict.fromkeys(s for t in self.tables for s in t))
+        self.vocabulary = (
+            self.states if order == 1 else list(dict.fromkeys(s[0] for s in self.states))
+        )
+
+    def successor(self, state, rng: random.Random) -> str:
+        found = [s for t in self.tables if (s := t.get(state))]
+        if not found:
+            return rng.choice(self.vocabulary)
+        if len(found) == 1:
+            return rng.choice(found[0])
+        index = rng.randrange(sum(map(len, found)))
+        for successors in found:
+            if index < len(successors):
+                return successors[index]
+            index -= len(successors)
+        raise AssertionError("unreachable")
+
+    def walk(self, length: int, rng: random.Random) -> list[str]:
+        state = rng.choice(self.states)
+        words = [state] if self.order == 1 else list(state)
+        while len(words) < length:
+            word = self.successor(state, rng)
+            words.append(word)
+            state = word if self.order == 1 else (*state[1:], word)
+        return words[:length]
+
+
+class MarkovBackend(Backend):
+    Config = MarkovConfig
+    # Options this backend reads, when declared, and the rules they must keep.
+    option_rules = {
+        "length": {"types": ("integer",), "minimum": 2},
+        "delay": {"types": ("number", "integer"), "minimum": 0, "maximum": 10},
+        "seed": {"types": ("integer",)},
+    }
+
+    def __init__(self, declaration):
+        super().__init__(declaration)
+        self._corpus: tuple[float, dict] | None = None
+
+    @classmethod
+    def check(cls, data, doc, origin, base_dir) -> list:
+        problems = []
+        for name, spec in data.get("options", {}).items():
+            rules = cls.option_rules.get(name)
+            if rules is None:
+                continue
+            path = ("options", name)
+            if spec["type"] not in rules["types"]:
+                wanted = " or ".join(rules["types"])
+                message = f"the markov backend reads '{name}' as {wanted}, not {spec['type']}"
+                problems.append(doc.problem(origin(path + ("type",)), message))
+            if "minimum" in rules and spec.get("minimum", rules["minimum"]) < rules["minimum"]:
+                message = f"the markov backend needs {name} >= {rules['minimum']}"
+                problems.append(doc.problem(origin(path + ("minimum",)), message))
+            if "maximum" in rules and spec.get("maximum", rules["maximum"]) > rules["maximum"]:
+                message = f"the markov backend needs {name} <= {rules['maximum']}"
+                problems.append(doc.problem(origin(path + ("maximum",)), message))
+        for i, mime in enumerate(data.get("attachment_types", ())):
+            if not mime.startswith("text/"):
+                message = f"the markov backend reads only text/* attachments, not {mime}"
+                problems.append(doc.problem(origin(("attachment_types", i)), message))
+        corpus = data["backend"].get("corpus")
+        if corpus and not (base_dir / corpus).is_file():
+            message = f"corpus file not found: {base_dir / corpus}"
+            problems.append(doc.problem(origin(("backend", "corpus")), message))
+        return problems
+
+    def corpus_table(self, request: Request) -> dict:
+        path = self.config.corpus
+        if path is None:
+            return {}
+        try:
+            mtime = os.stat(path).st_mtime_ns
+            if self._corpus is None or self._corpus[0] != mtime:
+                text = path.read_text("utf-8", errors="replace")
+                self._corpus = (mtime, build_table(text.split(), self.config.order))
+        except OSError as exc:
+            raise request.fail(f"cannot read corpus {path}: {exc.strerror}") from exc
+        return self._corpus[1]
+
+    def words(self, request: Request) -> list[str]:
+        order = self.config.order
+        texts = [request.prompt or ""]
+        texts += [a.content_bytes().decode("utf-8", "replace") for a in request.attachments]
+        tables = [self.corpus_table(request)] + [build_table(t.split(), order) for t in texts]
+        chain = Chain(tables, order)
+        if not chain.states:
+            raise request.fail(
+                f"nothing to learn from: the prompt needs at least {order + 1} words"
+                + ("" if self.config.corpus else ", or declare backend.corpus")
+            )
+        seed = request.options.get("seed")
+        rng = random.Random(seed)
+        words = chain.walk(request.options.get("length", DEFAULT_LENGTH), rng)
+        request.set_usage(input=sum(len(t.split()) for t in texts), output=len(words))
+        request.response_json = {"order": order, "vocabulary": len(chain.vocabulary)}
+        if seed is not None:
+            request.response_json["seed"] = seed
+        return words
+
+    def delay(self, request: Request) -> float:
+        return request.options.get("delay", 0) if request.stream else 0
+
+    def stream(self, request: Request) -> Iterator[str]:
+        words = self.words(request)
+        if not request.stream:
+            # One chunk: the same text, without per-chunk overhead in llm.
+            yield "".join(word + " " for word in words)
+            return
+        delay = self.delay(request)
+        for i, word in enumerate(words):
+            if delay and i:
+                time.sleep(delay)
+            yield word + " "
+
+    async def astream(self, request: Request) -> AsyncIterator[str]:
+        words = self.words(request)
+        if not request.stream:
+            yield "".join(word + " " for word in words)
+            return
+        delay = self.delay(request)
+        for i, word in enumerate(words):
+            if delay and i:
+                await asyncio.sleep(delay)
+            yield word + " "
+
+
+BACKEND = MarkovBackend

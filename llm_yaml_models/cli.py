@@ -1,0 +1,140 @@
+"""``llm yaml-models ...``: path, validate, list, show, schema."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+
+import click
+import llm
+
+from . import registry
+from .config import files_in, places
+
+
+@contextlib.contextmanager
+def _own_hook_off():
+    """Ask llm for every other plugin's models, without ours."""
+    registry._state["disabled"] = True
+    try:
+        yield
+    finally:
+        registry._state["disabled"] = False
+
+
+def _other_models() -> list:
+    with _own_hook_off():
+        return llm.get_models_with_aliases()
+
+
+def _check(files: list[str] | None) -> tuple[registry.Loaded, list[int], list]:
+    loaded = registry.load(files, use_cache=False)
+    clashing, problems = registry.collisions(loaded, _other_models())
+    return loaded, clashing, loaded.problems + problems
+
+
+@click.group(name="yaml-models")
+def yaml_models():
+    """Models declared in YAML files (llm-yaml-models)."""
+    registry._state["quiet"] = True
+
+
+@yaml_models.command(name="path")
+def path_command():
+    """Print each place searched for model files, and whether it exists."""
+    for place in places():
+        state = "exists" if place.exists else "missing"
+        click.echo(f"{place.path}\t{state}\t({place.origin})")
+
+
+@yaml_models.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+def validate(paths):
+    """Check model files: PATHS, or everything on the search path.
+
+    Prints every problem as FILE:LINE:COL: PATH: MESSAGE and exits 1 if
+    there is any.
+    """
+    files = (
+        [str(f) for p in paths for f in (files_in(_as_path(p)) or [_as_path(p)])] if paths else None
+    )
+    loaded, clashing, problems = _check(files)
+    for problem in problems:
+        click.echo(str(problem))
+    count = len(loaded.declarations) - len(clashing)
+    summary = f"{_plural(count, 'model')} in {_plural(len(loaded.files), 'file')}"
+    if problems:
+        raise click.ClickException(f"{_plural(len(problems), 'problem')} ({summary} usable)")
+    click.echo(f"OK: {summary}, no problems")
+
+
+@yaml_models.command(name="list")
+@click.option("json_", "--json", is_flag=True, help="Output as JSON")
+def list_command(json_):
+    """Each declared model: aliases, backend, source, and whether it loaded."""
+    loaded, clashing, problems = _check(None)
+    rows = []
+    for i, declaration in enumerate(loaded.declarations):
+        ok = i not in clashing
+        rows.append(
+            {
+                "model_id": declaration.model_id,
+                "aliases": list(declaration.aliases),
+                "backend": declaration.backend_type,
+                "source": declaration.source,
+                "loaded": ok,
+                "status": "loaded" if ok else "error: name already registered",
+            }
+        )
+    for source in loaded.skipped:
+        rows.append(
+            {
+                "model_id": None,
+                "aliases": [],
+                "backend": None,
+                "source": source,
+                "loaded": False,
+                "status": "error: see 'llm yaml-models validate'",
+            }
+        )
+    if json_:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        name = row["model_id"] or "?"
+        aliases = f" (aliases: {', '.join(row['aliases'])})" if row["aliases"] else ""
+        backend = f" [{row['backend']}]" if row["backend"] else ""
+        click.echo(f"{name}{aliases}{backend} {row['source']}: {row['status']}")
+
+
+@yaml_models.command()
+@click.argument("model")
+def show(model):
+    """The declaration of MODEL after merging defaults, with where each value came from."""
+    from .show import render
+
+    loaded = registry.load(use_cache=False)
+    for declaration in loaded.declarations:
+        if model == declaration.model_id or model in declaration.aliases:
+            click.echo(render(declaration), nl=False)
+            return
+    raise click.ClickException(f"no declared model '{model}'; see 'llm yaml-models list'")
+
+
+@yaml_models.command()
+def schema():
+    """Print the JSON Schema of a model file."""
+    from .schema import schema_text
+
+    sys.stdout.write(schema_text())
+
+
+def _as_path(value: str):
+    from pathlib import Path
+
+    return Path(value)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -1,0 +1,342 @@
+"""Find model files, parse them with locations, validate, merge defaults.
+
+file -> Document (located YAML) -> schema and semantic checks -> ModelEntry
+(merged, validated data plus where it came from) -> Declaration.
+
+A ``FileResult`` is plain JSON-able data so that the cache can keep it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import llm
+
+from .errors import ConfigError, Problem
+from .source import Document, Loc, PathT, format_path
+
+ENV_PATH = "LLM_YAML_MODELS_PATH"
+SUFFIXES = (".yaml", ".yml")
+
+
+# -- where files are found ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Place:
+    path: Path
+    origin: str  # "user directory" or the env var's name
+
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+
+def places() -> list[Place]:
+    out = [Place(llm.user_dir() / "yaml-models", "user directory")]
+    for entry in os.environ.get(ENV_PATH, "").split(os.pathsep):
+        if entry.strip():
+            out.append(Place(Path(entry), ENV_PATH))
+    return out
+
+
+def files_in(path: Path) -> list[Path]:
+    """The model files a search-path entry names: a file, or a directory's
+    ``*.yaml`` and ``*.yml`` files in name order."""
+    if not path.is_dir():
+        return [path] if path.exists() or path.is_symlink() else []
+    try:
+        names = sorted(os.listdir(path))
+    except OSError:
+        return [path]  # reported as unreadable when loaded
+    return [path / n for n in names if n.endswith(SUFFIXES) and not n.startswith(".")]
+
+
+def discover() -> list[Path]:
+    seen: set[str] = set()
+    out = []
+    for place in places():
+        for file in files_in(place.path):
+            real = os.path.realpath(file)
+            if real not in seen:
+                seen.add(real)
+                out.append(file)
+    return out
+
+
+# -- one file ----------------------------------------------------------------
+
+
+@dataclass
+class ModelEntry:
+    """A merged, validated model declaration and where it was written."""
+
+    data: dict
+    path: str  # of the entry in its file: "models[0]", or "[0]" in a list file
+    line: int
+    col: int
+    id_loc: Loc
+    alias_locs: list[Loc]
+
+    def to_json(self) -> dict:
+        return {
+            "data": self.data,
+            "path": self.path,
+            "at": [self.line, self.col],
+            "id": [self.id_loc.line, self.id_loc.col],
+            "aliases": [[a.line, a.col] for a in self.alias_locs],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> ModelEntry:
+        return cls(
+            data["data"],
+            data["path"],
+            *data["at"],
+            Loc(*data["id"]),
+            [Loc(*a) for a in data["aliases"]],
+        )
+
+
+@dataclass
+class FileResult:
+    file: str
+    models: list[ModelEntry] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)  # lines of skipped models
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.file).parent
+
+    def to_json(self) -> dict:
+        return {
+            "models": [m.to_json() for m in self.models],
+            "problems": [p.to_json() for p in self.problems],
+            "skipped": self.skipped,
+        }
+
+    @classmethod
+    def from_json(cls, file: str, data: dict) -> FileResult:
+        return cls(
+            file,
+            [ModelEntry.from_json(m) for m in data["models"]],
+            [Problem.from_json(file, p) for p in data["problems"]],
+            data["skipped"],
+        )
+
+
+def load_file(file: str) -> FileResult:
+    """Read, parse and validate one file. Never raises for a bad file."""
+    from .source import parse, read_text
+
+    try:
+        doc = parse(file, read_text(file, file))
+    except ConfigError as exc:
+        return FileResult(file, problems=exc.problems, skipped=[exc.problems[0].line])
+    return check_document(doc)
+
+
+def check_document(doc: Document) -> FileResult:
+    result = FileResult(doc.file)
+    top, entries, defaults = _structure(doc, result)
+    file_broken = any(not _under_model(p) for p in top)
+    seen: set = set()
+    result.problems = _unique(top, seen)
+    for i, entry in enumerate(entries):
+        path = ("models", i) if isinstance(doc.value, dict) else (i,)
+        loc = doc.loc(path)
+        if not isinstance(entry, dict):
+            result.skipped.append(loc.line)
+            continue
+        merged, origin = merge(defaults, ("defaults",), entry, path)
+        problems = check_model(merged, doc, origin)
+        new = _unique(problems, seen)
+        result.problems.extend(new)
+        if problems or file_broken or any(_under(p, path) for p in top):
+            result.skipped.append(loc.line)
+            continue
+        result.models.append(
+            ModelEntry(
+                merged,
+                format_path(path),
+                loc.line,
+                loc.col,
+                doc.loc(origin(("model_id",))),
+                [doc.loc(origin(("aliases", j))) for j in range(len(merged.get("aliases", ())))],
+            )
+        )
+    if file_broken and not entries:
+        result.skipped.append(result.problems[0].line)
+    return result
+
+
+def _unique(problems: list[Problem], seen: set) -> list[Problem]:
+    out = []
+    for p in problems:
+        key = (p.line, p.col, p.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def _under(problem: Problem, path: PathT) -> bool:
+    prefix = format_path(path)
+    return problem.path == prefix or problem.path.startswith((prefix + ".", prefix + "["))
+
+
+def _under_model(problem: Problem) -> bool:
+    return bool(re.match(r"^(models)?\[\d+\]", problem.path))
+
+
+def _structure(doc: Document, result: FileResult) -> tuple[list[Problem], list, dict]:
+    """File-level problems, the model entries, and the defaults mapping."""
+    from .schema import validate
+
+    value = doc.value
+    if value is None:
+        return (
+            [
+                doc.problem(
+                    (), "the file is empty; expected a list of models or a mapping with 'models'"
+                )
+            ],
+            [],
+            {},
+        )
+    if isinstance(value, list):
+        return validate(value, "modelList", doc), value, {}
+    if isinstance(value, dict):
+        problems = validate(value, "fileMapping", doc)
+        entries = value.get("models")
+        defaults = value.get("defaults")
+        return (
+            problems,
+            entries if isinstance(entries, list) else [],
+            defaults if isinstance(defaults, dict) else {},
+        )
+    kind = type(value).__name__.replace("str", "string")
+    return (
+        [doc.problem((), f"expected a list of models or a mapping with 'models', not a {kind}")],
+        [],
+        {},
+    )
+
+
+# -- defaults ----------------------------------------------------------------
+
+
+def merge(defaults: dict, defaults_path: PathT, model: dict, model_path: PathT):
+    """Deep-merge ``defaults`` into ``model`` (the model's keys win).
+
+    Returns the merged value and ``origin(path)``, which maps a path in the
+    merged value to the path in the file that supplied it.
+    """
+    table: dict[PathT, PathT] = {}
+
+    def copy(value, src: PathT, dst: PathT):
+        table[dst] = src
+        if isinstance(value, dict):
+            return {k: copy(v, src + (k,), dst + (k,)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [copy(v, src + (i,), dst + (i,)) for i, v in enumerate(value)]
+        return value
+
+    def combine(d, d_src: PathT, m, m_src: PathT, dst: PathT):
+        if not (isinstance(d, dict) and isinstance(m, dict)):
+            return copy(m, m_src, dst)
+        table[dst] = m_src
+        out = {}
+        for k, v in m.items():
+            if k in d:
+                out[k] = combine(d[k], d_src + (k,), v, m_src + (k,), dst + (k,))
+            else:
+                out[k] = copy(v, m_src + (k,), dst + (k,))
+        for k, v in d.items():
+            if k not in m:
+                out[k] = copy(v, d_src + (k,), dst + (k,))
+        return out
+
+    merged = combine(defaults, defaults_path, model, model_path, ())
+
+    def origin(path: PathT) -> PathT:
+        for n in range(len(path), -1, -1):
+            if path[:n] in table:
+                return table[path[:n]] + tuple(path[n:])
+        return model_path + tuple(path)
+
+    return merged, origin
+
+
+# -- one merged model ------------------------------------------------------
+
+
+def check_model(data: dict, doc: Document, origin) -> list[Problem]:
+    """Schema and semantic problems of one merged model declaration."""
+    from .backends import backend_class
+    from .schema import validate
+
+    problems = validate(data, "model", doc, origin)
+    if problems:
+        return problems
+    for name, spec in data.get("options", {}).items():
+        problems += _check_option(spec, doc, lambda p, n=name: origin(("options", n) + p))
+    backend = backend_class(data["backend"]["type"])
+    problems += backend.check(data, doc, origin, Path(doc.file).parent)
+    if data.get("can_stream") and not backend.can_stream:
+        message = f"the {data['backend']['type']} backend cannot stream"
+        problems.append(doc.problem(origin(("can_stream",)), message))
+    return problems
+
+
+_FOR_TYPE = {
+    "minimum": ("integer", "number"),
+    "maximum": ("integer", "number"),
+    "exclusiveMinimum": ("integer", "number"),
+    "exclusiveMaximum": ("integer", "number"),
+    "minLength": ("string",),
+    "maxLength": ("string",),
+    "pattern": ("string",),
+    "items": ("array",),
+}
+
+
+def _check_option(spec: dict, doc: Document, at) -> list[Problem]:
+    from .declarations import OptionSpec
+    from .schema import check_value
+
+    problems = []
+    kind = spec["type"]
+    for key, kinds in _FOR_TYPE.items():
+        if key in spec and kind not in kinds:
+            message = f"'{key}' applies to {' and '.join(kinds)} options, not {kind}"
+            problems.append(doc.problem(at((key,)), message))
+    for low, high in (("minimum", "maximum"), ("minLength", "maxLength")):
+        if low in spec and high in spec and spec[low] > spec[high]:
+            message = f"{low} {spec[low]} is greater than {high} {spec[high]}"
+            problems.append(doc.problem(at((low,)), message))
+    for key, sub in (("pattern", spec), ("items", spec.get("items") or {})):
+        pattern = sub.get("pattern")
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                path = ("pattern",) if key == "pattern" else ("items", "pattern")
+                problems.append(doc.problem(at(path), f"not a valid regular expression: {exc}"))
+    if problems:
+        return problems
+    rules = OptionSpec.from_data(
+        "_", {k: v for k, v in spec.items() if k != "default"}
+    ).json_schema()
+    for i, value in enumerate(spec.get("enum", ())):
+        unconstrained = {k: v for k, v in rules.items() if k != "enum"}
+        for message in check_value(value, unconstrained):
+            problems.append(doc.problem(at(("enum", i)), message))
+    if "default" in spec:
+        for message in check_value(spec["default"], rules):
+            problems.append(doc.problem(at(("default",)), f"default {message}"))
+    return problems

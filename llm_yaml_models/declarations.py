@@ -1,0 +1,108 @@
+"""Typed declarations: the one shape everything after validation reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_MISSING: Any = object()
+
+NUMERIC = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+TEXTUAL = ("minLength", "maxLength", "pattern")
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One declared option, in JSON Schema's vocabulary."""
+
+    name: str
+    type: str
+    description: str | None = None
+    default: Any = _MISSING
+    enum: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusiveMinimum: float | None = None  # noqa: N815 - JSON Schema's name
+    exclusiveMaximum: float | None = None  # noqa: N815
+    minLength: int | None = None  # noqa: N815
+    maxLength: int | None = None  # noqa: N815
+    pattern: str | None = None
+    items: OptionSpec | None = None
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _MISSING
+
+    @classmethod
+    def from_data(cls, name: str, data: dict) -> OptionSpec:
+        fields = {k: v for k, v in data.items() if k not in ("items", "enum")}
+        if "enum" in data:
+            fields["enum"] = tuple(data["enum"])
+        if "items" in data:
+            fields["items"] = cls.from_data(name, data["items"])
+        return cls(name=name, **fields)
+
+    def json_schema(self) -> dict:
+        """This spec as plain JSON Schema (without default and description)."""
+        out: dict[str, Any] = {"type": self.type}
+        for key in (*NUMERIC, *TEXTUAL):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.enum is not None:
+            out["enum"] = list(self.enum)
+        if self.items is not None:
+            out["items"] = self.items.json_schema()
+        return out
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """Which llm key the model uses: ``llm keys set NAME``, or ``env``."""
+
+    name: str
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A validated model declaration, defaults merged in."""
+
+    model_id: str
+    backend_type: str
+    backend: Any  # the backend's own typed Config
+    file: str
+    line: int
+    aliases: tuple[str, ...] = ()
+    description: str | None = None
+    options: tuple[OptionSpec, ...] = ()
+    attachment_types: frozenset[str] = frozenset()
+    can_stream: bool | None = None
+    key: KeySpec | None = None
+    replace: bool = False
+
+    @property
+    def source(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    @classmethod
+    def from_data(cls, data: dict, file: str, line: int, base_dir: Path) -> Declaration:
+        from .backends import backend_class
+
+        backend_type = data["backend"]["type"]
+        config = backend_class(backend_type).Config.from_data(data["backend"], base_dir)
+        return cls(
+            model_id=data["model_id"],
+            backend_type=backend_type,
+            backend=config,
+            file=file,
+            line=line,
+            aliases=tuple(data.get("aliases", ())),
+            description=data.get("description"),
+            options=tuple(OptionSpec.from_data(n, s) for n, s in data.get("options", {}).items()),
+            attachment_types=frozenset(data.get("attachment_types", ())),
+            can_stream=data.get("can_stream"),
+            key=KeySpec(**data["key"]) if "key" in data else None,
+            replace=data.get("replace", False),
+        )

@@ -1,0 +1,60 @@
+"""Errors raised by llm-yaml-models.
+
+    YAMLModelsError
+     ├── ConfigError        a model file is wrong; carries located Problems
+     └── BackendError       a declared model failed while answering a prompt
+                            (also an llm.ModelError, so llm prints one line)
+
+Lower-level errors (PyYAML, jsonschema, OS errors, a backend's own
+exceptions) are translated into these at the boundary where they happen,
+with ``raise Mapped(message) from exc``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import llm
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem in a model file."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+    def to_json(self) -> list:
+        return [self.line, self.col, self.path, self.message]
+
+    @classmethod
+    def from_json(cls, file: str, data: list) -> Problem:
+        line, col, path, message = data
+        return cls(file, line, col, path, message)
+
+
+class YAMLModelsError(Exception):
+    """Base class of every error this plugin raises."""
+
+
+class ConfigError(YAMLModelsError):
+    """A model file could not be used; ``problems`` says where and why."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class BackendError(YAMLModelsError, llm.ModelError):
+    """A declared model failed; the message starts with the model id."""
+
+    def __init__(self, model_id: str, message: str):
+        self.model_id = model_id
+        super().__init__(f"{model_id}: {message}")

@@ -1,0 +1,90 @@
+"""Option declarations -> an ``llm.Options`` subclass per model.
+
+Values from ``-o name value`` arrive as strings: pydantic's lax mode
+coerces numbers and booleans, and arrays and objects are parsed as JSON.
+The classes are built on first use (see ``LazyOptions``), because
+``llm models list`` without ``--options`` never touches them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Optional
+
+import llm
+from pydantic import BeforeValidator, ConfigDict, Field, create_model
+
+from .declarations import Declaration, OptionSpec
+
+_SCALARS: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
+_BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
+_LENGTHS = {"minLength": "min_length", "maxLength": "max_length", "pattern": "pattern"}
+
+
+class DeclaredOptions(llm.Options):
+    # Python's re, as jsonschema uses when the loader checks defaults.
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+
+
+def _parse_json(kind: str):
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError(f"expected a JSON {kind}") from None
+        return value
+
+    return BeforeValidator(parse)
+
+
+def _constraints(spec: OptionSpec, rules: dict) -> dict:
+    out = {}
+    for key, arg in _BOUNDS.items():
+        value = getattr(spec, key)
+        if value is None and key in rules:
+            value = rules[key]
+        if value is not None:
+            out[arg] = value
+    for key, arg in _LENGTHS.items():
+        if getattr(spec, key) is not None:
+            out[arg] = getattr(spec, key)
+    return out
+
+
+def annotation(spec: OptionSpec, rules: dict | None = None) -> Any:
+    """The type of one option or array item, constraints included."""
+    constraints = _constraints(spec, rules or {})
+    if spec.enum is not None:
+        base: Any = Literal[spec.enum]
+    elif spec.type == "array":
+        item = annotation(spec.items) if spec.items else Any
+        return Annotated[list[item], _parse_json("array"), Field(**constraints)]
+    elif spec.type == "object":
+        return Annotated[dict[str, Any], _parse_json("object")]
+    else:
+        base = _SCALARS[spec.type]
+    return Annotated[base, Field(**constraints)] if constraints else base
+
+
+def build_options(declaration: Declaration, option_rules: dict) -> type[llm.Options]:
+    fields = {}
+    for spec in declaration.options:
+        kind = annotation(spec, option_rules.get(spec.name))
+        default = spec.default if spec.has_default else None
+        fields[spec.name] = (Optional[kind], Field(default=default, description=spec.description))  # noqa: UP045
+    name = f"Options[{declaration.model_id}]"
+    return create_model(name, __base__=DeclaredOptions, **fields)
+
+
+class LazyOptions:
+    """A class attribute that builds the model's Options class on first access."""
+
+    def __init__(self, build):
+        self._build = build
+        self._cls: type[llm.Options] | None = None
+
+    def __get__(self, instance, owner) -> type[llm.Options]:
+        if self._cls is None:
+            self._cls = self._build()
+        return self._cls

@@ -1,0 +1,33 @@
+"""The llm hooks, and nothing else: everything they do is guarded, because
+an exception here would break every llm command."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import llm
+
+
+@llm.hookimpl(trylast=True)
+def register_models(register, model_aliases):
+    # trylast: every other plugin has registered by now, so model_aliases
+    # holds the names a declaration must not silently take over.
+    try:
+        from .registry import registrations
+
+        found = registrations(model_aliases)
+    except Exception as exc:  # noqa: BLE001 - never break llm
+        if os.environ.get("LLM_RAISE_ERRORS"):
+            raise
+        sys.stderr.write(f"llm-yaml-models: internal error, no models registered: {exc!r}\n")
+        return
+    for model, async_model, aliases in found:
+        register(model, async_model, aliases=aliases)
+
+
+@llm.hookimpl
+def register_commands(cli):
+    from .cli import yaml_models
+
+    cli.add_command(yaml_models)

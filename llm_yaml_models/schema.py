@@ -1,0 +1,111 @@
+"""The JSON Schema of a model file, and validation against it with locations.
+
+``schemas/llm-yaml-models.schema.json`` is the single source of truth: the
+wheel carries a copy inside the package, a checkout reads it from the
+repository. jsonschema is imported only when a file must be validated,
+never on the cached path that ordinary ``llm`` commands take.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import Problem
+from .source import Document
+
+SCHEMA_NAME = "llm-yaml-models.schema.json"
+_HERE = Path(__file__).resolve().parent
+
+
+def schema_path() -> Path:
+    for candidate in (_HERE / "schemas" / SCHEMA_NAME, _HERE.parent / "schemas" / SCHEMA_NAME):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{SCHEMA_NAME} is missing from the installation")
+
+
+@functools.cache
+def schema_text() -> str:
+    return schema_path().read_text("utf-8")
+
+
+@functools.cache
+def schema() -> dict:
+    return json.loads(schema_text())
+
+
+@functools.cache
+def schema_digest() -> str:
+    return hashlib.sha256(schema_text().encode()).hexdigest()[:16]
+
+
+@functools.cache
+def _validator(definition: str):
+    import jsonschema
+
+    root = schema()
+    return jsonschema.Draft7Validator(
+        {"definitions": root["definitions"], "$ref": f"#/definitions/{definition}"}
+    )
+
+
+def validate(value: Any, definition: str, doc: Document, origin=lambda path: path) -> list[Problem]:
+    """Problems of ``value`` against ``#/definitions/<definition>``.
+
+    ``origin`` maps a path inside ``value`` to the path in ``doc`` it came
+    from; merged models use it to point at the defaults that supplied a key.
+    """
+    problems = []
+    for error in _validator(definition).iter_errors(value):
+        problems.extend(_located(error, doc, origin))
+    return problems
+
+
+def _located(error, doc: Document, origin) -> list[Problem]:
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
+        return [doc.problem(origin(path + (k,)), unknown_key(k, allowed), key=True) for k in extras]
+    if error.validator == "propertyNames":
+        name = error.instance
+        return [
+            doc.problem(
+                origin(path + (name,)),
+                f"'{name}' is not a valid option name: use a letter, then letters, digits or '_'",
+                key=True,
+            )
+        ]
+    if error.validator == "pattern" and error.schema.get("pattern") == r"^\S+$":
+        return [
+            doc.problem(origin(path), f"{error.instance!r} must not be empty or contain spaces")
+        ]
+    if error.validator == "minLength" and error.instance == "":
+        return [doc.problem(origin(path), "must not be empty")]
+    if error.validator == "enum" and isinstance(error.instance, str):
+        choices = [c for c in error.validator_value if isinstance(c, str)]
+        message = f"{error.instance!r} is not one of {', '.join(choices)}"
+        return [doc.problem(origin(path), message + did_you_mean(error.instance, choices))]
+    return [doc.problem(origin(path), error.message)]
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def unknown_key(key: str, allowed: list[str]) -> str:
+    hint = did_you_mean(key, allowed)
+    return f"unknown key '{key}'" + (hint or f"; expected one of: {', '.join(allowed)}")
+
+
+def check_value(value: Any, spec: dict) -> list[str]:
+    """Messages for ``value`` against a plain JSON Schema ``spec``."""
+    import jsonschema
+
+    return [e.message for e in jsonschema.Draft7Validator(spec).iter_errors(value)]

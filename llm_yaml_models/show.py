@@ -1,0 +1,46 @@
+"""Render a resolved declaration as YAML, each value marked with its source."""
+
+from __future__ import annotations
+
+import yaml
+
+from .config import merge
+from .declarations import Declaration
+from .source import Document, PathT, parse, read_text
+
+
+def render(declaration: Declaration) -> str:
+    doc = parse(declaration.file, read_text(declaration.file, declaration.file))
+    entries = doc.value.get("models", []) if isinstance(doc.value, dict) else doc.value
+    defaults = doc.value.get("defaults", {}) if isinstance(doc.value, dict) else {}
+    prefix: PathT = ("models",) if isinstance(doc.value, dict) else ()
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict) and entry.get("model_id") == declaration.model_id:
+            merged, origin = merge(defaults, ("defaults",), entry, prefix + (i,))
+            lines = [f"# {declaration.model_id}, declared at {declaration.source}"]
+            _emit(merged, (), 0, lines, doc, origin)
+            return "\n".join(lines) + "\n"
+    raise LookupError(declaration.model_id)
+
+
+def _flow(value) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, sort_keys=False)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def _where(path: PathT, doc: Document, origin) -> str:
+    source = origin(path)
+    loc = doc.loc(source)
+    note = " (defaults)" if source[:1] == ("defaults",) else ""
+    return f"# {doc.file}:{loc.line}{note}"
+
+
+def _emit(value: dict, path: PathT, indent: int, lines: list, doc: Document, origin) -> None:
+    pad = " " * indent
+    for key, item in value.items():
+        child = path + (key,)
+        if isinstance(item, dict) and item:
+            lines.append(f"{pad}{_flow(key)}:")
+            _emit(item, child, indent + 2, lines, doc, origin)
+        else:
+            lines.append(f"{pad}{_flow(key)}: {_flow(item)}  {_where(child, doc, origin)}")

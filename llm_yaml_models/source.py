@@ -1,0 +1,215 @@
+"""Read a model file into plain values and the location of every node.
+
+PyYAML's ``compose()`` gives every node a ``start_mark``; we turn the node
+tree into plain Python values ourselves so that each value's path
+(``("models", 1, "options")``) maps to the line and column it came from.
+Only the safe, JSON-like tags are accepted: nothing here can construct a
+Python object.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, Problem
+
+PathT = tuple  # a tuple of str keys and int indexes
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+
+_STD = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_STD + t for t in ("str", "null", "bool", "int", "float", "timestamp")}
+
+
+@dataclass(frozen=True)
+class Loc:
+    line: int
+    col: int
+
+
+@dataclass
+class Document:
+    """A parsed file: its value, and where each path's value and key start."""
+
+    file: str
+    value: Any
+    locs: dict[PathT, Loc] = field(default_factory=dict)
+    key_locs: dict[PathT, Loc] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def loc(self, path: PathT, *, key: bool = False) -> Loc:
+        """The location of ``path``, or of its nearest located ancestor."""
+        table = self.key_locs if key else self.locs
+        while path:
+            if path in table:
+                return table[path]
+            if not key and path in self.key_locs:
+                return self.key_locs[path]
+            path = path[:-1]
+        return self.locs.get((), Loc(1, 1))
+
+    def problem(self, path: PathT, message: str, *, key: bool = False) -> Problem:
+        loc = self.loc(path, key=key)
+        return Problem(self.file, loc.line, loc.col, format_path(path), message)
+
+
+def format_path(path: PathT) -> str:
+    """``("models", 1, "options")`` -> ``models[1].options``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _loc(mark) -> Loc:
+    return Loc(mark.line + 1, mark.column + 1)
+
+
+def _display_tag(tag: str) -> str:
+    return "!!" + tag[len(_STD) :] if tag.startswith(_STD) else tag
+
+
+def read_text(file: str, path: str) -> str:
+    """The file's text, or ConfigError naming what is wrong with it."""
+
+    def fail(message: str, line: int = 1, col: int = 1):
+        raise ConfigError([Problem(file, line, col, "", message)])
+
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        fail("no such file (a broken symlink?)")
+    except OSError as exc:
+        fail(f"cannot read: {exc.strerror}")
+    if stat.S_ISDIR(info.st_mode):
+        fail("is a directory, not a YAML file")
+    if not stat.S_ISREG(info.st_mode):
+        fail("is not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        fail(f"file is {info.st_size} bytes; model files are limited to 1 MiB")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        fail(f"cannot read: {exc.strerror}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        fail(f"not valid UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded", line, col)
+
+
+def parse(file: str, text: str) -> Document:
+    """Parse YAML text into a Document; syntax errors raise ConfigError."""
+    try:
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(str(p) for p in (exc.problem, exc.context) if p)
+        raise ConfigError([Problem(file, line, col, "", f"YAML syntax error: {message}")]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(file, 1, 1, "", f"YAML error: {exc}")]) from exc
+    doc = Document(file, None)
+    if root is None:
+        doc.locs[()] = Loc(1, 1)
+        return doc
+    _Converter(doc).run(root)
+    return doc
+
+
+class _Converter:
+    """Walks a composed node tree, recording locations as it goes."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.nodes = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def run(self, root) -> None:
+        self.doc.value = self.convert(root, (), 0)
+
+    def fail(self, node, path: PathT, message: str):
+        loc = _loc(node.start_mark)
+        raise ConfigError([Problem(self.doc.file, loc.line, loc.col, format_path(path), message)])
+
+    def convert(self, node, path: PathT, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            self.fail(
+                node, path, f"document expands to more than {MAX_NODES} nodes (an alias bomb?)"
+            )
+        if depth > MAX_DEPTH:
+            self.fail(node, path, f"nested more than {MAX_DEPTH} levels deep")
+        self.doc.locs[path] = _loc(node.start_mark)
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            self.check_tag(node, path, _STD + "seq")
+            return [self.convert(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        self.check_tag(node, path, _STD + "map")
+        return self.mapping(node, path, depth)
+
+    def check_tag(self, node, path: PathT, expected: str) -> None:
+        if node.tag != expected:
+            self.fail(node, path, f"unsupported YAML tag '{_display_tag(node.tag)}'")
+
+    def scalar(self, node, path: PathT) -> Any:
+        if node.tag not in _SCALAR_TAGS:
+            self.fail(node, path, f"unsupported YAML tag '{_display_tag(node.tag)}'")
+        if node.tag in (_STD + "str", _STD + "timestamp"):
+            return node.value
+        try:
+            return self.constructor.construct_object(node)
+        except (yaml.YAMLError, ValueError) as exc:
+            self.fail(node, path, f"bad {_display_tag(node.tag)} value {node.value!r}: {exc}")
+
+    def mapping(self, node, path: PathT, depth: int) -> dict:
+        written = [(k, v) for k, v in node.value if k.tag != _STD + "merge"]
+        try:
+            self.constructor.flatten_mapping(node)
+        except yaml.MarkedYAMLError as exc:
+            self.fail(node, path, f"bad merge key: {exc.problem}")
+        # flatten_mapping puts merged pairs first; the file's own keys win.
+        merged = node.value[: len(node.value) - len(written)]
+        own: dict = {}
+        for key_node, value_node in written:
+            key = self.key(key_node, path)
+            if key in own:
+                first = _loc(own[key][0].start_mark)
+                message = f"duplicate key '{key}' (first at line {first.line})"
+                self.fail(key_node, path + (key,), message)
+            own[key] = (key_node, value_node)
+        out: dict = {}
+        for key_node, value_node in merged:
+            key = self.key(key_node, path)
+            if key not in own:
+                self.record(out, key, key_node, value_node, path, depth)
+        for key, (key_node, value_node) in own.items():
+            self.record(out, key, key_node, value_node, path, depth)
+        return out
+
+    def key(self, key_node, path: PathT) -> str:
+        if not isinstance(key_node, yaml.ScalarNode):
+            self.fail(key_node, path, "mapping keys must be plain strings")
+        key = self.scalar(key_node, path)
+        if isinstance(key, bool):
+            return str(key).lower()
+        return key if isinstance(key, str) else str(key)
+
+    def record(self, out: dict, key: str, key_node, value_node, path: PathT, depth: int) -> None:
+        child = path + (key,)
+        self.doc.key_locs[child] = _loc(key_node.start_mark)
+        out[key] = self.convert(value_node, child, depth + 1)
