@@ -10,7 +10,7 @@ import click
 import llm
 
 from . import registry
-from .config import files_in, places
+from .paths import files_in, places
 
 
 @contextlib.contextmanager
@@ -28,7 +28,7 @@ def _other_models() -> list:
         return llm.get_models_with_aliases()
 
 
-def _check(files: list[str] | None) -> tuple[registry.Loaded, list[int], list]:
+def _check(files: list[str] | None) -> tuple[registry.Loaded, set[int], list]:
     loaded = registry.load(files, use_cache=False)
     clashing, problems = registry.collisions(loaded, _other_models())
     return loaded, clashing, loaded.problems + problems
@@ -62,7 +62,7 @@ def validate(paths):
     loaded, clashing, problems = _check(files)
     for problem in problems:
         click.echo(str(problem))
-    count = len(loaded.declarations) - len(clashing)
+    count = len(loaded.entries) - len(clashing)
     summary = f"{_plural(count, 'model')} in {_plural(len(loaded.files), 'file')}"
     if problems:
         raise click.ClickException(f"{_plural(len(problems), 'problem')} ({summary} usable)")
@@ -75,14 +75,14 @@ def list_command(json_):
     """Each declared model: aliases, backend, source, and whether it loaded."""
     loaded, clashing, problems = _check(None)
     rows = []
-    for i, declaration in enumerate(loaded.declarations):
+    for i, entry in enumerate(loaded.entries):
         ok = i not in clashing
         rows.append(
             {
-                "model_id": declaration.model_id,
-                "aliases": list(declaration.aliases),
-                "backend": declaration.backend_type,
-                "source": declaration.source,
+                "model_id": entry.model_id,
+                "aliases": list(entry.aliases),
+                "backend": entry.backend_type,
+                "source": entry.source,
                 "loaded": ok,
                 "status": "loaded" if ok else "error: name already registered",
             }
@@ -115,9 +115,9 @@ def show(model):
     from .show import render
 
     loaded = registry.load(use_cache=False)
-    for declaration in loaded.declarations:
-        if model == declaration.model_id or model in declaration.aliases:
-            click.echo(render(declaration), nl=False)
+    for entry in loaded.entries:
+        if model == entry.model_id or model in entry.aliases:
+            click.echo(render(entry), nl=False)
             return
     raise click.ClickException(f"no declared model '{model}'; see 'llm yaml-models list'")
 

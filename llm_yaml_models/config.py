@@ -1,132 +1,18 @@
-"""Find model files, parse them with locations, validate, merge defaults.
+"""Parse model files with locations, validate them, merge defaults.
 
 file -> Document (located YAML) -> schema and semantic checks -> ModelEntry
-(merged, validated data plus where it came from) -> Declaration.
-
-A ``FileResult`` is plain JSON-able data so that the cache can keep it.
+(merged, validated data plus where it came from), collected in a
+FileResult that the cache can keep.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import llm
-
+from .entries import FileResult, ModelEntry
 from .errors import ConfigError, Problem
-from .source import Document, Loc, PathT, format_path
-
-ENV_PATH = "LLM_YAML_MODELS_PATH"
-SUFFIXES = (".yaml", ".yml")
-
-
-# -- where files are found ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Place:
-    path: Path
-    origin: str  # "user directory" or the env var's name
-
-    @property
-    def exists(self) -> bool:
-        return self.path.exists()
-
-
-def places() -> list[Place]:
-    out = [Place(llm.user_dir() / "yaml-models", "user directory")]
-    for entry in os.environ.get(ENV_PATH, "").split(os.pathsep):
-        if entry.strip():
-            out.append(Place(Path(entry), ENV_PATH))
-    return out
-
-
-def files_in(path: Path) -> list[Path]:
-    """The model files a search-path entry names: a file, or a directory's
-    ``*.yaml`` and ``*.yml`` files in name order."""
-    if not path.is_dir():
-        return [path] if path.exists() or path.is_symlink() else []
-    try:
-        names = sorted(os.listdir(path))
-    except OSError:
-        return [path]  # reported as unreadable when loaded
-    return [path / n for n in names if n.endswith(SUFFIXES) and not n.startswith(".")]
-
-
-def discover() -> list[Path]:
-    seen: set[str] = set()
-    out = []
-    for place in places():
-        for file in files_in(place.path):
-            real = os.path.realpath(file)
-            if real not in seen:
-                seen.add(real)
-                out.append(file)
-    return out
-
-
-# -- one file ----------------------------------------------------------------
-
-
-@dataclass
-class ModelEntry:
-    """A merged, validated model declaration and where it was written."""
-
-    data: dict
-    path: str  # of the entry in its file: "models[0]", or "[0]" in a list file
-    line: int
-    col: int
-    id_loc: Loc
-    alias_locs: list[Loc]
-
-    def to_json(self) -> dict:
-        return {
-            "data": self.data,
-            "path": self.path,
-            "at": [self.line, self.col],
-            "id": [self.id_loc.line, self.id_loc.col],
-            "aliases": [[a.line, a.col] for a in self.alias_locs],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> ModelEntry:
-        return cls(
-            data["data"],
-            data["path"],
-            *data["at"],
-            Loc(*data["id"]),
-            [Loc(*a) for a in data["aliases"]],
-        )
-
-
-@dataclass
-class FileResult:
-    file: str
-    models: list[ModelEntry] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    skipped: list[int] = field(default_factory=list)  # lines of skipped models
-
-    @property
-    def base_dir(self) -> Path:
-        return Path(self.file).parent
-
-    def to_json(self) -> dict:
-        return {
-            "models": [m.to_json() for m in self.models],
-            "problems": [p.to_json() for p in self.problems],
-            "skipped": self.skipped,
-        }
-
-    @classmethod
-    def from_json(cls, file: str, data: dict) -> FileResult:
-        return cls(
-            file,
-            [ModelEntry.from_json(m) for m in data["models"]],
-            [Problem.from_json(file, p) for p in data["problems"]],
-            data["skipped"],
-        )
+from .source import Document, PathT, format_path
 
 
 def load_file(file: str) -> FileResult:
@@ -162,16 +48,25 @@ def check_document(doc: Document) -> FileResult:
         result.models.append(
             ModelEntry(
                 merged,
+                doc.file,
                 format_path(path),
                 loc.line,
                 loc.col,
                 doc.loc(origin(("model_id",))),
                 [doc.loc(origin(("aliases", j))) for j in range(len(merged.get("aliases", ())))],
+                _can_stream(merged),
             )
         )
     if file_broken and not entries:
         result.skipped.append(result.problems[0].line)
     return result
+
+
+def _can_stream(data: dict) -> bool:
+    from .backends import backend_class
+
+    declared = data.get("can_stream")
+    return backend_class(data["backend"]["type"]).can_stream if declared is None else declared
 
 
 def _unique(problems: list[Problem], seen: set) -> list[Problem]:

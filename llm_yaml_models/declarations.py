@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from .entries import ModelEntry
 
 _MISSING: Any = object()
 
@@ -78,7 +79,7 @@ class Declaration:
     description: str | None = None
     options: tuple[OptionSpec, ...] = ()
     attachment_types: frozenset[str] = frozenset()
-    can_stream: bool | None = None
+    can_stream: bool = True
     key: KeySpec | None = None
     replace: bool = False
 
@@ -87,22 +88,23 @@ class Declaration:
         return f"{self.file}:{self.line}"
 
     @classmethod
-    def from_data(cls, data: dict, file: str, line: int, base_dir: Path) -> Declaration:
+    def from_entry(cls, entry: ModelEntry) -> Declaration:
         from .backends import backend_class
 
-        backend_type = data["backend"]["type"]
-        config = backend_class(backend_type).Config.from_data(data["backend"], base_dir)
+        data = entry.data
+        backend_type = entry.backend_type
+        config = backend_class(backend_type).Config.from_data(data["backend"], entry.base_dir)
         return cls(
-            model_id=data["model_id"],
+            model_id=entry.model_id,
             backend_type=backend_type,
             backend=config,
-            file=file,
-            line=line,
+            file=entry.file,
+            line=entry.line,
             aliases=tuple(data.get("aliases", ())),
             description=data.get("description"),
             options=tuple(OptionSpec.from_data(n, s) for n, s in data.get("options", {}).items()),
             attachment_types=frozenset(data.get("attachment_types", ())),
-            can_stream=data.get("can_stream"),
+            can_stream=entry.can_stream,
             key=KeySpec(**data["key"]) if "key" in data else None,
             replace=data.get("replace", False),
         )

@@ -12,13 +12,12 @@ with ``raise Mapped(message) from exc``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import llm
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One located problem in a model file."""
 
     file: str

@@ -8,14 +8,21 @@ backend.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import llm
 
-from .backends import backend_class
-from .backends.base import Backend, Message, OptionValues, Request
-from .declarations import Declaration
-from .options import LazyOptions, build_options
+from .entries import ModelEntry
+
+if TYPE_CHECKING:
+    from .backends.base import Backend, Message, Request
+    from .declarations import Declaration
+
+
+def backend_class(backend_type: str):
+    from .backends import backend_class
+
+    return backend_class(backend_type)
 
 
 def _text(message) -> str:
@@ -30,26 +37,34 @@ def _attachments(message) -> tuple:
 
 def to_messages(prompt: llm.Prompt) -> list[Message]:
     """``prompt.messages`` (the whole chain, this turn last) as plain messages."""
+    from .backends.base import Message
+
     return [Message(m.role, _text(m), _attachments(m)) for m in prompt.messages]
 
 
 class _Shared:
-    declaration: ClassVar[Declaration]
-    backend_cls: ClassVar[type[Backend]]
+    entry: ClassVar[ModelEntry]
+    _declaration: ClassVar[_Once]
     _backend: ClassVar[Backend | None] = None
+
+    @property
+    def declaration(self) -> Declaration:
+        return self._declaration()
 
     @property
     def backend(self) -> Backend:
         cls = type(self)
         if cls._backend is None:
-            cls._backend = cls.backend_cls(cls.declaration)
+            declaration = self.declaration
+            cls._backend = backend_class(declaration.backend_type)(declaration)
         return cls._backend
 
     def __str__(self) -> str:
-        suffix = " (async)" if isinstance(self, llm.AsyncModel | llm.AsyncKeyModel) else ""
-        return f"YAML {self.declaration.backend_type}{suffix}: {self.model_id}"
+        return f"YAML {self.entry.backend_type}{self._label}: {self.model_id}"
 
     def request(self, prompt: llm.Prompt, stream: bool, key: str | None) -> Request:
+        from .backends.base import OptionValues, Request
+
         values = {n: v for n, v in prompt.options if v is not None}
         return Request(
             model_id=self.model_id,
@@ -72,6 +87,8 @@ class _Shared:
 
 
 class _SyncMixin(_Shared):
+    _label = ""
+
     def execute(self, prompt, stream, response, conversation, key=None):
         request = self.request(prompt, stream, key)
         try:
@@ -81,6 +98,9 @@ class _SyncMixin(_Shared):
 
 
 class _AsyncMixin(_Shared):
+    # Not isinstance(): a negative ABC check walks every generated class.
+    _label = " (async)"
+
     async def execute(self, prompt, stream, response, conversation, key=None):
         request = self.request(prompt, stream, key)
         try:
@@ -90,26 +110,64 @@ class _AsyncMixin(_Shared):
             self.report(request, response)
 
 
-def build_models(declaration: Declaration) -> tuple[llm.Model, llm.AsyncModel]:
-    """A new sync and async model instance, each of its own class."""
-    backend = backend_class(declaration.backend_type)
-    options = LazyOptions(lambda: build_options(declaration, backend.option_rules))
-    can_stream = backend.can_stream if declaration.can_stream is None else declaration.can_stream
+class _LazyOptions:
+    """The model's Options class, built on first access (class or instance):
+    ``llm models list`` without ``--options`` never needs it."""
+
+    def __init__(self, build: _Once):
+        self._build = build
+
+    def __get__(self, instance, owner) -> type[llm.Options]:
+        return self._build()
+
+
+class _Once:
+    """A value computed on first use and shared by the sync and async class."""
+
+    def __init__(self, compute):
+        self._compute = compute
+        self._value = None
+
+    def __call__(self):
+        if self._value is None:
+            self._value = self._compute()
+        return self._value
+
+
+def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
+    """A new sync and async model instance, each of its own class.
+
+    Registration needs only the entry; the typed Declaration, the backend
+    and the Options class are built when the model is first used.
+    """
+
+    def declare() -> Declaration:
+        from .declarations import Declaration
+
+        return Declaration.from_entry(entry)
+
+    def options() -> type[llm.Options]:
+        from .options import build_options
+
+        return build_options(declaration(), backend_class(entry.backend_type).option_rules)
+
+    declaration = _Once(declare)
+
+    key = entry.data.get("key")
     namespace = {
-        "model_id": declaration.model_id,
-        "declaration": declaration,
-        "backend_cls": backend,
-        "can_stream": can_stream,
-        "attachment_types": declaration.attachment_types,
-        "Options": options,
-        "needs_key": declaration.key.name if declaration.key else None,
-        "key_env_var": declaration.key.env if declaration.key else None,
+        "model_id": entry.model_id,
+        "entry": entry,
+        "_declaration": declaration,
+        "can_stream": entry.can_stream,
+        "attachment_types": frozenset(entry.data.get("attachment_types", ())),
+        "Options": _LazyOptions(_Once(options)),
+        "needs_key": key["name"] if key else None,
+        "key_env_var": key.get("env") if key else None,
         "__module__": __name__,
     }
-    keyed = declaration.key is not None
-    sync_base = llm.KeyModel if keyed else llm.Model
-    async_base = llm.AsyncKeyModel if keyed else llm.AsyncModel
-    name = f"YAMLModel[{declaration.model_id}]"
+    sync_base = llm.KeyModel if key else llm.Model
+    async_base = llm.AsyncKeyModel if key else llm.AsyncModel
+    name = f"YAMLModel[{entry.model_id}]"
     sync_cls = type(name, (_SyncMixin, sync_base), dict(namespace))
     async_cls = type("Async" + name, (_AsyncMixin, async_base), dict(namespace))
     return sync_cls(), async_cls()

@@ -2,8 +2,7 @@
 
 Values from ``-o name value`` arrive as strings: pydantic's lax mode
 coerces numbers and booleans, and arrays and objects are parsed as JSON.
-The classes are built on first use (see ``LazyOptions``), because
-``llm models list`` without ``--options`` never touches them.
+The factory builds each class on first use.
 """
 
 from __future__ import annotations
@@ -75,16 +74,3 @@ def build_options(declaration: Declaration, option_rules: dict) -> type[llm.Opti
         fields[spec.name] = (Optional[kind], Field(default=default, description=spec.description))  # noqa: UP045
     name = f"Options[{declaration.model_id}]"
     return create_model(name, __base__=DeclaredOptions, **fields)
-
-
-class LazyOptions:
-    """A class attribute that builds the model's Options class on first access."""
-
-    def __init__(self, build):
-        self._build = build
-        self._cls: type[llm.Options] | None = None
-
-    def __get__(self, instance, owner) -> type[llm.Options]:
-        if self._cls is None:
-            self._cls = self._build()
-        return self._cls

@@ -18,9 +18,7 @@ def register_models(register, model_aliases):
 
         found = registrations(model_aliases)
     except Exception as exc:  # noqa: BLE001 - never break llm
-        if os.environ.get("LLM_RAISE_ERRORS"):
-            raise
-        sys.stderr.write(f"llm-yaml-models: internal error, no models registered: {exc!r}\n")
+        _internal_error("no models registered", exc)
         return
     for model, async_model, aliases in found:
         register(model, async_model, aliases=aliases)
@@ -28,6 +26,15 @@ def register_models(register, model_aliases):
 
 @llm.hookimpl
 def register_commands(cli):
-    from .cli import yaml_models
-
+    try:
+        from .cli import yaml_models
+    except Exception as exc:  # noqa: BLE001 - never break llm
+        _internal_error("'llm yaml-models' is unavailable", exc)
+        return
     cli.add_command(yaml_models)
+
+
+def _internal_error(consequence: str, exc: Exception) -> None:
+    if os.environ.get("LLM_RAISE_ERRORS"):
+        raise exc
+    sys.stderr.write(f"llm-yaml-models: internal error, {consequence}: {exc!r}\n")

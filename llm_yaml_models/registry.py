@@ -15,27 +15,30 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 
 import llm
 
 from . import __version__
-from .config import FileResult, ModelEntry, discover, load_file
-from .declarations import Declaration
+from .entries import FileResult, ModelEntry
 from .errors import Problem
+from .paths import discover, schema_stamp
 
 CACHE_NAME = "yaml-models-cache.json"
 
 
-@dataclass
 class Loaded:
-    """Every declaration that loaded, and every problem found on the way."""
+    """Every model entry that loaded, and every problem found on the way."""
 
-    declarations: list[Declaration] = field(default_factory=list)
-    entries: list[ModelEntry] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # FILE:LINE of what was skipped
-    files: list[str] = field(default_factory=list)
+    def __init__(self, files: list[str]):
+        self.files = files
+        self.entries: list[ModelEntry] = []
+        self.problems: list[Problem] = []
+        self.skipped: list[str] = []  # FILE:LINE of what was skipped
+
+    def declarations(self) -> list:
+        from .declarations import Declaration
+
+        return [Declaration.from_entry(entry) for entry in self.entries]
 
 
 def signature(path: str) -> list | None:
@@ -50,10 +53,8 @@ class Cache:
     """Validated FileResults on disk, keyed on path and file signature."""
 
     def __init__(self):
-        from .schema import schema_digest
-
         self.path = llm.user_dir() / CACHE_NAME
-        self.header = f"{__version__}:{schema_digest()}"
+        self.header = f"{__version__}:{schema_stamp()}"
         self.files: dict[str, dict] = {}
         self.dirty = False
         try:
@@ -89,14 +90,16 @@ class Cache:
 
 
 def load(files: list[str] | None = None, *, use_cache: bool = True) -> Loaded:
-    """Load ``files`` (default: the search path) into declarations."""
-    names = [str(f) for f in (discover() if files is None else files)]
+    """Load ``files`` (default: the search path) into model entries."""
+    names = discover() if files is None else [str(f) for f in files]
     cache = Cache() if use_cache else None
     results = []
     for file in names:
         sig = signature(file)
         result = cache.get(file, sig) if cache else None
         if result is None:
+            from .config import load_file
+
             result = load_file(file)
             if cache:
                 cache.put(file, sig, result)
@@ -107,7 +110,7 @@ def load(files: list[str] | None = None, *, use_cache: bool = True) -> Loaded:
 
 
 def _combine(results: list[FileResult], names: list[str]) -> Loaded:
-    loaded = Loaded(files=names)
+    loaded = Loaded(names)
     declared: dict[str, str] = {}  # name -> FILE:LINE:COL where declared
     for result in results:
         loaded.problems += result.problems
@@ -115,40 +118,27 @@ def _combine(results: list[FileResult], names: list[str]) -> Loaded:
         for entry in result.models:
             duplicates = [
                 Problem(
-                    result.file,
+                    entry.file,
                     loc.line,
                     loc.col,
                     path,
                     f"'{name}' is already declared at {declared[name]}",
                 )
-                for name, loc, path in _names(entry)
+                for name, loc, path in entry.names()
                 if name in declared
             ]
             if duplicates:
                 loaded.problems += duplicates
-                loaded.skipped.append(f"{result.file}:{entry.line}")
+                loaded.skipped.append(entry.source)
                 continue
-            for name, loc, _ in _names(entry):
-                declared.setdefault(name, f"{result.file}:{loc.line}:{loc.col}")
-            declaration = Declaration.from_data(
-                entry.data, result.file, entry.line, result.base_dir
-            )
-            loaded.declarations.append(declaration)
+            for name, loc, _ in entry.names():
+                declared[name] = f"{entry.file}:{loc.line}:{loc.col}"
             loaded.entries.append(entry)
     return loaded
 
 
-def _names(entry: ModelEntry):
-    """(name, location, path) for the model id and each alias."""
-    yield entry.data["model_id"], entry.id_loc, f"{entry.path}.model_id"
-    for i, (alias, loc) in enumerate(
-        zip(entry.data.get("aliases", ()), entry.alias_locs, strict=True)
-    ):
-        yield alias, loc, f"{entry.path}.aliases[{i}]"
-
-
-def collisions(loaded: Loaded, others: list) -> tuple[list[int], list[Problem]]:
-    """Indexes of declarations that clash with models registered by llm or
+def collisions(loaded: Loaded, others: list) -> tuple[set[int], list[Problem]]:
+    """Indexes of entries whose names clash with models registered by llm or
     other plugins (``others``: llm's ModelWithAliases), and the problems."""
     taken: dict[str, str] = {}
     for other in others:
@@ -156,24 +146,24 @@ def collisions(loaded: Loaded, others: list) -> tuple[list[int], list[Problem]]:
         owner = f"{type(model).__module__} ({model})"
         for name in (model.model_id, *other.aliases):
             taken.setdefault(name, owner)
-    clashing, problems = [], []
-    for i, (declaration, entry) in enumerate(zip(loaded.declarations, loaded.entries, strict=True)):
-        if declaration.replace:
+    clashing, problems = set(), []
+    for i, entry in enumerate(loaded.entries):
+        if entry.data.get("replace"):
             continue
         found = [
             Problem(
-                declaration.file,
+                entry.file,
                 loc.line,
                 loc.col,
                 path,
                 f"'{name}' is already registered by {taken[name]}; "
                 "set 'replace: true' to shadow it",
             )
-            for name, loc, path in _names(entry)
+            for name, loc, path in entry.names()
             if name in taken
         ]
         if found:
-            clashing.append(i)
+            clashing.add(i)
             problems += found
     return clashing, problems
 
@@ -188,22 +178,20 @@ def registrations(model_aliases: list) -> list[tuple]:
     """(model, async_model, aliases) for every good declaration."""
     if _state["disabled"]:
         return []
-    files = [str(f) for f in discover()]
+    files = discover()
     key = [(f, signature(f)) for f in files]
     if _memo.get("key") != key:
         from .factory import build_models
 
         loaded = load(files)
-        _memo.update(key=key, loaded=loaded, models=[build_models(d) for d in loaded.declarations])
+        _memo.update(key=key, loaded=loaded, models=[build_models(e) for e in loaded.entries])
     loaded, models = _memo["loaded"], _memo["models"]
-    clashing, problems = collisions(loaded, model_aliases)
-    skipped = loaded.skipped + [loaded.declarations[i].source for i in clashing]
+    clashing, _ = collisions(loaded, model_aliases)
+    skipped = loaded.skipped + [loaded.entries[i].source for i in sorted(clashing)]
     if skipped:
         warn_once(skipped)
     return [
-        (*models[i], declaration.aliases)
-        for i, declaration in enumerate(loaded.declarations)
-        if i not in clashing
+        (*models[i], entry.aliases) for i, entry in enumerate(loaded.entries) if i not in clashing
     ]
 
 

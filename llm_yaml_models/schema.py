@@ -8,25 +8,15 @@ never on the cached path that ordinary ``llm`` commands take.
 
 from __future__ import annotations
 
-import difflib
 import functools
-import hashlib
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import Problem
-from .source import Document
+from .paths import schema_path
 
-SCHEMA_NAME = "llm-yaml-models.schema.json"
-_HERE = Path(__file__).resolve().parent
-
-
-def schema_path() -> Path:
-    for candidate in (_HERE / "schemas" / SCHEMA_NAME, _HERE.parent / "schemas" / SCHEMA_NAME):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"{SCHEMA_NAME} is missing from the installation")
+if TYPE_CHECKING:
+    from .errors import Problem
+    from .source import Document
 
 
 @functools.cache
@@ -37,11 +27,6 @@ def schema_text() -> str:
 @functools.cache
 def schema() -> dict:
     return json.loads(schema_text())
-
-
-@functools.cache
-def schema_digest() -> str:
-    return hashlib.sha256(schema_text().encode()).hexdigest()[:16]
 
 
 @functools.cache
@@ -91,10 +76,20 @@ def _located(error, doc: Document, origin) -> list[Problem]:
         choices = [c for c in error.validator_value if isinstance(c, str)]
         message = f"{error.instance!r} is not one of {', '.join(choices)}"
         return [doc.problem(origin(path), message + did_you_mean(error.instance, choices))]
+    if (
+        error.validator == "type"
+        and error.validator_value == "array"
+        and isinstance(error.instance, str)
+    ):
+        # extra-openai-models.yaml turns `aliases: x` into one alias per character.
+        hint = f"; write a list, e.g. [{error.instance}]"
+        return [doc.problem(origin(path), error.message + hint)]
     return [doc.problem(origin(path), error.message)]
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 

@@ -5,22 +5,22 @@ from __future__ import annotations
 import yaml
 
 from .config import merge
-from .declarations import Declaration
+from .entries import ModelEntry
 from .source import Document, PathT, parse, read_text
 
 
-def render(declaration: Declaration) -> str:
-    doc = parse(declaration.file, read_text(declaration.file, declaration.file))
+def render(entry: ModelEntry) -> str:
+    doc = parse(entry.file, read_text(entry.file, entry.file))
     entries = doc.value.get("models", []) if isinstance(doc.value, dict) else doc.value
     defaults = doc.value.get("defaults", {}) if isinstance(doc.value, dict) else {}
     prefix: PathT = ("models",) if isinstance(doc.value, dict) else ()
-    for i, entry in enumerate(entries):
-        if isinstance(entry, dict) and entry.get("model_id") == declaration.model_id:
-            merged, origin = merge(defaults, ("defaults",), entry, prefix + (i,))
-            lines = [f"# {declaration.model_id}, declared at {declaration.source}"]
+    for i, item in enumerate(entries):
+        if isinstance(item, dict) and item.get("model_id") == entry.model_id:
+            merged, origin = merge(defaults, ("defaults",), item, prefix + (i,))
+            lines = [f"# {entry.model_id}, declared at {entry.source}"]
             _emit(merged, (), 0, lines, doc, origin)
             return "\n".join(lines) + "\n"
-    raise LookupError(declaration.model_id)
+    raise LookupError(entry.model_id)
 
 
 def _flow(value) -> str:

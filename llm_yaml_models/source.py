@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .entries import Loc
 from .errors import ConfigError, Problem
 
 PathT = tuple  # a tuple of str keys and int indexes
@@ -26,12 +27,6 @@ MAX_DEPTH = 64
 
 _STD = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_STD + t for t in ("str", "null", "bool", "int", "float", "timestamp")}
-
-
-@dataclass(frozen=True)
-class Loc:
-    line: int
-    col: int
 
 
 @dataclass

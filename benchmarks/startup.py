@@ -1,0 +1,121 @@
+"""What the plugin costs every llm command: 100 models in 10 files against
+an empty config dir, side by side in one run.
+
+    python benchmarks/startup.py [--runs 15]
+
+Runs are interleaved (A, B, A, B, ...) so that machine noise hits both
+sides alike; each figure is a median over the runs. Peak memory is the
+child's max RSS from wait4().
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODEL = """  - model_id: bench-{n}
+    aliases: [b{n}]
+    description: Benchmark model {n}
+    backend: {{type: markov}}
+    options:
+      length: {{type: integer, minimum: 2, default: 20, description: Number of words}}
+      seed: {{type: integer, description: Seed for reproducible output}}
+"""
+DEFAULTS = """defaults:
+  options:
+    delay: {type: number, minimum: 0, maximum: 10, description: Seconds between words}
+models:
+"""
+
+
+def write_config(root: Path, files: int, per_file: int) -> None:
+    models = root / "yaml-models"
+    models.mkdir(parents=True)
+    for f in range(files):
+        body = "".join(MODEL.format(n=f * per_file + i) for i in range(per_file))
+        (models / f"models-{f:02d}.yaml").write_text(DEFAULTS + body)
+
+
+def run(args: list[str], user_dir: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one llm command."""
+    env = dict(os.environ, LLM_USER_PATH=str(user_dir))
+    env.pop("LLM_YAML_MODELS_PATH", None)
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        ["llm", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0 or stderr:
+        sys.exit(f"llm {' '.join(args)} failed: {stderr}")
+    return elapsed, usage.ru_maxrss
+
+
+def compare(label: str, runs: int, a: tuple, b: tuple, prepare_a=None) -> None:
+    """Median time and peak memory of command a against command b."""
+    times_a, times_b, mem_a, mem_b = [], [], [], []
+    for _ in range(runs):
+        if prepare_a:
+            prepare_a()
+        t, m = run(*a)
+        times_a.append(t)
+        mem_a.append(m)
+        t, m = run(*b)
+        times_b.append(t)
+        mem_b.append(m)
+    ma, mb = statistics.median(times_a), statistics.median(times_b)
+    ra, rb = statistics.median(mem_a), statistics.median(mem_b)
+    print(
+        f"{label:<44} {ma * 1000:7.1f} ms vs {mb * 1000:7.1f} ms  ratio {ma / mb:5.3f}x"
+        f"   peak RSS {ra / 1024:6.1f} vs {rb / 1024:6.1f} MiB  ({(ra - rb) / 1024:+.1f} MiB)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        declared, empty, single = Path(tmp, "declared"), Path(tmp, "empty"), Path(tmp, "single")
+        write_config(declared, files=10, per_file=10)
+        write_config(single, files=1, per_file=1)
+        empty.mkdir()
+        for user_dir in (declared, empty, single):  # warm caches and OS page cache
+            run(["models", "list"], user_dir)
+        print(f"{args.runs} interleaved runs each, medians\n")
+        compare(
+            "llm models list: 100 models vs empty dir",
+            args.runs,
+            (["models", "list"], declared),
+            (["models", "list"], empty),
+        )
+        compare(
+            'llm -m bench-57 "hi there": 100 models vs 1 model',
+            args.runs,
+            (["-m", "bench-57", "hi there", "--no-log"], declared),
+            (["-m", "bench-0", "hi there", "--no-log"], single),
+        )
+        changed = declared / "yaml-models" / "models-05.yaml"
+
+        def touch() -> None:
+            changed.write_text(changed.read_text() + "\n")
+
+        compare(
+            "first llm models list after a file changes",
+            args.runs,
+            (["models", "list"], declared),
+            (["models", "list"], empty),
+            prepare_a=touch,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The validated, cacheable form of a model file.
+
+These are the only types the startup path needs, so they are plain classes
+(no dataclasses, no heavy imports): llm imports this plugin on every command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from .errors import Problem
+
+
+class Loc(NamedTuple):
+    line: int
+    col: int
+
+
+class ModelEntry:
+    """A merged, validated model declaration and where it was written."""
+
+    __slots__ = ("data", "file", "path", "line", "col", "id_loc", "alias_locs", "can_stream")
+
+    def __init__(self, data, file, path, line, col, id_loc, alias_locs, can_stream):
+        self.data = data  # the merged declaration, valid against the schema
+        self.file = file
+        self.path = path  # of the entry in its file: "models[0]", or "[0]" in a list
+        self.line = line
+        self.col = col
+        self.id_loc = id_loc
+        self.alias_locs = alias_locs
+        self.can_stream = can_stream  # resolved against the backend's default
+
+    @property
+    def model_id(self) -> str:
+        return self.data["model_id"]
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return tuple(self.data.get("aliases", ()))
+
+    @property
+    def backend_type(self) -> str:
+        return self.data["backend"]["type"]
+
+    @property
+    def source(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.file).parent
+
+    def names(self):
+        """(name, location, path) for the model id and each alias."""
+        yield self.model_id, self.id_loc, f"{self.path}.model_id"
+        for i, (alias, loc) in enumerate(zip(self.aliases, self.alias_locs, strict=True)):
+            yield alias, loc, f"{self.path}.aliases[{i}]"
+
+    def to_json(self) -> list:
+        return [
+            self.data,
+            self.path,
+            self.line,
+            self.col,
+            self.id_loc,
+            self.alias_locs,
+            self.can_stream,
+        ]
+
+    @classmethod
+    def from_json(cls, file: str, data: list) -> ModelEntry:
+        body, path, line, col, id_loc, alias_locs, can_stream = data
+        return cls(
+            body, file, path, line, col, Loc(*id_loc), [Loc(*a) for a in alias_locs], can_stream
+        )
+
+
+class FileResult:
+    """What one file yielded: the models that loaded, every problem, and
+    the lines of the declarations (or the file) that were skipped."""
+
+    __slots__ = ("file", "models", "problems", "skipped")
+
+    def __init__(self, file: str, models=None, problems=None, skipped=None):
+        self.file = file
+        self.models: list[ModelEntry] = models or []
+        self.problems: list[Problem] = problems or []
+        self.skipped: list[int] = skipped or []
+
+    def to_json(self) -> dict:
+        return {
+            "models": [m.to_json() for m in self.models],
+            "problems": [p.to_json() for p in self.problems],
+            "skipped": self.skipped,
+        }
+
+    @classmethod
+    def from_json(cls, file: str, data: dict) -> FileResult:
+        return cls(
+            file,
+            [ModelEntry.from_json(file, m) for m in data["models"]],
+            [Problem.from_json(file, p) for p in data["problems"]],
+            data["skipped"],
+        )
