@@ -56,7 +56,10 @@ class Chain:
     def __init__(self, tables: list[dict], order: int):
         self.tables = [t for t in tables if t]
         self.order = order
-        self.states = list(dict.fromkeys(s for t in self.tables for s in t))
+        if len(self.tables) == 1:
+            self.states = list(self.tables[0])
+        else:
+            self.states = list(dict.fromkeys(s for t in self.tables for s in t))
         self.vocabulary = (
             self.states if order == 1 else list(dict.fromkeys(s[0] for s in self.states))
         )
@@ -142,8 +145,8 @@ class MarkovBackend(Backend):
         order = self.config.order
         texts = [request.prompt or ""]
         texts += [a.content_bytes().decode("utf-8", "replace") for a in request.attachments]
-        tables = [self.corpus_table(request)] + [build_table(t.split(), order) for t in texts]
-        chain = Chain(tables, order)
+        splits = [text.split() for text in texts]
+        chain = Chain([self.corpus_table(request)] + [build_table(w, order) for w in splits], order)
         if not chain.states:
             raise request.fail(
                 f"nothing to learn from: the prompt needs at least {order + 1} words"
@@ -152,7 +155,7 @@ class MarkovBackend(Backend):
         seed = request.options.get("seed")
         rng = random.Random(seed)
         words = chain.walk(request.options.get("length", DEFAULT_LENGTH), rng)
-        request.set_usage(input=sum(len(t.split()) for t in texts), output=len(words))
+        request.set_usage(input=sum(map(len, splits)), output=len(words))
         request.response_json = {"order": order, "vocabulary": len(chain.vocabulary)}
         if seed is not None:
             request.response_json["seed"] = seed
