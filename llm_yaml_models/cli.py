@@ -28,8 +28,8 @@ def _other_models() -> list:
         return llm.get_models_with_aliases()
 
 
-def _check(files: list[str] | None) -> tuple[registry.Loaded, set[int], list]:
-    loaded = registry.load(files, use_cache=False)
+def _check(files: list[str] | None, deep: bool = False) -> tuple[registry.Loaded, set[int], list]:
+    loaded = registry.load(files, use_cache=False, deep=deep)
     clashing, problems = registry.collisions(loaded, _other_models())
     return loaded, clashing, loaded.problems + problems
 
@@ -59,7 +59,7 @@ def validate(paths):
     files = (
         [str(f) for p in paths for f in (files_in(_as_path(p)) or [_as_path(p)])] if paths else None
     )
-    loaded, clashing, problems = _check(files)
+    loaded, clashing, problems = _check(files, deep=True)
     for problem in problems:
         click.echo(str(problem))
     count = len(loaded.entries) - len(clashing)

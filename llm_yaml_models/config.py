@@ -15,18 +15,20 @@ from .errors import ConfigError, Problem
 from .source import Document, PathT, format_path
 
 
-def load_file(file: str) -> FileResult:
-    """Read, parse and validate one file. Never raises for a bad file."""
+def load_file(file: str, *, deep: bool = False) -> FileResult:
+    """Read, parse and validate one file. Never raises for a bad file.
+
+    ``deep`` adds the checks that import code; only ``validate`` asks."""
     from .source import parse, read_text
 
     try:
         doc = parse(file, read_text(file, file))
     except ConfigError as exc:
         return FileResult(file, problems=exc.problems, skipped=[exc.problems[0].line])
-    return check_document(doc)
+    return check_document(doc, deep=deep)
 
 
-def check_document(doc: Document) -> FileResult:
+def check_document(doc: Document, *, deep: bool = False) -> FileResult:
     result = FileResult(doc.file)
     top, entries, defaults = _structure(doc, result)
     file_broken = any(not _under_model(p) for p in top)
@@ -39,7 +41,7 @@ def check_document(doc: Document) -> FileResult:
             result.skipped.append(loc.line)
             continue
         merged, origin = merge(defaults, ("defaults",), entry, path)
-        problems = check_model(merged, doc, origin)
+        problems = check_model(merged, doc, origin, deep=deep)
         new = _unique(problems, seen)
         result.problems.extend(new)
         if problems or file_broken or any(_under(p, path) for p in top):
@@ -170,7 +172,7 @@ def merge(defaults: dict, defaults_path: PathT, model: dict, model_path: PathT):
 # -- one merged model ------------------------------------------------------
 
 
-def check_model(data: dict, doc: Document, origin) -> list[Problem]:
+def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> list[Problem]:
     """Schema and semantic problems of one merged model declaration."""
     from .backends import backend_class
     from .schema import validate
@@ -181,7 +183,7 @@ def check_model(data: dict, doc: Document, origin) -> list[Problem]:
     for name, spec in data.get("options", {}).items():
         problems += _check_option(spec, doc, lambda p, n=name: origin(("options", n) + p))
     backend = backend_class(data["backend"]["type"])
-    problems += backend.check(data, doc, origin, Path(doc.file).parent)
+    problems += backend.check(data, doc, origin, Path(doc.file).parent, deep)
     if data.get("can_stream") and not backend.can_stream:
         message = f"the {data['backend']['type']} backend cannot stream"
         problems.append(doc.problem(origin(("can_stream",)), message))

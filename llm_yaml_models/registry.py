@@ -89,10 +89,13 @@ class Cache:
             tmp.unlink(missing_ok=True)
 
 
-def load(files: list[str] | None = None, *, use_cache: bool = True) -> Loaded:
-    """Load ``files`` (default: the search path) into model entries."""
+def load(files: list[str] | None = None, *, use_cache: bool = True, deep: bool = False) -> Loaded:
+    """Load ``files`` (default: the search path) into model entries.
+
+    ``deep`` (which imports declared code) is for ``validate`` and bypasses
+    the cache."""
     names = discover() if files is None else [str(f) for f in files]
-    cache = Cache() if use_cache else None
+    cache = Cache() if use_cache and not deep else None
     results = []
     for file in names:
         sig = signature(file)
@@ -100,7 +103,7 @@ def load(files: list[str] | None = None, *, use_cache: bool = True) -> Loaded:
         if result is None:
             from .config import load_file
 
-            result = load_file(file)
+            result = load_file(file, deep=deep)
             if cache:
                 cache.put(file, sig, result)
         results.append(result)

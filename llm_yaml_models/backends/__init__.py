@@ -8,6 +8,7 @@ from .base import Backend
 
 _MODULES = {
     "markov": "llm_yaml_models.backends.markov",
+    "python": "llm_yaml_models.backends.python",
 }
 
 

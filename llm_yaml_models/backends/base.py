@@ -122,10 +122,12 @@ class Backend(ABC):
         self.config = declaration.backend
 
     @classmethod
-    def check(cls, data: dict, doc: Document, origin, base_dir: Path) -> list:
+    def check(cls, data: dict, doc: Document, origin, base_dir: Path, deep: bool = False) -> list:
         """Problems a schema cannot see, for a merged model using this backend.
 
         ``origin(path)`` maps a path inside ``data`` to its place in ``doc``.
+        ``deep`` checks (imports, for instance) run only for ``validate``,
+        never while llm starts.
         """
         return []
 

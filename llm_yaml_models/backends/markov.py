@@ -9,6 +9,8 @@ one, a random word from the vocabulary. Beyond it: a ``seed`` option, a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import os
 import random
 import time
@@ -31,6 +33,19 @@ class MarkovConfig(BackendConfig):
     def from_data(cls, data: dict, base_dir: Path) -> MarkovConfig:
         corpus = data.get("corpus")
         return cls(corpus=base_dir / corpus if corpus else None, order=data.get("order", 1))
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """The table is lists of strings, which cannot form cycles; without this
+    pause, the cyclic collector traverses the growing table over and over."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def build_table(words: list[str], order: int = 1) -> dict:
@@ -101,7 +116,7 @@ class MarkovBackend(Backend):
         self._corpus: tuple[float, dict] | None = None
 
     @classmethod
-    def check(cls, data, doc, origin, base_dir) -> list:
+    def check(cls, data, doc, origin, base_dir, deep=False) -> list:
         problems = []
         for name, spec in data.get("options", {}).items():
             rules = cls.option_rules.get(name)
@@ -142,11 +157,16 @@ class MarkovBackend(Backend):
         return self._corpus[1]
 
     def words(self, request: Request) -> list[str]:
+        with _collector_paused():
+            return self._words(request)
+
+    def _words(self, request: Request) -> list[str]:
         order = self.config.order
         texts = [request.prompt or ""]
         texts += [a.content_bytes().decode("utf-8", "replace") for a in request.attachments]
         splits = [text.split() for text in texts]
-        chain = Chain([self.corpus_table(request)] + [build_table(w, order) for w in splits], order)
+        tables = [self.corpus_table(request)] + [build_table(w, order) for w in splits]
+        chain = Chain(tables, order)
         if not chain.states:
             raise request.fail(
                 f"nothing to learn from: the prompt needs at least {order + 1} words"

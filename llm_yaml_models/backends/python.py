@@ -1,0 +1,313 @@
+"""The Python backend: any function becomes a declared model.
+
+    backend:
+      type: python
+      callable: my_package.models:shout     # an importable module
+      callable: ./helpers.py:shout          # a file beside the YAML file
+      arguments: {style: loud}              # fixed keyword arguments
+
+The callable is called as ``fn(request, **arguments)`` and may return a
+``str``, return or yield ``str`` chunks, be an ``async def`` returning a
+``str``, or be an async generator. Both llm APIs serve every shape: the
+sync model drives async callables on an event loop of its own, and the
+async model runs sync callables in a worker thread, streaming their chunks
+as they come, so the event loop is never blocked.
+
+The module is imported on first use, never when llm starts; ``llm
+yaml-models validate`` imports it to check it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .base import Backend, BackendConfig, Request
+
+_DONE = object()
+
+
+class CallableError(Exception):
+    """The declared callable cannot be loaded; the message says why."""
+
+
+@dataclass(frozen=True)
+class PythonConfig(BackendConfig):
+    callable: str = ""
+    base_dir: Path = Path(".")
+    arguments: dict = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def from_data(cls, data: dict, base_dir: Path) -> PythonConfig:
+        return cls(data["callable"], base_dir, dict(data.get("arguments", {})))
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """``"pkg.mod:attr"`` or ``"./file.py:attr"`` -> (where, attribute path)."""
+    where, _, attribute = reference.rpartition(":")
+    return where, attribute
+
+
+def is_file_reference(where: str) -> bool:
+    return where.endswith(".py") or where.startswith((".", "/", "~"))
+
+
+def resolve_file(where: str, base_dir: Path) -> Path:
+    """The file a ``./relative.py`` reference names, relative to the YAML
+    file's directory. Leaving that directory takes an explicit ``..`` or
+    absolute path: a plain name that escapes through a symlink is refused."""
+    written = Path(where).expanduser()
+    path = written if written.is_absolute() else base_dir / written
+    explicit = written.is_absolute() or ".." in written.parts
+    if not path.is_file():
+        raise CallableError(f"no such file: {path}")
+    real, root = os.path.realpath(path), os.path.realpath(base_dir)
+    if not explicit and os.path.commonpath([real, root]) != root:
+        raise CallableError(
+            f"{where} resolves to {real}, outside {root}, through a symlink; "
+            "write that path explicitly if you mean it"
+        )
+    return path
+
+
+def _module_from_file(path: Path):
+    name = f"llm_yaml_models._callables.{abs(hash(os.path.realpath(path)))}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CallableError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def load_callable(config: PythonConfig):
+    """Import the declared callable, or raise CallableError saying why."""
+    where, attribute = split_reference(config.callable)
+    try:
+        if is_file_reference(where):
+            module = _module_from_file(resolve_file(where, config.base_dir))
+        else:
+            module = importlib.import_module(where)
+    except CallableError:
+        raise
+    except ModuleNotFoundError as exc:
+        raise CallableError(f"cannot import {where}: no module named {exc.name!r}") from exc
+    except Exception as exc:
+        raise CallableError(f"importing {where} failed: {type(exc).__name__}: {exc}") from exc
+    target: Any = module
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise CallableError(f"{where} has no attribute {attribute!r}") from None
+    if not callable(target):
+        raise CallableError(f"{config.callable} is not callable (it is {type(target).__name__})")
+    try:
+        inspect.signature(target).bind(object(), **config.arguments)
+    except TypeError as exc:
+        raise CallableError(f"{config.callable} cannot accept the request: {exc}") from None
+    except ValueError:
+        pass  # some builtins have no signature to check
+    return target
+
+
+def _is_async(fn) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+
+
+class PythonBackend(Backend):
+    Config = PythonConfig
+
+    def __init__(self, declaration):
+        super().__init__(declaration)
+        self._fn = None
+
+    @classmethod
+    def check(cls, data, doc, origin, base_dir, deep=False) -> list:
+        if not deep:
+            return []
+        try:
+            load_callable(PythonConfig.from_data(data["backend"], base_dir))
+        except CallableError as exc:
+            return [doc.problem(origin(("backend", "callable")), str(exc))]
+        return []
+
+    def function(self, request: Request):
+        if self._fn is None:
+            try:
+                self._fn = load_callable(self.config)
+            except CallableError as exc:
+                raise request.fail(str(exc)) from exc
+        return self._fn
+
+    def _call(self, fn, request: Request):
+        try:
+            return fn(request, **self.config.arguments)
+        except Exception as exc:
+            raise self._error(request, exc) from exc
+
+    def _error(self, request: Request, exc: Exception):
+        return request.fail(f"{type(exc).__name__}: {exc}")
+
+    def _chunk(self, request: Request, chunk: Any) -> str:
+        if not isinstance(chunk, str):
+            raise request.fail(
+                f"{self.config.callable} produced {type(chunk).__name__} {chunk!r:.60}, "
+                "expected str"
+            )
+        return chunk
+
+    def _shape(self, request: Request, result: Any) -> str:
+        """What the callable gave back: text, awaitable, async or sync iterable."""
+        if isinstance(result, str):
+            return "text"
+        if inspect.isawaitable(result):
+            return "awaitable"
+        if hasattr(result, "__aiter__"):
+            return "async"
+        if hasattr(result, "__iter__") and not isinstance(result, bytes | dict):
+            return "sync"
+        self._chunk(request, result)  # raises, naming what it was
+        raise AssertionError("unreachable")
+
+    # -- sync: async callables run on an event loop of their own -----------
+
+    def stream(self, request: Request) -> Iterator[str]:
+        result = self._call(self.function(request), request)
+        shape = self._shape(request, result)
+        if shape == "text":
+            yield result
+        elif shape == "sync":
+            yield from self._guarded(request, result)
+        else:
+            yield from self._on_own_loop(request, result, shape)
+
+    def _guarded(self, request: Request, chunks) -> Iterator[str]:
+        iterator = iter(chunks)
+        while True:
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise self._error(request, exc) from exc
+            yield self._chunk(request, chunk)
+
+    def _on_own_loop(self, request: Request, result, shape: str) -> Iterator[str]:
+        loop = asyncio.new_event_loop()
+        try:
+            if shape == "awaitable":
+                result = self._run(loop, request, result)
+                shape = self._shape(request, result)
+                if shape != "async":
+                    yield from self._guarded(request, [result] if shape == "text" else result)
+                    return
+            while True:
+                try:
+                    chunk = self._run(loop, request, result.__anext__())
+                except StopAsyncIteration:
+                    return
+                yield self._chunk(request, chunk)
+        finally:
+            if hasattr(result, "aclose"):
+                loop.run_until_complete(result.aclose())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def _run(self, loop, request: Request, awaitable):
+        try:
+            return loop.run_until_complete(awaitable)
+        except StopAsyncIteration:
+            raise
+        except Exception as exc:
+            raise self._error(request, exc) from exc
+
+    # -- async: sync callables run in a worker thread -----------------------
+
+    async def astream(self, request: Request) -> AsyncIterator[str]:
+        fn = self.function(request)
+        if _is_async(fn):
+            result = self._call(fn, request)
+        else:
+            result = await asyncio.to_thread(self._call, fn, request)
+        shape = self._shape(request, result)
+        if shape == "awaitable":
+            try:
+                result = await result
+            except Exception as exc:
+                raise self._error(request, exc) from exc
+            shape = self._shape(request, result)
+        if shape == "text":
+            yield result
+        elif shape == "async":
+            async for chunk in self._aguarded(request, result):
+                yield chunk
+        else:
+            async for chunk in self._from_thread(request, result):
+                yield chunk
+
+    async def _aguarded(self, request: Request, chunks) -> AsyncIterator[str]:
+        iterator = chunks.__aiter__()
+        while True:
+            try:
+                chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            except Exception as exc:
+                raise self._error(request, exc) from exc
+            yield self._chunk(request, chunk)
+
+    async def _from_thread(self, request: Request, chunks) -> AsyncIterator[str]:
+        """Drive a sync iterator in one worker thread, handing chunks over as
+        they come, so that a slow generator never blocks the event loop."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+
+        def hand_over(item) -> bool:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop closed: nobody is listening
+                return False
+            return not stop.is_set()
+
+        def produce() -> None:
+            try:
+                for chunk in chunks:
+                    if not hand_over((chunk, None)):
+                        return
+                hand_over((_DONE, None))
+            except Exception as exc:  # noqa: BLE001 - handed to the event loop
+                hand_over((_DONE, exc))
+
+        worker = threading.Thread(target=produce, name="llm-yaml-models-callable", daemon=True)
+        worker.start()
+        try:
+            while True:
+                chunk, exc = await queue.get()
+                if exc is not None:
+                    raise self._error(request, exc) from exc
+                if chunk is _DONE:
+                    return
+                yield self._chunk(request, chunk)
+        finally:
+            stop.set()
+
+
+BACKEND = PythonBackend
