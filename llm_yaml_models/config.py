@@ -30,23 +30,27 @@ def load_file(file: str, *, deep: bool = False) -> FileResult:
 
 def check_document(doc: Document, *, deep: bool = False) -> FileResult:
     result = FileResult(doc.file)
-    top, entries, defaults = _structure(doc, result)
-    file_broken = any(not _under_model(p) for p in top)
-    seen: set = set()
-    result.problems = _unique(top, seen)
-    for i, entry in enumerate(entries):
-        path = ("models", i) if isinstance(doc.value, dict) else (i,)
+    written, entries, defaults = _structure(doc)
+    paths = [("models", i) if isinstance(doc.value, dict) else (i,) for i in range(len(entries))]
+    # A mapping entry is checked whole once defaults are merged in, so the
+    # as-written check speaks only for the rest: top level, defaults, and
+    # entries that are not mappings.
+    merged_later = [p for p, e in zip(paths, entries, strict=True) if isinstance(e, dict)]
+    file_level = [p for p in written if not any(_under(p, m) for m in merged_later)]
+    file_broken = any(not _under_model(p) for p in file_level)
+    problems = list(file_level)
+    for path, entry in zip(paths, entries, strict=True):
         loc = doc.loc(path)
         if not isinstance(entry, dict):
             result.skipped.append(loc.line)
             continue
         merged, origin = merge(defaults, ("defaults",), entry, path)
-        problems = check_model(merged, doc, origin, deep=deep)
-        new = _unique(problems, seen)
-        result.problems.extend(new)
-        if problems or file_broken or any(_under(p, path) for p in top):
+        found = check_model(merged, doc, origin, deep=deep)
+        problems += found
+        if found or file_broken:
             result.skipped.append(loc.line)
             continue
+        aliases = range(len(merged.get("aliases", ())))
         result.models.append(
             ModelEntry(
                 merged,
@@ -55,10 +59,12 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
                 loc.line,
                 loc.col,
                 doc.loc(origin(("model_id",))),
-                [doc.loc(origin(("aliases", j))) for j in range(len(merged.get("aliases", ())))],
+                [doc.loc(origin(("aliases", j))) for j in aliases],
                 _can_stream(merged),
             )
         )
+    result.problems = sorted(_unique(problems), key=lambda p: (p.line, p.col))
+    result.deps = sorted(set(doc.deps))
     if file_broken and not entries:
         result.skipped.append(result.problems[0].line)
     return result
@@ -71,10 +77,12 @@ def _can_stream(data: dict) -> bool:
     return backend_class(data["backend"]["type"]).can_stream if declared is None else declared
 
 
-def _unique(problems: list[Problem], seen: set) -> list[Problem]:
-    out = []
+def _unique(problems: list[Problem]) -> list[Problem]:
+    """One problem per place: a defaults value checked in every model that
+    merges it, or two rules broken by one value, is reported once."""
+    out, seen = [], set()
     for p in problems:
-        key = (p.line, p.col, p.message)
+        key = (p.line, p.col, p.path)
         if key not in seen:
             seen.add(key)
             out.append(p)
@@ -82,6 +90,7 @@ def _unique(problems: list[Problem], seen: set) -> list[Problem]:
 
 
 def _under(problem: Problem, path: PathT) -> bool:
+    """Is the problem at ``path`` or inside it?"""
     prefix = format_path(path)
     return problem.path == prefix or problem.path.startswith((prefix + ".", prefix + "["))
 
@@ -90,7 +99,7 @@ def _under_model(problem: Problem) -> bool:
     return bool(re.match(r"^(models)?\[\d+\]", problem.path))
 
 
-def _structure(doc: Document, result: FileResult) -> tuple[list[Problem], list, dict]:
+def _structure(doc: Document) -> tuple[list[Problem], list, dict]:
     """File-level problems, the model entries, and the defaults mapping."""
     from .schema import validate
 

@@ -81,19 +81,21 @@ class FileResult:
     """What one file yielded: the models that loaded, every problem, and
     the lines of the declarations (or the file) that were skipped."""
 
-    __slots__ = ("file", "models", "problems", "skipped")
+    __slots__ = ("file", "models", "problems", "skipped", "deps")
 
-    def __init__(self, file: str, models=None, problems=None, skipped=None):
+    def __init__(self, file: str, models=None, problems=None, skipped=None, deps=None):
         self.file = file
         self.models: list[ModelEntry] = models or []
         self.problems: list[Problem] = problems or []
         self.skipped: list[int] = skipped or []
+        self.deps: list[str] = deps or []  # other files whose state the result depends on
 
     def to_json(self) -> dict:
         return {
             "models": [m.to_json() for m in self.models],
             "problems": [p.to_json() for p in self.problems],
             "skipped": self.skipped,
+            "deps": self.deps,
         }
 
     @classmethod
@@ -103,4 +105,5 @@ class FileResult:
             [ModelEntry.from_json(file, m) for m in data["models"]],
             [Problem.from_json(file, p) for p in data["problems"]],
             data["skipped"],
+            data["deps"],
         )

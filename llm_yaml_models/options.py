@@ -37,6 +37,27 @@ def _parse_json(kind: str):
     return BeforeValidator(parse)
 
 
+def _coerce(kind: str):
+    """``-o level 2`` gives the string "2": make it the option's type before
+    it is compared with the enum's values."""
+    convert = {"integer": int, "number": float}.get(kind)
+
+    def coerce(value: Any) -> Any:
+        if isinstance(value, str) and convert is not None:
+            try:
+                return convert(value)
+            except ValueError:
+                return value
+        if isinstance(value, str) and kind == "boolean" and value.lower() in _BOOLEANS:
+            return _BOOLEANS[value.lower()]
+        return value
+
+    return BeforeValidator(coerce)
+
+
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
 def _constraints(spec: OptionSpec, rules: dict) -> dict:
     out = {}
     for key, arg in _BOUNDS.items():
@@ -55,7 +76,7 @@ def annotation(spec: OptionSpec, rules: dict | None = None) -> Any:
     """The type of one option or array item, constraints included."""
     constraints = _constraints(spec, rules or {})
     if spec.enum is not None:
-        base: Any = Literal[spec.enum]
+        base: Any = Annotated[Literal[spec.enum], _coerce(spec.type)]
     elif spec.type == "array":
         item = annotation(spec.items) if spec.items else Any
         return Annotated[list[item], _parse_json("array"), Field(**constraints)]

@@ -16,6 +16,10 @@ class Place(NamedTuple):
     path: Path
     origin: str  # "user directory", or the env var's name
 
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
 
 def places() -> list[Place]:
     out = [Place(llm.user_dir() / "yaml-models", "user directory")]

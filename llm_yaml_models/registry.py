@@ -24,6 +24,7 @@ from .errors import Problem
 from .paths import discover, schema_stamp
 
 CACHE_NAME = "yaml-models-cache.json"
+CACHE_FORMAT = 2  # bump when FileResult's JSON shape changes
 
 
 class Loaded:
@@ -54,7 +55,7 @@ class Cache:
 
     def __init__(self):
         self.path = llm.user_dir() / CACHE_NAME
-        self.header = f"{__version__}:{schema_stamp()}"
+        self.header = f"{CACHE_FORMAT}:{__version__}:{schema_stamp()}"
         self.files: dict[str, dict] = {}
         self.dirty = False
         try:
@@ -65,14 +66,22 @@ class Cache:
             pass
 
     def get(self, file: str, sig: list | None) -> FileResult | None:
+        """The cached result, if the file and every file it depends on (a
+        corpus, say) are unchanged; a damaged entry is just a miss."""
         entry = self.files.get(file)
-        if sig is None or entry is None or entry["sig"] != sig:
+        if sig is None or not isinstance(entry, dict) or entry.get("sig") != sig:
             return None
-        return FileResult.from_json(file, entry["result"])
+        try:
+            if any(signature(dep) != dep_sig for dep, dep_sig in entry["deps"].items()):
+                return None
+            return FileResult.from_json(file, entry["result"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
 
     def put(self, file: str, sig: list | None, result: FileResult) -> None:
         if sig is not None:
-            self.files[file] = {"sig": sig, "result": result.to_json()}
+            deps = {dep: signature(dep) for dep in result.deps}
+            self.files[file] = {"sig": sig, "deps": deps, "result": result.to_json()}
             self.dirty = True
 
     def save(self, keep: set[str]) -> None:

@@ -57,7 +57,7 @@ def _located(error, doc: Document, origin) -> list[Problem]:
         allowed = sorted(error.schema.get("properties", {}))
         extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
         return [doc.problem(origin(path + (k,)), unknown_key(k, allowed), key=True) for k in extras]
-    if error.validator == "propertyNames":
+    if "propertyNames" in error.schema_path:
         name = error.instance
         return [
             doc.problem(
@@ -67,15 +67,16 @@ def _located(error, doc: Document, origin) -> list[Problem]:
             )
         ]
     if error.validator == "pattern" and error.schema.get("pattern") == r"^\S+$":
-        return [
-            doc.problem(origin(path), f"{error.instance!r} must not be empty or contain spaces")
-        ]
+        return [doc.problem(origin(path), f"{error.instance!r} must not contain spaces")]
     if error.validator == "minLength" and error.instance == "":
         return [doc.problem(origin(path), "must not be empty")]
     if error.validator == "enum" and isinstance(error.instance, str):
         choices = [c for c in error.validator_value if isinstance(c, str)]
         message = f"{error.instance!r} is not one of {', '.join(choices)}"
         return [doc.problem(origin(path), message + did_you_mean(error.instance, choices))]
+    if error.validator == "type" and error.instance is None:
+        expected = error.validator_value
+        return [doc.problem(origin(path), f"is empty; expected a value of type {expected!r}")]
     if (
         error.validator == "type"
         and error.validator_value == "array"

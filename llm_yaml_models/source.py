@@ -38,6 +38,7 @@ class Document:
     locs: dict[PathT, Loc] = field(default_factory=dict)
     key_locs: dict[PathT, Loc] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    deps: list[str] = field(default_factory=list)  # other files the checks looked at
 
     def loc(self, path: PathT, *, key: bool = False) -> Loc:
         """The location of ``path``, or of its nearest located ancestor."""
@@ -83,7 +84,9 @@ def read_text(file: str, path: str) -> str:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        fail("no such file (a broken symlink?)")
+        fail(
+            "broken symlink: its target does not exist" if os.path.islink(path) else "no such file"
+        )
     except OSError as exc:
         fail(f"cannot read: {exc.strerror}")
     if stat.S_ISDIR(info.st_mode):

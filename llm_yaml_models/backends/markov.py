@@ -30,7 +30,7 @@ class MarkovConfig(BackendConfig):
     order: int = 1
 
     @classmethod
-    def from_data(cls, data: dict, base_dir: Path) -> MarkovConfig:
+    def from_data(cls, data: dict, base_dir: Path, model: dict | None = None) -> MarkovConfig:
         corpus = data.get("corpus")
         return cls(corpus=base_dir / corpus if corpus else None, order=data.get("order", 1))
 
@@ -138,6 +138,8 @@ class MarkovBackend(Backend):
                 message = f"the markov backend reads only text/* attachments, not {mime}"
                 problems.append(doc.problem(origin(("attachment_types", i)), message))
         corpus = data["backend"].get("corpus")
+        if corpus:
+            doc.deps.append(str(base_dir / corpus))
         if corpus and not (base_dir / corpus).is_file():
             message = f"corpus file not found: {base_dir / corpus}"
             problems.append(doc.problem(origin(("backend", "corpus")), message))

@@ -1,0 +1,137 @@
+"""Shared fixtures: an isolated llm user directory and model path for every
+test, helpers to write model files and to run llm in and out of process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import llm
+import pytest
+from click.testing import CliRunner
+from llm.cli import cli
+
+from llm_yaml_models import registry
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+SCHEMA_FILE = REPO / "schemas" / "llm-yaml-models.schema.json"
+
+# The llm executable that belongs to this interpreter (falls back to PATH).
+_SIBLING = Path(sys.executable).with_name("llm")
+LLM_EXE = str(_SIBLING) if _SIBLING.exists() else shutil.which("llm") or "llm"
+
+# Plain markov declarations, reused by many tests.
+MARKOV = """\
+- model_id: markov
+  aliases: [chain]
+  backend: {type: markov}
+  options:
+    length: {type: integer, minimum: 2, default: 20, description: Number of words}
+    seed: {type: integer, description: Seed for reproducible output}
+    delay: {type: number, minimum: 0, maximum: 10, description: Seconds between words}
+"""
+
+
+def model_ids() -> list[str]:
+    """The ids of the models this plugin registered, in registration order."""
+    return [m.model_id for m in llm.get_models() if type(m).__module__.startswith("llm_yaml")]
+
+
+def reset_plugin_state() -> None:
+    registry._memo.clear()
+    registry._state.update(warned=False, quiet=False, disabled=False)
+
+
+@pytest.fixture(autouse=True)
+def llm_env(tmp_path, monkeypatch):
+    """Every test gets its own LLM_USER_PATH and LLM_YAML_MODELS_PATH, and a
+    plugin that has not yet loaded anything or warned."""
+    user_dir = tmp_path / "llm-user"
+    models_dir = tmp_path / "models"
+    user_dir.mkdir()
+    models_dir.mkdir()
+    monkeypatch.setenv("LLM_USER_PATH", str(user_dir))
+    monkeypatch.setenv("LLM_YAML_MODELS_PATH", str(models_dir))
+    monkeypatch.delenv("LLM_RAISE_ERRORS", raising=False)
+    reset_plugin_state()
+    yield
+    reset_plugin_state()
+
+
+@pytest.fixture
+def user_dir(tmp_path) -> Path:
+    return tmp_path / "llm-user"
+
+
+@pytest.fixture
+def models_dir(tmp_path) -> Path:
+    """The directory LLM_YAML_MODELS_PATH points at (unless a test changes it)."""
+    return tmp_path / "models"
+
+
+@pytest.fixture
+def write(models_dir):
+    """``write(name, text)``: write a (dedented) file into the models
+    directory, or to ``name`` itself if it is an absolute path; returns it."""
+
+    def write(name: str | Path, text: str | bytes) -> Path:
+        path = Path(name) if Path(name).is_absolute() else models_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(textwrap.dedent(text), "utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def run_llm():
+    """``run_llm(*args, input=None)``: llm's CLI in this process."""
+
+    def run_llm(*args: str, input: str | None = None):
+        return CliRunner().invoke(
+            cli, list(args), input=input, catch_exceptions=False, prog_name="llm"
+        )
+
+    return run_llm
+
+
+@pytest.fixture
+def llm_exe():
+    """``llm_exe(*args, input="")``: the real llm executable in a subprocess,
+    with this test's LLM_USER_PATH and LLM_YAML_MODELS_PATH."""
+
+    def llm_exe(*args: str, input: str = "", env: dict | None = None):
+        return subprocess.run(
+            [LLM_EXE, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            timeout=300,
+        )
+
+    return llm_exe
+
+
+@pytest.fixture
+def python_exe():
+    """``python_exe(code)``: run Python code in a subprocess with this test's env."""
+
+    def python_exe(code: str):
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=300,
+        )
+
+    return python_exe
