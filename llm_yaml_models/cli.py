@@ -123,6 +123,44 @@ def show(model):
 
 
 @yaml_models.command()
+@click.argument("model_id")
+@click.argument("prompt")
+@click.option("-s", "--system", help="System prompt")
+@click.option("options", "-o", "--option", type=(str, str), multiple=True, help="key/value options")
+@click.option("--no-stream", is_flag=True, help="The request --no-stream would send")
+def request(model_id, prompt, system, options, no_stream):
+    """Print the HTTP request MODEL_ID would send for PROMPT, without sending it.
+
+    Secrets are redacted: the key, and headers such as Authorization.
+    """
+    import pydantic
+
+    from .backends.http_wire import KEY_MARK, redacted
+
+    try:
+        model = llm.get_model(model_id)
+    except llm.UnknownModelError as exc:
+        raise click.ClickException(str(exc)) from None
+    if getattr(model, "entry", None) is None or model.entry.backend_type != "http":
+        raise click.ClickException(f"{model_id} is not a model declared with backend type http")
+    try:
+        response = model.prompt(prompt, system=system, stream=not no_stream, **dict(options))
+    except pydantic.ValidationError as exc:
+        details = "\n".join(f"{', '.join(map(str, e['loc']))}\n  {e['msg']}" for e in exc.errors())
+        raise click.ClickException(details) from None
+    key = KEY_MARK if model.needs_key else None
+    request = model.request(response.prompt, response.stream and model.can_stream, key)
+    shown = redacted(model.backend.call(request))
+    query = "&".join(f"{k}={v}" for k, v in shown["params"].items())
+    click.echo(f"{shown['method']} {shown['url']}{'?' + query if query else ''}")
+    for name, value in shown["headers"].items():
+        click.echo(f"{name}: {value}")
+    if shown["body"] is not None:
+        click.echo("Content-Type: application/json\n")
+        click.echo(json.dumps(shown["body"], indent=2, ensure_ascii=False))
+
+
+@yaml_models.command()
 def schema():
     """Print the JSON Schema of a model file."""
     from .schema import schema_text

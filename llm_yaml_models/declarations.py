@@ -30,6 +30,7 @@ class OptionSpec:
     maxLength: int | None = None  # noqa: N815
     pattern: str | None = None
     items: OptionSpec | None = None
+    send: bool = True  # HTTP: put the option in the body when the template has no place for it
 
     @property
     def has_default(self) -> bool:
@@ -90,10 +91,17 @@ class Declaration:
     @classmethod
     def from_entry(cls, entry: ModelEntry) -> Declaration:
         from .backends import backend_class
+        from .errors import BackendError
+        from .templates import TemplateError
 
         data = entry.data
         backend_type = entry.backend_type
-        config = backend_class(backend_type).Config.from_data(data["backend"], entry.base_dir)
+        try:
+            config = backend_class(backend_type).Config.from_data(
+                data["backend"], entry.base_dir, data
+            )
+        except TemplateError as exc:
+            raise BackendError(entry.model_id, str(exc)) from exc
         return cls(
             model_id=entry.model_id,
             backend_type=backend_type,

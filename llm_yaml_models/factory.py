@@ -66,15 +66,21 @@ class _Shared:
         from .backends.base import OptionValues, Request
 
         values = {n: v for n, v in prompt.options if v is not None}
+        messages = to_messages(prompt)
+        # Under `llm -c`, prompt.system is empty: the conversation's system
+        # prompt is in its first message.
+        system = prompt.system or "\n\n".join(m.content for m in messages if m.role == "system")
         return Request(
             model_id=self.model_id,
             prompt=prompt.prompt,
-            system=prompt.system,
-            messages=to_messages(prompt),
+            system=system,
+            messages=messages,
             attachments=list(prompt.attachments),
             options=OptionValues(values),
             key=key,
             stream=stream,
+            tools=[t for t in prompt.tools if isinstance(t, llm.Tool)],
+            schema=prompt.schema,
         )
 
     @staticmethod
@@ -84,6 +90,8 @@ class _Shared:
             response.set_usage(input=usage.input, output=usage.output, details=usage.details)
         if request.response_json is not None:
             response.response_json = request.response_json
+        for call in request.tool_calls:
+            response.add_tool_call(call)
 
 
 class _SyncMixin(_Shared):
@@ -159,6 +167,8 @@ def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
         "entry": entry,
         "_declaration": declaration,
         "can_stream": entry.can_stream,
+        "supports_tools": bool(entry.data.get("supports_tools")),
+        "supports_schema": bool(entry.data.get("supports_schema")),
         "attachment_types": frozenset(entry.data.get("attachment_types", ())),
         "Options": _LazyOptions(_Once(options)),
         "needs_key": key["name"] if key else None,

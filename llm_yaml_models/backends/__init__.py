@@ -9,6 +9,7 @@ from .base import Backend
 _MODULES = {
     "markov": "llm_yaml_models.backends.markov",
     "python": "llm_yaml_models.backends.python",
+    "http": "llm_yaml_models.backends.http",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,11 +25,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Message:
-    """One turn of the conversation, as text plus any attachments."""
+    """One message of the conversation: a role, its text, and any
+    attachments, tool calls (assistant) or the call it answers (tool)."""
 
     role: str
     content: str
     attachments: tuple[llm.Attachment, ...] = ()
+    tool_calls: tuple[llm.ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 class OptionValues(Mapping):
@@ -79,20 +82,31 @@ class Request:
     options: OptionValues
     key: str | None
     stream: bool
+    tools: list = field(default_factory=list)  # llm.Tool objects offered to the model
+    schema: dict | None = None  # the JSON schema the reply must follow (--schema)
     usage: Usage | None = None
     response_json: dict | None = None
+    tool_calls: list[llm.ToolCall] = field(default_factory=list)
 
     @property
     def history(self) -> list[Message]:
-        """The earlier turns: every message before this prompt's own."""
-        if self.messages and self.messages[-1].role == "user":
-            return self.messages[:-1]
-        return list(self.messages)
+        """The earlier turns: every user, assistant and tool message up to the
+        last assistant reply. System messages are in ``system``."""
+        last_reply = max(
+            (i for i, m in enumerate(self.messages) if m.role == "assistant"), default=-1
+        )
+        return [m for m in self.messages[: last_reply + 1] if m.role != "system"]
 
     def set_usage(
         self, *, input: int | None = None, output: int | None = None, details: dict | None = None
     ) -> None:
         self.usage = Usage(input, output, details)
+
+    def add_tool_call(self, name: str, arguments: dict, tool_call_id: str | None = None) -> None:
+        """Ask llm to run a tool (``llm --tool``, chains)."""
+        self.tool_calls.append(
+            llm.ToolCall(name=name, arguments=arguments, tool_call_id=tool_call_id)
+        )
 
     def fail(self, message: str) -> BackendError:
         """An error for this model, for the backend to raise."""
@@ -104,7 +118,8 @@ class BackendConfig:
     """A backend's typed configuration, built from the validated mapping."""
 
     @classmethod
-    def from_data(cls, data: dict, base_dir: Path) -> BackendConfig:
+    def from_data(cls, data: dict, base_dir: Path, model: dict | None = None) -> BackendConfig:
+        """``data`` is the backend mapping, ``model`` the whole declaration."""
         return cls()
 
 

@@ -47,7 +47,7 @@ class PythonConfig(BackendConfig):
     arguments: dict = field(default_factory=dict, hash=False)
 
     @classmethod
-    def from_data(cls, data: dict, base_dir: Path) -> PythonConfig:
+    def from_data(cls, data: dict, base_dir: Path, model: dict | None = None) -> PythonConfig:
         return cls(data["callable"], base_dir, dict(data.get("arguments", {})))
 
 

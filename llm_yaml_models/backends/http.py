@@ -1,0 +1,438 @@
+"""The HTTP backend: any HTTP model API, declared in YAML.
+
+The sync model uses ``httpx2.Client`` and the async model
+``httpx2.AsyncClient``: llm's own HTTP client. Each model creates its
+client once per process (per event loop, for async) and reuses it across
+prompts, so a prompt costs a request, not a new connection pool and SSL
+context. Everything but the I/O lives in ``http_wire``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import functools
+import json
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx2
+import yaml
+
+from ..templates import TemplateError, check_name, expand_env, names_in
+from .base import Backend, BackendConfig, Request
+from .http_wire import SECRET_HEADERS, Call, Decoder, WireError, build_call
+
+PRESETS = Path(__file__).resolve().parent.parent / "presets"
+MAX_REDIRECTS = 5
+MAX_RETRY_WAIT = 60.0
+
+
+@functools.cache
+def preset(name: str) -> dict:
+    return yaml.safe_load((PRESETS / f"{name}.yaml").read_text("utf-8"))
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
+
+
+def merged(backend: dict) -> dict:
+    """The backend mapping over its preset's defaults (the user's keys win)."""
+    base = preset(backend["preset"]) if "preset" in backend else {}
+
+    def merge(low: Any, high: Any) -> Any:
+        if isinstance(low, dict) and isinstance(high, dict):
+            return {**low, **{k: merge(low.get(k), v) for k, v in high.items()}}
+        return high
+
+    return merge(base, backend)
+
+
+@dataclass(frozen=True)
+class UsageSpec:
+    input: str | None = None
+    output: str | None = None
+    details: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplySpec:
+    """Where things are in a JSON reply, or in one stream event (JMESPath)."""
+
+    text: str | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    id: str | None = None
+    model: str | None = None
+    tool_calls: str | None = None
+    usage: UsageSpec | None = None
+    # stream only
+    format: str = "none"
+    done: str | None = None
+    done_when: str | None = None
+    done_events: tuple[str, ...] = ()
+    skip_events: tuple[str, ...] = ()
+    body: dict | None = field(default=None, hash=False)
+
+    @classmethod
+    def from_data(cls, data: dict | None) -> ReplySpec:
+        data = dict(data or {})
+        if "usage" in data:
+            data["usage"] = UsageSpec(**data["usage"])
+        for name in ("done_events", "skip_events"):
+            if name in data:
+                data[name] = tuple(data[name])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class HttpConfig(BackendConfig):
+    url: str = ""
+    method: str = "POST"
+    headers: dict = field(default_factory=dict, hash=False)
+    params: dict = field(default_factory=dict, hash=False)
+    body: Any = field(default=None, hash=False)
+    model_name: str = ""
+    messages: str = "text"
+    timeout: float = 60.0
+    retries: int = 2
+    max_connections: int = 20
+    response: ReplySpec = ReplySpec()
+    stream: ReplySpec = ReplySpec()
+    tools: str | None = None
+    schema: str | None = None
+    unsent: frozenset = frozenset()
+
+    @classmethod
+    def from_data(cls, data: dict, base_dir: Path, model: dict | None = None) -> HttpConfig:
+        model = model or {}
+        data = expand_env(merged(data), "backend")
+        url = data.get("url") or _join(data["base_url"], data.get("path", ""))
+        options = model.get("options", {})
+        return cls(
+            url=url,
+            method=data.get("method", "POST").upper(),
+            headers=data.get("headers", {}),
+            params=data.get("params", {}),
+            body=data.get("body"),
+            model_name=data.get("model_name", model.get("model_id", "")),
+            messages=data.get("messages", "text"),
+            timeout=data.get("timeout", 60.0),
+            retries=data.get("retries", 2),
+            max_connections=data.get("max_connections", 20),
+            response=ReplySpec.from_data(data.get("response")),
+            stream=ReplySpec.from_data(data.get("stream")),
+            tools=data.get("tools"),
+            schema=data.get("schema"),
+            unsent=frozenset(n for n, s in options.items() if s.get("send") is False),
+        )
+
+
+def _join(base: str, path: str) -> str:
+    return base.rstrip("/") + ("/" + path.lstrip("/") if path else "")
+
+
+def _origin(url: str) -> tuple:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
+def _retry_after(headers) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class _Retry(Exception):
+    """Raised inside an attempt: wait ``delay`` seconds, then try again."""
+
+    def __init__(self, delay: float, failure: str):
+        self.delay = delay
+        self.failure = failure
+
+
+class HttpBackend(Backend):
+    Config = HttpConfig
+
+    def __init__(self, declaration):
+        super().__init__(declaration)
+        self._client: httpx2.Client | None = None
+        self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    # -- checks ----------------------------------------------------------------
+
+    @classmethod
+    def check(cls, data, doc, origin, base_dir, deep=False) -> list:
+        backend = merged(data["backend"])
+        at = lambda *path: origin(("backend", *path))  # noqa: E731
+        problems = []
+        if not backend.get("url") and not backend.get("base_url"):
+            message = "an http backend needs 'url', or 'base_url' (with 'path'), or a 'preset'"
+            problems.append(doc.problem(at(), message))
+        options = data.get("options", {})
+        for path, text in _strings(
+            backend, ("url", "base_url", "path", "headers", "params", "body")
+        ):
+            for name in names_in(text):
+                why = check_name(name, options)
+                if why:
+                    problems.append(doc.problem(at(*path), why))
+        for section in ("response", "stream"):
+            for path, expr in _strings(backend.get(section) or {}, None):
+                if (
+                    path[-1] in ("format", "done", "done_events", "skip_events")
+                    or path[0] == "body"
+                ):
+                    continue
+                problems += _check_jmespath(expr, doc, at(section, *path))
+        stream = backend.get("stream") or {}
+        if not (backend.get("response") or {}).get("text"):
+            message = "needs response.text: where the reply's text is (a JMESPath)"
+            problems.append(doc.problem(at(), message))
+        if stream.get("format", "none") != "none" and not stream.get("text"):
+            message = "needs stream.text: where each event's text is (a JMESPath)"
+            problems.append(doc.problem(at("stream"), message))
+        if data.get("supports_tools") and backend.get("tools") != "openai":
+            message = "supports_tools needs backend.tools: openai (the openai-chat preset has it)"
+            problems.append(doc.problem(origin(("supports_tools",)), message))
+        if data.get("supports_schema") and not backend.get("schema"):
+            message = "supports_schema needs backend.schema: openai or ollama"
+            problems.append(doc.problem(origin(("supports_schema",)), message))
+        if deep:
+            try:
+                expand_env(backend, "backend")
+            except TemplateError as exc:
+                problems.append(doc.problem(at(), str(exc)))
+        return problems
+
+    # -- shared by sync and async ------------------------------------------------
+
+    def call(self, request: Request) -> Call:
+        return build_call(self.config, request, request.key)
+
+    def _limits(self) -> dict:
+        return {
+            "timeout": httpx2.Timeout(self.config.timeout),
+            "limits": httpx2.Limits(max_connections=self.config.max_connections),
+            "follow_redirects": False,
+        }
+
+    def _attempt_failed(self, status: int | None, headers, failure: str, attempt: int) -> None:
+        """Raise _Retry if this failure is worth another attempt, else WireError."""
+        retryable = status is None or status == 429 or status >= 500
+        if not retryable or attempt >= self.config.retries:
+            raise WireError(failure)
+        wait = _retry_after(headers) if headers is not None else None
+        if wait is not None and wait > MAX_RETRY_WAIT:
+            raise WireError(f"{failure} (the server asked to retry after {wait:.0f}s)")
+        raise _Retry(wait if wait is not None else 0.5 * 2**attempt, failure)
+
+    def _redirect(self, call: Call, response, hops: int) -> Call:
+        """The call that follows a redirect. Another origin never gets the
+        key: secret headers, and any carrying the key, are dropped."""
+        if hops >= MAX_REDIRECTS:
+            raise WireError(f"too many redirects from {call.where}")
+        target = urljoin(str(response.request.url), response.headers["location"])
+        headers = call.headers
+        if _origin(target) != _origin(call.url):
+            key = call.key
+            headers = {
+                k: v
+                for k, v in headers.items()
+                if k.lower() not in SECRET_HEADERS and not (key and key in v)
+            }
+        method, body = call.method, call.body
+        if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+            method, body = "GET", None
+        return Call(method, target, headers, {}, body, call.streaming, call.key)
+
+    def _failure(self, exc: Exception, call: Call) -> str:
+        if isinstance(exc, httpx2.ConnectTimeout):
+            return f"timed out connecting to {call.where} after {self.config.timeout:g}s"
+        if isinstance(exc, httpx2.TimeoutException):
+            return f"timed out waiting for {call.where} after {self.config.timeout:g}s"
+        if isinstance(exc, httpx2.ConnectError):
+            reason = "connection refused" if "refused" in str(exc).lower() else str(exc)
+            return f"cannot connect to {call.where}: {reason}"
+        if isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError):
+            return f"connection to {call.where} broke off: {exc or type(exc).__name__}"
+        return f"request to {call.where} failed: {type(exc).__name__}: {exc}"
+
+    def _finish(self, decoder: Decoder, request: Request) -> None:
+        outcome = decoder.outcome
+        if outcome.usage:
+            request.set_usage(**{k: outcome.usage.get(k) for k in ("input", "output", "details")})
+        request.response_json = outcome.log() or None
+        for slot in outcome.tool_calls.values():
+            try:
+                arguments = json.loads(slot["arguments"] or "{}")
+            except ValueError:
+                arguments = {"_raw": slot["arguments"]}
+            request.add_tool_call(slot["name"], arguments, slot["id"])
+
+    def _error(self, request: Request, message: str):
+        key = request.key
+        return request.fail(message.replace(key, "***") if key else message)
+
+    # -- sync --------------------------------------------------------------------
+
+    def client(self) -> httpx2.Client:
+        if self._client is None:
+            self._client = httpx2.Client(**self._limits())
+        return self._client
+
+    def stream(self, request: Request):
+        call = self.call(request)
+        decoder = Decoder(self.config, call.where)
+        try:
+            for attempt in range(self.config.retries + 1):
+                try:
+                    yield from self._attempt(call, decoder, attempt)
+                    break
+                except _Retry as retry:
+                    time.sleep(retry.delay)
+        except WireError as exc:
+            raise self._error(request, str(exc)) from exc
+        self._finish(decoder, request)
+
+    def _attempt(self, call: Call, decoder: Decoder, attempt: int):
+        try:
+            with self._send(call) as response:
+                if response.status_code >= 400:
+                    failure = decoder.status_error(response.status_code, response.read())
+                    self._attempt_failed(response.status_code, response.headers, failure, attempt)
+                if not call.streaming:
+                    yield decoder.reply(response.read())
+                    return
+                for line in response.iter_lines():
+                    text = decoder.line(line)
+                    if text:
+                        yield text
+                text = decoder.end()
+                if text:
+                    yield text
+        except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+            self._attempt_failed(None, None, self._failure(exc, call), attempt)
+        except httpx2.HTTPError as exc:
+            raise WireError(self._failure(exc, call)) from exc
+
+    @contextlib.contextmanager
+    def _send(self, call: Call):
+        client = self.client()
+        for hops in range(MAX_REDIRECTS + 1):
+            response = client.send(_build(client, call), stream=True)
+            if not response.is_redirect:
+                break
+            response.close()
+            call = self._redirect(call, response, hops)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    # -- async -------------------------------------------------------------------
+
+    def async_client(self) -> httpx2.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._async_clients[loop] = httpx2.AsyncClient(**self._limits())
+        return client
+
+    async def astream(self, request: Request):
+        call = self.call(request)
+        decoder = Decoder(self.config, call.where)
+        try:
+            for attempt in range(self.config.retries + 1):
+                try:
+                    async for text in self._aattempt(call, decoder, attempt):
+                        yield text
+                    break
+                except _Retry as retry:
+                    await asyncio.sleep(retry.delay)
+        except WireError as exc:
+            raise self._error(request, str(exc)) from exc
+        self._finish(decoder, request)
+
+    async def _aattempt(self, call: Call, decoder: Decoder, attempt: int):
+        try:
+            async with self._asend(call) as response:
+                if response.status_code >= 400:
+                    failure = decoder.status_error(response.status_code, await response.aread())
+                    self._attempt_failed(response.status_code, response.headers, failure, attempt)
+                if not call.streaming:
+                    yield decoder.reply(await response.aread())
+                    return
+                async for line in response.aiter_lines():
+                    text = decoder.line(line)
+                    if text:
+                        yield text
+                text = decoder.end()
+                if text:
+                    yield text
+        except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+            self._attempt_failed(None, None, self._failure(exc, call), attempt)
+        except httpx2.HTTPError as exc:
+            raise WireError(self._failure(exc, call)) from exc
+
+    @contextlib.asynccontextmanager
+    async def _asend(self, call: Call):
+        client = self.async_client()
+        for hops in range(MAX_REDIRECTS + 1):
+            response = await client.send(_build(client, call), stream=True)
+            if not response.is_redirect:
+                break
+            await response.aclose()
+            call = self._redirect(call, response, hops)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+
+def _build(client, call: Call):
+    kwargs: dict[str, Any] = {"headers": call.headers, "params": call.params or None}
+    if call.body is not None:
+        kwargs["json"] = call.body
+    return client.build_request(call.method, call.url, **kwargs)
+
+
+def _strings(value: Any, keys, path: tuple = ()):
+    """(path, string) for every string under ``value`` (only ``keys`` at the top)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if keys is None or k in keys:
+                yield from _strings(v, None, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, None, path + (i,))
+    elif isinstance(value, str):
+        yield path, value
+
+
+def _check_jmespath(expr: str, doc, path) -> list:
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        jmespath.compile(expr)
+    except JMESPathError as exc:
+        return [doc.problem(path, f"not a valid JMESPath expression: {exc}".splitlines()[0])]
+    return []
+
+
+BACKEND = HttpBackend

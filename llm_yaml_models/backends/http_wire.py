@@ -1,0 +1,416 @@
+"""The HTTP backend's pure half: request in, HTTP call out; bytes in, text out.
+
+Nothing here does I/O, so the sync and async backends share all of it:
+building the call (message formats, the body template, unplaced options,
+tools, schemas), redacting it for display, and decoding replies and
+streams (SSE, NDJSON) with JMESPath.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import jmespath
+
+from ..templates import UNSET, names_in, render
+from .base import Message, Request
+
+SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "proxy-authorization", "cookie")
+KEY_MARK = "\x00key\x00"
+
+
+# -- messages --------------------------------------------------------------
+
+
+def _data_url(attachment) -> str:
+    return f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
+
+
+def _openai_attachment(attachment) -> dict:
+    kind = attachment.resolve_type()
+    if kind.startswith("audio/"):
+        fmt = "wav" if kind in ("audio/wav", "audio/x-wav") else "mp3"
+        return {
+            "type": "input_audio",
+            "input_audio": {"data": attachment.base64_content(), "format": fmt},
+        }
+    url = attachment.url or _data_url(attachment)
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _openai_message(m: Message) -> dict:
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    out: dict[str, Any] = {"role": m.role}
+    if m.attachments:
+        parts = [{"type": "text", "text": m.content}] if m.content else []
+        out["content"] = parts + [_openai_attachment(a) for a in m.attachments]
+    else:
+        out["content"] = m.content
+    if m.tool_calls:
+        out["content"] = m.content or None
+        out["tool_calls"] = [
+            {
+                "id": call.tool_call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+            }
+            for call in m.tool_calls
+        ]
+    return out
+
+
+def _anthropic_message(m: Message) -> dict:
+    blocks: list[dict] = []
+    for a in m.attachments:
+        source = (
+            {"type": "url", "url": a.url}
+            if a.url
+            else {"type": "base64", "media_type": a.resolve_type(), "data": a.base64_content()}
+        )
+        blocks.append(
+            {"type": "document" if "pdf" in a.resolve_type() else "image", "source": source}
+        )
+    if m.content or not blocks:
+        blocks.append({"type": "text", "text": m.content})
+    return {"role": "assistant" if m.role == "assistant" else "user", "content": blocks}
+
+
+def _ollama_message(m: Message) -> dict:
+    out = {"role": m.role, "content": m.content}
+    if m.attachments:
+        out["images"] = [a.base64_content() for a in m.attachments]
+    return out
+
+
+def messages_for(style: str, messages: list[Message]) -> list[dict]:
+    """The conversation in an API's own message shape."""
+    if style == "openai":
+        return [_openai_message(m) for m in messages]
+    if style == "anthropic":
+        return [_anthropic_message(m) for m in messages if m.role != "system"]
+    if style == "ollama":
+        return [_ollama_message(m) for m in messages]
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+# -- the call ----------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One HTTP request, ready to send (or to print)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    params: dict[str, str]
+    body: Any
+    streaming: bool
+    key: str | None = field(default=None, repr=False)  # to keep it from other origins
+
+    @property
+    def where(self) -> str:
+        """The URL as errors show it: no query string, which may hold secrets."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _tool_specs(tools) -> list[dict]:
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description or "",
+                "parameters": tool.input_schema or {"type": "object", "properties": {}},
+            },
+        }
+        for tool in tools
+    ]
+
+
+def build_call(config, request: Request, key: str | None) -> Call:
+    """Render the declared templates for one request."""
+    streaming = request.stream and config.stream.format != "none"
+    options = dict(request.options)
+    context = {
+        "prompt": request.prompt,
+        "system": request.system or UNSET,
+        "messages": messages_for(config.messages, request.messages),
+        "model": config.model_name,
+        "stream": streaming,
+        "options": options,
+        "key": key if key is not None else UNSET,
+    }
+    headers = {
+        name: str(value)
+        for name, template in config.headers.items()
+        if not (key is None and "key" in names_in(template))
+        for value in [render(template, context)]
+        if value is not UNSET
+    }
+    params = {k: str(v) for k, v in render(config.params, context).items()}
+    body = render(config.body, context) if config.body is not None else None
+    if streaming and config.stream.body:
+        body = {**(body or {}), **render(config.stream.body, context)}
+    placed = {n.partition(".")[2] for n in names_in(config.body) if n.startswith("options.")}
+    everything = "options" in names_in(config.body)
+    for name, value in options.items():
+        if everything or name in placed or name in config.unsent:
+            continue
+        if config.method == "GET":
+            params[name] = value if isinstance(value, str) else json.dumps(value)
+        else:
+            body = {**(body or {}), name: value}
+    if request.tools and config.tools == "openai":
+        body = {**(body or {}), "tools": _tool_specs(request.tools)}
+    if request.schema is not None:
+        if config.schema == "openai":
+            schema = {"name": "output", "schema": request.schema}
+            body = {
+                **(body or {}),
+                "response_format": {"type": "json_schema", "json_schema": schema},
+            }
+        elif config.schema == "ollama":
+            body = {**(body or {}), "format": request.schema}
+    url = render(config.url, context)
+    return Call(config.method, url, headers, params, body, streaming, key)
+
+
+def redacted(call: Call) -> dict:
+    """The call for display: secret headers masked, the key never shown."""
+
+    def mask(name: str, value: str) -> str:
+        if KEY_MARK in value or name.lower() in SECRET_HEADERS:
+            scheme, _, rest = value.partition(" ")
+            return f"{scheme} ***" if rest and scheme.isalpha() and len(scheme) < 10 else "***"
+        return value
+
+    return {
+        "method": call.method,
+        "url": call.url.replace(KEY_MARK, "***"),
+        "params": {k: v.replace(KEY_MARK, "***") for k, v in call.params.items()},
+        "headers": {k: mask(k, v) for k, v in call.headers.items()},
+        "body": json.loads(json.dumps(call.body).replace(json.dumps(KEY_MARK)[1:-1], "***")),
+    }
+
+
+# -- replies -----------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What a reply said besides its text."""
+
+    id: str | None = None
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: dict = field(default_factory=dict)  # input, output, details
+    tool_calls: dict = field(default_factory=dict)  # index -> {id, name, arguments}
+
+    def log(self) -> dict:
+        out = {"id": self.id, "model": self.model, "finish_reason": self.finish_reason}
+        usage = {k: v for k, v in self.usage.items() if v is not None}
+        if usage:
+            out["usage"] = usage
+        return {k: v for k, v in out.items() if v is not None}
+
+
+class Paths:
+    """Compiled JMESPath expressions from a ``response:`` or ``stream:`` mapping."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self._compiled: dict[str, Any] = {}
+
+    def find(self, name: str, data: Any) -> Any:
+        expr = getattr(self.spec, name, None)
+        if not expr:
+            return None
+        if expr not in self._compiled:
+            self._compiled[expr] = jmespath.compile(expr)
+        return self._compiled[expr].search(data)
+
+    def usage(self, data: Any, into: dict) -> None:
+        usage = getattr(self.spec, "usage", None)
+        if not usage:
+            return
+        for part in ("input", "output", "details"):
+            expr = getattr(usage, part, None)
+            if expr:
+                if expr not in self._compiled:
+                    self._compiled[expr] = jmespath.compile(expr)
+                found = self._compiled[expr].search(data)
+                if found is not None:
+                    into[part] = simplified(found) if part == "details" else found
+
+
+_COUNTED = {"prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens"}
+
+
+def simplified(details: Any) -> Any:
+    """Usage details without the counts already reported, zeros or nulls."""
+    if not isinstance(details, dict):
+        return details
+    out = {}
+    for key, value in details.items():
+        if key in _COUNTED or value in (None, 0, {}, []):
+            continue
+        value = simplified(value)
+        if value not in ({}, None):
+            out[key] = value
+    return out or None
+
+
+def tool_call_deltas(outcome: Outcome, deltas: list) -> None:
+    """Fold OpenAI-style streamed tool-call fragments into ``outcome``."""
+    for delta in deltas or []:
+        slot = outcome.tool_calls.setdefault(
+            delta.get("index", len(outcome.tool_calls)), {"id": None, "name": "", "arguments": ""}
+        )
+        slot["id"] = delta.get("id") or slot["id"]
+        function = delta.get("function") or {}
+        slot["name"] += function.get("name") or ""
+        slot["arguments"] += function.get("arguments") or ""
+
+
+class SSEParser:
+    """Server-sent events from lines: yields (event name, data) pairs."""
+
+    def __init__(self):
+        self.event = ""
+        self.data: list[str] = []
+
+    def feed(self, line: str):
+        if not line:
+            if self.data or self.event:
+                event, data = self.event or "message", "\n".join(self.data)
+                self.event, self.data = "", []
+                return event, data
+            return None
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            self.event = value
+        elif name == "data":
+            self.data.append(value)
+        return None
+
+    def flush(self):
+        return self.feed("")
+
+
+class WireError(Exception):
+    """The reply could not be used; the message says how, for the user."""
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        snippet = text[:80] + ("..." if len(text) > 80 else "")
+        raise WireError(f"reply from {where} is not JSON: {snippet!r}") from None
+
+
+class Decoder:
+    """Turns a reply, or a stream's lines, into text chunks and an Outcome."""
+
+    def __init__(self, config, where: str):
+        self.config = config
+        self.where = where
+        self.reply_paths = Paths(config.response)
+        self.stream_paths = Paths(config.stream)
+        self.outcome = Outcome()
+        self.sse = SSEParser() if config.stream.format == "sse" else None
+        self.done = False
+
+    def error_message(self, data: Any, paths: Paths) -> str | None:
+        found = paths.find("error", data) if isinstance(data, dict | list) else None
+        if found in (None, "", [], {}):
+            return None
+        return found if isinstance(found, str) else json.dumps(found)
+
+    def status_error(self, status: int, body: bytes) -> str:
+        """The provider's own message for an HTTP error status."""
+        text = body.decode("utf-8", "replace").strip()
+        message = None
+        with contextlib.suppress(ValueError):
+            message = self.error_message(json.loads(text), self.reply_paths)
+        message = message or text[:200] or "(empty reply)"
+        return f"HTTP {status} from {self.where}: {message}"
+
+    def reply(self, body: bytes) -> str:
+        data = _json(_text(body, self.where), self.where)
+        error = self.error_message(data, self.reply_paths)
+        if error:
+            raise WireError(f"error from {self.where}: {error}")
+        self._note(data, self.reply_paths)
+        if self.config.tools == "openai":
+            for i, call in enumerate(self.reply_paths.find("tool_calls", data) or []):
+                tool_call_deltas(self.outcome, [{"index": i, **call}])
+        text = self.reply_paths.find("text", data)
+        if text is None and not self.outcome.tool_calls:
+            raise WireError(
+                f"nothing at '{self.config.response.text}' in the reply from {self.where}"
+            )
+        return text if isinstance(text, str) else ("" if text is None else json.dumps(text))
+
+    def _note(self, data: Any, paths: Paths) -> None:
+        outcome = self.outcome
+        outcome.id = paths.find("id", data) or outcome.id
+        outcome.model = paths.find("model", data) or outcome.model
+        outcome.finish_reason = paths.find("finish_reason", data) or outcome.finish_reason
+        paths.usage(data, outcome.usage)
+
+    def line(self, line: str) -> str | None:
+        """One line of a stream; returns text to show, if any."""
+        if self.sse is not None:
+            event = self.sse.feed(line)
+            return self.event(*event) if event else None
+        return self.event("", line) if line.strip() else None
+
+    def event(self, name: str, data: str) -> str | None:
+        spec = self.config.stream
+        if self.done or name in spec.skip_events:
+            return None
+        if spec.done is not None and data.strip() == spec.done:
+            self.done = True
+            return None
+        payload = _json(data, self.where)
+        error = self.error_message(payload, self.stream_paths)
+        if error:
+            raise WireError(f"error from {self.where}: {error}")
+        self._note(payload, self.stream_paths)
+        if self.config.tools == "openai":
+            tool_call_deltas(self.outcome, self.stream_paths.find("tool_calls", payload))
+        if name in spec.done_events or (
+            spec.done_when and self.stream_paths.find("done_when", payload)
+        ):
+            self.done = True
+        text = self.stream_paths.find("text", payload)
+        return text if isinstance(text, str) and text else None
+
+    def end(self) -> str | None:
+        """The stream closed: flush, and insist that it finished."""
+        text = None
+        if self.sse is not None:
+            event = self.sse.flush()
+            text = self.event(*event) if event else None
+        spec = self.config.stream
+        if not self.done and (spec.done is not None or spec.done_events or spec.done_when):
+            raise WireError(f"stream from {self.where} ended before it was complete")
+        return text
+
+
+def _text(body: bytes, where: str) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WireError(f"reply from {where} is not valid UTF-8 (byte {exc.start})") from None

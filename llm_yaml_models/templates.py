@@ -1,0 +1,113 @@
+"""Templates that cannot break JSON, and ``${VAR}`` expansion.
+
+A string that is exactly ``{{ name }}`` becomes the value itself, with its
+JSON type (list, number, object). ``{{ name }}`` inside a longer string is
+interpolated as text. Values are never pasted into JSON text, so a prompt
+with quotes, newlines, braces or non-ASCII arrives exactly as typed.
+
+Names: ``prompt``, ``system``, ``messages``, ``model``, ``stream``,
+``options`` (all that are set) and ``options.NAME``, ``key``, ``env.VAR``.
+A whole-string placeholder whose value is unset (an option not given)
+removes its key from the enclosing mapping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*\}\}")
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+NAMES = ("prompt", "system", "messages", "model", "stream", "options", "key", "env")
+
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
+
+
+class TemplateError(Exception):
+    """A template names something that does not exist."""
+
+
+def names_in(value: Any) -> list[str]:
+    """Every placeholder name used anywhere in a template."""
+    if isinstance(value, str):
+        return PLACEHOLDER.findall(value)
+    if isinstance(value, Mapping):
+        return [n for v in value.values() for n in names_in(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in names_in(v)]
+    return []
+
+
+def check_name(name: str, options: Mapping) -> str | None:
+    """Why ``name`` cannot be used in a template, or None if it can."""
+    head, _, tail = name.partition(".")
+    if head not in NAMES:
+        return f"unknown template name '{name}'; names are: {', '.join(NAMES)}"
+    if head == "options" and tail and tail not in options:
+        return f"'{name}' names no declared option"
+    if head == "env" and not tail:
+        return "write env.VARIABLE"
+    if tail and head not in ("options", "env"):
+        return f"'{head}' has no parts: write {{{{ {head} }}}}"
+    return None
+
+
+def lookup(name: str, context: Mapping) -> Any:
+    head, _, tail = name.partition(".")
+    if head == "env":
+        return os.environ.get(tail, UNSET)
+    value = context.get(head, UNSET)
+    if tail:
+        return value.get(tail, UNSET) if isinstance(value, Mapping) else UNSET
+    return value
+
+
+def _text(value: Any) -> str:
+    if value is UNSET or value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render(template: Any, context: Mapping) -> Any:
+    """The template with every placeholder filled from ``context``."""
+    if isinstance(template, str):
+        whole = PLACEHOLDER.fullmatch(template)
+        if whole:
+            return lookup(whole.group(1), context)
+        return PLACEHOLDER.sub(lambda m: _text(lookup(m.group(1), context)), template)
+    if isinstance(template, Mapping):
+        out = {}
+        for key, value in template.items():
+            rendered = render(value, context)
+            if rendered is not UNSET:
+                out[key] = rendered
+        return out
+    if isinstance(template, list):
+        return [v for v in (render(item, context) for item in template) if v is not UNSET]
+    return template
+
+
+def expand_env(value: Any, where: str = "") -> Any:
+    """``${VAR}`` and ``${VAR:-default}`` in every string, from the environment."""
+    if isinstance(value, str):
+
+        def replace(match: re.Match) -> str:
+            name, default = match.group(1), match.group(2)
+            found = os.environ.get(name)
+            if found is None or (found == "" and default is not None):
+                if default is None:
+                    raise TemplateError(f"environment variable {name} is not set ({where})")
+                return default
+            return found
+
+        return ENV_REF.sub(replace, value)
+    if isinstance(value, Mapping):
+        return {k: expand_env(v, f"{where}.{k}" if where else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
