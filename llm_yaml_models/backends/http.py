@@ -318,8 +318,8 @@ class HttpBackend(Backend):
                 if not call.streaming:
                     yield decoder.reply(response.read())
                     return
-                for line in response.iter_lines():
-                    text = decoder.line(line)
+                for data in response.iter_bytes():
+                    text = decoder.feed(data)
                     if text:
                         yield text
                 text = decoder.end()
@@ -377,8 +377,8 @@ class HttpBackend(Backend):
                 if not call.streaming:
                     yield decoder.reply(await response.aread())
                     return
-                async for line in response.aiter_lines():
-                    text = decoder.line(line)
+                async for data in response.aiter_bytes():
+                    text = decoder.feed(data)
                     if text:
                         yield text
                 text = decoder.end()

@@ -8,7 +8,9 @@ streams (SSE, NDJSON) with JMESPath.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,33 +223,94 @@ class Outcome:
         return {k: v for k, v in out.items() if v is not None}
 
 
+def _steps(node: dict) -> list | None:
+    """A plain path (fields and indexes) as lookup steps, or None."""
+    kind = node["type"]
+    if kind == "field":
+        return [node["value"]]
+    if kind == "index":
+        return [node["value"]]
+    if kind in ("subexpression", "index_expression"):
+        steps: list = []
+        for child in node["children"]:
+            part = _steps(child)
+            if part is None:
+                return None
+            steps += part
+        return steps
+    return None
+
+
+def _walk(steps: list, data: Any) -> Any:
+    for step in steps:
+        if isinstance(step, str):
+            if not isinstance(data, dict):
+                return None
+            data = data.get(step)
+        else:
+            if not isinstance(data, list) or not -len(data) <= step < len(data):
+                return None
+            data = data[step]
+    return data
+
+
+def _false(value: Any) -> bool:
+    # JMESPath's idea of false, for ||
+    return value is None or value is False or value in ("", [], {})
+
+
+def compile_path(expr: str):
+    """A JMESPath expression as a function of the data.
+
+    Plain paths (``choices[0].delta.content``) and ``a || b`` of them become
+    direct lookups: they run once per streamed event, and jmespath's
+    interpreter costs microseconds each. Anything else uses jmespath."""
+    compiled = jmespath.compile(expr)
+    node = compiled.parsed
+    alternatives = node["children"] if node["type"] == "or_expression" else [node]
+    paths = [_steps(n) for n in alternatives]
+    if any(p is None for p in paths):
+        return compiled.search
+    if len(paths) == 1:
+        return functools.partial(_walk, paths[0])
+
+    def first(data: Any) -> Any:
+        value = None
+        for path in paths:
+            value = _walk(path, data)
+            if not _false(value):
+                return value
+        return value
+
+    return first
+
+
 class Paths:
-    """Compiled JMESPath expressions from a ``response:`` or ``stream:`` mapping."""
+    """Compiled JMESPath expressions from a ``response:`` or ``stream:`` spec."""
 
     def __init__(self, spec):
         self.spec = spec
-        self._compiled: dict[str, Any] = {}
+        self._finders: dict[str, Any] = {}
+        for name in ("text", "finish_reason", "error", "id", "model", "tool_calls", "done_when"):
+            expr = getattr(spec, name, None)
+            if expr:
+                self._finders[name] = compile_path(expr)
+        usage = getattr(spec, "usage", None)
+        self._usage = [
+            (part, compile_path(getattr(usage, part)))
+            for part in ("input", "output", "details")
+            if usage is not None and getattr(usage, part)
+        ]
 
     def find(self, name: str, data: Any) -> Any:
-        expr = getattr(self.spec, name, None)
-        if not expr:
-            return None
-        if expr not in self._compiled:
-            self._compiled[expr] = jmespath.compile(expr)
-        return self._compiled[expr].search(data)
+        finder = self._finders.get(name)
+        return finder(data) if finder else None
 
     def usage(self, data: Any, into: dict) -> None:
-        usage = getattr(self.spec, "usage", None)
-        if not usage:
-            return
-        for part in ("input", "output", "details"):
-            expr = getattr(usage, part, None)
-            if expr:
-                if expr not in self._compiled:
-                    self._compiled[expr] = jmespath.compile(expr)
-                found = self._compiled[expr].search(data)
-                if found is not None:
-                    into[part] = simplified(found) if part == "details" else found
+        for part, finder in self._usage:
+            found = finder(data)
+            if found is not None:
+                into[part] = simplified(found) if part == "details" else found
 
 
 _COUNTED = {"prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens"}
@@ -330,6 +393,8 @@ class Decoder:
         self.outcome = Outcome()
         self.sse = SSEParser() if config.stream.format == "sse" else None
         self.done = False
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._partial = ""
 
     def error_message(self, data: Any, paths: Paths) -> str | None:
         found = paths.find("error", data) if isinstance(data, dict | list) else None
@@ -369,6 +434,20 @@ class Decoder:
         outcome.finish_reason = paths.find("finish_reason", data) or outcome.finish_reason
         paths.usage(data, outcome.usage)
 
+    def feed(self, data: bytes) -> str:
+        """The text of every complete line in the bytes received so far.
+
+        A whole network read is decoded at once, so a burst of events costs
+        one chunk downstream, not one per event."""
+        try:
+            text = self._partial + self._utf8.decode(data)
+        except UnicodeDecodeError as exc:
+            raise WireError(f"stream from {self.where} is not valid UTF-8") from exc
+        lines = text.splitlines(keepends=True)
+        self._partial = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
+        texts = [t for line in lines if (t := self.line(line.rstrip("\r\n")))]
+        return "".join(texts)
+
     def line(self, line: str) -> str | None:
         """One line of a stream; returns text to show, if any."""
         if self.sse is not None:
@@ -399,10 +478,11 @@ class Decoder:
 
     def end(self) -> str | None:
         """The stream closed: flush, and insist that it finished."""
-        text = None
+        text = self.line(self._partial) if self._partial else None
+        self._partial = ""
         if self.sse is not None:
             event = self.sse.flush()
-            text = self.event(*event) if event else None
+            text = (text or "") + (self.event(*event) or "") if event else text
         spec = self.config.stream
         if not self.done and (spec.done is not None or spec.done_events or spec.done_when):
             raise WireError(f"stream from {self.where} ended before it was complete")

@@ -1,0 +1,187 @@
+"""The HTTP backend against llm's own extra-openai-models.yaml, and against
+the floor: raw httpx2 plus llm's own per-prompt overhead.
+
+    python benchmarks/http.py [--prompts 60] [--batch 200] [--in-flight 50]
+
+One local OpenAI-compatible server with precomputed replies streams 200
+words per prompt to every contender, side by side in one run:
+
+- sequential streamed prompts through model.prompt(): median per prompt;
+- an async batch (the async API, N in flight): total time;
+- the floor: the same requests made with raw httpx2 (one client, SSE lines
+  parsed as JSON), plus llm's per-prompt overhead measured with a model that
+  yields 200 words and does no I/O.
+
+It also reports the most connections the server saw open during our async
+batch, against the declared pool limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2
+import llm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from fakeapi import FakeAPI  # noqa: E402
+
+WORDS = " ".join(f"word{i}" for i in range(200))
+POOL = 20
+
+
+class NoIO(llm.Model):
+    """llm's own per-prompt overhead: 200 words, no I/O."""
+
+    model_id = "no-io"
+    can_stream = True
+
+    def execute(self, prompt, stream, response, conversation):
+        for word in WORDS.split(" "):
+            yield word + " "
+
+
+class AsyncNoIO(llm.AsyncModel):
+    model_id = "no-io"
+    can_stream = True
+
+    async def execute(self, prompt, stream, response, conversation):
+        for word in WORDS.split(" "):
+            yield word + " "
+
+
+def raw_sync(client: httpx2.Client, url: str) -> str:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    out = []
+    with client.stream("POST", url, json=body) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                choices = json.loads(line[6:])["choices"]
+                if choices and choices[0]["delta"].get("content"):
+                    out.append(choices[0]["delta"]["content"])
+    return "".join(out)
+
+
+async def raw_async(client: httpx2.AsyncClient, url: str) -> str:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    out = []
+    async with client.stream("POST", url, json=body) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                choices = json.loads(line[6:])["choices"]
+                if choices and choices[0]["delta"].get("content"):
+                    out.append(choices[0]["delta"]["content"])
+    return "".join(out)
+
+
+def per_prompt(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+async def batch(prompt, count: int, in_flight: int) -> float:
+    gate = asyncio.Semaphore(in_flight)
+
+    async def one():
+        async with gate:
+            await prompt()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(count)))
+    return time.perf_counter() - start
+
+
+def setup(tmp: Path, url: str) -> None:
+    (tmp / "extra-openai-models.yaml").write_text(
+        f"- model_id: extra-chat\n  model_name: fake-model\n  api_base: {url}/v1\n"
+    )
+    (tmp / "ours.yaml").write_text(
+        "models:\n"
+        "  - model_id: yaml-chat\n"
+        f"    backend: {{type: http, preset: openai-chat, base_url: '{url}/v1',"
+        f" model_name: fake-model, max_connections: {POOL}}}\n"
+    )
+    os.environ["LLM_USER_PATH"] = str(tmp)
+    os.environ["LLM_YAML_MODELS_PATH"] = str(tmp / "ours.yaml")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=60)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--in-flight", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, FakeAPI(reply=WORDS) as server:
+        setup(Path(tmp), server.url)
+        url = f"{server.url}/v1/chat/completions"
+        ours, theirs, no_io = llm.get_model("yaml-chat"), llm.get_model("extra-chat"), NoIO()
+        client = httpx2.Client()
+        contenders = {
+            "llm-yaml-models": lambda: "".join(ours.prompt("hi")),
+            "extra-openai-models.yaml": lambda: "".join(theirs.prompt("hi")),
+            "raw httpx2": lambda: raw_sync(client, url),
+            "llm overhead, no I/O": lambda: "".join(no_io.prompt("hi")),
+        }
+        for fn in contenders.values():  # warm up, and check every one gets the text
+            assert fn().split() == WORDS.split(), "wrong reply"
+        times = {name: [] for name in contenders}
+        for _ in range(args.prompts):
+            for name, fn in contenders.items():
+                times[name].append(per_prompt(fn))
+        seq = {name: statistics.median(t) * 1000 for name, t in times.items()}
+        floor = seq["raw httpx2"] + seq["llm overhead, no I/O"]
+
+        async def async_runs() -> dict:
+            a_ours, a_theirs, a_no_io = (
+                llm.get_async_model("yaml-chat"),
+                llm.get_async_model("extra-chat"),
+                AsyncNoIO(),
+            )
+            async with httpx2.AsyncClient() as raw_client:
+                runs = {
+                    "llm-yaml-models": lambda: a_ours.prompt("hi").text(),
+                    "extra-openai-models.yaml": lambda: a_theirs.prompt("hi").text(),
+                    "raw httpx2": lambda: raw_async(raw_client, url),
+                    "llm overhead, no I/O": lambda: a_no_io.prompt("hi").text(),
+                }
+                out = {}
+                for name, prompt in runs.items():
+                    await batch(prompt, 10, 10)  # warm up
+                    # Other contenders' idle keep-alive connections stay open.
+                    others = server.open_connections
+                    server.peak_connections = others
+                    out[name] = await batch(prompt, args.batch, args.in_flight) * 1000
+                    if name == "llm-yaml-models":
+                        out["peak"] = server.peak_connections - others
+                return out
+
+        many = asyncio.run(async_runs())
+    peak = many.pop("peak")
+    a_floor = many["raw httpx2"] + many["llm overhead, no I/O"]
+    print("Streaming 200 words per prompt from one local OpenAI-compatible server.\n")
+    print(f"Sequential: median per prompt over {args.prompts} interleaved prompts")
+    report(seq, floor, "ms", 2)
+    print(f"\nAsync: {args.batch} prompts, {args.in_flight} in flight, total")
+    report(many, a_floor, "ms", 1)
+    print(f"  most connections open during our batch: {peak} (pool limit {POOL})")
+
+
+def report(figures: dict, floor: float, unit: str, places: int) -> None:
+    for name, value in figures.items():
+        print(f"  {name:<28} {value:8.{places}f} {unit}")
+    ours, theirs = figures["llm-yaml-models"], figures["extra-openai-models.yaml"]
+    print(f"  extra-openai-models / ours    {theirs / ours:8.1f}x")
+    print(f"  ours / floor (raw + overhead) {ours / floor:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
