@@ -92,14 +92,13 @@ class Declaration:
     def from_entry(cls, entry: ModelEntry) -> Declaration:
         from .backends import backend_class
         from .errors import BackendError
-        from .templates import TemplateError
+        from .templates import TemplateError, expand_env
 
         data = entry.data
         backend_type = entry.backend_type
         try:
-            config = backend_class(backend_type).Config.from_data(
-                data["backend"], entry.base_dir, data
-            )
+            backend = expand_env(data["backend"], "backend")
+            config = backend_class(backend_type).Config.from_data(backend, entry.base_dir, data)
         except TemplateError as exc:
             raise BackendError(entry.model_id, str(exc)) from exc
         return cls(

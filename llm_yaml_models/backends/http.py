@@ -112,7 +112,7 @@ class HttpConfig(BackendConfig):
     @classmethod
     def from_data(cls, data: dict, base_dir: Path, model: dict | None = None) -> HttpConfig:
         model = model or {}
-        data = expand_env(merged(data), "backend")
+        data = merged(data)
         url = data.get("url") or _join(data["base_url"], data.get("path", ""))
         options = model.get("options", {})
         return cls(
