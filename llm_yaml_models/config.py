@@ -193,6 +193,13 @@ def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> lis
         problems += _check_option(spec, doc, lambda p, n=name: origin(("options", n) + p))
     backend = backend_class(data["backend"]["type"])
     problems += backend.check(data, doc, origin, Path(doc.file).parent, deep)
+    if deep:  # the environment of this run, so never cached
+        from .templates import TemplateError, expand_env
+
+        try:
+            expand_env(data["backend"], "backend")
+        except TemplateError as exc:
+            problems.append(doc.problem(origin(("backend",)), str(exc)))
     if data.get("can_stream") and not backend.can_stream:
         message = f"the {data['backend']['type']} backend cannot stream"
         problems.append(doc.problem(origin(("can_stream",)), message))

@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx2
 import yaml
 
-from ..templates import TemplateError, check_name, expand_env, names_in
+from ..templates import check_name, names_in
 from .base import Backend, BackendConfig, Request
 from .http_wire import SECRET_HEADERS, Call, Decoder, WireError, build_call
 
@@ -212,11 +212,6 @@ class HttpBackend(Backend):
         if data.get("supports_schema") and not backend.get("schema"):
             message = "supports_schema needs backend.schema: openai or ollama"
             problems.append(doc.problem(origin(("supports_schema",)), message))
-        if deep:
-            try:
-                expand_env(backend, "backend")
-            except TemplateError as exc:
-                problems.append(doc.problem(at(), str(exc)))
         return problems
 
     # -- shared by sync and async ------------------------------------------------
