@@ -1,0 +1,79 @@
+"""The wheel that ``python -m build`` makes carries the schema and presets,
+and works installed on its own, outside this checkout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    (built,) = out.glob("llm_yaml_models-*.whl")
+    return built
+
+
+def test_the_wheel_carries_the_schema_and_presets(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "llm_yaml_models/schemas/llm-yaml-models.schema.json" in names
+    for preset in ("openai-chat", "ollama-chat", "anthropic-messages"):
+        assert f"llm_yaml_models/presets/{preset}.yaml" in names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "[llm]\nyaml_models = llm_yaml_models.plugin" in (
+        zipfile.ZipFile(wheel).read(entry_points).decode()
+    )
+
+
+def test_the_installed_wheel_runs_a_model_and_prints_its_schema(wheel, tmp_path):
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(target),
+        "LLM_YAML_MODELS_PATH": str(REPO / "examples" / "markov.yaml"),
+    }
+
+    def llm(*args: str) -> subprocess.CompletedProcess:
+        # Run from elsewhere, so nothing can come from the checkout.
+        return subprocess.run(
+            [sys.executable, "-m", "llm", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    where = subprocess.run(
+        [sys.executable, "-c", "import llm_yaml_models.paths as p; print(p.schema_path())"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert where == str(target / "llm_yaml_models" / "schemas" / "llm-yaml-models.schema.json")
+    ran = llm("-m", "markov", "the cat sat on the mat", "-o", "seed", "1", "--no-log")
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert set(ran.stdout.split()) <= {"the", "cat", "sat", "on", "mat"}
+    schema = llm("yaml-models", "schema")
+    assert schema.stdout == (REPO / "schemas" / "llm-yaml-models.schema.json").read_text()
