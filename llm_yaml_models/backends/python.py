@@ -20,6 +20,7 @@ yaml-models validate`` imports it to check it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -79,7 +80,15 @@ def resolve_file(where: str, base_dir: Path) -> Path:
     return path
 
 
+_LOADING = threading.RLock()  # a module is in sys.modules before it finishes running
+
+
 def _module_from_file(path: Path):
+    with _LOADING:
+        return _load_module(path)
+
+
+def _load_module(path: Path):
     name = f"llm_yaml_models._callables.{abs(hash(os.path.realpath(path)))}"
     if name in sys.modules:
         return sys.modules[name]
@@ -125,6 +134,34 @@ def load_callable(config: PythonConfig):
     except ValueError:
         pass  # some builtins have no signature to check
     return target
+
+
+async def _awaited(awaitable):
+    return await awaitable
+
+
+class _PrivateLoop:
+    """The sync model's own event loop, on a thread of its own: it works
+    whether or not the calling thread is already running a loop (Jupyter)."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, awaitable):
+        return asyncio.run_coroutine_threadsafe(_awaited(awaitable), self.loop).result()
+
+    def close(self, generator=None) -> None:
+        try:
+            if generator is not None:
+                with contextlib.suppress(Exception):
+                    self.run(generator.aclose())
+            self.run(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join()
+            self.loop.close()
 
 
 def _is_async(fn) -> bool:
@@ -210,7 +247,7 @@ class PythonBackend(Backend):
             yield self._chunk(request, chunk)
 
     def _on_own_loop(self, request: Request, result, shape: str) -> Iterator[str]:
-        loop = asyncio.new_event_loop()
+        loop = _PrivateLoop()
         try:
             if shape == "awaitable":
                 result = self._run(loop, request, result)
@@ -225,14 +262,11 @@ class PythonBackend(Backend):
                     return
                 yield self._chunk(request, chunk)
         finally:
-            if hasattr(result, "aclose"):
-                loop.run_until_complete(result.aclose())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+            loop.close(result if hasattr(result, "aclose") else None)
 
-    def _run(self, loop, request: Request, awaitable):
+    def _run(self, loop: _PrivateLoop, request: Request, awaitable):
         try:
-            return loop.run_until_complete(awaitable)
+            return loop.run(awaitable)
         except StopAsyncIteration:
             raise
         except Exception as exc:
