@@ -183,31 +183,27 @@ class MarkovBackend(Backend):
             request.response_json["seed"] = seed
         return words
 
-    def delay(self, request: Request) -> float:
-        return request.options.get("delay", 0) if request.stream else 0
-
-    def stream(self, request: Request) -> Iterator[str]:
+    def plan(self, request: Request) -> tuple[list[str], float]:
+        """The chunks to yield, and the seconds to wait between them."""
         words = self.words(request)
         if not request.stream:
             # One chunk: the same text, without per-chunk overhead in llm.
-            yield "".join(word + " " for word in words)
-            return
-        delay = self.delay(request)
-        for i, word in enumerate(words):
+            return ["".join(word + " " for word in words)], 0
+        return [word + " " for word in words], request.options.get("delay", 0)
+
+    def stream(self, request: Request) -> Iterator[str]:
+        chunks, delay = self.plan(request)
+        for i, chunk in enumerate(chunks):
             if delay and i:
                 time.sleep(delay)
-            yield word + " "
+            yield chunk
 
     async def astream(self, request: Request) -> AsyncIterator[str]:
-        words = self.words(request)
-        if not request.stream:
-            yield "".join(word + " " for word in words)
-            return
-        delay = self.delay(request)
-        for i, word in enumerate(words):
+        chunks, delay = self.plan(request)
+        for i, chunk in enumerate(chunks):
             if delay and i:
                 await asyncio.sleep(delay)
-            yield word + " "
+            yield chunk
 
 
 BACKEND = MarkovBackend
