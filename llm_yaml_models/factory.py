@@ -8,6 +8,7 @@ backend.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import llm
@@ -25,21 +26,35 @@ def backend_class(backend_type: str):
     return backend_class(backend_type)
 
 
-def _text(message) -> str:
-    return "".join(
-        getattr(part, "text", None) or getattr(part, "output", "") or "" for part in message.parts
-    )
-
-
-def _attachments(message) -> tuple:
-    return tuple(p.attachment for p in message.parts if getattr(p, "attachment", None) is not None)
-
-
 def to_messages(prompt: llm.Prompt) -> list[Message]:
-    """``prompt.messages`` (the whole chain, this turn last) as plain messages."""
+    """``prompt.messages`` (the whole chain, this turn last) as plain messages.
+
+    Each tool result becomes a message of its own, as chat APIs expect.
+    """
+    from llm.parts import AttachmentPart, TextPart, ToolCallPart, ToolResultPart
+
     from .backends.base import Message
 
-    return [Message(m.role, _text(m), _attachments(m)) for m in prompt.messages]
+    out = []
+    for message in prompt.messages:
+        parts = message.parts
+        results = [p for p in parts if isinstance(p, ToolResultPart)]
+        if results:
+            out += [
+                Message("tool", r.output, tuple(r.attachments), (), r.tool_call_id) for r in results
+            ]
+            continue
+        text = "".join(p.text for p in parts if isinstance(p, TextPart))
+        attachments = tuple(
+            p.attachment for p in parts if isinstance(p, AttachmentPart) and p.attachment
+        )
+        calls = tuple(
+            llm.ToolCall(name=p.name, arguments=p.arguments, tool_call_id=p.tool_call_id)
+            for p in parts
+            if isinstance(p, ToolCallPart)
+        )
+        out.append(Message(message.role, text, attachments, calls))
+    return out
 
 
 class _Shared:
@@ -58,6 +73,13 @@ class _Shared:
             declaration = self.declaration
             cls._backend = backend_class(declaration.backend_type)(declaration)
         return cls._backend
+
+    @classmethod
+    def release(cls) -> None:
+        """Close the backend, if one was made: the registry is done with us."""
+        if cls._backend is not None:
+            cls._backend.close()
+            cls._backend = None
 
     def __str__(self) -> str:
         return f"YAML {self.entry.backend_type}{self._label}: {self.model_id}"
@@ -94,6 +116,19 @@ class _Shared:
             response.add_tool_call(call)
 
 
+def _tool_call_events(request: Request) -> list:
+    """llm builds the assistant message from stream events, so a tool call
+    must be one too, or the next turn would not say what it answers."""
+    from llm.parts import StreamEvent
+
+    events = []
+    for call in request.tool_calls:
+        events.append(StreamEvent("tool_call_name", call.name, tool_call_id=call.tool_call_id))
+        arguments = json.dumps(call.arguments)
+        events.append(StreamEvent("tool_call_args", arguments, tool_call_id=call.tool_call_id))
+    return events
+
+
 class _SyncMixin(_Shared):
     _label = ""
 
@@ -103,6 +138,7 @@ class _SyncMixin(_Shared):
             yield from self.backend.stream(request)
         finally:
             self.report(request, response)
+        yield from _tool_call_events(request)
 
 
 class _AsyncMixin(_Shared):
@@ -116,6 +152,8 @@ class _AsyncMixin(_Shared):
                 yield chunk
         finally:
             self.report(request, response)
+        for event in _tool_call_events(request):
+            yield event
 
 
 class _LazyOptions:

@@ -195,6 +195,7 @@ def registrations(model_aliases: list) -> list[tuple]:
     if _memo.get("key") != key:
         from .factory import build_models
 
+        forget()
         loaded = load(files)
         _memo.update(key=key, loaded=loaded, models=[build_models(e) for e in loaded.entries])
     loaded, models = _memo["loaded"], _memo["models"]
@@ -205,6 +206,14 @@ def registrations(model_aliases: list) -> list[tuple]:
     return [
         (*models[i], entry.aliases) for i, entry in enumerate(loaded.entries) if i not in clashing
     ]
+
+
+def forget() -> None:
+    """Drop the models built so far, closing their backends' connections."""
+    for pair in _memo.get("models", []):
+        for model in pair:
+            type(model).release()
+    _memo.clear()
 
 
 def warn_once(skipped: list[str]) -> None:

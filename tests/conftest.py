@@ -43,7 +43,7 @@ def model_ids() -> list[str]:
 
 
 def reset_plugin_state() -> None:
-    registry._memo.clear()
+    registry.forget()
     registry._state.update(warned=False, quiet=False, disabled=False)
 
 

@@ -58,7 +58,9 @@ def openai_json(text: str) -> dict:
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "model": "fake-model",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
         "usage": {
             "prompt_tokens": 5,
             "completion_tokens": len(text.split()),
@@ -71,37 +73,117 @@ def openai_json(text: str) -> dict:
 def openai_sse(text: str) -> bytes:
     out = []
     for word in _words(text):
-        chunk = {"id": "chatcmpl-fake", "model": "fake-model", "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+        chunk = {
+            "id": "chatcmpl-fake",
+            "model": "fake-model",
+            "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
+        }
         out.append(f"data: {json.dumps(chunk)}\n\n")
-    final = {"id": "chatcmpl-fake", "model": "fake-model", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    final = {
+        "id": "chatcmpl-fake",
+        "model": "fake-model",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    }
     out.append(f"data: {json.dumps(final)}\n\n")
-    usage = {"id": "chatcmpl-fake", "model": "fake-model", "choices": [], "usage": openai_json(text)["usage"]}
+    usage = {
+        "id": "chatcmpl-fake",
+        "model": "fake-model",
+        "choices": [],
+        "usage": openai_json(text)["usage"],
+    }
     out.append(f"data: {json.dumps(usage)}\n\n")
     out.append("data: [DONE]\n\n")
     return "".join(out).encode()
 
 
 def ollama_json(text: str) -> dict:
-    return {"model": "fake-model", "message": {"role": "assistant", "content": text}, "done": True, "done_reason": "stop", "prompt_eval_count": 5, "eval_count": len(text.split())}
+    return {
+        "model": "fake-model",
+        "message": {"role": "assistant", "content": text},
+        "done": True,
+        "done_reason": "stop",
+        "prompt_eval_count": 5,
+        "eval_count": len(text.split()),
+    }
 
 
 def ollama_ndjson(text: str) -> bytes:
-    lines = [json.dumps({"model": "fake-model", "message": {"role": "assistant", "content": w}, "done": False}) for w in _words(text)]
-    lines.append(json.dumps({**ollama_json(""), "message": {"role": "assistant", "content": ""}, "eval_count": len(text.split())}))
+    lines = [
+        json.dumps(
+            {"model": "fake-model", "message": {"role": "assistant", "content": w}, "done": False}
+        )
+        for w in _words(text)
+    ]
+    lines.append(
+        json.dumps(
+            {
+                **ollama_json(""),
+                "message": {"role": "assistant", "content": ""},
+                "eval_count": len(text.split()),
+            }
+        )
+    )
     return ("\n".join(lines) + "\n").encode()
 
 
 def anthropic_json(text: str) -> dict:
-    return {"id": "msg_fake", "type": "message", "model": "fake-claude", "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "usage": {"input_tokens": 5, "output_tokens": len(text.split())}}
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "model": "fake-claude",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 5, "output_tokens": len(text.split())},
+    }
 
 
 def anthropic_sse(text: str) -> bytes:
-    events = [("message_start", {"type": "message_start", "message": {"id": "msg_fake", "model": "fake-claude", "usage": {"input_tokens": 5, "output_tokens": 1}}}), ("ping", {"type": "ping"})]
-    events.append(("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}))
+    events = [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_fake",
+                    "model": "fake-claude",
+                    "usage": {"input_tokens": 5, "output_tokens": 1},
+                },
+            },
+        ),
+        ("ping", {"type": "ping"}),
+    ]
+    events.append(
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        )
+    )
     for word in _words(text):
-        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}}))
+        events.append(
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": word},
+                },
+            )
+        )
     events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
-    events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": len(text.split())}}))
+    events.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn"},
+                "usage": {"output_tokens": len(text.split())},
+            },
+        )
+    )
     events.append(("message_stop", {"type": "message_stop"}))
     return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
 
@@ -135,7 +217,7 @@ class FakeAPI:
     def __exit__(self, *exc) -> None:
         async def stop():
             self._server.close()
-            for task, writer in list(self._tasks.items()):
+            for writer in list(self._tasks.values()):
                 writer.transport.abort()  # the handler sees EOF and returns
             await asyncio.wait(list(self._tasks), timeout=5) if self._tasks else None
             with contextlib.suppress(Exception):
@@ -144,6 +226,7 @@ class FakeAPI:
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
 
     @property
     def url(self) -> str:
@@ -212,7 +295,10 @@ class FakeAPI:
             await asyncio.sleep(fault.seconds)
             fault = None
         if fault and fault.kind == "status":
-            body = fault.body or json.dumps({"error": {"message": f"fake failure {fault.status}"}}).encode()
+            body = (
+                fault.body
+                or json.dumps({"error": {"message": f"fake failure {fault.status}"}}).encode()
+            )
             self._write(writer, fault.status, body, "application/json", fault.headers)
             return True
         if fault and fault.kind == "reset":
@@ -236,22 +322,48 @@ class FakeAPI:
             return self._cache[key]
         path, text = request.path, self.reply
         if path.endswith("/chat/completions"):
-            reply = (True, "text/event-stream", openai_sse(text)) if streaming else (False, "application/json", json.dumps(openai_json(text)).encode())
+            reply = (
+                (True, "text/event-stream", openai_sse(text))
+                if streaming
+                else (False, "application/json", json.dumps(openai_json(text)).encode())
+            )
         elif path.endswith("/api/chat"):
-            reply = (True, "application/x-ndjson", ollama_ndjson(text)) if streaming else (False, "application/json", json.dumps(ollama_json(text)).encode())
+            reply = (
+                (True, "application/x-ndjson", ollama_ndjson(text))
+                if streaming
+                else (False, "application/json", json.dumps(ollama_json(text)).encode())
+            )
         elif path.endswith("/messages"):
-            reply = (True, "text/event-stream", anthropic_sse(text)) if streaming else (False, "application/json", json.dumps(anthropic_json(text)).encode())
+            reply = (
+                (True, "text/event-stream", anthropic_sse(text))
+                if streaming
+                else (False, "application/json", json.dumps(anthropic_json(text)).encode())
+            )
         else:
-            body = {"output": {"text": text}, "tokens": {"in": 3, "out": len(text.split())}, "stop": "done"}
+            body = {
+                "output": {"text": text},
+                "tokens": {"in": 3, "out": len(text.split())},
+                "stop": "done",
+            }
             reply = (False, "application/json", json.dumps(body).encode())
         self._cache[key] = reply
         return reply
 
-    async def _misbehave(self, fault: Fault, writer, streaming: bool, kind: str, body: bytes) -> bool:
+    async def _misbehave(
+        self, fault: Fault, writer, streaming: bool, kind: str, body: bytes
+    ) -> bool:
         if fault.kind == "cut":
-            head = self._head(200, kind, {"Transfer-Encoding": "chunked"} if streaming else {"Content-Length": str(len(body))})
+            head = self._head(
+                200,
+                kind,
+                {"Transfer-Encoding": "chunked"}
+                if streaming
+                else {"Content-Length": str(len(body))},
+            )
             part = body[: len(body) // 2]
-            writer.write(head + (f"{len(part):x}\r\n".encode() + part + b"\r\n" if streaming else part))
+            writer.write(
+                head + (f"{len(part):x}\r\n".encode() + part + b"\r\n" if streaming else part)
+            )
             await writer.drain()
             writer.transport.abort()
             return False
@@ -262,10 +374,20 @@ class FakeAPI:
             self._write(writer, 200, b"data: {not json\n\n", "text/event-stream", chunked=True)
             return True
         if fault.kind == "error_field":
-            self._write(writer, 200, json.dumps({"error": {"message": "model overloaded"}}).encode(), "application/json")
+            self._write(
+                writer,
+                200,
+                json.dumps({"error": {"message": "model overloaded"}}).encode(),
+                "application/json",
+            )
             return True
         if fault.kind == "bad_utf8":
-            self._write(writer, 200, b'{"choices": [{"message": {"content": "\xff\xfe"}}]}', "application/json")
+            self._write(
+                writer,
+                200,
+                b'{"choices": [{"message": {"content": "\xff\xfe"}}]}',
+                "application/json",
+            )
             return True
         if fault.kind == "partial_ndjson":
             cut = body.rstrip(b"\n")
@@ -294,7 +416,9 @@ class FakeAPI:
         extra = dict(headers or {})
         if chunked:
             extra["Transfer-Encoding"] = "chunked"
-            payload = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n" if body else b"0\r\n\r\n"
+            payload = (
+                f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n" if body else b"0\r\n\r\n"
+            )
         else:
             extra["Content-Length"] = str(len(body))
             payload = body

@@ -281,9 +281,7 @@ def test_repeated_alias_in_one_model(write, validate):
 
 def test_model_id_with_spaces(write, validate):
     path = write("a.yaml", minimal("'two words'"))
-    assert_problems(
-        validate, f"{path}:1:13: [0].model_id: 'two words' must not contain spaces"
-    )
+    assert_problems(validate, f"{path}:1:13: [0].model_id: 'two words' must not contain spaces")
 
 
 def test_empty_model_id_is_reported_once(write, validate):

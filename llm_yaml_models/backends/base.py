@@ -8,6 +8,7 @@ touching llm's Response itself.
 
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -103,7 +104,9 @@ class Request:
         self.usage = Usage(input, output, details)
 
     def add_tool_call(self, name: str, arguments: dict, tool_call_id: str | None = None) -> None:
-        """Ask llm to run a tool (``llm --tool``, chains)."""
+        """Ask llm to run a tool (``llm --tool``, chains). The id links the
+        tool's result to the call; one is made up if the API gave none."""
+        tool_call_id = tool_call_id or f"call_{uuid.uuid4().hex[:24]}"
         self.tool_calls.append(
             llm.ToolCall(name=name, arguments=arguments, tool_call_id=tool_call_id)
         )
@@ -145,6 +148,9 @@ class Backend(ABC):
         never while llm starts.
         """
         return []
+
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing
+        """Let go of connections and the like; the model may be rebuilt."""
 
     @abstractmethod
     def stream(self, request: Request) -> Iterator[str]:

@@ -253,7 +253,7 @@ class HttpBackend(Backend):
         method, body = call.method, call.body
         if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
             method, body = "GET", None
-        return Call(method, target, headers, {}, body, call.streaming, call.key)
+        return Call(method, target, headers, {}, body, call.streaming, call.key, call.framing)
 
     def _failure(self, exc: Exception, call: Call) -> str:
         if isinstance(exc, httpx2.ConnectTimeout):
@@ -288,12 +288,19 @@ class HttpBackend(Backend):
     def client(self) -> httpx2.Client:
         if self._client is None:
             self._client = httpx2.Client(**self._limits())
+            weakref.finalize(self, self._client.close)  # at the latest, at exit
         return self._client
 
+    def close(self) -> None:
+        # Async clients close with their event loop (_close_at_shutdown).
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     def stream(self, request: Request):
-        call = self.call(request)
-        decoder = Decoder(self.config, call.where)
         try:
+            call = self.call(request)
+            decoder = Decoder(self.config, call.where)
             for attempt in range(self.config.retries + 1):
                 try:
                     yield from self._attempt(call, decoder, attempt)
@@ -310,8 +317,8 @@ class HttpBackend(Backend):
                 if response.status_code >= 400:
                     failure = decoder.status_error(response.status_code, response.read())
                     self._attempt_failed(response.status_code, response.headers, failure, attempt)
-                if not call.streaming:
-                    yield decoder.reply(response.read())
+                if not _streamed(call, response):
+                    yield from decoder.whole(response.read(), call.streaming)
                     return
                 for data in response.iter_bytes():
                     text = decoder.feed(data)
@@ -341,17 +348,21 @@ class HttpBackend(Backend):
 
     # -- async -------------------------------------------------------------------
 
-    def async_client(self) -> httpx2.AsyncClient:
+    async def async_client(self) -> httpx2.AsyncClient:
+        """This event loop's client, closed when the loop shuts down."""
         loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = self._async_clients[loop] = httpx2.AsyncClient(**self._limits())
-        return client
+        found = self._async_clients.get(loop)
+        if found is None:
+            client = httpx2.AsyncClient(**self._limits())
+            keeper = _close_at_shutdown(client)
+            await keeper.__anext__()
+            found = self._async_clients[loop] = (client, keeper)
+        return found[0]
 
     async def astream(self, request: Request):
-        call = self.call(request)
-        decoder = Decoder(self.config, call.where)
         try:
+            call = self.call(request)
+            decoder = Decoder(self.config, call.where)
             for attempt in range(self.config.retries + 1):
                 try:
                     async for text in self._aattempt(call, decoder, attempt):
@@ -369,8 +380,9 @@ class HttpBackend(Backend):
                 if response.status_code >= 400:
                     failure = decoder.status_error(response.status_code, await response.aread())
                     self._attempt_failed(response.status_code, response.headers, failure, attempt)
-                if not call.streaming:
-                    yield decoder.reply(await response.aread())
+                if not _streamed(call, response):
+                    for text in decoder.whole(await response.aread(), call.streaming):
+                        yield text
                     return
                 async for data in response.aiter_bytes():
                     text = decoder.feed(data)
@@ -386,7 +398,7 @@ class HttpBackend(Backend):
 
     @contextlib.asynccontextmanager
     async def _asend(self, call: Call):
-        client = self.async_client()
+        client = await self.async_client()
         for hops in range(MAX_REDIRECTS + 1):
             response = await client.send(_build(client, call), stream=True)
             if not response.is_redirect:
@@ -399,11 +411,27 @@ class HttpBackend(Backend):
             await response.aclose()
 
 
+async def _close_at_shutdown(client: httpx2.AsyncClient):
+    """Suspended for the life of the event loop: asyncio.run() closes every
+    async generator when the loop shuts down, and this one closes the client."""
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
 def _build(client, call: Call):
     kwargs: dict[str, Any] = {"headers": call.headers, "params": call.params or None}
     if call.body is not None:
         kwargs["json"] = call.body
     return client.build_request(call.method, call.url, **kwargs)
+
+
+def _streamed(call: Call, response) -> bool:
+    """Is this reply a stream? A server asked for SSE may answer with plain
+    JSON, typically an error: read it as a reply then."""
+    kind = response.headers.get("content-type", "")
+    return call.streaming and not (kind.startswith("application/json") and "sse" in call.framing)
 
 
 def _strings(value: Any, keys, path: tuple = ()):

@@ -114,6 +114,7 @@ class Call:
     body: Any
     streaming: bool
     key: str | None = field(default=None, repr=False)  # to keep it from other origins
+    framing: str = "none"  # how a streamed reply is framed: sse, ndjson or none
 
     @property
     def where(self) -> str:
@@ -181,7 +182,10 @@ def build_call(config, request: Request, key: str | None) -> Call:
         elif config.schema == "ollama":
             body = {**(body or {}), "format": request.schema}
     url = render(config.url, context)
-    return Call(config.method, url, headers, params, body, streaming, key)
+    for name, value in headers.items():
+        if not value.isascii():
+            raise WireError(f"header {name!r} is not ASCII once its template is filled in")
+    return Call(config.method, url, headers, params, body, streaming, key, config.stream.format)
 
 
 def redacted(call: Call) -> dict:
@@ -411,6 +415,13 @@ class Decoder:
         message = message or text[:200] or "(empty reply)"
         return f"HTTP {status} from {self.where}: {message}"
 
+    def whole(self, body: bytes, streaming: bool) -> list[str]:
+        """A reply read in one piece: a JSON reply, or a whole stream (a
+        server may label its event stream as JSON)."""
+        if streaming and not body.lstrip().startswith((b"{", b"[")):
+            return [t for t in (self.feed(body), self.end()) if t]
+        return [self.reply(body)]
+
     def reply(self, body: bytes) -> str:
         data = _json(_text(body, self.where), self.where)
         error = self.error_message(data, self.reply_paths)
@@ -478,8 +489,17 @@ class Decoder:
 
     def end(self) -> str | None:
         """The stream closed: flush, and insist that it finished."""
-        text = self.line(self._partial) if self._partial else None
-        self._partial = ""
+        partial, self._partial = self._partial, ""
+        text = None
+        if partial.strip():
+            if self.sse is None:
+                try:
+                    json.loads(partial)
+                except ValueError:
+                    raise WireError(
+                        f"stream from {self.where} ended in the middle of a line"
+                    ) from None
+            text = self.line(partial)
         if self.sse is not None:
             event = self.sse.flush()
             text = (text or "") + (self.event(*event) or "") if event else text
