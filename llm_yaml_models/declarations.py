@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .entries import ModelEntry
@@ -98,7 +99,7 @@ class Declaration:
         backend_type = entry.backend_type
         try:
             backend = expand_env(data["backend"], "backend")
-            config = backend_class(backend_type).Config.from_data(backend, entry.base_dir, data)
+            config = backend_class(backend_type).Config.from_data(backend, Path(entry.file), data)
         except TemplateError as exc:
             raise BackendError(entry.model_id, str(exc)) from exc
         return cls(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
@@ -191,8 +192,11 @@ def anthropic_sse(text: str) -> bytes:
 class FakeAPI:
     """Start with ``with FakeAPI() as server:``; ``server.url`` is its base URL."""
 
-    def __init__(self, reply: str = REPLY):
+    def __init__(self, reply: str = REPLY, fail_rate: float = 0.0, seed: int = 1):
         self.reply = reply
+        self.fail_rate = fail_rate  # answer this share of requests with 503, at random
+        self._random = random.Random(seed)
+        self.failed = 0
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.open_connections = 0
@@ -291,6 +295,9 @@ class FakeAPI:
     async def _answer(self, request: Recorded, writer) -> bool:
         """Write the reply; False closes the connection."""
         fault = self._fault()
+        if fault is None and self.fail_rate and self._random.random() < self.fail_rate:
+            self.failed += 1
+            fault = Fault("status", status=503)
         if fault and fault.kind == "slow":
             await asyncio.sleep(fault.seconds)
             fault = None

@@ -121,8 +121,9 @@ class BackendConfig:
     """A backend's typed configuration, built from the validated mapping."""
 
     @classmethod
-    def from_data(cls, data: dict, base_dir: Path, model: dict | None = None) -> BackendConfig:
-        """``data`` is the backend mapping, ``model`` the whole declaration."""
+    def from_data(cls, data: dict, source: Path, model: dict | None = None) -> BackendConfig:
+        """``data`` is the backend mapping, ``source`` the YAML file that
+        declares it, ``model`` the whole declaration."""
         return cls()
 
 

@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import email.utils
 import functools
+import ipaddress
 import json
+import sys
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -110,7 +112,7 @@ class HttpConfig(BackendConfig):
     unsent: frozenset = frozenset()
 
     @classmethod
-    def from_data(cls, data: dict, base_dir: Path, model: dict | None = None) -> HttpConfig:
+    def from_data(cls, data: dict, source: Path, model: dict | None = None) -> HttpConfig:
         model = model or {}
         data = merged(data)
         url = data.get("url") or _join(data["base_url"], data.get("path", ""))
@@ -136,6 +138,23 @@ class HttpConfig(BackendConfig):
 
 def _join(base: str, path: str) -> str:
     return base.rstrip("/") + ("/" + path.lstrip("/") if path else "")
+
+
+_WARNED_CLEAR: set[str] = set()
+
+
+def _in_the_clear(url: str) -> bool:
+    """Plain http to a host other than this machine."""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 def _origin(url: str) -> tuple:
@@ -217,7 +236,15 @@ class HttpBackend(Backend):
     # -- shared by sync and async ------------------------------------------------
 
     def call(self, request: Request) -> Call:
-        return build_call(self.config, request, request.key)
+        call = build_call(self.config, request, request.key)
+        if call.key and _in_the_clear(call.url) and request.model_id not in _WARNED_CLEAR:
+            _WARNED_CLEAR.add(request.model_id)
+            host = urlsplit(call.url).hostname
+            sys.stderr.write(
+                f"llm-yaml-models: warning: {request.model_id} sends its key to {host} "
+                "over plain http, unencrypted\n"
+            )
+        return call
 
     def _limits(self) -> dict:
         return {
@@ -314,11 +341,14 @@ class HttpBackend(Backend):
     def _attempt(self, call: Call, decoder: Decoder, attempt: int):
         try:
             with self._send(call) as response:
+                decoder.begin()
                 if response.status_code >= 400:
                     failure = decoder.status_error(response.status_code, response.read())
                     self._attempt_failed(response.status_code, response.headers, failure, attempt)
                 if not _streamed(call, response):
-                    yield from decoder.whole(response.read(), call.streaming)
+                    for data in response.iter_bytes():
+                        decoder.take(data)
+                    yield from decoder.whole(call.streaming)
                     return
                 for data in response.iter_bytes():
                     text = decoder.feed(data)
@@ -377,11 +407,14 @@ class HttpBackend(Backend):
     async def _aattempt(self, call: Call, decoder: Decoder, attempt: int):
         try:
             async with self._asend(call) as response:
+                decoder.begin()
                 if response.status_code >= 400:
                     failure = decoder.status_error(response.status_code, await response.aread())
                     self._attempt_failed(response.status_code, response.headers, failure, attempt)
                 if not _streamed(call, response):
-                    for text in decoder.whole(await response.aread(), call.streaming):
+                    async for data in response.aiter_bytes():
+                        decoder.take(data)
+                    for text in decoder.whole(call.streaming):
                         yield text
                     return
                 async for data in response.aiter_bytes():

@@ -12,6 +12,7 @@ import codecs
 import contextlib
 import functools
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -399,6 +400,30 @@ class Decoder:
         self.done = False
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._partial = ""
+        self._body: list[bytes] = []
+        self._progress = time.monotonic()
+
+    def _pace(self, progressed: bool) -> None:
+        """A server that sends a byte at a time never trips a read timeout:
+        going ``timeout`` seconds without a complete event (or, for a whole
+        reply, without finishing it) is a timeout too."""
+        now = time.monotonic()
+        if progressed:
+            self._progress = now
+        elif now - self._progress > self.config.timeout:
+            raise WireError(
+                f"timed out waiting for {self.where} after {self.config.timeout:g}s: "
+                "the reply is arriving too slowly"
+            )
+
+    def begin(self) -> None:
+        """A reply has started (this attempt's): its pace is measured from now."""
+        self._progress = time.monotonic()
+
+    def take(self, data: bytes) -> None:
+        """A piece of a reply that is read whole."""
+        self._body.append(data)
+        self._pace(False)
 
     def error_message(self, data: Any, paths: Paths) -> str | None:
         found = paths.find("error", data) if isinstance(data, dict | list) else None
@@ -415,9 +440,10 @@ class Decoder:
         message = message or text[:200] or "(empty reply)"
         return f"HTTP {status} from {self.where}: {message}"
 
-    def whole(self, body: bytes, streaming: bool) -> list[str]:
+    def whole(self, streaming: bool) -> list[str]:
         """A reply read in one piece: a JSON reply, or a whole stream (a
         server may label its event stream as JSON)."""
+        body = b"".join(self._body)
         if streaming and not body.lstrip().startswith((b"{", b"[")):
             return [t for t in (self.feed(body), self.end()) if t]
         return [self.reply(body)]
@@ -456,6 +482,7 @@ class Decoder:
             raise WireError(f"stream from {self.where} is not valid UTF-8") from exc
         lines = text.splitlines(keepends=True)
         self._partial = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
+        self._pace(bool(lines))
         texts = [t for line in lines if (t := self.line(line.rstrip("\r\n")))]
         return "".join(texts)
 

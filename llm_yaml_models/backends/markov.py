@@ -30,9 +30,9 @@ class MarkovConfig(BackendConfig):
     order: int = 1
 
     @classmethod
-    def from_data(cls, data: dict, base_dir: Path, model: dict | None = None) -> MarkovConfig:
+    def from_data(cls, data: dict, source: Path, model: dict | None = None) -> MarkovConfig:
         corpus = data.get("corpus")
-        return cls(corpus=base_dir / corpus if corpus else None, order=data.get("order", 1))
+        return cls(corpus=source.parent / corpus if corpus else None, order=data.get("order", 1))
 
 
 @contextlib.contextmanager

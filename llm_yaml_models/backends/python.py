@@ -25,6 +25,7 @@ import importlib
 import importlib.util
 import inspect
 import os
+import stat
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -44,12 +45,16 @@ class CallableError(Exception):
 @dataclass(frozen=True)
 class PythonConfig(BackendConfig):
     callable: str = ""
-    base_dir: Path = Path(".")
+    source: Path = Path("models.yaml")  # the YAML file that names the callable
     arguments: dict = field(default_factory=dict, hash=False)
 
     @classmethod
-    def from_data(cls, data: dict, base_dir: Path, model: dict | None = None) -> PythonConfig:
-        return cls(data["callable"], base_dir, dict(data.get("arguments", {})))
+    def from_data(cls, data: dict, source: Path, model: dict | None = None) -> PythonConfig:
+        return cls(data["callable"], source, dict(data.get("arguments", {})))
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent
 
 
 def split_reference(reference: str) -> tuple[str, str]:
@@ -105,12 +110,25 @@ def _load_module(path: Path):
     return module
 
 
+def refuse_if_loose(path: Path) -> None:
+    """Like ssh with a loose ~/.ssh/config: code named by a file that others
+    may write is not run."""
+    if os.name == "posix" and os.stat(path).st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise CallableError(
+            f"refusing to run code named by {path}: other users can write to it; "
+            f"fix it with: chmod go-w {path}"
+        )
+
+
 def load_callable(config: PythonConfig):
     """Import the declared callable, or raise CallableError saying why."""
     where, attribute = split_reference(config.callable)
+    refuse_if_loose(config.source)
     try:
         if is_file_reference(where):
-            module = _module_from_file(resolve_file(where, config.base_dir))
+            path = resolve_file(where, config.base_dir)
+            refuse_if_loose(path)
+            module = _module_from_file(path)
         else:
             module = importlib.import_module(where)
     except CallableError:
@@ -180,7 +198,7 @@ class PythonBackend(Backend):
         if not deep:
             return []
         try:
-            load_callable(PythonConfig.from_data(data["backend"], base_dir))
+            load_callable(PythonConfig.from_data(data["backend"], Path(doc.file)))
         except CallableError as exc:
             return [doc.problem(origin(("backend", "callable")), str(exc))]
         return []
