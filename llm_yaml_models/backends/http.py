@@ -282,6 +282,21 @@ class HttpBackend(Backend):
             method, body = "GET", None
         return Call(method, target, headers, {}, body, call.streaming, call.key, call.framing)
 
+    def _rejected(self, response, body: bytes, decoder: Decoder, attempt: int) -> None:
+        """An error status: retry (raise _Retry) or fail (raise WireError)."""
+        failure = decoder.status_error(response.status_code, body)
+        self._attempt_failed(response.status_code, response.headers, failure, attempt)
+
+    @contextlib.contextmanager
+    def _translated(self, call: Call, attempt: int):
+        """httpx2's errors, as a retry or as the one line the user sees."""
+        try:
+            yield
+        except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+            self._attempt_failed(None, None, self._failure(exc, call), attempt)
+        except httpx2.HTTPError as exc:
+            raise WireError(self._failure(exc, call)) from exc
+
     def _failure(self, exc: Exception, call: Call) -> str:
         if isinstance(exc, httpx2.ConnectTimeout):
             return f"timed out connecting to {call.where} after {self.config.timeout:g}s"
@@ -339,28 +354,14 @@ class HttpBackend(Backend):
         self._finish(decoder, request)
 
     def _attempt(self, call: Call, decoder: Decoder, attempt: int):
-        try:
-            with self._send(call) as response:
-                decoder.begin()
-                if response.status_code >= 400:
-                    failure = decoder.status_error(response.status_code, response.read())
-                    self._attempt_failed(response.status_code, response.headers, failure, attempt)
-                if not _streamed(call, response):
-                    for data in response.iter_bytes():
-                        decoder.take(data)
-                    yield from decoder.whole(call.streaming)
-                    return
-                for data in response.iter_bytes():
-                    text = decoder.feed(data)
-                    if text:
-                        yield text
-                text = decoder.end()
-                if text:
-                    yield text
-        except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
-            self._attempt_failed(None, None, self._failure(exc, call), attempt)
-        except httpx2.HTTPError as exc:
-            raise WireError(self._failure(exc, call)) from exc
+        with self._translated(call, attempt), self._send(call) as response:
+            decoder.begin()
+            if response.status_code >= 400:
+                self._rejected(response, response.read(), decoder, attempt)
+            streamed = _streamed(call, response)
+            for data in response.iter_bytes():
+                yield from decoder.receive(data, streamed)
+            yield from decoder.finish(streamed, call.streaming)
 
     @contextlib.contextmanager
     def _send(self, call: Call):
@@ -405,29 +406,17 @@ class HttpBackend(Backend):
         self._finish(decoder, request)
 
     async def _aattempt(self, call: Call, decoder: Decoder, attempt: int):
-        try:
+        with self._translated(call, attempt):
             async with self._asend(call) as response:
                 decoder.begin()
                 if response.status_code >= 400:
-                    failure = decoder.status_error(response.status_code, await response.aread())
-                    self._attempt_failed(response.status_code, response.headers, failure, attempt)
-                if not _streamed(call, response):
-                    async for data in response.aiter_bytes():
-                        decoder.take(data)
-                    for text in decoder.whole(call.streaming):
-                        yield text
-                    return
+                    self._rejected(response, await response.aread(), decoder, attempt)
+                streamed = _streamed(call, response)
                 async for data in response.aiter_bytes():
-                    text = decoder.feed(data)
-                    if text:
+                    for text in decoder.receive(data, streamed):
                         yield text
-                text = decoder.end()
-                if text:
+                for text in decoder.finish(streamed, call.streaming):
                     yield text
-        except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
-            self._attempt_failed(None, None, self._failure(exc, call), attempt)
-        except httpx2.HTTPError as exc:
-            raise WireError(self._failure(exc, call)) from exc
 
     @contextlib.asynccontextmanager
     async def _asend(self, call: Call):

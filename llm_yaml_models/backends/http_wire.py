@@ -425,6 +425,21 @@ class Decoder:
         self._body.append(data)
         self._pace(False)
 
+    def receive(self, data: bytes, streamed: bool) -> list[str]:
+        """Bytes as they arrive: text to show now, if the reply is a stream."""
+        if not streamed:
+            self.take(data)
+            return []
+        text = self.feed(data)
+        return [text] if text else []
+
+    def finish(self, streamed: bool, streaming: bool) -> list[str]:
+        """The reply is complete: what is left to show."""
+        if not streamed:
+            return self.whole(streaming)
+        text = self.end()
+        return [text] if text else []
+
     def error_message(self, data: Any, paths: Paths) -> str | None:
         found = paths.find("error", data) if isinstance(data, dict | list) else None
         if found in (None, "", [], {}):
