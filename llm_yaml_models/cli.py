@@ -1,10 +1,11 @@
-"""``llm yaml-models ...``: path, validate, list, show, schema."""
+"""``llm yaml-models ...``: path, validate, list, show, request, schema."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import sys
+from pathlib import Path
 
 import click
 import llm
@@ -56,9 +57,7 @@ def validate(paths):
     Prints every problem as FILE:LINE:COL: PATH: MESSAGE and exits 1 if
     there is any.
     """
-    files = (
-        [str(f) for p in paths for f in (files_in(_as_path(p)) or [_as_path(p)])] if paths else None
-    )
+    files = [str(f) for p in paths for f in (files_in(Path(p)) or [Path(p)])] if paths else None
     loaded, clashing, problems = _check(files, deep=True)
     for problem in problems:
         click.echo(str(problem))
@@ -166,12 +165,6 @@ def schema():
     from .schema import schema_text
 
     sys.stdout.write(schema_text())
-
-
-def _as_path(value: str):
-    from pathlib import Path
-
-    return Path(value)
 
 
 def _plural(n: int, word: str) -> str:

@@ -36,11 +36,6 @@ class Loaded:
         self.problems: list[Problem] = []
         self.skipped: list[str] = []  # FILE:LINE of what was skipped
 
-    def declarations(self) -> list:
-        from .declarations import Declaration
-
-        return [Declaration.from_entry(entry) for entry in self.entries]
-
 
 def signature(path: str) -> list | None:
     try:

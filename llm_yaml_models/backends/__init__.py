@@ -13,9 +13,5 @@ _MODULES = {
 }
 
 
-def backend_types() -> list[str]:
-    return list(_MODULES)
-
-
 def backend_class(backend_type: str) -> type[Backend]:
     return importlib.import_module(_MODULES[backend_type]).BACKEND

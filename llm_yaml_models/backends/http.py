@@ -40,10 +40,6 @@ def preset(name: str) -> dict:
     return yaml.safe_load((PRESETS / f"{name}.yaml").read_text("utf-8"))
 
 
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
-
-
 def merged(backend: dict) -> dict:
     """The backend mapping over its preset's defaults (the user's keys win)."""
     base = preset(backend["preset"]) if "preset" in backend else {}
