@@ -90,6 +90,10 @@ def read_text(file: str, path: str) -> str:
     except OSError as exc:
         fail(f"cannot read: {exc.strerror}")
     if stat.S_ISDIR(info.st_mode):
+        try:
+            os.listdir(path)
+        except OSError as exc:
+            fail(f"cannot read: {exc.strerror}")
         fail("is a directory, not a YAML file")
     if not stat.S_ISREG(info.st_mode):
         fail("is not a regular file")

@@ -153,6 +153,15 @@ def _in_the_clear(url: str) -> bool:
         return True
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what caused it, outermost first (async errors often
+    say nothing themselves)."""
+    chain = [exc]
+    while (nxt := chain[-1].__cause__ or chain[-1].__context__) and len(chain) < 10:
+        chain.append(nxt)
+    return chain
+
+
 def _origin(url: str) -> tuple:
     parts = urlsplit(url)
     return parts.scheme, parts.hostname, parts.port
@@ -268,6 +277,11 @@ class HttpBackend(Backend):
         headers = call.headers
         if _origin(target) != _origin(call.url):
             key = call.key
+            if key and key in json.dumps(call.body) and response.status_code in (307, 308):
+                raise WireError(
+                    f"{call.where} redirects to another origin, {_origin_text(target)}, "
+                    "and the request body holds the key: not followed"
+                )
             headers = {
                 k: v
                 for k, v in headers.items()
@@ -298,11 +312,14 @@ class HttpBackend(Backend):
             return f"timed out connecting to {call.where} after {self.config.timeout:g}s"
         if isinstance(exc, httpx2.TimeoutException):
             return f"timed out waiting for {call.where} after {self.config.timeout:g}s"
+        causes = _causes(exc)
         if isinstance(exc, httpx2.ConnectError):
-            reason = "connection refused" if "refused" in str(exc).lower() else str(exc)
+            refused = any(isinstance(c, ConnectionRefusedError) for c in causes)
+            reason = "connection refused" if refused or "refused" in str(exc).lower() else exc
             return f"cannot connect to {call.where}: {reason}"
         if isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError):
-            return f"connection to {call.where} broke off: {exc or type(exc).__name__}"
+            reason = next((str(c) for c in causes if str(c)), type(causes[-1]).__name__)
+            return f"connection to {call.where} broke off: {reason}"
         return f"request to {call.where} failed: {type(exc).__name__}: {exc}"
 
     def _finish(self, decoder: Decoder, request: Request) -> None:
@@ -338,7 +355,7 @@ class HttpBackend(Backend):
     def stream(self, request: Request):
         try:
             call = self.call(request)
-            decoder = Decoder(self.config, call.where)
+            decoder = Decoder(self.config, call.where, call.key)
             for attempt in range(self.config.retries + 1):
                 try:
                     yield from self._attempt(call, decoder, attempt)
@@ -389,7 +406,7 @@ class HttpBackend(Backend):
     async def astream(self, request: Request):
         try:
             call = self.call(request)
-            decoder = Decoder(self.config, call.where)
+            decoder = Decoder(self.config, call.where, call.key)
             for attempt in range(self.config.retries + 1):
                 try:
                     async for text in self._aattempt(call, decoder, attempt):
@@ -438,11 +455,18 @@ async def _close_at_shutdown(client: httpx2.AsyncClient):
         await client.aclose()
 
 
+def _origin_text(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _build(client, call: Call):
-    kwargs: dict[str, Any] = {"headers": call.headers, "params": call.params or None}
+    # Merged, so that a query written in the url is kept beside params.
+    url = httpx2.URL(call.url).copy_merge_params(call.params) if call.params else call.url
+    kwargs: dict[str, Any] = {"headers": call.headers}
     if call.body is not None:
         kwargs["json"] = call.body
-    return client.build_request(call.method, call.url, **kwargs)
+    return client.build_request(call.method, url, **kwargs)
 
 
 def _streamed(call: Call, response) -> bool:

@@ -379,20 +379,26 @@ class WireError(Exception):
     """The reply could not be used; the message says how, for the user."""
 
 
-def _json(text: str, where: str) -> Any:
+def _json(text: str, where: str, secret: str | None = None) -> Any:
     try:
         return json.loads(text)
     except ValueError:
+        text = _hide(text, secret)  # before cutting, or a cut key would show
         snippet = text[:80] + ("..." if len(text) > 80 else "")
         raise WireError(f"reply from {where} is not JSON: {snippet!r}") from None
+
+
+def _hide(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
 
 
 class Decoder:
     """Turns a reply, or a stream's lines, into text chunks and an Outcome."""
 
-    def __init__(self, config, where: str):
+    def __init__(self, config, where: str, secret: str | None = None):
         self.config = config
         self.where = where
+        self.secret = secret  # the key: never part of a message
         self.reply_paths = Paths(config.response)
         self.stream_paths = Paths(config.stream)
         self.outcome = Outcome()
@@ -452,7 +458,7 @@ class Decoder:
         message = None
         with contextlib.suppress(ValueError):
             message = self.error_message(json.loads(text), self.reply_paths)
-        message = message or text[:200] or "(empty reply)"
+        message = _hide(message or text, self.secret)[:200] or "(empty reply)"
         return f"HTTP {status} from {self.where}: {message}"
 
     def whole(self, streaming: bool) -> list[str]:
@@ -464,7 +470,7 @@ class Decoder:
         return [self.reply(body)]
 
     def reply(self, body: bytes) -> str:
-        data = _json(_text(body, self.where), self.where)
+        data = _json(_text(body, self.where), self.where, self.secret)
         error = self.error_message(data, self.reply_paths)
         if error:
             raise WireError(f"error from {self.where}: {error}")
@@ -515,7 +521,7 @@ class Decoder:
         if spec.done is not None and data.strip() == spec.done:
             self.done = True
             return None
-        payload = _json(data, self.where)
+        payload = _json(data, self.where, self.secret)
         error = self.error_message(payload, self.stream_paths)
         if error:
             raise WireError(f"error from {self.where}: {error}")

@@ -218,7 +218,8 @@ class PythonBackend(Backend):
             raise self._error(request, exc) from exc
 
     def _error(self, request: Request, exc: Exception):
-        return request.fail(f"{type(exc).__name__}: {exc}")
+        message = f"{type(exc).__name__}: {exc}"
+        return request.fail(message.replace(request.key, "***") if request.key else message)
 
     def _chunk(self, request: Request, chunk: Any) -> str:
         if not isinstance(chunk, str):
