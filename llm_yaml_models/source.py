@@ -122,13 +122,26 @@ def parse(file: str, text: str) -> Document:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(str(p) for p in (exc.problem, exc.context) if p)
         raise ConfigError([Problem(file, line, col, "", f"YAML syntax error: {message}")]) from exc
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        message = f"character {exc.character!r} is not allowed in YAML"
+        raise ConfigError([Problem(file, line, col, "", message)]) from exc
+    except RecursionError as exc:
+        message = "nested too deeply to read"
+        raise ConfigError([Problem(file, 1, 1, "", message)]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(file, 1, 1, "", f"YAML error: {exc}")]) from exc
     doc = Document(file, None)
     if root is None:
         doc.locs[()] = Loc(1, 1)
         return doc
-    _Converter(doc).run(root)
+    try:
+        _Converter(doc).run(root)
+    except RecursionError as exc:  # merge keys can nest past MAX_DEPTH's reach
+        loc = _loc(root.start_mark)
+        message = f"nested more than {MAX_DEPTH} levels deep"
+        raise ConfigError([Problem(file, loc.line, loc.col, "", message)]) from exc
     return doc
 
 
@@ -175,7 +188,7 @@ class _Converter:
             return node.value
         try:
             return self.constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - PyYAML raises KeyError for !!bool maybe
             self.fail(node, path, f"bad {_display_tag(node.tag)} value {node.value!r}: {exc}")
 
     def mapping(self, node, path: PathT, depth: int) -> dict:
