@@ -16,6 +16,14 @@ from typing import NamedTuple
 
 import llm
 
+# Characters that would break one problem over several lines, or hide in a
+# terminal: C0 and C1 controls (tab excepted), DEL and Unicode line breaks.
+_UNPRINTABLE = {
+    c: chr(c).encode("unicode_escape").decode("ascii")
+    for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+    if c != 0x09
+}
+
 
 class Problem(NamedTuple):
     """One located problem in a model file."""
@@ -28,7 +36,8 @@ class Problem(NamedTuple):
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        line = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return line.translate(_UNPRINTABLE)
 
     def to_json(self) -> list:
         return [self.line, self.col, self.path, self.message]

@@ -113,45 +113,99 @@ def read_text(file: str, path: str) -> str:
         fail(f"not valid UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded", line, col)
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Composer(yaml.composer.Composer, _Loader):
+    """PyYAML's Python composer over libyaml's parser, with limits.
+
+    libyaml's own composer recurses in C: a few kilobytes of ``[[[[`` crash
+    the interpreter. Composing in Python lets us stop at MAX_DEPTH levels,
+    and at MAX_NODES nodes, before the rest of the file is even parsed.
+    """
+
+    def __init__(self, text: str):
+        _Loader.__init__(self, text)
+        yaml.composer.Composer.__init__(self)
+        self.depth = 0
+        self.nodes = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        self.nodes += 1
+        if self.depth > MAX_DEPTH:
+            message = f"nested more than {MAX_DEPTH} levels deep"
+            raise _Refused(self.peek_event().start_mark, message)
+        if self.nodes > MAX_NODES:
+            message = f"document has more than {MAX_NODES} nodes"
+            raise _Refused(self.peek_event().start_mark, message)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _Refused(Exception):
+    def __init__(self, mark, message: str):
+        super().__init__(message)
+        self.loc = _loc(mark)
+        self.message = message
+
+
+def _compose(text: str):
+    loader = _Composer(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
 def parse(file: str, text: str) -> Document:
     """Parse YAML text into a Document; syntax errors raise ConfigError."""
     try:
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        root = _compose(text)
+    except _Refused as exc:
+        raise ConfigError([Problem(file, exc.loc.line, exc.loc.col, "", exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(str(p) for p in (exc.problem, exc.context) if p)
-        raise ConfigError([Problem(file, line, col, "", f"YAML syntax error: {message}")]) from exc
+        if "maximum nesting depth" in message:  # libyaml's scanner stops at 1,000 levels
+            message = f"nested more than {MAX_DEPTH} levels deep"
+        else:
+            message = f"YAML syntax error: {message}"
+        raise ConfigError([Problem(file, line, col, "", message)]) from exc
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
         message = f"character {exc.character!r} is not allowed in YAML"
         raise ConfigError([Problem(file, line, col, "", message)]) from exc
-    except RecursionError as exc:
-        message = "nested too deeply to read"
-        raise ConfigError([Problem(file, 1, 1, "", message)]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(file, 1, 1, "", f"YAML error: {exc}")]) from exc
     doc = Document(file, None)
     if root is None:
         doc.locs[()] = Loc(1, 1)
         return doc
-    try:
-        _Converter(doc).run(root)
-    except RecursionError as exc:  # merge keys can nest past MAX_DEPTH's reach
-        loc = _loc(root.start_mark)
-        message = f"nested more than {MAX_DEPTH} levels deep"
-        raise ConfigError([Problem(file, loc.line, loc.col, "", message)]) from exc
+    _Converter(doc).run(root)
     return doc
 
 
+_MERGE = _STD + "merge"
+
+
 class _Converter:
-    """Walks a composed node tree, recording locations as it goes."""
+    """Walks a composed node tree, recording locations as it goes.
+
+    Aliases are the same node object wherever they appear, so the walk
+    counts every node it visits (an alias bomb stops at MAX_NODES) and works
+    out each mapping's merged keys once, without changing the node tree.
+    """
 
     def __init__(self, doc: Document):
         self.doc = doc
         self.nodes = 0
         self.constructor = yaml.SafeLoader("")
+        self.merged: dict[int, dict] = {}  # id(mapping node) -> its effective pairs
 
     def run(self, root) -> None:
         self.doc.value = self.convert(root, (), 0)
@@ -175,7 +229,12 @@ class _Converter:
             self.check_tag(node, path, _STD + "seq")
             return [self.convert(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         self.check_tag(node, path, _STD + "map")
-        return self.mapping(node, path, depth)
+        out: dict = {}
+        for key, (key_node, value_node) in self.pairs(node, path, 0).items():
+            child = path + (key,)
+            self.doc.key_locs[child] = _loc(key_node.start_mark)
+            out[key] = self.convert(value_node, child, depth + 1)
+        return out
 
     def check_tag(self, node, path: PathT, expected: str) -> None:
         if node.tag != expected:
@@ -191,16 +250,22 @@ class _Converter:
         except Exception as exc:  # noqa: BLE001 - PyYAML raises KeyError for !!bool maybe
             self.fail(node, path, f"bad {_display_tag(node.tag)} value {node.value!r}: {exc}")
 
-    def mapping(self, node, path: PathT, depth: int) -> dict:
-        written = [(k, v) for k, v in node.value if k.tag != _STD + "merge"]
-        try:
-            self.constructor.flatten_mapping(node)
-        except yaml.MarkedYAMLError as exc:
-            self.fail(node, path, f"bad merge key: {exc.problem}")
-        # flatten_mapping puts merged pairs first; the file's own keys win.
-        merged = node.value[: len(node.value) - len(written)]
+    def pairs(self, node, path: PathT, merges: int) -> dict:
+        """A mapping node's keys -> (key node, value node), merge keys
+        resolved: the mapping's own keys win, then earlier merged mappings
+        over later ones (as PyYAML's ``flatten_mapping`` does)."""
+        found = self.merged.get(id(node))
+        if found is not None:
+            return found
+        if merges > MAX_DEPTH:
+            self.fail(node, path, f"merge keys nested more than {MAX_DEPTH} levels deep")
+        self.merged[id(node)] = {}  # a mapping that merges itself adds nothing
         own: dict = {}
-        for key_node, value_node in written:
+        sources = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                sources += self.merge_sources(value_node, path)
+                continue
             key = self.key(key_node, path)
             if key in own:
                 first = _loc(own[key][0].start_mark)
@@ -208,13 +273,26 @@ class _Converter:
                 self.fail(key_node, path + (key,), message)
             own[key] = (key_node, value_node)
         out: dict = {}
-        for key_node, value_node in merged:
-            key = self.key(key_node, path)
-            if key not in own:
-                self.record(out, key, key_node, value_node, path, depth)
-        for key, (key_node, value_node) in own.items():
-            self.record(out, key, key_node, value_node, path, depth)
+        for source in sources:
+            for key, pair in self.pairs(source, path, merges + 1).items():
+                self.nodes += 1
+                if self.nodes > MAX_NODES:
+                    message = f"document expands to more than {MAX_NODES} nodes (an alias bomb?)"
+                    self.fail(source, path, message)
+                if key not in own:
+                    out.setdefault(key, pair)
+        out.update(own)
+        self.merged[id(node)] = out
         return out
+
+    def merge_sources(self, value_node, path: PathT) -> list:
+        if isinstance(value_node, yaml.MappingNode):
+            return [value_node]
+        if isinstance(value_node, yaml.SequenceNode) and all(
+            isinstance(n, yaml.MappingNode) for n in value_node.value
+        ):
+            return list(value_node.value)
+        self.fail(value_node, path, "bad merge key: '<<' takes a mapping or a list of mappings")
 
     def key(self, key_node, path: PathT) -> str:
         if not isinstance(key_node, yaml.ScalarNode):
@@ -223,8 +301,3 @@ class _Converter:
         if isinstance(key, bool):
             return str(key).lower()
         return key if isinstance(key, str) else str(key)
-
-    def record(self, out: dict, key: str, key_node, value_node, path: PathT, depth: int) -> None:
-        child = path + (key,)
-        self.doc.key_locs[child] = _loc(key_node.start_mark)
-        out[key] = self.convert(value_node, child, depth + 1)
