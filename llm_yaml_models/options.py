@@ -8,10 +8,11 @@ The factory builds each class on first use.
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Any, Literal, Optional
 
 import llm
-from pydantic import BeforeValidator, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, create_model
 
 from .declarations import Declaration, OptionSpec
 
@@ -55,7 +56,30 @@ def _coerce(kind: str):
     return BeforeValidator(coerce)
 
 
+def _one_of(values: list):
+    """``enum`` for arrays and objects, which ``Literal`` cannot hold."""
+
+    def check(value: Any) -> Any:
+        if value not in values:
+            raise ValueError("must be one of " + ", ".join(json.dumps(v) for v in values))
+        return value
+
+    return AfterValidator(check)
+
+
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+def _integer_bound(arg: str, value: float) -> tuple[str, int]:
+    """The same bound over the integers: ``> 1.5`` is ``>= 2``. pydantic
+    refuses a fractional bound on an ``int`` field."""
+    if arg == "ge":
+        return "ge", math.ceil(value)
+    if arg == "le":
+        return "le", math.floor(value)
+    if arg == "gt":
+        return "ge", math.floor(value) + 1
+    return "le", math.ceil(value) - 1
 
 
 def _constraints(spec: OptionSpec, rules: dict) -> dict:
@@ -64,8 +88,13 @@ def _constraints(spec: OptionSpec, rules: dict) -> dict:
         value = getattr(spec, key)
         if value is None and key in rules:
             value = rules[key]
-        if value is not None:
-            out[arg] = value
+        if value is None:
+            continue
+        if spec.type == "integer":
+            arg, value = _integer_bound(arg, value)
+            keep = min if arg == "le" else max  # the stricter of two bounds
+            value = keep(value, out.get(arg, value))
+        out[arg] = value
     for key, arg in _LENGTHS.items():
         if getattr(spec, key) is not None:
             out[arg] = getattr(spec, key)
@@ -75,6 +104,9 @@ def _constraints(spec: OptionSpec, rules: dict) -> dict:
 def annotation(spec: OptionSpec, rules: dict | None = None) -> Any:
     """The type of one option or array item, constraints included."""
     constraints = _constraints(spec, rules or {})
+    if spec.enum is not None and spec.type in ("array", "object"):
+        kind = list[Any] if spec.type == "array" else dict[str, Any]
+        return Annotated[kind, _parse_json(spec.type), _one_of(spec.enum)]
     if spec.enum is not None:
         base: Any = Annotated[Literal[spec.enum], _coerce(spec.type)]
     elif spec.type == "array":

@@ -133,6 +133,13 @@ class MarkovBackend(Backend):
             if "maximum" in rules and spec.get("maximum", rules["maximum"]) > rules["maximum"]:
                 message = f"the markov backend needs {name} <= {rules['maximum']}"
                 problems.append(doc.problem(origin(path + ("maximum",)), message))
+            default = spec.get("default")
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                low, high = rules.get("minimum"), rules.get("maximum")
+                if (low is not None and default < low) or (high is not None and default > high):
+                    bound = f">= {low}" if low is not None and default < low else f"<= {high}"
+                    message = f"default {default}: the markov backend needs {name} {bound}"
+                    problems.append(doc.problem(origin(path + ("default",)), message))
         for i, mime in enumerate(data.get("attachment_types", ())):
             if not mime.startswith("text/"):
                 message = f"the markov backend reads only text/* attachments, not {mime}"
