@@ -9,6 +9,7 @@ Python object.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from dataclasses import dataclass, field
@@ -246,9 +247,13 @@ class _Converter:
         if node.tag in (_STD + "str", _STD + "timestamp"):
             return node.value
         try:
-            return self.constructor.construct_object(node)
+            value = self.constructor.construct_object(node)
         except Exception as exc:  # noqa: BLE001 - PyYAML raises KeyError for !!bool maybe
             self.fail(node, path, f"bad {_display_tag(node.tag)} value {node.value!r}: {exc}")
+        if isinstance(value, float) and not math.isfinite(value):
+            # JSON has no such numbers, and bounds built from them overflow.
+            self.fail(node, path, f"{node.value!r} is not a finite number")
+        return value
 
     def pairs(self, node, path: PathT, merges: int) -> dict:
         """A mapping node's keys -> (key node, value node), merge keys

@@ -592,6 +592,16 @@ def test_python_object_tags_are_refused(write, validate):
     )
 
 
+@pytest.mark.parametrize("number", [".inf", "-.Inf", ".nan", "!!float 1e999"])
+def test_numbers_that_json_cannot_hold_are_refused(write, validate, number):
+    """An infinite bound once passed validate, then crashed the Options class."""
+    path = option_file(write, f"o: {{type: integer, maximum: {number}}}")
+    literal = number.split()[-1]
+    assert_problems(
+        validate, f"{path}:4:33: [0].options.o.maximum: {literal!r} is not a finite number"
+    )
+
+
 def test_non_utf8_bytes(write, validate):
     path = write("a.yaml", b"- model_id: caf\xe9\n  backend: {type: markov}\n")
     assert_problems(validate, f"{path}:1:16: not valid UTF-8: byte 0xe9 cannot be decoded")
