@@ -60,6 +60,13 @@ class OptionSpec:
         return out
 
 
+def option_specs(data: dict) -> tuple[OptionSpec, ...]:
+    """A model's options, from its validated data. They never depend on
+    the environment, so ``llm models list --options`` can show a model
+    whose ``${VAR}`` is unset."""
+    return tuple(OptionSpec.from_data(n, s) for n, s in data.get("options", {}).items())
+
+
 @dataclass(frozen=True)
 class KeySpec:
     """Which llm key the model uses: ``llm keys set NAME``, or ``env``."""
@@ -110,7 +117,7 @@ class Declaration:
             line=entry.line,
             aliases=tuple(data.get("aliases", ())),
             description=data.get("description"),
-            options=tuple(OptionSpec.from_data(n, s) for n, s in data.get("options", {}).items()),
+            options=option_specs(data),
             attachment_types=frozenset(data.get("attachment_types", ())),
             can_stream=entry.can_stream,
             key=KeySpec(**data["key"]) if "key" in data else None,

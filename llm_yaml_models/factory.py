@@ -193,9 +193,11 @@ def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
         return Declaration.from_entry(entry)
 
     def options() -> type[llm.Options]:
+        from .declarations import option_specs
         from .options import build_options
 
-        return build_options(declaration(), backend_class(entry.backend_type).option_rules)
+        rules = backend_class(entry.backend_type).option_rules
+        return build_options(entry.model_id, option_specs(entry.data), rules)
 
     declaration = _Once(declare)
 

@@ -12,9 +12,18 @@ import math
 from typing import Annotated, Any, Literal, Optional
 
 import llm
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WrapValidator,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
-from .declarations import Declaration, OptionSpec
+from .declarations import OptionSpec
 
 _SCALARS: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
 _BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
@@ -32,7 +41,7 @@ def _parse_json(kind: str):
             try:
                 return json.loads(value)
             except ValueError:
-                raise ValueError(f"expected a JSON {kind}") from None
+                raise _error(f"expected a JSON {kind}") from None
         return value
 
     return BeforeValidator(parse)
@@ -61,10 +70,29 @@ def _one_of(values: list):
 
     def check(value: Any) -> Any:
         if value not in values:
-            raise ValueError("must be one of " + ", ".join(json.dumps(v) for v in values))
+            raise _error("must be one of " + ", ".join(json.dumps(v) for v in values))
         return value
 
     return AfterValidator(check)
+
+
+def _error(message: str) -> PydanticCustomError:
+    """A validation error that llm prints as it is (a ValueError would
+    gain a "Value error, " prefix)."""
+    return PydanticCustomError("option", "{message}", {"message": message})
+
+
+def _item_errors_at_the_option(value: Any, handler) -> Any:
+    """llm prints an error's location with ``", ".join(loc)``, which fails on
+    an item's index: report ``item 0: ...`` at the option itself instead."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        messages = []
+        for error in exc.errors():
+            where = " ".join(f"item {p}" if isinstance(p, int) else str(p) for p in error["loc"])
+            messages.append(f"{where}: {error['msg']}" if where else error["msg"])
+        raise _error("; ".join(messages)) from None
 
 
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
@@ -111,7 +139,8 @@ def annotation(spec: OptionSpec, rules: dict | None = None) -> Any:
         base: Any = Annotated[Literal[spec.enum], _coerce(spec.type)]
     elif spec.type == "array":
         item = annotation(spec.items) if spec.items else Any
-        return Annotated[list[item], _parse_json("array"), Field(**constraints)]
+        array = Annotated[list[item], _parse_json("array"), Field(**constraints)]
+        return Annotated[array, WrapValidator(_item_errors_at_the_option)]
     elif spec.type == "object":
         return Annotated[dict[str, Any], _parse_json("object")]
     else:
@@ -119,11 +148,13 @@ def annotation(spec: OptionSpec, rules: dict | None = None) -> Any:
     return Annotated[base, Field(**constraints)] if constraints else base
 
 
-def build_options(declaration: Declaration, option_rules: dict) -> type[llm.Options]:
+def build_options(
+    model_id: str, specs: tuple[OptionSpec, ...], option_rules: dict
+) -> type[llm.Options]:
     fields = {}
-    for spec in declaration.options:
+    for spec in specs:
         kind = annotation(spec, option_rules.get(spec.name))
         default = spec.default if spec.has_default else None
         fields[spec.name] = (Optional[kind], Field(default=default, description=spec.description))  # noqa: UP045
-    name = f"Options[{declaration.model_id}]"
+    name = f"Options[{model_id}]"
     return create_model(name, __base__=DeclaredOptions, **fields)

@@ -630,6 +630,10 @@ def test_dollar_variable_not_set_is_an_error(server, write, run_llm, monkeypatch
         "Error: unset-env: environment variable NO_SUCH_BASE_URL is not set (backend.url)\n"
     )
     assert server.requests == []
+    # Listing the model and its options needs no environment.
+    listed = run_llm("models", "list", "--options", "-m", "unset-env")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.startswith("YAML http: unset-env\n")
 
 
 def test_unknown_template_name_is_a_located_validate_error(write, run_llm):

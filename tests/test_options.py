@@ -122,11 +122,20 @@ def test_values_given_as_strings_are_coerced(typed, name, text, value):
             ("flag",),
             "Input should be a valid boolean, unable to interpret input",
         ),
-        ("tags", "a,b", ("tags",), "Value error, expected a JSON array"),
-        ("tags", '[""]', ("tags", 0), "String should have at least 1 character"),
-        ("nums", "[6]", ("nums", 0), "Input should be less than or equal to 5"),
+        ("tags", "a,b", ("tags",), "expected a JSON array"),
+        ("tags", '[""]', ("tags",), "item 0: String should have at least 1 character"),
+        ("tags", '["a", 1]', ("tags",), "item 1: Input should be a valid string"),
+        (
+            "nums",
+            "[1, 6, 7]",
+            ("nums",),
+            (
+                "item 1: Input should be less than or equal to 5; "
+                "item 2: Input should be less than or equal to 5"
+            ),
+        ),
         ("meta", "[1]", ("meta",), "Input should be a valid dictionary"),
-        ("meta", "{", ("meta",), "Value error, expected a JSON object"),
+        ("meta", "{", ("meta",), "expected a JSON object"),
         ("level", "4", ("level",), "Input should be 1, 2 or 3"),
     ],
 )
@@ -168,6 +177,29 @@ def test_an_invalid_option_on_the_command_line_is_llms_usual_error(typed, run_ll
     result = run_llm("-m", "typed", "-o", "length", "1", "a b c")
     assert result.exit_code == 1
     assert result.stderr == "Error: length\n  Input should be greater than or equal to 2\n"
+
+
+def test_a_bad_array_item_on_the_command_line_is_llms_usual_error(typed, run_llm):
+    result = run_llm("-m", "typed", "-o", "nums", "[1, 9]", "a b c")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: nums\n  item 1: Input should be less than or equal to 5\n"
+
+
+def test_an_enum_of_objects_on_the_command_line(write, run_llm):
+    write(
+        "a.yaml",
+        """\
+        - model_id: styled
+          backend: {type: markov}
+          options:
+            style: {type: object, enum: [{a: 1}, {b: [2]}]}
+        """,
+    )
+    result = run_llm("-m", "styled", "-o", "style", '{"b": 2}', "a b c")
+    assert result.exit_code == 1
+    assert result.stderr == 'Error: style\n  must be one of {"a": 1}, {"b": [2]}\n'
+    result = run_llm("-m", "styled", "-o", "style", '{"b": [2]}', "a b c")
+    assert result.exit_code == 0, result.output
 
 
 def test_an_unknown_option_on_the_command_line(typed, run_llm):
