@@ -34,7 +34,12 @@ def register_commands(cli):
     cli.add_command(yaml_models)
 
 
+_reported: set[str] = set()
+
+
 def _internal_error(consequence: str, exc: Exception) -> None:
     if os.environ.get("LLM_RAISE_ERRORS"):
         raise exc
-    sys.stderr.write(f"llm-yaml-models: internal error, {consequence}: {exc!r}\n")
+    if consequence not in _reported:  # llm calls register_models again and again
+        _reported.add(consequence)
+        sys.stderr.write(f"llm-yaml-models: internal error, {consequence}: {exc!r}\n")

@@ -69,9 +69,12 @@ class Cache:
         try:
             if any(signature(dep) != dep_sig for dep, dep_sig in entry["deps"].items()):
                 return None
-            return FileResult.from_json(file, entry["result"])
+            result = FileResult.from_json(file, entry["result"])
+            if all(_intact(model) for model in result.models):
+                return result
         except (KeyError, TypeError, ValueError, AttributeError):
-            return None
+            pass
+        return None
 
     def put(self, file: str, sig: list | None, result: FileResult) -> None:
         if sig is not None:
@@ -91,6 +94,17 @@ class Cache:
             os.replace(tmp, self.path)
         except OSError:
             tmp.unlink(missing_ok=True)
+
+
+def _intact(model: ModelEntry) -> bool:
+    """Whether a cached entry has what registering it reads."""
+    names = [model.model_id, *model.aliases]
+    return (
+        isinstance(model.data, dict)
+        and all(isinstance(name, str) for name in names)
+        and isinstance(model.backend_type, str)
+        and len(model.alias_locs) == len(model.aliases)
+    )
 
 
 def load(files: list[str] | None = None, *, use_cache: bool = True, deep: bool = False) -> Loaded:

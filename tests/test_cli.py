@@ -455,6 +455,29 @@ def test_a_damaged_cache_file_is_ignored(write, user_dir, llm_exe):
     assert "YAML markov: markov (aliases: chain)\n" in listed.stdout
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda m: m.__setitem__(0, {}), id="empty-declaration"),
+        pytest.param(lambda m: m.__setitem__(0, {"model_id": 7}), id="id-not-a-string"),
+        pytest.param(lambda m: m.__setitem__(5, []), id="alias-locations-lost"),
+        pytest.param(lambda m: m.__setitem__(0, None), id="declaration-not-a-mapping"),
+    ],
+)
+def test_a_damaged_cache_entry_is_a_miss(write, user_dir, llm_exe, damage):
+    path = write("markov.yaml", MARKOV)
+    assert llm_exe("models", "list").returncode == 0
+    cache_file = user_dir / "yaml-models-cache.json"
+    cache = json.loads(cache_file.read_text())
+    damage(cache["files"][str(path)]["result"]["models"][0])
+    cache_file.write_text(json.dumps(cache))
+    prompted = llm_exe("-m", "chain", "-o", "seed", "1", "the cat sat")
+    assert (prompted.returncode, prompted.stderr) == (0, "")
+    listed = llm_exe("models", "list")
+    assert listed.stderr == ""
+    assert "YAML markov: markov (aliases: chain)\n" in listed.stdout
+
+
 def test_a_cache_written_in_an_older_format_is_ignored(write, user_dir, llm_exe):
     # The entry format of the plugin's first commit, under the same version
     # and schema: a cache left behind by an upgrade must not hide the models.
