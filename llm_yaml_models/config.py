@@ -116,6 +116,12 @@ def _structure(doc: Document) -> tuple[list[Problem], list, dict]:
         )
     if isinstance(value, list):
         return validate(value, "modelList", doc), value, {}
+    if isinstance(value, dict) and "models" not in value and "model_id" in value:
+        message = (
+            "this is one model declaration; a file holds a list of them: "
+            "start it with '- ', or put it under 'models:'"
+        )
+        return [doc.problem((), message)], [], {}
     if isinstance(value, dict):
         problems = validate(value, "fileMapping", doc)
         entries = value.get("models")
@@ -189,7 +195,15 @@ def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> lis
     problems = validate(data, "model", doc, origin)
     if problems:
         return problems
+    for j, alias in enumerate(data.get("aliases", ())):
+        if alias == data["model_id"]:
+            message = f"'{alias}' is the model's own id; an alias is another name for it"
+            problems.append(doc.problem(origin(("aliases", j)), message))
     for name, spec in data.get("options", {}).items():
+        reserved = reserved_option_name(name)
+        if reserved:
+            problems.append(doc.problem(origin(("options", name)), reserved, key=True))
+            continue
         problems += _check_option(spec, doc, lambda p, n=name: origin(("options", n) + p))
     backend = backend_class(data["backend"]["type"])
     problems += backend.check(data, doc, origin, Path(doc.file).parent, deep)
@@ -204,6 +218,28 @@ def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> lis
         message = f"the {data['backend']['type']} backend cannot stream"
         problems.append(doc.problem(origin(("can_stream",)), message))
     return problems
+
+
+# Keyword arguments of llm's prompt(), chain() and Conversation.prompt():
+# an option of the same name could not be passed as one.
+_PROMPT_KEYWORDS = {
+    "after_call", "attachments", "before_call", "chain_limit", "fragments", "hide_reasoning",
+    "key", "messages", "options", "prompt", "schema", "stream", "system", "system_fragments",
+    "tool_results", "tools",
+}  # fmt: skip
+
+
+def reserved_option_name(name: str) -> str | None:
+    """Why an option cannot have this name, if it cannot."""
+    if name in _PROMPT_KEYWORDS:
+        return f"option name '{name}' is reserved: llm's prompt() takes '{name}' itself"
+    import llm
+
+    if name.startswith("model_"):
+        return f"option name '{name}' is reserved: pydantic keeps names starting 'model_'"
+    if hasattr(llm.Options, name):
+        return f"option name '{name}' is reserved: llm.Options (a pydantic model) has '{name}'"
+    return None
 
 
 _FOR_TYPE = {

@@ -45,10 +45,32 @@ def validate(value: Any, definition: str, doc: Document, origin=lambda path: pat
     ``origin`` maps a path inside ``value`` to the path in ``doc`` it came
     from; merged models use it to point at the defaults that supplied a key.
     """
+    errors = list(_validator(definition).iter_errors(value))
+    misspelt = {
+        (tuple(e.absolute_path), _close(k, sorted(e.schema.get("properties", {}))))
+        for e in errors
+        if e.validator == "additionalProperties"
+        for k in e.instance
+        if k not in e.schema.get("properties", {})
+    }
     problems = []
-    for error in _validator(definition).iter_errors(value):
+    for error in errors:
+        # "did you mean 'model_id'?" already says that model_id is missing.
+        if (
+            error.validator == "required"
+            and (tuple(error.absolute_path), _missing(error)) in misspelt
+        ):
+            continue
         problems.extend(_located(error, doc, origin))
     return problems
+
+
+def _missing(error) -> str | None:
+    """The property a ``required`` error is about (one error per property)."""
+    for name in error.validator_value:
+        if error.message == f"{name!r} is a required property":
+            return name
+    return None
 
 
 def _located(error, doc: Document, origin) -> list[Problem]:
@@ -88,11 +110,16 @@ def _located(error, doc: Document, origin) -> list[Problem]:
     return [doc.problem(origin(path), error.message)]
 
 
-def did_you_mean(word: str, choices: list[str]) -> str:
+def _close(word: str, choices: list[str]) -> str | None:
     import difflib
 
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    close = _close(word, choices)
+    return f"; did you mean '{close}'?" if close else ""
 
 
 def unknown_key(key: str, allowed: list[str]) -> str:

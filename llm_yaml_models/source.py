@@ -161,6 +161,17 @@ def _compose(text: str):
         loader.dispose()
 
 
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's problem and context as one sentence."""
+    problem, context = exc.problem or "", exc.context or ""
+    if problem == "second occurrence" and exc.context_mark:  # a duplicate anchor
+        first = exc.context_mark.line + 1
+        return context.replace("; first occurrence", "") + f" (first at line {first})"
+    if problem.startswith("but "):  # "expected a single document ... but found another"
+        return f"{context} {problem}"
+    return " ".join(p for p in (problem, context) if p)
+
+
 def parse(file: str, text: str) -> Document:
     """Parse YAML text into a Document; syntax errors raise ConfigError."""
     try:
@@ -170,7 +181,7 @@ def parse(file: str, text: str) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(str(p) for p in (exc.problem, exc.context) if p)
+        message = _syntax_message(exc)
         if "maximum nesting depth" in message:  # libyaml's scanner stops at 1,000 levels
             message = f"nested more than {MAX_DEPTH} levels deep"
         else:

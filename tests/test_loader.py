@@ -220,11 +220,11 @@ def test_validate_prints_every_problem_and_exits_1(write, validate):
     )
     code, lines, stderr = validate()
     assert code == 1
+    # "did you mean" already says model_id is missing: no second problem for it.
     assert lines == [
-        f"{path}:4:5: models[1]: 'model_id' is a required property",
         f"{path}:4:5: models[1].modle_id: unknown key 'modle_id'; did you mean 'model_id'?",
     ]
-    assert stderr == "Error: 2 problems (1 model in 1 file usable)\n"
+    assert stderr == "Error: 1 problem (1 model in 1 file usable)\n"
 
 
 def test_validate_checks_only_the_paths_given(tmp_path, write, validate):
@@ -259,10 +259,24 @@ def test_unknown_key_without_a_close_match_lists_the_keys(write, validate):
 
 def test_misspelt_top_level_key(write, validate):
     path = write("a.yaml", "modles:\n  - model_id: m\n    backend: {type: markov}\n")
+    assert_problems(validate, f"{path}:1:1: modles: unknown key 'modles'; did you mean 'models'?")
+
+
+def test_a_missing_key_not_explained_by_a_misspelling_is_still_reported(write, validate):
+    path = write("a.yaml", "- modle_id: m\n")
     assert_problems(
         validate,
-        f"{path}:1:1: 'models' is a required property",
-        f"{path}:1:1: modles: unknown key 'modles'; did you mean 'models'?",
+        f"{path}:1:3: [0]: 'backend' is a required property",
+        f"{path}:1:3: [0].modle_id: unknown key 'modle_id'; did you mean 'model_id'?",
+    )
+
+
+def test_one_model_written_as_the_whole_file(write, validate):
+    path = write("a.yaml", "model_id: m\nbackend: {type: markov}\n")
+    assert_problems(
+        validate,
+        f"{path}:1:1: this is one model declaration; a file holds a list of them: "
+        "start it with '- ', or put it under 'models:'",
     )
 
 
@@ -277,6 +291,14 @@ def test_aliases_as_a_bare_string_is_an_error(write, validate):
 def test_repeated_alias_in_one_model(write, validate):
     path = write("a.yaml", "- model_id: m\n  aliases: [x, x]\n  backend: {type: markov}\n")
     assert_problems(validate, f"{path}:2:12: [0].aliases: ['x', 'x'] has non-unique elements")
+
+
+def test_an_alias_that_is_the_models_own_id(write, validate):
+    path = write("a.yaml", "- model_id: m\n  aliases: [mm, m]\n  backend: {type: markov}\n")
+    assert_problems(
+        validate,
+        f"{path}:2:17: [0].aliases[1]: 'm' is the model's own id; an alias is another name for it",
+    )
 
 
 def test_model_id_with_spaces(write, validate):
@@ -404,6 +426,26 @@ def test_a_list_item_that_is_not_a_mapping(write, validate):
 
 def option_file(write, spec: str):
     return write("a.yaml", f"- model_id: m\n  backend: {{type: markov}}\n  options:\n    {spec}\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("schema", "llm's prompt() takes 'schema' itself"),
+        ("system", "llm's prompt() takes 'system' itself"),
+        ("json", "llm.Options (a pydantic model) has 'json'"),
+        ("copy", "llm.Options (a pydantic model) has 'copy'"),
+        ("model_dump", "pydantic keeps names starting 'model_'"),
+        ("model_size", "pydantic keeps names starting 'model_'"),
+    ],
+)
+def test_reserved_option_names(write, validate, name, why):
+    """These passed validate, then broke `llm models list --options` (a
+    pydantic error or warning) or `-o` (prompt() got the name twice)."""
+    path = option_file(write, f"{name}: {{type: string}}")
+    assert_problems(
+        validate, f"{path}:4:5: [0].options.{name}: option name '{name}' is reserved: {why}"
+    )
 
 
 def test_unknown_option_type_suggests_one(write, validate):
@@ -583,6 +625,27 @@ def test_malformed_yaml(write, validate):
         f"{path}:3:1: YAML syntax error: did not find expected ',' or ']' "
         "while parsing a flow sequence",
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (
+            "- model_id: a\n  backend: {type: markov}\n---\n- model_id: b\n",
+            "3:1",
+            "expected a single document in the stream but found another document",
+        ),
+        (
+            "- model_id: &x a\n  backend: &x {type: markov}\n",
+            "2:12",
+            "found duplicate anchor 'x' (first at line 1)",
+        ),
+        ("- model_id: *nope\n", "1:13", "found undefined alias 'nope'"),
+    ],
+)
+def test_yaml_errors_read_as_one_sentence(write, validate, text, where, message):
+    path = write("a.yaml", text)
+    assert_problems(validate, f"{path}:{where}: YAML syntax error: {message}")
 
 
 def test_python_object_tags_are_refused(write, validate):

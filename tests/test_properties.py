@@ -39,7 +39,7 @@ from hypothesis.errors import InvalidArgument
 from llm.cli import cli
 
 from llm_yaml_models import plugin, registry
-from llm_yaml_models.config import load_file
+from llm_yaml_models.config import load_file, reserved_option_name
 from llm_yaml_models.source import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, parse
 
 # On a failure, hypothesis's pytest plugin imports its patch writer, which
@@ -689,7 +689,12 @@ NAME = st.text(st.characters(categories=("L", "N", "P", "S")), min_size=1, max_s
 )
 MARKOV_READS = {"length", "delay", "seed"}
 OPTION_NAMES = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,8}", fullmatch=True).filter(
-    lambda n: n not in MARKOV_READS and not n.startswith("zd_") and n != "zzbad"
+    lambda n: (
+        n not in MARKOV_READS
+        and not n.startswith("zd_")
+        and n != "zzbad"
+        and reserved_option_name(n) is None
+    )  # such as 'schema' or 'json'
 )
 STRING_PATTERNS = [None, r"^[a-z]+$", r"^\d{1,4}$", r"^(yes|no|maybe)$", r"^\w*$"]
 
