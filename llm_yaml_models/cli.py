@@ -11,6 +11,7 @@ import click
 import llm
 
 from . import registry
+from .entries import Named
 from .paths import files_in, places
 
 
@@ -73,30 +74,25 @@ def validate(paths):
 def list_command(json_):
     """Each declared model: aliases, backend, source, and whether it loaded."""
     loaded, clashing, problems = _check(None)
-    rows = []
+    found = []  # (file, line, what it names, error or None)
     for i, entry in enumerate(loaded.entries):
-        ok = i not in clashing
-        rows.append(
-            {
-                "model_id": entry.model_id,
-                "aliases": list(entry.aliases),
-                "backend": entry.backend_type,
-                "source": entry.source,
-                "loaded": ok,
-                "status": "loaded" if ok else "error: name already registered",
-            }
-        )
-    for source in loaded.skipped:
-        rows.append(
-            {
-                "model_id": None,
-                "aliases": [],
-                "backend": None,
-                "source": source,
-                "loaded": False,
-                "status": "error: see 'llm yaml-models validate'",
-            }
-        )
+        named = Named(entry.model_id, entry.aliases, entry.backend_type)
+        error = "name already registered" if i in clashing else None
+        found.append((entry.file, entry.line, named, error))
+    found += loaded.rejected
+    order = {file: n for n, file in enumerate(loaded.files)}
+    found.sort(key=lambda row: (order.get(row[0], len(order)), row[1]))
+    rows = [
+        {
+            "model_id": named.model_id,
+            "aliases": list(named.aliases),
+            "backend": named.backend,
+            "source": f"{file}:{line}",
+            "loaded": error is None,
+            "status": "loaded" if error is None else f"error: {error}",
+        }
+        for file, line, named, error in found
+    ]
     if json_:
         click.echo(json.dumps(rows, indent=2))
         return

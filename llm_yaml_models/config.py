@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .entries import FileResult, ModelEntry
+from .entries import FileResult, ModelEntry, Named
 from .errors import ConfigError, Problem
 from .source import Document, PathT, format_path
 
@@ -49,6 +49,7 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
         problems += found
         if found or file_broken:
             result.skipped.append(loc.line)
+            result.named[loc.line] = Named.of(merged)
             continue
         aliases = range(len(merged.get("aliases", ())))
         result.models.append(

@@ -17,6 +17,30 @@ class Loc(NamedTuple):
     col: int
 
 
+class Named(NamedTuple):
+    """What a skipped declaration names, as far as it can be read."""
+
+    model_id: str | None
+    aliases: tuple[str, ...]
+    backend: str | None
+
+    @classmethod
+    def of(cls, data: dict) -> Named:
+        def text(value):
+            return value if isinstance(value, str) else None
+
+        aliases = data.get("aliases")
+        aliases = (
+            tuple(a for a in aliases if isinstance(a, str)) if isinstance(aliases, list) else ()
+        )
+        backend = data.get("backend")
+        return cls(
+            text(data.get("model_id")),
+            aliases,
+            text(backend.get("type")) if isinstance(backend, dict) else None,
+        )
+
+
 class ModelEntry:
     """A merged, validated model declaration and where it was written."""
 
@@ -81,7 +105,7 @@ class FileResult:
     """What one file yielded: the models that loaded, every problem, and
     the lines of the declarations (or the file) that were skipped."""
 
-    __slots__ = ("file", "models", "problems", "skipped", "deps")
+    __slots__ = ("file", "models", "problems", "skipped", "deps", "named")
 
     def __init__(self, file: str, models=None, problems=None, skipped=None, deps=None):
         self.file = file
@@ -89,6 +113,10 @@ class FileResult:
         self.problems: list[Problem] = problems or []
         self.skipped: list[int] = skipped or []
         self.deps: list[str] = deps or []  # other files whose state the result depends on
+        # Skipped line -> what the declaration there says it is, where that can
+        # be read: for `llm yaml-models list`, which always loads afresh, so
+        # this is not cached.
+        self.named: dict[int, Named] = {}
 
     def to_json(self) -> dict:
         return {

@@ -19,7 +19,7 @@ import sys
 import llm
 
 from . import __version__
-from .entries import FileResult, ModelEntry
+from .entries import FileResult, ModelEntry, Named
 from .errors import Problem
 from .paths import discover, schema_stamp
 
@@ -35,6 +35,8 @@ class Loaded:
         self.entries: list[ModelEntry] = []
         self.problems: list[Problem] = []
         self.skipped: list[str] = []  # FILE:LINE of what was skipped
+        # (file, line, what it names, why) of each skipped declaration
+        self.rejected: list[tuple[str, int, Named, str]] = []
 
 
 def signature(path: str) -> list | None:
@@ -136,6 +138,9 @@ def _combine(results: list[FileResult], names: list[str]) -> Loaded:
     for result in results:
         loaded.problems += result.problems
         loaded.skipped += [f"{result.file}:{line}" for line in result.skipped]
+        for line in result.skipped:
+            named = result.named.get(line, Named(None, (), None))
+            loaded.rejected.append((result.file, line, named, "see 'llm yaml-models validate'"))
         for entry in result.models:
             duplicates = [
                 Problem(
@@ -151,6 +156,8 @@ def _combine(results: list[FileResult], names: list[str]) -> Loaded:
             if duplicates:
                 loaded.problems += duplicates
                 loaded.skipped.append(entry.source)
+                named = Named(entry.model_id, entry.aliases, entry.backend_type)
+                loaded.rejected.append((entry.file, entry.line, named, "name already declared"))
                 continue
             for name, loc, _ in entry.names():
                 declared[name] = f"{entry.file}:{loc.line}:{loc.col}"

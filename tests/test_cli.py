@@ -68,7 +68,36 @@ def test_list_shows_each_declaration_and_its_status(mixed, run_llm):
     assert result.stdout == (
         f"mine (aliases: m1, m2) [markov] {mixed}:1: loaded\n"
         f"gpt-4o [markov] {mixed}:4: error: name already registered\n"
-        f"? {mixed}:6: error: see 'llm yaml-models validate'\n"
+        f"broken {mixed}:6: error: see 'llm yaml-models validate'\n"
+    )
+
+
+def test_list_names_what_it_skipped_in_file_order(write, models_dir, run_llm):
+    first = write("a.yaml", "- model_id: twice\n  backend: {type: markov}\n")
+    second = write(
+        "b.yaml",
+        """\
+        - model_id: bad-option
+          aliases: [bo]
+          backend: {type: markov}
+          options: {x: {type: strng}}
+        - model_id: twice
+          backend: {type: markov}
+        - just a string
+        - model_id: fine
+          backend: {type: markov}
+        """,
+    )
+    write("c.yaml", "[unclosed\n")
+    result = run_llm("yaml-models", "list")
+    assert result.exit_code == 0
+    assert result.stdout == (
+        f"twice [markov] {first}:1: loaded\n"
+        f"bad-option (aliases: bo) [markov] {second}:1: error: see 'llm yaml-models validate'\n"
+        f"twice [markov] {second}:5: error: name already declared\n"
+        f"? {second}:7: error: see 'llm yaml-models validate'\n"
+        f"fine [markov] {second}:8: loaded\n"
+        f"? {models_dir / 'c.yaml'}:2: error: see 'llm yaml-models validate'\n"
     )
 
 
@@ -93,7 +122,7 @@ def test_list_as_json(mixed, run_llm):
             "status": "error: name already registered",
         },
         {
-            "model_id": None,
+            "model_id": "broken",
             "aliases": [],
             "backend": None,
             "source": f"{mixed}:6",
