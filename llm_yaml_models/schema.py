@@ -128,7 +128,19 @@ def unknown_key(key: str, allowed: list[str]) -> str:
 
 
 def check_value(value: Any, spec: dict) -> list[str]:
-    """Messages for ``value`` against a plain JSON Schema ``spec``."""
+    """Messages for ``value`` against a plain JSON Schema ``spec`` (an
+    option's own rules, so its ``pattern`` is the user's: see patterns.py)."""
+    return [e.message for e in _option_validator()(spec).iter_errors(value)]
+
+
+@functools.cache
+def _option_validator():
     import jsonschema
 
-    return [e.message for e in jsonschema.Draft7Validator(spec).iter_errors(value)]
+    from .patterns import search
+
+    def pattern(validator, pattern: str, instance, schema):
+        if validator.is_type(instance, "string") and not search(pattern, instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    return jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": pattern})

@@ -507,6 +507,40 @@ def test_invalid_regular_expression(write, validate):
     )
 
 
+EVIL = "(a+)+$"  # backtracks 2^n times on "a" * n + "!" in Python's re
+SLOW = "a" * 40 + "!"
+
+
+def test_a_pattern_that_backtracks_does_not_hang_llm(write, llm_exe):
+    """Defaults are checked on every cache miss, i.e. in any llm command:
+    in a subprocess (with the fixture's timeout), since a hang here would
+    stop the test run."""
+    spec = f"o: {{type: string, pattern: '{EVIL}', default: '{SLOW}'}}"
+    path = option_file(write, spec)
+    validated = llm_exe("yaml-models", "validate")
+    assert validated.stdout == (
+        f"{path}:4:51: [0].options.o.default: default '{SLOW}' does not match '{EVIL}'\n"
+    )
+    listed = llm_exe("models", "list")
+    assert listed.returncode == 0
+
+
+def test_a_pattern_that_backtracks_against_a_value_from_the_command_line(write, llm_exe):
+    option_file(write, f"o: {{type: string, pattern: '{EVIL}'}}")
+    result = llm_exe("-m", "m", "-o", "o", SLOW, "a b c")
+    assert result.returncode == 1
+    assert result.stderr == f"Error: o\n  String should match pattern '{EVIL}'\n"
+
+
+def test_a_pattern_only_pythons_re_can_compile_still_works(write, run_llm):
+    option_file(write, "o: {type: string, pattern: '^(?!x)', default: abc}")
+    assert run_llm("yaml-models", "validate").exit_code == 0
+    assert run_llm("-m", "m", "-o", "o", "yes", "a b c").exit_code == 0
+    result = run_llm("-m", "m", "-o", "o", "xyz", "a b c")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: o\n  String should match pattern '^(?!x)'\n"
+
+
 def test_default_outside_the_bounds(write, validate):
     path = option_file(write, "o: {type: integer, minimum: 5, default: 3}")
     assert_problems(
