@@ -4,8 +4,9 @@
 
 Builds, in a temporary directory: a small good file, a billion-laughs alias
 bomb, a merge-key bomb (tests/corpus/merge-key-bomb.yaml), a 2 MiB file, a
-dense file just under 1 MiB (more nodes than the limit, no aliases) and a
-file nested 50,000 levels deep. For each it reports:
+dense file just under 1 MiB (more nodes than the limit, no aliases), a
+file nested 50,000 levels deep and a text bomb (a 600,000-character string
+named 90,000 times: few nodes, 54 GB of text). For each it reports:
 
 - ``llm yaml-models validate FILE`` in a subprocess: the median wall time
   over the runs (interleaved with the good file, so that machine noise hits
@@ -77,6 +78,16 @@ def billion_laughs() -> str:
     return "\n".join(lines) + "\n"
 
 
+def text_bomb() -> str:
+    """Few nodes, much text: a 600,000-character string named 90,000 times."""
+    refs = ", ".join(["*s"] * 90_000)
+    return (
+        "- model_id: text-bomb\n  backend: {type: markov}\n"
+        f'  description: &s "{"x" * 600_000}"\n'
+        f"  options:\n    o: {{type: array, default: [{refs}]}}\n"
+    )
+
+
 def build(folder: Path) -> dict[str, Path]:
     files = {
         "good": GOOD,
@@ -85,6 +96,7 @@ def build(folder: Path) -> dict[str, Path]:
         "2-mib": GOOD + ("#" * 79 + "\n") * (2 * 1024 * 1024 // 80),
         "dense-under-1-mib": "[" + "0," * 524_000 + "]\n",
         "nested-50000": "[" * 50_000 + "]" * 50_000 + "\n",
+        "text-bomb": text_bomb(),
     }
     paths = {}
     for name, text in files.items():

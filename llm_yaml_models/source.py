@@ -24,6 +24,10 @@ PathT = tuple  # a tuple of str keys and int indexes
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000
+# Characters of text once aliases are expanded: an alias is one node however
+# long the string it names, so a node count alone lets a 600 KB string
+# referenced thousands of times through.
+MAX_TEXT = 4 * MAX_FILE_BYTES
 MAX_DEPTH = 64
 
 _STD = "tag:yaml.org,2002:"
@@ -64,7 +68,8 @@ def format_path(path: PathT) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            part = part if len(part) <= 60 else part[:40] + "..."  # one readable line
+            out += f".{part}" if out else part
     return out
 
 
@@ -216,6 +221,7 @@ class _Converter:
     def __init__(self, doc: Document):
         self.doc = doc
         self.nodes = 0
+        self.text = 0  # characters of scalars visited, aliases counted each time
         self.constructor = yaml.SafeLoader("")
         self.merged: dict[int, dict] = {}  # id(mapping node) -> its effective pairs
 
@@ -236,6 +242,7 @@ class _Converter:
             self.fail(node, path, f"nested more than {MAX_DEPTH} levels deep")
         self.doc.locs[path] = _loc(node.start_mark)
         if isinstance(node, yaml.ScalarNode):
+            self.count_text(node, path)
             return self.scalar(node, path)
         if isinstance(node, yaml.SequenceNode):
             self.check_tag(node, path, _STD + "seq")
@@ -244,9 +251,16 @@ class _Converter:
         out: dict = {}
         for key, (key_node, value_node) in self.pairs(node, path, 0).items():
             child = path + (key,)
+            self.count_text(key_node, child)
             self.doc.key_locs[child] = _loc(key_node.start_mark)
             out[key] = self.convert(value_node, child, depth + 1)
         return out
+
+    def count_text(self, node, path: PathT) -> None:
+        self.text += len(node.value)
+        if self.text > MAX_TEXT:
+            message = f"document expands to more than {MAX_TEXT} characters (an alias bomb?)"
+            self.fail(node, path, message)
 
     def check_tag(self, node, path: PathT, expected: str) -> None:
         if node.tag != expected:

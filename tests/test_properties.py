@@ -40,7 +40,7 @@ from llm.cli import cli
 
 from llm_yaml_models import plugin, registry
 from llm_yaml_models.config import load_file, reserved_option_name
-from llm_yaml_models.source import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, parse
+from llm_yaml_models.source import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, MAX_TEXT, parse
 
 # On a failure, hypothesis's pytest plugin imports its patch writer, which
 # imports libcst, which warns (DeprecationWarning from mypy_extensions): with
@@ -1201,6 +1201,50 @@ def test_an_alias_bomb_is_refused_in_bounded_memory():
     result, peak = peak_mib(lambda: load_file(str(CORPUS / "billion-laughs.yaml")))
     assert [p.message for p in result.problems] == [BOMB_MESSAGE]
     assert peak < MEMORY_LIMIT_MIB, f"peak {peak:.1f} MiB"
+
+
+TEXT_BOMB_MESSAGE = f"document expands to more than {MAX_TEXT} characters (an alias bomb?)"
+
+
+def text_bomb(references: int = 90_000) -> str:
+    """Few nodes, much text: one 600,000-character string named thousands of
+    times. 90,000 references once passed validate after 27 s and needed
+    about 54 GB in `llm models list`."""
+    refs = ", ".join(["*s"] * references)
+    return (
+        "- model_id: text-bomb\n  backend: {type: markov}\n"
+        f'  description: &s "{"x" * 600_000}"\n'
+        f"  options:\n    o: {{type: array, default: [{refs}]}}\n"
+    )
+
+
+def test_a_text_alias_bomb_is_refused_in_bounded_memory(workspace):
+    path = workspace.write(text_bomb())
+    assert path.stat().st_size < MAX_FILE_BYTES
+    result, peak = peak_mib(lambda: load_file(str(path)))
+    assert [(p.line, p.col, p.path, p.message) for p in result.problems] == [
+        (3, 16, "[0].options.o.default[5]", TEXT_BOMB_MESSAGE)
+    ]
+    assert peak < MEMORY_LIMIT_MIB, f"peak {peak:.1f} MiB"
+
+
+def test_long_keys_reused_through_an_alias_are_counted_too(workspace):
+    text = "x: &m\n  ? " + "k" * 100_000 + "\n  : 1\n" + "".join(f"y{i}: *m\n" for i in range(60))
+    path = workspace.write(text)
+    assert refusal(path) == f"{path}:2:5: y40.{'k' * 40}...: {TEXT_BOMB_MESSAGE}"
+
+
+def test_a_text_bomb_beside_a_good_file_skips_only_itself(workspace):
+    good = workspace.write("- model_id: good-one\n  backend: {type: markov}\n", "good.yaml")
+    (good.parent / "bomb.yaml").write_text(text_bomb())
+    reset_plugin_state()
+    os.environ["LLM_YAML_MODELS_PATH"] = str(good.parent)
+    registered, err = call_hook()
+    assert registered == [("good-one", ())]
+    assert err == (
+        f"llm-yaml-models: skipped {good.parent / 'bomb.yaml'}:3; "
+        "run 'llm yaml-models validate' for details\n"
+    )
 
 
 def test_a_merge_key_bomb_is_never_expanded():
