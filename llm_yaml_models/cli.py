@@ -51,7 +51,7 @@ def path_command():
 
 
 @yaml_models.command()
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # reported, located
 def validate(paths):
     """Check model files: PATHS, or everything on the search path.
 

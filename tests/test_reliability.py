@@ -923,6 +923,22 @@ def test_an_unreadable_file_is_reported_and_skipped(locked, write):
     )
 
 
+def test_an_unreadable_file_or_directory_named_to_validate(locked, write, tmp_path):
+    """Named on the command line, not found on the search path: the same
+    located line and exit status 1, not click's usage error (exit 2)."""
+    path = locked(write("locked.yaml", GOOD.replace("good", "locked")))
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    locked(closed)
+    validate = llm_unprivileged("yaml-models", "validate", str(path), str(closed))
+    assert validate.returncode == 1
+    assert validate.stdout == (
+        f"{path}:1:1: cannot read: Permission denied\n"
+        f"{closed}:1:1: cannot read: Permission denied\n"
+    )
+    assert validate.stderr == "Error: 2 problems (0 models in 2 files usable)\n"
+
+
 def test_an_unreadable_directory_on_the_path_is_reported_as_unreadable(
     locked, models_dir, tmp_path, monkeypatch
 ):
