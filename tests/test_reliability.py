@@ -19,6 +19,7 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import struct
 import subprocess
 import sys
@@ -823,19 +824,7 @@ def callable_at(path: Path, model_id: str) -> str:
     return f"{path}:{start + 2}:{col}"
 
 
-@pytest.mark.parametrize("mode", [0o664, 0o646, 0o666, 0o620], ids=oct)
-@pytest.mark.parametrize(
-    "which,model_ids",
-    [("yaml", ["loose-file", "loose-module"]), ("py", ["loose-file"])],
-    ids=["the-yaml-file", "the-py-file"],
-)
-def test_code_named_by_a_file_others_can_write_is_refused(loose, run_llm, which, model_ids, mode):
-    yaml_path, path = loose["yaml"], loose[which]
-    path.chmod(mode)
-    message = (
-        f"refusing to run code named by {path}: other users can write to it; "
-        f"fix it with: chmod go-w {path}"
-    )
+def assert_refused(run_llm, yaml_path: Path, model_ids: list[str], message: str) -> None:
     for model_id in model_ids:
         for flags in ((), ("--async",)):
             result = run_llm("-m", model_id, "hi", *flags)
@@ -851,6 +840,22 @@ def test_code_named_by_a_file_others_can_write_is_refused(loose, run_llm, which,
         for i, m in enumerate(["loose-file", "loose-module"])
         if m in model_ids
     )
+
+
+@pytest.mark.parametrize("mode", [0o664, 0o646, 0o666, 0o620], ids=oct)
+@pytest.mark.parametrize(
+    "which,model_ids",
+    [("yaml", ["loose-file", "loose-module"]), ("py", ["loose-file"])],
+    ids=["the-yaml-file", "the-py-file"],
+)
+def test_code_named_by_a_file_others_can_write_is_refused(loose, run_llm, which, model_ids, mode):
+    yaml_path, path = loose["yaml"], loose[which]
+    path.chmod(mode)
+    message = (
+        f"refusing to run code named by {path}: other users can write to it; "
+        f"fix it with: chmod go-w {path}"
+    )
+    assert_refused(run_llm, yaml_path, model_ids, message)
     path.chmod(0o644)
     for model_id in ("loose-file", "loose-module"):
         for flags in ((), ("--async",)):
@@ -858,6 +863,47 @@ def test_code_named_by_a_file_others_can_write_is_refused(loose, run_llm, which,
             assert (result.exit_code, result.stdout, result.stderr) == (0, "ran hi\n", "")
     fixed = run_llm("yaml-models", "validate")
     assert (fixed.exit_code, fixed.stdout) == (0, "OK: 2 models in 1 file, no problems\n")
+
+
+NOBODY = 65534
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+@pytest.mark.parametrize(
+    "which,model_ids",
+    [("yaml", ["loose-file", "loose-module"]), ("py", ["loose-file"])],
+    ids=["the-yaml-file", "the-py-file"],
+)
+def test_code_named_by_a_file_another_user_owns_is_refused(loose, run_llm, which, model_ids):
+    """Mode 644, but someone else's: they can change it (ssh refuses this too)."""
+    yaml_path, path = loose["yaml"], loose[which]
+    os.chown(path, NOBODY, -1)
+    try:
+        message = (
+            f"refusing to run code named by {path}: it belongs to another user; "
+            f"fix it with: chown root {path}"
+        )
+        assert_refused(run_llm, yaml_path, model_ids, message)
+    finally:
+        os.chown(path, 0, -1)
+    assert run_llm("-m", model_ids[0], "hi").stdout == "ran hi\n"
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757], ids=oct)
+def test_code_in_a_directory_others_can_write_is_refused(loose, run_llm, mode):
+    """Others could replace the 644 file with their own."""
+    folder = loose["yaml"].parent
+    folder.chmod(mode)
+    try:
+        message = (
+            f"refusing to run code named by {loose['yaml']}: other users can write to "
+            f"its directory; fix it with: chmod go-w {folder}"
+        )
+        assert_refused(run_llm, loose["yaml"], ["loose-file", "loose-module"], message)
+        folder.chmod(mode | stat.S_ISVTX)  # sticky, as /tmp: others cannot replace it
+        assert run_llm("-m", "loose-file", "hi").stdout == "ran hi\n"
+    finally:
+        folder.chmod(0o755)
 
 
 def test_owner_only_modes_are_not_refused(loose, run_llm):
