@@ -60,6 +60,8 @@ def validate(paths):
     """
     files = [str(f) for p in paths for f in (files_in(Path(p)) or [Path(p)])] if paths else None
     loaded, clashing, problems = _check(files, deep=True)
+    for warning in loaded.warnings:
+        click.echo(str(warning), err=True)
     for problem in problems:
         click.echo(str(problem))
     count = len(loaded.entries) - len(clashing)

@@ -30,6 +30,7 @@ def load_file(file: str, *, deep: bool = False) -> FileResult:
 
 def check_document(doc: Document, *, deep: bool = False) -> FileResult:
     result = FileResult(doc.file)
+    result.warnings = doc.warnings
     written, entries, defaults = _structure(doc)
     paths = [("models", i) if isinstance(doc.value, dict) else (i,) for i in range(len(entries))]
     # A mapping entry is checked whole once defaults are merged in, so the

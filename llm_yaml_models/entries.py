@@ -105,7 +105,7 @@ class FileResult:
     """What one file yielded: the models that loaded, every problem, and
     the lines of the declarations (or the file) that were skipped."""
 
-    __slots__ = ("file", "models", "problems", "skipped", "deps", "named")
+    __slots__ = ("file", "models", "problems", "skipped", "deps", "named", "warnings")
 
     def __init__(self, file: str, models=None, problems=None, skipped=None, deps=None):
         self.file = file
@@ -113,10 +113,11 @@ class FileResult:
         self.problems: list[Problem] = problems or []
         self.skipped: list[int] = skipped or []
         self.deps: list[str] = deps or []  # other files whose state the result depends on
-        # Skipped line -> what the declaration there says it is, where that can
-        # be read: for `llm yaml-models list`, which always loads afresh, so
-        # this is not cached.
+        # Read only by `llm yaml-models list` and `validate`, which always load
+        # afresh, so not cached: what each skipped declaration (by line) says
+        # it is, where that can be read; and warnings, which skip nothing.
         self.named: dict[int, Named] = {}
+        self.warnings: list[Problem] = []
 
     def to_json(self) -> dict:
         return {

@@ -37,6 +37,7 @@ class Loaded:
         self.skipped: list[str] = []  # FILE:LINE of what was skipped
         # (file, line, what it names, why) of each skipped declaration
         self.rejected: list[tuple[str, int, Named, str]] = []
+        self.warnings: list[Problem] = []
 
 
 def signature(path: str) -> list | None:
@@ -137,6 +138,7 @@ def _combine(results: list[FileResult], names: list[str]) -> Loaded:
     declared: dict[str, str] = {}  # name -> FILE:LINE:COL where declared
     for result in results:
         loaded.problems += result.problems
+        loaded.warnings += result.warnings
         loaded.skipped += [f"{result.file}:{line}" for line in result.skipped]
         for line in result.skipped:
             named = result.named.get(line, Named(None, (), None))

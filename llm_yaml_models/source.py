@@ -43,6 +43,7 @@ class Document:
     locs: dict[PathT, Loc] = field(default_factory=dict)
     key_locs: dict[PathT, Loc] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # worth knowing, not wrong
     deps: list[str] = field(default_factory=list)  # other files the checks looked at
 
     def loc(self, path: PathT, *, key: bool = False) -> Loc:
@@ -111,7 +112,7 @@ def read_text(file: str, path: str) -> str:
     except OSError as exc:
         fail(f"cannot read: {exc.strerror}")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")  # a byte order mark is kept, for parse to warn about
     except UnicodeDecodeError as exc:
         before = data[: exc.start]
         line = before.count(b"\n") + 1
@@ -179,6 +180,11 @@ def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
 
 def parse(file: str, text: str) -> Document:
     """Parse YAML text into a Document; syntax errors raise ConfigError."""
+    warnings = []
+    if text.startswith("\ufeff"):
+        text = text[1:]
+        message = "warning: the file starts with a UTF-8 byte order mark, which is ignored"
+        warnings.append(Problem(file, 1, 1, "", message))
     try:
         root = _compose(text)
     except _Refused as exc:
@@ -199,7 +205,7 @@ def parse(file: str, text: str) -> Document:
         raise ConfigError([Problem(file, line, col, "", message)]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(file, 1, 1, "", f"YAML error: {exc}")]) from exc
-    doc = Document(file, None)
+    doc = Document(file, None, warnings=warnings)
     if root is None:
         doc.locs[()] = Loc(1, 1)
         return doc

@@ -189,9 +189,18 @@ def test_yaml_anchors_and_merge_keys_work(write):
     assert model_ids() == ["base", "derived"]
 
 
-def test_a_utf8_byte_order_mark_is_accepted(write):
-    write("a.yaml", b"\xef\xbb\xbf" + minimal("bom").encode())
+def test_a_utf8_byte_order_mark_is_accepted_with_a_warning(write, validate):
+    path = write("a.yaml", b"\xef\xbb\xbf" + minimal("bom").encode())
     assert model_ids() == ["bom"]
+    assert validate() == (
+        0,
+        ["OK: 1 model in 1 file, no problems"],
+        f"{path}:1:1: warning: the file starts with a UTF-8 byte order mark, which is ignored\n",
+    )
+    # Locations after the mark are where an editor shows them.
+    path.write_bytes(b"\xef\xbb\xbf" + minimal("bom").replace("markov", "markv").encode())
+    code, lines, _ = validate()
+    assert (code, lines[0].split(": ")[0]) == (1, f"{path}:2:19")
 
 
 # -- validate --------------------------------------------------------------
