@@ -149,12 +149,27 @@ def request(model_id, prompt, system, options, no_stream):
     request = model.request(response.prompt, response.stream and model.can_stream, key)
     shown = redacted(model.backend.call(request))
     query = "&".join(f"{k}={v}" for k, v in shown["params"].items())
-    click.echo(f"{shown['method']} {shown['url']}{'?' + query if query else ''}")
-    for name, value in shown["headers"].items():
-        click.echo(f"{name}: {value}")
+    lines = [f"{shown['method']} {shown['url']}{'?' + query if query else ''}"]
+    lines += [f"{name}: {value}" for name, value in shown["headers"].items()]
     if shown["body"] is not None:
-        click.echo("Content-Type: application/json\n")
-        click.echo(json.dumps(shown["body"], indent=2, ensure_ascii=False))
+        lines += [
+            "Content-Type: application/json\n",
+            json.dumps(shown["body"], indent=2, ensure_ascii=False),
+        ]
+    text = "\n".join(lines)
+    real_key = _real_key(model)
+    click.echo(text.replace(real_key, "***") if real_key else text)
+
+
+def _real_key(model) -> str | None:
+    """The key itself, which a template may also reach (``{{ env.VAR }}``
+    naming the key's own variable): the placeholder alone hides no copy."""
+    if not model.needs_key:
+        return None
+    try:
+        return model.get_key()
+    except llm.NeedsKeyException:
+        return None
 
 
 @yaml_models.command()

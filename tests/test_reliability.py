@@ -29,7 +29,7 @@ from pathlib import Path
 import llm
 import pytest
 from conftest import LLM_EXE
-from fakeapi import REPLY, FakeAPI, openai_sse
+from fakeapi import REPLY, FakeAPI, openai_json, openai_sse
 
 from llm_yaml_models import registry
 from llm_yaml_models.backends import http
@@ -465,6 +465,13 @@ SECRETS = """\
 - model_id: sec-clear
   key: {name: sec-clear, env: SEC_KEY}
   backend: {type: http, preset: openai-chat, base_url: "http://models.example.com/v1"}
+- model_id: sec-env
+  key: {name: sec-env, env: SEC_KEY}
+  backend:
+    type: http
+    preset: openai-chat
+    base_url: "${FAKE_URL}/v1"
+    headers: {X-Extra: "{{ env.SEC_KEY }}"}
 """
 SECRET_PY = """\
 def echo(request):
@@ -552,7 +559,7 @@ def test_the_key_is_nowhere_in_output_errors_warnings_or_logs_db(
         stderr=f"Error: sec-everywhere: reply from {url}/k/***/generic is not JSON: "
         "'<html>***</html>'\n",
     )
-    for model_id in ("sec", "sec-an", "sec-everywhere", "sec-clear"):
+    for model_id in ("sec", "sec-an", "sec-everywhere", "sec-clear", "sec-env"):
         run("yaml-models", "request", model_id, "hi")
         run("yaml-models", "show", model_id)
     for args in (
@@ -615,6 +622,26 @@ def test_response_json_holds_no_key(secrets, model_id):
 
     for found in (response.response_json, asyncio.run(run())):
         assert KEY not in json.dumps(found)
+
+
+def test_the_dry_run_hides_the_key_a_template_reads_from_the_environment(secrets, run_llm):
+    result = run_llm("yaml-models", "request", "sec-env", "hi")
+    assert result.exit_code == 0, result.output
+    assert "X-Extra: ***\n" in result.stdout
+    assert KEY not in result.stdout
+
+
+@pytest.mark.parametrize("flags", [(), ("--async",)], ids=["sync", "async"])
+def test_a_key_the_server_echoes_is_not_logged(secrets, run_llm, user_dir, flags):
+    """A server may put the key it was sent into the reply's id or model."""
+    reply = openai_json(REPLY)
+    reply.update(id=f"chatcmpl-{KEY}", model=f"m-{KEY}")
+    secrets.fail_next("status", status=200, body=json.dumps(reply).encode())
+    result = run_llm("-m", "sec", "hi", "--no-stream", *flags)
+    assert (result.exit_code, result.stdout) == (0, REPLY + "\n")
+    logged = json.loads(run_llm("logs", "-n", "1", "--json").stdout)[0]["response_json"]
+    assert (logged["id"], logged["model"]) == ("chatcmpl-***", "m-***")
+    assert KEY not in database_text(user_dir / "logs.db")
 
 
 REDIRECTING = """\

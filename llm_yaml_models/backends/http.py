@@ -28,7 +28,7 @@ import yaml
 
 from ..templates import check_name, names_in
 from .base import Backend, BackendConfig, Request
-from .http_wire import SECRET_HEADERS, Call, Decoder, WireError, build_call
+from .http_wire import SECRET_HEADERS, Call, Decoder, WireError, build_call, hide_key
 
 PRESETS = Path(__file__).resolve().parent.parent / "presets"
 MAX_REDIRECTS = 5
@@ -326,7 +326,8 @@ class HttpBackend(Backend):
         outcome = decoder.outcome
         if outcome.usage:
             request.set_usage(**{k: outcome.usage.get(k) for k in ("input", "output", "details")})
-        request.response_json = outcome.log() or None
+        # A server may echo the key (in an id, say): the log must not keep it.
+        request.response_json = hide_key(outcome.log(), request.key) or None
         for slot in outcome.tool_calls.values():
             try:
                 arguments = json.loads(slot["arguments"] or "{}")

@@ -392,6 +392,19 @@ def _hide(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
+def hide_key(value, secret: str | None):
+    """A JSON value with every string's ``secret`` replaced by ``***``."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, dict):
+        return {hide_key(k, secret): hide_key(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [hide_key(v, secret) for v in value]
+    return value
+
+
 class Decoder:
     """Turns a reply, or a stream's lines, into text chunks and an Outcome."""
 
