@@ -94,11 +94,13 @@ class RelAPI(FakeAPI):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.events: list[tuple] = []
+        self.arrived: list[float] = []  # time.monotonic() as each request came in
         self.status: int | None = None
 
     async def _answer(self, request, writer) -> bool:
         n = len(self.requests) - 1
         self.events.append(("in", n))
+        self.arrived.append(time.monotonic())
         self.status = 200
         keep = await super()._answer(request, writer)
         self.events.append(("out", n, self.status))
@@ -357,6 +359,9 @@ def test_429_the_retry_comes_after_the_answer(rel, api):
     # last answer after writing it, so the client may finish first.)
     assert rel.events[:3] == [("in", 0), ("out", 0, 429), ("in", 1)]
     assert rel.requests[0].json == rel.requests[1].json
+    # It waited as asked: a lower bound, which no slowness of the machine breaks.
+    waited = rel.arrived[1] - rel.arrived[0]
+    assert waited >= 0.95, f"retried after {waited:.3f} s"
 
 
 @pytest.mark.parametrize("api", ["sync", "async"])
