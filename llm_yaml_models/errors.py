@@ -25,6 +25,11 @@ _UNPRINTABLE = {
 }
 
 
+def printable(text: str) -> str:
+    """``text`` on one line, its control characters escaped."""
+    return text.translate(_UNPRINTABLE)
+
+
 class Problem(NamedTuple):
     """One located problem in a model file."""
 
@@ -37,7 +42,7 @@ class Problem(NamedTuple):
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}"
         line = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
-        return line.translate(_UNPRINTABLE)
+        return printable(line)
 
     def to_json(self) -> list:
         return [self.line, self.col, self.path, self.message]

@@ -20,7 +20,7 @@ import llm
 
 from . import __version__
 from .entries import FileResult, ModelEntry, Named
-from .errors import Problem
+from .errors import Problem, printable
 from .paths import discover, schema_stamp
 
 CACHE_NAME = "yaml-models-cache.json"
@@ -240,5 +240,5 @@ def warn_once(skipped: list[str]) -> None:
     _state["warned"] = True
     shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
     sys.stderr.write(
-        f"llm-yaml-models: skipped {shown}; run 'llm yaml-models validate' for details\n"
+        f"llm-yaml-models: skipped {printable(shown)}; run 'llm yaml-models validate' for details\n"
     )

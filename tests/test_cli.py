@@ -238,6 +238,13 @@ def test_the_warning_summarises_many_skipped_declarations(write, run_llm):
     )
 
 
+def test_the_warning_stays_on_one_line_whatever_the_file_is_called(write, run_llm):
+    path = write("bro\nken.yaml", "- model_id: b\n")
+    result = run_llm("models", "list")
+    shown = str(path).replace("\n", "\\n")
+    assert result.stderr == f"llm-yaml-models: skipped {shown}:1{WARNING_END}"
+
+
 def test_a_name_clash_is_warned_about_and_llms_model_kept(write, run_llm):
     path = write("a.yaml", "- model_id: gpt-4o\n  backend: {type: markov}\n")
     result = run_llm("models", "list")
