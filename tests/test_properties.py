@@ -1234,19 +1234,6 @@ def test_long_keys_reused_through_an_alias_are_counted_too(workspace):
     assert refusal(path) == f"{path}:2:5: y40.{'k' * 40}...: {TEXT_BOMB_MESSAGE}"
 
 
-def test_a_text_bomb_beside_a_good_file_skips_only_itself(workspace):
-    good = workspace.write("- model_id: good-one\n  backend: {type: markov}\n", "good.yaml")
-    (good.parent / "bomb.yaml").write_text(text_bomb())
-    reset_plugin_state()
-    os.environ["LLM_YAML_MODELS_PATH"] = str(good.parent)
-    registered, err = call_hook()
-    assert registered == [("good-one", ())]
-    assert err == (
-        f"llm-yaml-models: skipped {good.parent / 'bomb.yaml'}:3; "
-        "run 'llm yaml-models validate' for details\n"
-    )
-
-
 def test_a_merge_key_bomb_is_never_expanded():
     """Each mapping's merged keys are worked out once, so 19 levels of
     `{<<: [&aN {...}, *aN]}` give the 10 keys they name, in bounded memory;
@@ -1289,16 +1276,19 @@ def test_a_file_of_exactly_1_mib_loads(workspace):
     assert (checked.exit_code, checked.registered) == (0, [("just-fits", ())])
 
 
-@pytest.mark.parametrize("name", ["billion-laughs.yaml", "merge-key-bomb.yaml"])
-def test_a_bomb_beside_good_files_skips_only_itself(workspace, name):
+@pytest.mark.parametrize(
+    ("bomb", "line"), [("billion-laughs.yaml", 1), ("merge-key-bomb.yaml", 1), ("text-bomb", 3)]
+)
+def test_a_bomb_beside_good_files_skips_only_itself(workspace, bomb, line):
     good = workspace.write("- model_id: good-one\n  backend: {type: markov}\n", "good.yaml")
-    shutil.copy(CORPUS / name, good.parent / "bomb.yaml")
+    text = text_bomb() if bomb == "text-bomb" else (CORPUS / bomb).read_text("utf-8")
+    (good.parent / "bomb.yaml").write_text(text)
     reset_plugin_state()
     os.environ["LLM_YAML_MODELS_PATH"] = str(good.parent)
     registered, err = call_hook()
     assert registered == [("good-one", ())]
     assert err == (
-        f"llm-yaml-models: skipped {good.parent / 'bomb.yaml'}:1; "
+        f"llm-yaml-models: skipped {good.parent / 'bomb.yaml'}:{line}; "
         "run 'llm yaml-models validate' for details\n"
     )
 
