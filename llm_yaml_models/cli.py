@@ -132,6 +132,7 @@ def request(model_id, prompt, system, options, no_stream):
     """
     import pydantic
 
+    from .backends.base import hide_secret
     from .backends.http_wire import KEY_MARK, redacted
 
     try:
@@ -156,9 +157,7 @@ def request(model_id, prompt, system, options, no_stream):
             "Content-Type: application/json\n",
             json.dumps(shown["body"], indent=2, ensure_ascii=False),
         ]
-    text = "\n".join(lines)
-    real_key = _real_key(model)
-    click.echo(text.replace(real_key, "***") if real_key else text)
+    click.echo(hide_secret("\n".join(lines), _real_key(model)))
 
 
 def _real_key(model) -> str | None:

@@ -112,8 +112,22 @@ class Request:
         )
 
     def fail(self, message: str) -> BackendError:
-        """An error for this model, for the backend to raise."""
-        return BackendError(self.model_id, message)
+        """An error for this model, for the backend to raise; the key, should
+        the message quote it (SDKs and servers do), is starred."""
+        return BackendError(self.model_id, hide_secret(message, self.key))
+
+
+def hide_secret(value: Any, secret: str | None) -> Any:
+    """A JSON value with ``secret`` starred in every string of it."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, dict):
+        return {hide_secret(k, secret): hide_secret(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [hide_secret(v, secret) for v in value]
+    return value
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ import httpx2
 import yaml
 
 from ..templates import check_name, names_in
-from .base import Backend, BackendConfig, Request
-from .http_wire import SECRET_HEADERS, Call, Decoder, WireError, build_call, hide_key
+from .base import Backend, BackendConfig, Request, hide_secret
+from .http_wire import SECRET_HEADERS, Call, Decoder, WireError, build_call
 
 PRESETS = Path(__file__).resolve().parent.parent / "presets"
 MAX_REDIRECTS = 5
@@ -327,17 +327,13 @@ class HttpBackend(Backend):
         if outcome.usage:
             request.set_usage(**{k: outcome.usage.get(k) for k in ("input", "output", "details")})
         # A server may echo the key (in an id, say): the log must not keep it.
-        request.response_json = hide_key(outcome.log(), request.key) or None
+        request.response_json = hide_secret(outcome.log(), request.key) or None
         for slot in outcome.tool_calls.values():
             try:
                 arguments = json.loads(slot["arguments"] or "{}")
             except ValueError:
                 arguments = {"_raw": slot["arguments"]}
             request.add_tool_call(slot["name"], arguments, slot["id"])
-
-    def _error(self, request: Request, message: str):
-        key = request.key
-        return request.fail(message.replace(key, "***") if key else message)
 
     # -- sync --------------------------------------------------------------------
 
@@ -364,7 +360,7 @@ class HttpBackend(Backend):
                 except _Retry as retry:
                     time.sleep(retry.delay)
         except WireError as exc:
-            raise self._error(request, str(exc)) from exc
+            raise request.fail(str(exc)) from exc
         self._finish(decoder, request)
 
     def _attempt(self, call: Call, decoder: Decoder, attempt: int):
@@ -416,7 +412,7 @@ class HttpBackend(Backend):
                 except _Retry as retry:
                     await asyncio.sleep(retry.delay)
         except WireError as exc:
-            raise self._error(request, str(exc)) from exc
+            raise request.fail(str(exc)) from exc
         self._finish(decoder, request)
 
     async def _aattempt(self, call: Call, decoder: Decoder, attempt: int):

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import jmespath
 
 from ..templates import UNSET, names_in, render
-from .base import Message, Request
+from .base import Message, Request, hide_secret
 
 SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "proxy-authorization", "cookie")
 KEY_MARK = "\x00key\x00"
@@ -383,26 +383,9 @@ def _json(text: str, where: str, secret: str | None = None) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        text = _hide(text, secret)  # before cutting, or a cut key would show
+        text = hide_secret(text, secret)  # before cutting, or a cut key would show
         snippet = text[:80] + ("..." if len(text) > 80 else "")
         raise WireError(f"reply from {where} is not JSON: {snippet!r}") from None
-
-
-def _hide(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
-
-
-def hide_key(value, secret: str | None):
-    """A JSON value with every string's ``secret`` replaced by ``***``."""
-    if not secret:
-        return value
-    if isinstance(value, str):
-        return value.replace(secret, "***")
-    if isinstance(value, dict):
-        return {hide_key(k, secret): hide_key(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [hide_key(v, secret) for v in value]
-    return value
 
 
 class Decoder:
@@ -471,7 +454,7 @@ class Decoder:
         message = None
         with contextlib.suppress(ValueError):
             message = self.error_message(json.loads(text), self.reply_paths)
-        message = _hide(message or text, self.secret)[:200] or "(empty reply)"
+        message = hide_secret(message or text, self.secret)[:200] or "(empty reply)"
         return f"HTTP {status} from {self.where}: {message}"
 
     def whole(self, streaming: bool) -> list[str]:

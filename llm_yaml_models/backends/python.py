@@ -242,8 +242,7 @@ class PythonBackend(Backend):
             raise self._error(request, exc) from exc
 
     def _error(self, request: Request, exc: Exception):
-        message = f"{type(exc).__name__}: {exc}"
-        return request.fail(message.replace(request.key, "***") if request.key else message)
+        return request.fail(f"{type(exc).__name__}: {exc}")
 
     def _chunk(self, request: Request, chunk: Any) -> str:
         if not isinstance(chunk, str):
