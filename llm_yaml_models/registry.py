@@ -34,10 +34,14 @@ class Loaded:
         self.files = files
         self.entries: list[ModelEntry] = []
         self.problems: list[Problem] = []
-        self.skipped: list[str] = []  # FILE:LINE of what was skipped
-        # (file, line, what it names, why) of each skipped declaration
+        # (file, line, what it names, why) of each skipped declaration or file
         self.rejected: list[tuple[str, int, Named, str]] = []
         self.warnings: list[Problem] = []
+
+    @property
+    def skipped(self) -> list[str]:
+        """FILE:LINE of each skipped declaration or file."""
+        return [f"{file}:{line}" for file, line, _, _ in self.rejected]
 
 
 def signature(path: str) -> list | None:
@@ -139,7 +143,6 @@ def _combine(results: list[FileResult], names: list[str]) -> Loaded:
     for result in results:
         loaded.problems += result.problems
         loaded.warnings += result.warnings
-        loaded.skipped += [f"{result.file}:{line}" for line in result.skipped]
         for line in result.skipped:
             named = result.named.get(line, Named(None, (), None))
             loaded.rejected.append((result.file, line, named, "see 'llm yaml-models validate'"))
@@ -157,7 +160,6 @@ def _combine(results: list[FileResult], names: list[str]) -> Loaded:
             ]
             if duplicates:
                 loaded.problems += duplicates
-                loaded.skipped.append(entry.source)
                 named = Named(entry.model_id, entry.aliases, entry.backend_type)
                 loaded.rejected.append((entry.file, entry.line, named, "name already declared"))
                 continue
