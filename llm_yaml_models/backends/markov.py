@@ -136,8 +136,12 @@ class MarkovBackend(Backend):
             default = spec.get("default")
             if isinstance(default, (int, float)) and not isinstance(default, bool):
                 low, high = rules.get("minimum"), rules.get("maximum")
-                if (low is not None and default < low) or (high is not None and default > high):
-                    bound = f">= {low}" if low is not None and default < low else f"<= {high}"
+                bound = None
+                if low is not None and default < low:
+                    bound = f">= {low}"
+                elif high is not None and default > high:
+                    bound = f"<= {high}"
+                if bound:
                     message = f"default {default}: the markov backend needs {name} {bound}"
                     problems.append(doc.problem(origin(path + ("default",)), message))
         for i, mime in enumerate(data.get("attachment_types", ())):
