@@ -49,16 +49,50 @@ def _patterns(spec: OptionSpec):
         yield from _patterns(spec.items)
 
 
+# As deep as the loader lets a model file nest: deeper JSON from ``-o`` would
+# exhaust the stack somewhere between here and the request body.
+MAX_DEPTH = 64
+
+
+class _NotJSON(ValueError):
+    """Python's json reads NaN and Infinity, which JSON has not."""
+
+
+def _refuse_constant(constant: str):
+    raise _NotJSON(f"{constant} is not a JSON number")
+
+
 def _parse_json(kind: str):
+    too_deep = f"expected a JSON {kind} nested at most {MAX_DEPTH} levels deep"
+
     def parse(value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except ValueError:
-                raise _error(f"expected a JSON {kind}") from None
-        return value
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = json.loads(value, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise _error(too_deep) from None
+        except _NotJSON as exc:
+            raise _error(f"expected a JSON {kind}: {exc}") from None
+        except ValueError:
+            raise _error(f"expected a JSON {kind}") from None
+        if _depth(parsed) > MAX_DEPTH:
+            raise _error(too_deep)
+        return parsed
 
     return BeforeValidator(parse)
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in ``value``, without recursing."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            level.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _coerce(kind: str):
@@ -150,7 +184,7 @@ def annotation(spec: OptionSpec, rules: dict | None = None) -> Any:
         kind = list[Any] if spec.type == "array" else dict[str, Any]
         return Annotated[kind, _parse_json(spec.type), _one_of(spec.enum)]
     if spec.enum is not None:
-        base: Any = Annotated[Literal[spec.enum], _coerce(spec.type)]
+        base: Any = Annotated[Literal[_enum_values(spec)], _coerce(spec.type)]
     elif spec.type == "array":
         item = annotation(spec.items) if spec.items else Any
         array = Annotated[list[item], _parse_json("array"), Field(**constraints)]
@@ -159,7 +193,18 @@ def annotation(spec: OptionSpec, rules: dict | None = None) -> Any:
         return Annotated[dict[str, Any], _parse_json("object")]
     else:
         base = _SCALARS[spec.type]
+        if spec.type == "number":
+            # -o x inf would reach a request body as Infinity, which is not JSON.
+            constraints["allow_inf_nan"] = False
     return Annotated[base, Field(**constraints)] if constraints else base
+
+
+def _enum_values(spec: OptionSpec) -> tuple:
+    """A number enum holds floats, so that its JSON Schema (and ``llm models
+    list --options``) says number: ``[0.5, 1]`` would have no one type."""
+    if spec.type != "number":
+        return spec.enum
+    return tuple(float(v) if isinstance(v, int) and float(v) == v else v for v in spec.enum)
 
 
 def build_options(

@@ -159,6 +159,9 @@ def load_callable(config: PythonConfig):
         raise
     except ModuleNotFoundError as exc:
         raise CallableError(f"cannot import {where}: no module named {exc.name!r}") from exc
+    except SystemExit as exc:  # not an Exception: it would end validate, or llm, silently
+        code = "" if exc.code is None else repr(exc.code)
+        raise CallableError(f"importing {where} failed: it called sys.exit({code})") from exc
     except Exception as exc:
         raise CallableError(f"importing {where} failed: {type(exc).__name__}: {exc}") from exc
     target: Any = module
