@@ -25,7 +25,7 @@ def places() -> list[Place]:
     out = [Place(llm.user_dir() / "yaml-models", "user directory")]
     for entry in os.environ.get(ENV_PATH, "").split(os.pathsep):
         if entry.strip():
-            out.append(Place(Path(entry), ENV_PATH))
+            out.append(Place(Path(entry).expanduser(), ENV_PATH))
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -36,6 +37,26 @@ def test_the_wheel_carries_the_schema_and_presets(wheel):
     assert "[llm]\nyaml_models = llm_yaml_models.plugin" in (
         zipfile.ZipFile(wheel).read(entry_points).decode()
     )
+
+
+def test_the_wheel_declares_httpx2_which_the_http_backend_imports(wheel):
+    archive = zipfile.ZipFile(wheel)
+    metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+    assert "Requires-Dist: httpx2\n" in archive.read(metadata).decode()
+
+
+def test_the_sdist_carries_the_docs_the_readme_links(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    (built,) = tmp_path.glob("llm_yaml_models-*.tar.gz")
+    with tarfile.open(built) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert "docs/reliability.md" in names
+    assert "README.md" in names
 
 
 def test_the_installed_wheel_runs_a_model_and_prints_its_schema(wheel, tmp_path):

@@ -8,6 +8,7 @@ import json
 
 import llm
 import pytest
+from conftest import model_ids
 
 
 @pytest.fixture
@@ -112,3 +113,16 @@ def test_a_number_enum_is_a_number_in_models_list_options(write, run_llm):
     listed = run_llm("models", "list", "--options", "-m", "opt").output
     assert "    scale: float\n" in listed
     assert llm.get_model("opt").Options(scale="1").scale == 1.0
+
+
+# -- small things -------------------------------------------------------------
+
+
+def test_a_tilde_in_the_path_variable_is_the_home_directory(tmp_path, monkeypatch, write, run_llm):
+    home = tmp_path / "home"
+    write(home / "mine" / "a.yaml", markov("from-home"))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("LLM_YAML_MODELS_PATH", "~/mine")
+    assert model_ids() == ["from-home"]
+    listed = run_llm("yaml-models", "path").output.splitlines()
+    assert listed[1] == f"{home / 'mine'}\texists\t(LLM_YAML_MODELS_PATH)"
