@@ -8,10 +8,11 @@ FileResult that the cache can keep.
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 from .entries import FileResult, ModelEntry, Named
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, unprintable
 from .source import Document, PathT, format_path
 
 
@@ -190,25 +191,35 @@ def merge(defaults: dict, defaults_path: PathT, model: dict, model_path: PathT):
 
 
 def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> list[Problem]:
-    """Schema and semantic problems of one merged model declaration."""
-    from .backends import backend_class
+    """Schema and semantic problems of one merged model declaration.
+
+    The semantic checks run in the same round as the schema's, on the parts
+    of the declaration that the schema found sound, so fixing what one
+    round reports never uncovers a second round."""
     from .schema import validate
 
     problems = validate(data, "model", doc, origin)
-    if problems:
-        return problems
-    for j, alias in enumerate(data.get("aliases", ())):
-        if alias == data["model_id"]:
-            message = f"'{alias}' is the model's own id; an alias is another name for it"
-            problems.append(doc.problem(origin(("aliases", j)), message))
-    for name, spec in data.get("options", {}).items():
+    problems += _name_problems(data, doc, origin)
+    sound = _sound(data) if problems else data
+    options = sound.get("options", {})
+    for name, spec in options.items():
         reserved = reserved_option_name(name)
         if reserved:
             problems.append(doc.problem(origin(("options", name)), reserved, key=True))
             continue
         problems += _check_option(spec, doc, lambda p, n=name: origin(("options", n) + p))
+    written = data.get("options", {})
+    # A backend's checks read every option (a template may name any of them).
+    if "backend" in sound and isinstance(written, dict) and options.keys() == written.keys():
+        problems += _backend_problems(sound, doc, origin, deep)
+    return problems
+
+
+def _backend_problems(data: dict, doc: Document, origin, deep: bool) -> list[Problem]:
+    from .backends import backend_class
+
     backend = backend_class(data["backend"]["type"])
-    problems += backend.check(data, doc, origin, Path(doc.file).parent, deep)
+    problems = backend.check(data, doc, origin, Path(doc.file).parent, deep)
     if deep:  # the environment of this run, so never cached
         from .templates import TemplateError, expand_env
 
@@ -220,6 +231,74 @@ def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> lis
         message = f"the {data['backend']['type']} backend cannot stream"
         problems.append(doc.problem(origin(("can_stream",)), message))
     return problems
+
+
+def _name_problems(data: dict, doc: Document, origin) -> list[Problem]:
+    """Names llm -m could not be given or shown plainly, and an alias that
+    repeats the id: checked name by name, whatever else is wrong."""
+    aliases = data.get("aliases")
+    names = [(("model_id",), data.get("model_id"))]
+    names += [
+        (("aliases", j), a) for j, a in enumerate(aliases if isinstance(aliases, list) else [])
+    ]
+    problems = []
+    for path, name in names:
+        if not isinstance(name, str):
+            continue
+        hidden = next((c for c in name if unprintable(c)), None)
+        if hidden is not None:
+            label = unicodedata.name(hidden, "")
+            what = f"U+{ord(hidden):04X}" + (f" ({label})" if label else "")
+            message = f"{name!r} holds {what}: a name must not hold control or invisible characters"
+            problems.append(doc.problem(origin(path), message))
+        elif path[0] == "aliases" and name == data.get("model_id"):
+            message = f"'{name}' is the model's own id; an alias is another name for it"
+            problems.append(doc.problem(origin(path), message))
+    return problems
+
+
+def _sound(data: dict) -> dict:
+    """``data`` less every part the schema finds fault with: a key that has
+    no place, a value that breaks a rule, a mapping that lacks a required key
+    (a list goes whole: its items' indexes are locations)."""
+    from .schema import errors_of
+
+    for _ in range(8):  # each round cuts a part; a few rounds reach the bottom
+        cuts = {_cut_point(data, path) for path in _faulty(errors_of(data, "model"))} - {()}
+        if not cuts:
+            return data
+        data = _without(data, cuts)
+    return {}
+
+
+def _faulty(errors) -> list[PathT]:
+    out = []
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if error.validator == "additionalProperties":
+            known = error.schema.get("properties", {})
+            out += [path + (k,) for k in error.instance if k not in known]
+        elif "propertyNames" in error.schema_path:
+            out.append(path + (error.instance,))
+        else:
+            out.append(path)
+    return out
+
+
+def _cut_point(data: dict, path: PathT) -> PathT:
+    """``path``, or the list on the way to it."""
+    value = data
+    for n, part in enumerate(path):
+        if not isinstance(value, dict):
+            return path[:n]
+        value = value.get(part)
+    return path
+
+
+def _without(value, cuts: set, path: PathT = ()):
+    if not isinstance(value, dict):
+        return value
+    return {k: _without(v, cuts, path + (k,)) for k, v in value.items() if path + (k,) not in cuts}
 
 
 # Keyword arguments of llm's prompt(), chain() and Conversation.prompt():
@@ -244,25 +323,13 @@ def reserved_option_name(name: str) -> str | None:
     return None
 
 
-_FOR_TYPE = {
-    "minimum": ("integer", "number"),
-    "maximum": ("integer", "number"),
-    "exclusiveMinimum": ("integer", "number"),
-    "exclusiveMaximum": ("integer", "number"),
-    "minLength": ("string",),
-    "maxLength": ("string",),
-    "pattern": ("string",),
-    "items": ("array",),
-}
-
-
 def _check_option(spec: dict, doc: Document, at) -> list[Problem]:
     from .declarations import OptionSpec
-    from .schema import check_value
+    from .schema import KEYWORD_TYPES, check_value
 
     problems = []
     kind = spec["type"]
-    for key, kinds in _FOR_TYPE.items():
+    for key, kinds in KEYWORD_TYPES.items():
         if key in spec and kind not in kinds:
             message = f"'{key}' applies to {' and '.join(kinds)} options, not {kind}"
             problems.append(doc.problem(at((key,)), message))

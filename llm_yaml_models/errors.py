@@ -12,22 +12,34 @@ with ``raise Mapped(message) from exc``.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import NamedTuple
 
 import llm
 
 # Characters that would break one problem over several lines, or hide in a
-# terminal: C0 and C1 controls (tab excepted), DEL and Unicode line breaks.
-_UNPRINTABLE = {
-    c: chr(c).encode("unicode_escape").decode("ascii")
-    for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
-    if c != 0x09
-}
+# terminal or reorder what it shows: controls (C0 and C1, tab excepted),
+# format characters (zero-width ones, bidi controls), line and paragraph
+# separators, and lone surrogates (from file names that are not UTF-8).
+_UNPRINTABLE = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
 
 def printable(text: str) -> str:
-    """``text`` on one line, its control characters escaped."""
-    return text.translate(_UNPRINTABLE)
+    """``text`` on one line, its control and invisible characters escaped."""
+    if text.isprintable():  # the common case, at C speed
+        return text
+    return "".join(_escaped(c) for c in text)
+
+
+def unprintable(char: str) -> bool:
+    """Whether ``char`` is one that ``printable`` escapes."""
+    return char != "\t" and unicodedata.category(char) in _UNPRINTABLE
+
+
+def _escaped(char: str) -> str:
+    if not unprintable(char):
+        return char
+    return char.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 class Problem(NamedTuple):

@@ -47,7 +47,7 @@ def validate(value: Any, definition: str, doc: Document, origin=lambda path: pat
     """
     errors = list(_validator(definition).iter_errors(value))
     misspelt = {
-        (tuple(e.absolute_path), _close(k, sorted(e.schema.get("properties", {}))))
+        (tuple(e.absolute_path), _close(k, _allowed(e)))
         for e in errors
         if e.validator == "additionalProperties"
         for k in e.instance
@@ -65,6 +65,11 @@ def validate(value: Any, definition: str, doc: Document, origin=lambda path: pat
     return problems
 
 
+def errors_of(value: Any, definition: str) -> list:
+    """The raw jsonschema errors of ``value``, for checks that need their paths."""
+    return list(_validator(definition).iter_errors(value))
+
+
 def _missing(error) -> str | None:
     """The property a ``required`` error is about (one error per property)."""
     for name in error.validator_value:
@@ -76,20 +81,17 @@ def _missing(error) -> str | None:
 def _located(error, doc: Document, origin) -> list[Problem]:
     path = tuple(error.absolute_path)
     if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = _allowed(error)
         extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
         return [doc.problem(origin(path + (k,)), unknown_key(k, allowed), key=True) for k in extras]
-    if "propertyNames" in error.schema_path:
-        name = error.instance
-        return [
-            doc.problem(
-                origin(path + (name,)),
-                f"'{name}' is not a valid option name: use a letter, then letters, digits or '_'",
-                key=True,
-            )
-        ]
-    if error.validator == "pattern" and error.schema.get("pattern") == r"^\S+$":
-        return [doc.problem(origin(path), f"{error.instance!r} must not contain spaces")]
+    if error.validator == "pattern":
+        # Every pattern in the schema says in words what it wants (a test
+        # checks): a regular expression is no message for a user.
+        wanted = error.schema.get("patternErrorMessage", "is not in the form expected here")
+        message = f"{error.instance!r} {wanted}"
+        if "propertyNames" in error.schema_path:  # the name is a key, not a value
+            return [doc.problem(origin(path + (error.instance,)), message, key=True)]
+        return [doc.problem(origin(path), message)]
     if error.validator == "minLength" and error.instance == "":
         return [doc.problem(origin(path), "must not be empty")]
     if error.validator == "enum" and isinstance(error.instance, str):
@@ -108,6 +110,34 @@ def _located(error, doc: Document, origin) -> list[Problem]:
         hint = f"; write a list, e.g. [{error.instance}]"
         return [doc.problem(origin(path), error.message + hint)]
     return [doc.problem(origin(path), error.message)]
+
+
+# Option keywords that apply only to some option types.
+KEYWORD_TYPES = {
+    "minimum": ("integer", "number"),
+    "maximum": ("integer", "number"),
+    "exclusiveMinimum": ("integer", "number"),
+    "exclusiveMaximum": ("integer", "number"),
+    "minLength": ("string",),
+    "maxLength": ("string",),
+    "pattern": ("string",),
+    "items": ("array",),
+}
+
+
+def _allowed(error) -> list[str]:
+    """The keys valid where an unknown key was found: those of the schema
+    there, less the option keywords that do not apply to the spec's type
+    (a string option is never told "did you mean 'items'?")."""
+    kind = error.instance.get("type")
+    return sorted(
+        key
+        for key in error.schema.get("properties", {})
+        if kind in KEYWORD_TYPES.get(key, (kind,)) or kind not in _OPTION_TYPES
+    )
+
+
+_OPTION_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 
 
 def _close(word: str, choices: list[str]) -> str | None:

@@ -406,7 +406,9 @@ def test_key_needs_a_name(write, validate):
 def test_key_env_must_be_an_environment_variable_name(write, validate):
     path = write("a.yaml", minimal("m") + "  key: {name: k, env: 1BAD}\n")
     assert_problems(
-        validate, f"{path}:3:23: [0].key.env: '1BAD' does not match '^[A-Za-z_][A-Za-z0-9_]*$'"
+        validate,
+        f"{path}:3:23: [0].key.env: '1BAD' is not an environment variable name: "
+        "use letters, digits and '_', not starting with a digit",
     )
 
 

@@ -8,7 +8,7 @@ import json
 
 import llm
 import pytest
-from conftest import model_ids
+from conftest import SCHEMA_FILE, model_ids
 
 
 @pytest.fixture
@@ -126,3 +126,195 @@ def test_a_tilde_in_the_path_variable_is_the_home_directory(tmp_path, monkeypatc
     assert model_ids() == ["from-home"]
     listed = run_llm("yaml-models", "path").output.splitlines()
     assert listed[1] == f"{home / 'mine'}\texists\t(LLM_YAML_MODELS_PATH)"
+
+
+# -- plain messages -------------------------------------------------------------
+
+
+def _patterns(node, where=""):
+    """(where, subschema) for every ``pattern`` keyword in a schema."""
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            yield where, node
+        for key, value in node.items():
+            yield from _patterns(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _patterns(value, f"{where}/{i}")
+
+
+def test_every_pattern_in_the_schema_says_in_words_what_it_wants():
+    found = list(_patterns(json.loads(SCHEMA_FILE.read_text("utf-8"))))
+    assert len(found) >= 7
+    for where, node in found:
+        message = node.get("patternErrorMessage")
+        assert isinstance(message, str), where
+        assert node["pattern"] not in message, where
+
+
+@pytest.mark.parametrize(
+    "line, col, path, message",
+    [
+        (
+            "  backend: {type: python, callable: ./fns.py}",
+            37,
+            "backend.callable",
+            "'./fns.py' is not a callable: expected `./file.py:function` or `module:function`",
+        ),
+        (
+            "  backend: {type: markov}\n  attachment_types: [png]",
+            22,
+            "attachment_types[0]",
+            "'png' is not a MIME type such as image/png",
+        ),
+        (
+            "  backend: {type: markov}\n  key: {name: k, env: 1BAD}",
+            23,
+            "key.env",
+            "'1BAD' is not an environment variable name: "
+            "use letters, digits and '_', not starting with a digit",
+        ),
+        (
+            "  backend: {type: markov}\n  options: {2x: {type: string}}",
+            13,
+            "options.2x",
+            "'2x' is not a valid option name: use a letter, then letters, digits or '_'",
+        ),
+        (
+            "  backend: {type: markov}\n  aliases: [-m]",
+            13,
+            "aliases[0]",
+            "'-m' must not start with '-': llm -m would read it as an option",
+        ),
+    ],
+    ids=["callable", "mime-type", "env-var", "option-name", "leading-dash"],
+)
+def test_a_value_that_breaks_a_pattern_is_told_what_is_wanted(
+    write, validate, line, col, path, message
+):
+    file = write("a.yaml", f"- model_id: m\n{line}\n")
+    row = 2 + line.count("\n")
+    assert validate()[:2] == (1, [f"{file}:{row}:{col}: [0].{path}: {message}"])
+
+
+def test_a_model_id_starting_with_a_dash_is_refused(write, validate):
+    file = write("a.yaml", markov("-o"))
+    assert validate()[:2] == (
+        1,
+        [
+            f"{file}:1:13: [0].model_id: '-o' must not start with '-': "
+            "llm -m would read it as an option"
+        ],
+    )
+    assert model_ids() == []
+
+
+def test_did_you_mean_suggests_only_keys_valid_at_that_place(write, validate):
+    # 'items' is a key of option specs, but not of string options.
+    file = write("a.yaml", markov("m", "  options:\n    o: {type: string, maxItems: 3}\n"))
+    assert validate()[:2] == (
+        1,
+        [
+            f"{file}:4:23: [0].options.o.maxItems: unknown key 'maxItems'; expected one of: "
+            "default, description, enum, maxLength, minLength, pattern, send, type"
+        ],
+    )
+
+
+def test_did_you_mean_still_suggests_a_keyword_that_applies(write, validate):
+    file = write("a.yaml", markov("m", "  options:\n    o: {type: string, maxLenght: 3}\n"))
+    assert validate()[:2] == (
+        1,
+        [
+            f"{file}:4:23: [0].options.o.maxLenght: unknown key 'maxLenght'; "
+            "did you mean 'maxLength'?"
+        ],
+    )
+
+
+# -- names llm -m or a terminal cannot take -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written, shown, what",
+    [
+        (r"a\u200bb", r"a\u200bb", "U+200B (ZERO WIDTH SPACE)"),
+        (r"\u202egpt", r"\u202egpt", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        (r"x\u2066y", r"x\u2066y", "U+2066 (LEFT-TO-RIGHT ISOLATE)"),
+        (r"e\x1bx", r"e\x1bx", "U+001B"),
+        (r"n\x00", r"n\x00", "U+0000"),
+        (r"\ufeffbom", r"\ufeffbom", "U+FEFF (ZERO WIDTH NO-BREAK SPACE)"),
+        (r"soft\xadhyphen", r"soft\xadhyphen", "U+00AD (SOFT HYPHEN)"),
+    ],
+)
+def test_names_with_control_or_invisible_characters_are_refused(
+    write, validate, run_llm, written, shown, what
+):
+    file = write(
+        "a.yaml",
+        f'- model_id: "{written}"\n  backend: {{type: markov}}\n'
+        f'- model_id: ok\n  aliases: ["{written}"]\n  backend: {{type: markov}}\n',
+    )
+    why = f"'{shown}' holds {what}: a name must not hold control or invisible characters"
+    assert validate()[:2] == (
+        1,
+        [f"{file}:1:13: [0].model_id: {why}", f"{file}:4:13: [1].aliases[0]: {why}"],
+    )
+    assert model_ids() == []
+    assert run_llm("models", "list").output.count("YAML markov") == 0
+
+
+def test_a_line_separator_in_a_name_is_a_space(write, validate):
+    file = write("a.yaml", '- model_id: "a\\u2028b"\n  backend: {type: markov}\n')
+    assert validate()[:2] == (
+        1,
+        [f"{file}:1:13: [0].model_id: 'a\\u2028b' must not contain spaces"],
+    )
+
+
+# -- one round ------------------------------------------------------------------------
+
+
+def test_schema_errors_no_longer_hide_the_other_checks(write, validate):
+    file = write(
+        "a.yaml",
+        """\
+        - model_id: m
+          aliases: [m, "-x"]
+          colour: blue
+          backend: {type: markov, corpus: missing.txt}
+          attachment_types: [image/png]
+          options:
+            length: {type: integer, minimum: 1}
+            typo: {type: string, defualt: x}
+            low: {type: integer, minimum: 5, default: 2}
+            text: {type: string, minimum: 1}
+            schema: {type: string}
+            bad: {type: integer, maximum: many}
+        """,
+    )
+    assert validate()[:2] == (
+        1,
+        [
+            f"{file}:2:13: [0].aliases[0]: 'm' is the model's own id; "
+            "an alias is another name for it",
+            f"{file}:2:16: [0].aliases[1]: '-x' must not start with '-': "
+            "llm -m would read it as an option",
+            f"{file}:3:3: [0].colour: unknown key 'colour'; expected one of: aliases, "
+            "attachment_types, backend, can_stream, description, key, model_id, options, "
+            "replace, supports_schema, supports_tools",
+            f"{file}:4:35: [0].backend.corpus: corpus file not found: "
+            f"{file.parent / 'missing.txt'}",
+            f"{file}:5:22: [0].attachment_types[0]: "
+            "the markov backend reads only text/* attachments, not image/png",
+            f"{file}:7:38: [0].options.length.minimum: the markov backend needs length >= 2",
+            f"{file}:8:26: [0].options.typo.defualt: unknown key 'defualt'; "
+            "did you mean 'default'?",
+            f"{file}:9:47: [0].options.low.default: default 2 is less than the minimum of 5",
+            f"{file}:10:35: [0].options.text.minimum: 'minimum' applies to integer and number "
+            "options, not string",
+            f"{file}:11:5: [0].options.schema: option name 'schema' is reserved: "
+            "llm's prompt() takes 'schema' itself",
+            f"{file}:12:35: [0].options.bad.maximum: 'many' is not of type 'number'",
+        ],
+    )
