@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 import llm
 
 from . import registry
 from .entries import Named
-from .paths import files_in, places
+from .errors import Problem, printable
+from .paths import discover, files_in, places
 
 
 @contextlib.contextmanager
@@ -30,10 +33,95 @@ def _other_models() -> list:
         return llm.get_models_with_aliases()
 
 
-def _check(files: list[str] | None, deep: bool = False) -> tuple[registry.Loaded, set[int], list]:
-    loaded = registry.load(files, use_cache=False, deep=deep)
-    clashing, problems = registry.collisions(loaded, _other_models())
-    return loaded, clashing, loaded.problems + problems
+class Found(NamedTuple):
+    """One declaration, as ``list`` and ``show`` see it."""
+
+    file: str
+    line: int
+    named: Named
+    error: str | None  # why it did not load; None if it did
+    problems: list[Problem]  # what stopped it, where the name check knows
+
+
+class Checked(NamedTuple):
+    files: list[str]  # the files checked
+    found: list[Found]  # every declaration in them, in file order
+    problems: list[Problem]  # every problem in them, in file order
+    warnings: list[Problem]
+
+
+def _check(paths: tuple[str, ...] = (), deep: bool = False) -> Checked:
+    """Load the files ``paths`` name (default: the search path), checked
+    against each other and against the other files on the search path, in
+    the order llm would see them: files not on the search path come last."""
+    given = _files(paths) if paths else discover()
+    everything = _arranged(given) if paths else given
+    mine = set(given)
+    context = [f for f in everything if f not in mine]
+    loaded = registry.load(given, use_cache=False, deep=deep)
+    if context:  # only for their names: their code is not imported
+        loaded = _in_order(everything, loaded, registry.load(context, use_cache=False))
+    refused = registry.settle(loaded, _other_models())
+    found = [
+        Found(e.file, e.line, Named(e.model_id, e.aliases, e.backend_type), *refused.get(i, _OK))
+        for i, e in enumerate(loaded.entries)
+    ]
+    found += [Found(file, line, named, why, []) for file, line, named, why in loaded.rejected]
+    problems = loaded.problems + [p for _, refusal in refused.values() for p in refusal]
+    order = {file: n for n, file in enumerate(everything)}
+    return Checked(
+        given,
+        sorted((f for f in found if f.file in mine), key=lambda f: (order[f.file], f.line)),
+        sorted(
+            (p for p in problems if p.file in mine), key=lambda p: (order[p.file], p.line, p.col)
+        ),
+        [w for w in loaded.warnings if w.file in mine],
+    )
+
+
+_OK = (None, [])
+
+
+def _files(paths: tuple[str, ...]) -> list[str]:
+    """The files the paths given name, each once (a directory's model
+    files; a path that is not there is reported when it is loaded)."""
+    seen, out = set(), []
+    for path in paths:
+        for file in files_in(Path(path)) if Path(path).is_dir() else [Path(path)]:
+            real = os.path.realpath(file)
+            if real not in seen:
+                seen.add(real)
+                out.append(str(file))
+    return out
+
+
+def _arranged(given: list[str]) -> list[str]:
+    """``given`` among the files on the search path, as spelt in ``given``,
+    in search order; those not on the search path last."""
+    spelt = {os.path.realpath(f): f for f in given}
+    out = [spelt.pop(os.path.realpath(f), f) for f in discover()]
+    return out + [f for f in given if os.path.realpath(f) in spelt]
+
+
+def _in_order(files: list[str], *parts: registry.Loaded) -> registry.Loaded:
+    """One Loaded from several, in the order of ``files``."""
+    order = {file: n for n, file in enumerate(files)}
+    out = registry.Loaded(files)
+    for part in parts:
+        out.entries += part.entries
+        out.problems += part.problems
+        out.rejected += part.rejected
+        out.warnings += part.warnings
+    out.entries.sort(key=lambda e: order[e.file])
+    return out
+
+
+def _empty_directories(paths: tuple[str, ...]) -> list[Problem]:
+    return [
+        Problem(path, 1, 1, "", "no model files (*.yaml or *.yml) in this directory")
+        for path in dict.fromkeys(paths)
+        if Path(path).is_dir() and not files_in(Path(path))
+    ]
 
 
 @click.group(name="yaml-models")
@@ -47,7 +135,7 @@ def path_command():
     """Print each place searched for model files, and whether it exists."""
     for place in places():
         state = "exists" if place.exists else "missing"
-        click.echo(f"{place.path}\t{state}\t({place.origin})")
+        click.echo(printable(f"{place.path}\t{state}\t({place.origin})"))
 
 
 @yaml_models.command()
@@ -55,17 +143,19 @@ def path_command():
 def validate(paths):
     """Check model files: PATHS, or everything on the search path.
 
+    PATHS are checked against the other files on the search path too, so
+    that a name another file already holds shows before they are installed.
     Prints every problem as FILE:LINE:COL: PATH: MESSAGE and exits 1 if
     there is any.
     """
-    files = [str(f) for p in paths for f in (files_in(Path(p)) or [Path(p)])] if paths else None
-    loaded, clashing, problems = _check(files, deep=True)
-    for warning in loaded.warnings:
+    checked = _check(paths, deep=True)
+    for warning in checked.warnings:
         click.echo(str(warning), err=True)
+    problems = _empty_directories(paths) + checked.problems
     for problem in problems:
         click.echo(str(problem))
-    count = len(loaded.entries) - len(clashing)
-    summary = f"{_plural(count, 'model')} in {_plural(len(loaded.files), 'file')}"
+    count = sum(f.error is None for f in checked.found)
+    summary = f"{_plural(count, 'model')} in {_plural(len(checked.files), 'file')}"
     if problems:
         raise click.ClickException(f"{_plural(len(problems), 'problem')} ({summary} usable)")
     click.echo(f"OK: {summary}, no problems")
@@ -75,25 +165,16 @@ def validate(paths):
 @click.option("json_", "--json", is_flag=True, help="Output as JSON")
 def list_command(json_):
     """Each declared model: aliases, backend, source, and whether it loaded."""
-    loaded, clashing, problems = _check(None)
-    found = []  # (file, line, what it names, error or None)
-    for i, entry in enumerate(loaded.entries):
-        named = Named(entry.model_id, entry.aliases, entry.backend_type)
-        error = "name already registered" if i in clashing else None
-        found.append((entry.file, entry.line, named, error))
-    found += loaded.rejected
-    order = {file: n for n, file in enumerate(loaded.files)}
-    found.sort(key=lambda row: (order.get(row[0], len(order)), row[1]))
     rows = [
         {
-            "model_id": named.model_id,
-            "aliases": list(named.aliases),
-            "backend": named.backend,
-            "source": f"{file}:{line}",
-            "loaded": error is None,
-            "status": "loaded" if error is None else f"error: {error}",
+            "model_id": found.named.model_id,
+            "aliases": list(found.named.aliases),
+            "backend": found.named.backend,
+            "source": f"{found.file}:{found.line}",
+            "loaded": found.error is None,
+            "status": "loaded" if found.error is None else f"error: {found.error}",
         }
-        for file, line, named, error in found
+        for found in _check().found
     ]
     if json_:
         click.echo(json.dumps(rows, indent=2))
@@ -102,21 +183,31 @@ def list_command(json_):
         name = row["model_id"] or "?"
         aliases = f" (aliases: {', '.join(row['aliases'])})" if row["aliases"] else ""
         backend = f" [{row['backend']}]" if row["backend"] else ""
-        click.echo(f"{name}{aliases}{backend} {row['source']}: {row['status']}")
+        click.echo(printable(f"{name}{aliases}{backend} {row['source']}: {row['status']}"))
 
 
 @yaml_models.command()
 @click.argument("model")
 def show(model):
-    """The declaration of MODEL after merging defaults, with where each value came from."""
+    """The declaration of MODEL after merging defaults, with where each value
+    came from; every declaration of that name, loaded or not."""
+    from .errors import ConfigError
     from .show import render
 
-    loaded = registry.load(use_cache=False)
-    for entry in loaded.entries:
-        if model == entry.model_id or model in entry.aliases:
-            click.echo(render(entry), nl=False)
-            return
-    raise click.ClickException(f"no declared model '{model}'; see 'llm yaml-models list'")
+    checked = _check()
+    matching = [f for f in checked.found if model in (f.named.model_id, *f.named.aliases)]
+    if not matching:
+        raise click.ClickException(
+            printable(f"no declared model '{model}'; see 'llm yaml-models list'")
+        )
+    matching.sort(key=lambda f: f.error is not None)  # the one llm -m runs first
+    texts = []
+    for found in matching:
+        try:
+            texts.append(render(found, checked.problems))
+        except (ConfigError, LookupError):  # the file changed under us
+            raise click.ClickException(f"{printable(found.file)} changed; try again") from None
+    click.echo("\n".join(texts), nl=False)
 
 
 @yaml_models.command()

@@ -28,7 +28,8 @@ CACHE_FORMAT = 2  # bump when FileResult's JSON shape changes
 
 
 class Loaded:
-    """Every model entry that loaded, and every problem found on the way."""
+    """Every model entry that passed its file's checks (``settle`` says which
+    of them cannot take their names), and every problem found on the way."""
 
     def __init__(self, files: list[str]):
         self.files = files
@@ -139,65 +140,68 @@ def load(files: list[str] | None = None, *, use_cache: bool = True, deep: bool =
 
 def _combine(results: list[FileResult], names: list[str]) -> Loaded:
     loaded = Loaded(names)
-    declared: dict[str, str] = {}  # name -> FILE:LINE:COL where declared
     for result in results:
         loaded.problems += result.problems
         loaded.warnings += result.warnings
         for line in result.skipped:
             named = result.named.get(line, Named(None, (), None))
             loaded.rejected.append((result.file, line, named, "see 'llm yaml-models validate'"))
-        for entry in result.models:
-            duplicates = [
-                Problem(
-                    entry.file,
-                    loc.line,
-                    loc.col,
-                    path,
-                    f"'{name}' is already declared at {declared[name]}",
-                )
-                for name, loc, path in entry.names()
-                if name in declared
-            ]
-            if duplicates:
-                loaded.problems += duplicates
-                named = Named(entry.model_id, entry.aliases, entry.backend_type)
-                loaded.rejected.append((entry.file, entry.line, named, "name already declared"))
-                continue
-            for name, loc, _ in entry.names():
-                declared[name] = f"{entry.file}:{loc.line}:{loc.col}"
-            loaded.entries.append(entry)
+        loaded.entries += result.models
     return loaded
 
 
-def collisions(loaded: Loaded, others: list) -> tuple[set[int], list[Problem]]:
-    """Indexes of entries whose names clash with models registered by llm or
-    other plugins (``others``: llm's ModelWithAliases), and the problems."""
+def settle(loaded: Loaded, others: list) -> dict[int, tuple[str, list[Problem]]]:
+    """The entries that cannot load for their names, each with why and the
+    problems: a name llm or another plugin registered (``others``: llm's
+    ModelWithAliases), unless the entry sets ``replace``, or a name that an
+    earlier declaration holds. Only a declaration that loads holds its names:
+    one refused for any reason blocks no other."""
+    taken = _registered(others)
+    held: dict[str, str] = {}  # name -> FILE:LINE:COL of the declaration that holds it
+    refused = {}
+    for i, entry in enumerate(loaded.entries):
+        registered = (
+            []
+            if entry.data.get("replace")
+            else [
+                _problem(
+                    entry,
+                    loc,
+                    path,
+                    f"'{name}' is already registered by {taken[name]}; "
+                    "set 'replace: true' to shadow it",
+                )
+                for name, loc, path in entry.names()
+                if name in taken
+            ]
+        )
+        declared = [
+            _problem(entry, loc, path, f"'{name}' is already declared at {held[name]}")
+            for name, loc, path in entry.names()
+            if name in held
+        ]
+        if registered or declared:
+            why = "name already registered" if registered else "name already declared"
+            refused[i] = (why, registered + declared)
+            continue
+        for name, loc, _ in entry.names():
+            held[name] = f"{entry.file}:{loc.line}:{loc.col}"
+    return refused
+
+
+def _registered(others: list) -> dict[str, str]:
+    """Each name llm or another plugin registered -> who registered it."""
     taken: dict[str, str] = {}
     for other in others:
         model = other.model or other.async_model
         owner = f"{type(model).__module__} ({model})"
         for name in (model.model_id, *other.aliases):
             taken.setdefault(name, owner)
-    clashing, problems = set(), []
-    for i, entry in enumerate(loaded.entries):
-        if entry.data.get("replace"):
-            continue
-        found = [
-            Problem(
-                entry.file,
-                loc.line,
-                loc.col,
-                path,
-                f"'{name}' is already registered by {taken[name]}; "
-                "set 'replace: true' to shadow it",
-            )
-            for name, loc, path in entry.names()
-            if name in taken
-        ]
-        if found:
-            clashing.add(i)
-            problems += found
-    return clashing, problems
+    return taken
+
+
+def _problem(entry: ModelEntry, loc, path: str, message: str) -> Problem:
+    return Problem(entry.file, loc.line, loc.col, path, message)
 
 
 # -- the hook's side: memoised models and the one warning line -------------
@@ -219,12 +223,12 @@ def registrations(model_aliases: list) -> list[tuple]:
         loaded = load(files)
         _memo.update(key=key, loaded=loaded, models=[build_models(e) for e in loaded.entries])
     loaded, models = _memo["loaded"], _memo["models"]
-    clashing, _ = collisions(loaded, model_aliases)
-    skipped = loaded.skipped + [loaded.entries[i].source for i in sorted(clashing)]
+    refused = settle(loaded, model_aliases)
+    skipped = loaded.skipped + [loaded.entries[i].source for i in sorted(refused)]
     if skipped:
         warn_once(skipped)
     return [
-        (*models[i], entry.aliases) for i, entry in enumerate(loaded.entries) if i not in clashing
+        (*models[i], entry.aliases) for i, entry in enumerate(loaded.entries) if i not in refused
     ]
 
 

@@ -2,25 +2,58 @@
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from .config import merge
-from .entries import ModelEntry
-from .source import Document, PathT, parse, read_text
+from .errors import Problem, printable
+from .source import Document, PathT, format_path, parse, read_text
 
 
-def render(entry: ModelEntry) -> str:
-    doc = parse(entry.file, read_text(entry.file, entry.file))
-    entries = doc.value.get("models", []) if isinstance(doc.value, dict) else doc.value
-    defaults = doc.value.get("defaults", {}) if isinstance(doc.value, dict) else {}
-    prefix: PathT = ("models",) if isinstance(doc.value, dict) else ()
-    for i, item in enumerate(entries):
-        if isinstance(item, dict) and item.get("model_id") == entry.model_id:
+def render(found, problems: list[Problem]) -> str:
+    """``found`` (a cli.Found: a declaration, and why it did not load if it
+    did not) as YAML; ``problems``: those of the files checked."""
+    doc = parse(found.file, read_text(found.file, found.file))
+    mapping = isinstance(doc.value, dict)
+    entries = doc.value.get("models") if mapping else doc.value
+    defaults = doc.value.get("defaults") if mapping else None
+    prefix: PathT = ("models",) if mapping else ()
+    defaults = defaults if isinstance(defaults, dict) else {}
+    for i, item in enumerate(entries if isinstance(entries, list) else []):
+        at = doc.loc(prefix + (i,))
+        if at.line == found.line and isinstance(item, dict) and _names(item, found.named):
             merged, origin = merge(defaults, ("defaults",), item, prefix + (i,))
-            lines = [f"# {entry.model_id}, declared at {entry.source}"]
+            lines = _heading(found, format_path(prefix + (i,)), problems)
             _emit(merged, (), 0, lines, doc, origin)
-            return "\n".join(lines) + "\n"
-    raise LookupError(entry.model_id)
+            return "".join(printable(line) + "\n" for line in lines)
+    raise LookupError(found.named.model_id)
+
+
+def _names(item: dict, named) -> bool:
+    return item.get("model_id", named.model_id) == named.model_id
+
+
+def _heading(found, path: str, problems: list[Problem]) -> list[str]:
+    where = f"{found.file}:{found.line}"
+    if found.error is None:
+        return [f"# {found.named.model_id}, declared at {where}"]
+    why = found.problems or _stopping(found.file, path, problems)
+    return [
+        f"# {found.named.model_id}, declared at {where}, is not loaded:",
+        *(f"#   {problem}" for problem in why),
+    ]
+
+
+def _stopping(file: str, path: str, problems: list[Problem]) -> list[Problem]:
+    """The problems of the declaration at ``path``, or, if it has none of
+    its own, those of the file around it (its defaults, say)."""
+    mine = [p for p in problems if p.file == file]
+    inside = [p for p in mine if p.path == path or p.path.startswith((path + ".", path + "["))]
+    return inside or [p for p in mine if not _MODEL_PATH.match(p.path)]
+
+
+_MODEL_PATH = re.compile(r"^(models)?\[\d+\]")
 
 
 def _flow(value) -> str:

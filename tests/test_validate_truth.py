@@ -318,3 +318,197 @@ def test_schema_errors_no_longer_hide_the_other_checks(write, validate):
             f"{file}:12:35: [0].options.bad.maximum: 'many' is not of type 'number'",
         ],
     )
+
+
+# -- names of rejected declarations -----------------------------------------------
+
+REGISTERED = (
+    "is already registered by llm.default_plugins.openai_models (OpenAI Chat: gpt-4o); "
+    "set 'replace: true' to shadow it"
+)
+
+
+def test_a_declaration_refused_for_one_name_holds_none_of_its_names(write, validate):
+    first = write("a.yaml", markov("mine", "  aliases: [4o, spare]\n"))
+    write("b.yaml", markov("spare"))
+    assert validate()[:2] == (1, [f"{first}:3:13: [0].aliases[0]: '4o' {REGISTERED}"])
+    assert model_ids() == ["spare"]
+    assert llm.get_model("spare").model_id == "spare"
+
+
+def test_a_duplicate_holds_none_of_its_other_names(write, validate):
+    one = write("a.yaml", markov("one"))
+    two = write("b.yaml", markov("two", "  aliases: [one, spare]\n"))
+    write("c.yaml", markov("spare"))
+    assert validate()[:2] == (
+        1,
+        [f"{two}:3:13: [0].aliases[0]: 'one' is already declared at {one}:1:13"],
+    )
+    assert model_ids() == ["one", "spare"]
+
+
+def test_a_declaration_with_a_problem_holds_no_names(write, validate):
+    broken = write("a.yaml", markov("same", "  colour: blue\n"))
+    write("b.yaml", markov("same"))
+    code, lines, _ = validate()
+    assert (code, [line.split(": ")[1] for line in lines]) == (1, ["[0].colour"])
+    assert str(broken) in lines[0]
+    assert model_ids() == ["same"]
+
+
+# -- directories, repeated paths, new files ----------------------------------------
+
+
+def test_validate_an_empty_directory_says_it_has_no_model_files(tmp_path, validate):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a model file")
+    assert validate(empty) == (
+        1,
+        [f"{empty}:1:1: no model files (*.yaml or *.yml) in this directory"],
+        "Error: 1 problem (0 models in 0 files usable)\n",
+    )
+
+
+def test_a_path_given_twice_is_checked_once(write, models_dir, validate):
+    file = write("a.yaml", markov("once"))
+    assert validate(file, file, models_dir) == (0, ["OK: 1 model in 1 file, no problems"], "")
+
+
+def test_a_new_file_is_checked_against_the_installed_ones(tmp_path, write, validate):
+    installed = write("a.yaml", markov("taken") + "- model_id: broken\n")
+    new = write(tmp_path / "new" / "n.yaml", markov("taken") + markov("fresh"))
+    # The installed file's own problem is not the new file's.
+    assert validate(new) == (
+        1,
+        [f"{new}:1:13: [0].model_id: 'taken' is already declared at {installed}:1:13"],
+        "Error: 1 problem (1 model in 1 file usable)\n",
+    )
+
+
+def test_a_given_file_on_the_search_path_keeps_its_place(write, validate):
+    first = write("a.yaml", markov("same"))
+    second = write("b.yaml", markov("same"))
+    assert validate(first) == (0, ["OK: 1 model in 1 file, no problems"], "")
+    assert validate(second)[:2] == (
+        1,
+        [f"{second}:1:13: [0].model_id: 'same' is already declared at {first}:1:13"],
+    )
+
+
+def test_a_new_file_may_use_a_name_a_refused_installed_declaration_names(tmp_path, write, validate):
+    write("a.yaml", markov("gpt-4o", "  aliases: [mine]\n"))
+    new = write(tmp_path / "new" / "n.yaml", markov("mine"))
+    assert validate(new) == (0, ["OK: 1 model in 1 file, no problems"], "")
+
+
+def test_the_llm_executable_shows_a_clash_before_the_file_is_installed(tmp_path, write, llm_exe):
+    installed = write("a.yaml", markov("taken"))
+    new = write(tmp_path / "n.yaml", markov("taken"))
+    ran = llm_exe("yaml-models", "validate", str(new))
+    assert (ran.returncode, ran.stdout, ran.stderr) == (
+        1,
+        f"{new}:1:13: [0].model_id: 'taken' is already declared at {installed}:1:13\n",
+        "Error: 1 problem (0 models in 1 file usable)\n",
+    )
+
+
+# -- show and list agree ----------------------------------------------------------
+
+
+def test_show_says_why_a_declaration_was_not_loaded(write, run_llm):
+    file = write("a.yaml", markov("m", "  colour: blue\n"))
+    result = run_llm("yaml-models", "show", "m")
+    assert (result.exit_code, result.output) == (
+        0,
+        f"""\
+# m, declared at {file}:1, is not loaded:
+#   {file}:3:3: [0].colour: unknown key 'colour'; expected one of: aliases, attachment_types, \
+backend, can_stream, description, key, model_id, options, replace, supports_schema, supports_tools
+model_id: m  # {file}:1
+backend:
+  type: markov  # {file}:2
+colour: blue  # {file}:3
+""",
+    )
+
+
+def test_show_a_skipped_declaration_of_a_name_llm_has_says_it_is_not_loaded(write, run_llm):
+    file = write("a.yaml", markov("gpt-4o"))
+    result = run_llm("yaml-models", "show", "gpt-4o")
+    assert (result.exit_code, result.output) == (
+        0,
+        f"""\
+# gpt-4o, declared at {file}:1, is not loaded:
+#   {file}:1:13: [0].model_id: 'gpt-4o' {REGISTERED}
+model_id: gpt-4o  # {file}:1
+backend:
+  type: markov  # {file}:2
+""",
+    )
+
+
+def test_show_a_model_skipped_for_its_files_defaults(write, run_llm):
+    file = write(
+        "a.yaml",
+        "defaults:\n  colour: blue\nmodels:\n  - model_id: m\n    backend: {type: markov}\n",
+    )
+    result = run_llm("yaml-models", "show", "m")
+    assert result.output.splitlines()[:2] == [
+        f"# m, declared at {file}:4, is not loaded:",
+        f"#   {file}:2:3: defaults.colour: unknown key 'colour'; expected one of: "
+        "attachment_types, backend, can_stream, description, key, options, replace, "
+        "supports_schema, supports_tools",
+    ]
+
+
+def _headings(output: str) -> list[str]:
+    """The first line of each declaration ``show`` printed."""
+    return [block.splitlines()[0] for block in output.split("\n\n")]
+
+
+def test_show_gives_every_declaration_of_a_name_the_loaded_one_first(write, run_llm):
+    first = write("a.yaml", markov("same"))
+    second = write("b.yaml", markov("same"))
+    assert _headings(run_llm("yaml-models", "show", "same").output) == [
+        f"# same, declared at {first}:1",
+        f"# same, declared at {second}:1, is not loaded:",
+    ]
+
+
+def test_show_works_for_every_declaration_list_lists(write, run_llm):
+    write("a.yaml", markov("good", "  aliases: [also]\n") + markov("bad", "  colour: x\n"))
+    write("b.yaml", markov("good") + markov("gpt-4o") + markov("alias", "  aliases: [4o]\n"))
+    write("c.yaml", "defaults: {nope: 1}\nmodels:\n  - model_id: in-bad-file\n")
+    rows = json.loads(run_llm("yaml-models", "list", "--json").output)
+    assert [(row["model_id"], row["loaded"]) for row in rows] == [
+        ("good", True),
+        ("bad", False),
+        ("good", False),
+        ("gpt-4o", False),
+        ("alias", False),
+        ("in-bad-file", False),
+    ]
+    for row in rows:
+        shown = run_llm("yaml-models", "show", row["model_id"])
+        assert shown.exit_code == 0, row
+        (heading,) = [h for h in _headings(shown.output) if f"at {row['source']}" in h]
+        assert heading.endswith(", is not loaded:") == (not row["loaded"]), row
+
+
+# -- one line, safe for a terminal ---------------------------------------------------
+
+
+def test_names_and_file_names_are_escaped_in_list_and_show(tmp_path, monkeypatch, write, run_llm):
+    place = tmp_path / "dir\x1b[2J"
+    file = write(place / "a\u202e.yaml", '- model_id: "x\\u202ey"\n  backend: {type: markov}\n')
+    monkeypatch.setenv("LLM_YAML_MODELS_PATH", str(place))
+    shown_file = str(file).replace("\x1b", "\\x1b").replace("\u202e", "\\u202e")
+    listed = run_llm("yaml-models", "list").output
+    assert listed == f"x\\u202ey [markov] {shown_file}:1: error: see 'llm yaml-models validate'\n"
+    shown = run_llm("yaml-models", "show", "x\u202ey").output
+    assert shown.splitlines()[0] == f"# x\\u202ey, declared at {shown_file}:1, is not loaded:"
+    assert "\x1b" not in shown and "\u202e" not in shown
+    shown_place = str(place).replace("\x1b", "\\x1b")
+    path = run_llm("yaml-models", "path").output
+    assert path.splitlines()[1] == f"{shown_place}\texists\t(LLM_YAML_MODELS_PATH)"
