@@ -245,7 +245,7 @@ def _name_problems(data: dict, doc: Document, origin) -> list[Problem]:
     for path, name in names:
         if not isinstance(name, str):
             continue
-        hidden = next((c for c in name if unprintable(c)), None)
+        hidden = None if name.isprintable() else next(filter(unprintable, name), None)
         if hidden is not None:
             label = unicodedata.name(hidden, "")
             what = f"U+{ord(hidden):04X}" + (f" ({label})" if label else "")
