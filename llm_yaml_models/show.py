@@ -1,4 +1,7 @@
-"""Render a resolved declaration as YAML, each value marked with its source."""
+"""Render a resolved declaration as YAML, each value marked with its source.
+
+Secrets the declaration holds (a password in a URL, as written or from the
+environment) are starred."""
 
 from __future__ import annotations
 
@@ -19,8 +22,26 @@ def render(entry: ModelEntry) -> str:
             merged, origin = merge(defaults, ("defaults",), item, prefix + (i,))
             lines = [f"# {entry.model_id}, declared at {entry.source}"]
             _emit(merged, (), 0, lines, doc, origin)
-            return "\n".join(lines) + "\n"
+            return _secrets(entry).hide("\n".join(lines) + "\n")
     raise LookupError(entry.model_id)
+
+
+def _secrets(entry: ModelEntry):
+    """The backend configuration's secrets (``BackendConfig.secrets``); if
+    it cannot be built (a variable unset), a URL's password as written."""
+    from .backends.base import Secrets
+    from .declarations import Declaration
+    from .errors import BackendError
+
+    try:
+        return Declaration.from_entry(entry).backend.secrets()
+    except BackendError:
+        secrets = Secrets()
+        backend = entry.data.get("backend", {})
+        for name in ("url", "base_url"):
+            if isinstance(backend.get(name), str):
+                secrets.add_url(backend[name])
+        return secrets
 
 
 def _flow(value) -> str:
