@@ -538,3 +538,23 @@ def test_the_dry_run_of_a_header_that_cannot_be_sent_is_one_line(wire, write, ru
     assert (shown.exit_code, shown.stdout) == (1, "")
     expected = "Error: bad-header: header 'X-Name' is not ASCII once its template is filled in\n"
     assert shown.stderr == expected
+
+
+def test_show_stars_a_written_password_when_another_variable_is_unset(write, run_llm):
+    """``show`` stars what the built configuration holds; when it cannot be
+    built (a variable unset), the URL's password as written."""
+    write(
+        "unset.yaml",
+        """\
+        - model_id: half-set
+          backend:
+            type: http
+            url: "http://bob:pw-SENTINEL-99@127.0.0.1:9/generic"
+            headers: {X-A: "${UNSET_SENTINEL_VARIABLE}"}
+            response: {text: output.text}
+        """,
+    )
+    shown = run_llm("yaml-models", "show", "half-set")
+    assert shown.exit_code == 0, shown.output
+    assert "  url: http://bob:***@127.0.0.1:9/generic  # " in shown.stdout
+    assert PASSWORD not in shown.stdout
