@@ -558,3 +558,27 @@ def test_show_stars_a_written_password_when_another_variable_is_unset(write, run
     assert shown.exit_code == 0, shown.output
     assert "  url: http://bob:***@127.0.0.1:9/generic  # " in shown.stdout
     assert PASSWORD not in shown.stdout
+
+
+def test_a_short_value_from_the_environment_is_not_starred(write, run_llm, monkeypatch):
+    """``X-Version: ${API_VERSION}`` with API_VERSION=1 is no credential:
+    starring it would star every 1 of every message."""
+    monkeypatch.setenv("API_VERSION", "1")
+    with FakeAPI() as server:
+        monkeypatch.setenv("FAKE_URL", server.url)
+        write(
+            "short.yaml",
+            """\
+            - model_id: versioned
+              backend:
+                type: http
+                url: "${FAKE_URL}/v1/generic"
+                headers: {X-Version: "${API_VERSION}"}
+                response: {text: output.text}
+                retries: 0
+            """,
+        )
+        server.fail_next("status", status=500, body=b"down 1")
+        result = run_llm("-m", "versioned", "hi")
+        assert result.stderr == f"Error: versioned: HTTP 500 from {server.url}/v1/generic: down 1\n"
+        assert server.last.headers["x-version"] == "1"

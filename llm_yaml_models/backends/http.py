@@ -145,8 +145,11 @@ class HttpConfig(BackendConfig):
         )
 
     def secrets(self) -> Secrets:
-        """The values of ``secret_env`` and a password in the URL."""
-        secrets = Secrets(*(os.environ.get(name) for name in self.secret_env))
+        """The values of ``secret_env`` and a password in the URL. A value
+        under 4 characters (``X-Version: ${V}``, V=1) is no credential, and
+        starring it would star every "1" of a message."""
+        values = (os.environ.get(name) or "" for name in self.secret_env)
+        secrets = Secrets(*(v for v in values if len(v.strip()) >= 4))
         secrets.add_url(self.url)
         return secrets
 
