@@ -215,7 +215,7 @@ def request(
         schema_input=schema_input,
         system=system,
         attachments=[*attachments, *attachment_types],
-        options=dict(options),
+        options={**_llm_cli().get_model_options(model.model_id), **dict(options)},
         stream=not no_stream,
     )
     stream = response.stream and model.can_stream

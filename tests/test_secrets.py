@@ -582,3 +582,17 @@ def test_a_short_value_from_the_environment_is_not_starred(write, run_llm, monke
         result = run_llm("-m", "versioned", "hi")
         assert result.stderr == f"Error: versioned: HTTP 500 from {server.url}/v1/generic: down 1\n"
         assert server.last.headers["x-version"] == "1"
+
+
+def test_the_dry_run_uses_the_default_options_llm_prompt_uses(placed, run_llm):
+    """``llm models options set``: the defaults llm prompt adds, -o wins."""
+    assert run_llm("models", "options", "set", "placed", "tier", "gold").exit_code == 0
+    args = ("-o", "deployment", "d", "-o", "version", "1")
+    for extra, tier in (((), "gold"), (("-o", "tier", "silver"), "silver")):
+        shown = run_llm("yaml-models", "request", "placed", "hi", *args, *extra)
+        assert shown.exit_code == 0, shown.output
+        assert shown.stdout.splitlines()[0] == (
+            f"POST {placed.url}/deployments/d/generic?v=1&tier={tier}"
+        )
+        assert run_llm("-m", "placed", "hi", *args, *extra).exit_code == 0
+        assert placed.last.query == {"v": ["1"], "tier": [tier]}
