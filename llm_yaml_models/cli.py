@@ -210,54 +210,176 @@ def show(model):
     click.echo("\n".join(texts), nl=False)
 
 
+def _llm_cli():
+    import llm.cli
+
+    return llm.cli
+
+
+class _Attachment(click.ParamType):
+    """``-a``: llm's own attachment type, imported when used."""
+
+    name = "attachment"
+
+    def convert(self, value, param, ctx):
+        return _llm_cli().AttachmentType().convert(value, param, ctx)
+
+
+def _typed_attachments(ctx, param, values) -> list:
+    return _llm_cli().attachment_types_callback(ctx, param, values)
+
+
 @yaml_models.command()
 @click.argument("model_id")
 @click.argument("prompt")
 @click.option("-s", "--system", help="System prompt")
+@click.option(
+    "attachments",
+    "-a",
+    "--attachment",
+    type=_Attachment(),
+    multiple=True,
+    help="Attachment path or URL or -",
+)
+@click.option(
+    "attachment_types",
+    "--at",
+    "--attachment-type",
+    type=(str, str),
+    multiple=True,
+    callback=_typed_attachments,
+    help="Attachment with explicit mimetype: --at image.jpg image/jpeg",
+)
 @click.option("options", "-o", "--option", type=(str, str), multiple=True, help="key/value options")
+@click.option("tools", "-T", "--tool", multiple=True, help="Name of a tool to offer the model")
+@click.option(
+    "python_tools",
+    "--functions",
+    multiple=True,
+    help="Python code block or file path defining functions to offer as tools",
+)
+@click.option("schema_input", "--schema", help="Schema DSL, JSON schema, filepath or ID")
+@click.option(
+    "_continue",
+    "-c",
+    "--continue",
+    is_flag=True,
+    flag_value=-1,
+    help="Continue the most recent conversation.",
+)
+@click.option(
+    "conversation_id",
+    "--cid",
+    "--conversation",
+    help="Continue the conversation with the given ID.",
+)
+@click.option("--key", help="API key to use")
 @click.option("--no-stream", is_flag=True, help="The request --no-stream would send")
-def request(model_id, prompt, system, options, no_stream):
+def request(
+    model_id,
+    prompt,
+    system,
+    attachments,
+    attachment_types,
+    options,
+    tools,
+    python_tools,
+    schema_input,
+    _continue,
+    conversation_id,
+    key,
+    no_stream,
+):
     """Print the HTTP request MODEL_ID would send for PROMPT, without sending it.
 
-    Secrets are redacted: the key, and headers such as Authorization.
+    The options are those of `llm prompt`, resolved as it resolves them.
+    The request is shown as sent (the headers the client adds, the body's
+    bytes), with every secret starred: the key, credentials in headers,
+    passwords in the URL, values read from the environment.
     """
-    import pydantic
+    model = _http_model(model_id)
+    conversation = _conversation(model, conversation_id, bool(conversation_id or _continue))
+    response = _response(
+        conversation,
+        prompt,
+        tools=(tools, python_tools),
+        schema_input=schema_input,
+        system=system,
+        attachments=[*attachments, *attachment_types],
+        options={**_llm_cli().get_model_options(model.model_id), **dict(options)},
+        stream=not no_stream,
+    )
+    stream = response.stream and model.can_stream
+    request = model.request(response.prompt, stream, _real_key(model, key) or _no_key(model))
+    try:
+        click.echo(model.backend.dry_run(request))
+    except llm.ModelError as exc:
+        raise click.ClickException(str(exc)) from None
 
-    from .backends.base import hide_secret
-    from .backends.http_wire import KEY_MARK, redacted
 
+def _http_model(model_id: str):
     try:
         model = llm.get_model(model_id)
     except llm.UnknownModelError as exc:
         raise click.ClickException(str(exc)) from None
     if getattr(model, "entry", None) is None or model.entry.backend_type != "http":
         raise click.ClickException(f"{model_id} is not a model declared with backend type http")
+    return model
+
+
+def _conversation(model, conversation_id: str | None, continued: bool):
+    """``-c`` (the latest) or ``--cid``, as llm loads it, or a new one."""
+    conversation = _llm_cli().load_conversation(conversation_id) if continued else None
+    conversation = conversation or model.conversation()
+    conversation.model = model
+    return conversation
+
+
+def _response(conversation, prompt, *, tools, schema_input, options, **kwargs):
+    """The response ``llm prompt`` would build (not run), with tools and
+    schema resolved as llm's CLI resolves them."""
+    import pydantic
+
+    cli = _llm_cli()
+    names, python_tools = tools
+    names = cli._get_conversation_tools(conversation, names) or names
     try:
-        response = model.prompt(prompt, system=system, stream=not no_stream, **dict(options))
+        schema = schema_input and cli.resolve_schema_input(
+            _logs_db(), schema_input, cli.load_template
+        )
+        offered = cli._gather_tools(names, python_tools, model=conversation.model)
+        return conversation.prompt(
+            prompt, schema=schema, tools=offered or None, **kwargs, **options
+        )
     except pydantic.ValidationError as exc:
         details = "\n".join(f"{', '.join(map(str, e['loc']))}\n  {e['msg']}" for e in exc.errors())
         raise click.ClickException(details) from None
-    key = KEY_MARK if model.needs_key else None
-    request = model.request(response.prompt, response.stream and model.can_stream, key)
-    shown = redacted(model.backend.call(request))
-    query = "&".join(f"{k}={v}" for k, v in shown["params"].items())
-    lines = [f"{shown['method']} {shown['url']}{'?' + query if query else ''}"]
-    lines += [f"{name}: {value}" for name, value in shown["headers"].items()]
-    if shown["body"] is not None:
-        lines += [
-            "Content-Type: application/json\n",
-            json.dumps(shown["body"], indent=2, ensure_ascii=False),
-        ]
-    click.echo(hide_secret("\n".join(lines), _real_key(model)))
+    except ValueError as exc:  # as llm prompt reports them: "... does not support tools"
+        raise click.ClickException(str(exc)) from None
 
 
-def _real_key(model) -> str | None:
-    """The key itself, which a template may also reach (``{{ env.VAR }}``
-    naming the key's own variable): the placeholder alone hides no copy."""
+def _logs_db():
+    """llm's log database, where ``--schema`` finds a schema by its ID."""
+    cli = _llm_cli()
+    db = cli._cli_database(cli.logs_db_path())
+    cli.migrate(db)
+    return db
+
+
+def _no_key(model) -> str | None:
+    """Without a key the request is shown with a mark where it goes."""
+    from .backends.http_wire import KEY_MARK
+
+    return KEY_MARK if model.needs_key else None
+
+
+def _real_key(model, explicit: str | None) -> str | None:
+    """The key the prompt would use (``--key``, an alias, the store, the
+    environment), to build the request with and to star wherever it shows."""
     if not model.needs_key:
         return None
     try:
-        return model.get_key()
+        return model.get_key(explicit)
     except llm.NeedsKeyException:
         return None
 

@@ -1,8 +1,12 @@
-"""Render a resolved declaration as YAML, each value marked with its source."""
+"""Render a resolved declaration as YAML, each value marked with its source.
+
+Secrets the declaration holds (a password in a URL, as written or from the
+environment) are starred."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 
@@ -26,7 +30,8 @@ def render(found, problems: list[Problem]) -> str:
             merged, origin = merge(defaults, ("defaults",), item, prefix + (i,))
             lines = _heading(found, format_path(prefix + (i,)), problems)
             _emit(merged, (), 0, lines, doc, origin)
-            return "".join(printable(line) + "\n" for line in lines)
+            text = "".join(printable(line) + "\n" for line in lines)
+            return _secrets(merged, found.file).hide(text)
     raise LookupError(found.named.model_id)
 
 
@@ -54,6 +59,28 @@ def _stopping(file: str, path: str, problems: list[Problem]) -> list[Problem]:
 
 
 _MODEL_PATH = re.compile(r"^(models)?\[\d+\]")
+
+
+def _secrets(data: dict, file: str):
+    """The backend configuration's secrets (``BackendConfig.secrets``); if
+    it cannot be built (a variable unset, or a declaration that did not
+    load), a URL's password as written."""
+    from .backends import backend_class
+    from .backends.base import Secrets
+    from .templates import expand_env
+
+    backend = data.get("backend")
+    backend = backend if isinstance(backend, dict) else {}
+    try:
+        expanded = expand_env(backend, "backend")
+        config = backend_class(backend["type"]).Config.from_data(expanded, Path(file), data)
+        return config.secrets()
+    except Exception:  # noqa: BLE001 - shown anyway, with what can be found
+        secrets = Secrets()
+        for name in ("url", "base_url"):
+            if isinstance(backend.get(name), str):
+                secrets.add_url(backend[name])
+        return secrets
 
 
 def _flow(value) -> str:

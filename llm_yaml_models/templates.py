@@ -9,6 +9,11 @@ Names: ``prompt``, ``system``, ``messages``, ``model``, ``stream``,
 ``options`` (all that are set) and ``options.NAME``, ``key``, ``env.VAR``.
 A whole-string placeholder whose value is unset (an option not given)
 removes its key from the enclosing mapping.
+
+In a URL, a value placed in the path, query or fragment is percent-encoded,
+so that it stays one segment (or one value): ``../admin?x#`` cannot climb
+the path nor add to the query. A value in the scheme and host is taken as
+written (``{{ env.BASE_URL }}/v1``).
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*\}\}")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 NAMES = ("prompt", "system", "messages", "model", "stream", "options", "key", "env")
 
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
@@ -38,6 +45,18 @@ def names_in(value: Any) -> list[str]:
         return [n for v in value.values() for n in names_in(v)]
     if isinstance(value, list):
         return [n for v in value for n in names_in(v)]
+    return []
+
+
+def env_names(value: Any) -> list[str]:
+    """Every environment variable a template reads: ``${VAR}`` and ``{{ env.VAR }}``."""
+    if isinstance(value, str):
+        placed = [n.partition(".")[2] for n in PLACEHOLDER.findall(value) if n.startswith("env.")]
+        return [m.group(1) for m in ENV_REF.finditer(value)] + placed
+    if isinstance(value, Mapping):
+        return [n for v in value.values() for n in env_names(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in env_names(v)]
     return []
 
 
@@ -90,6 +109,21 @@ def render(template: Any, context: Mapping) -> Any:
     if isinstance(template, list):
         return [v for v in (render(item, context) for item in template) if v is not UNSET]
     return template
+
+
+def render_url(template: str, context: Mapping) -> str:
+    """A URL template filled in, each value encoded for the part it lands in."""
+
+    def fill(match: re.Match) -> str:
+        text = _text(lookup(match.group(1), context))
+        before = template[: match.start()]
+        rest = before[m.end() :] if (m := SCHEME.match(before)) else before
+        if "/" in rest or "?" in rest or "#" in rest:
+            # "." and ".." are the segments a URL's path resolves away
+            return quote(text, safe="") if text.strip(".") else text.replace(".", "%2E")
+        return text if m is None else quote(text, safe=":[]")
+
+    return PLACEHOLDER.sub(fill, template)
 
 
 def expand_env(value: Any, where: str = "") -> Any:

@@ -21,6 +21,7 @@ import warnings
 import wave
 import zlib
 
+import httpx2
 import llm
 import pytest
 import yaml
@@ -819,6 +820,22 @@ def test_no_key_declared_sends_no_authorization(server, write, run_llm, monkeypa
 # -- the dry run: llm yaml-models request --------------------------------------------
 
 
+def compact(body) -> bytes:
+    """A JSON body as it goes on the wire."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def client_headers(server) -> str:
+    """The headers httpx2's client adds to every request, as the dry run shows them."""
+    return (
+        f"Host: 127.0.0.1:{server.port}\n"
+        "Accept: */*\n"
+        "Accept-Encoding: gzip, deflate\n"
+        "Connection: keep-alive\n"
+        f"User-Agent: python-httpx2/{httpx2.__version__}\n"
+    )
+
+
 def test_request_dry_run(presets, run_llm):
     result = run_llm(
         "yaml-models", "request", "oa", "hi",
@@ -832,11 +849,14 @@ def test_request_dry_run(presets, run_llm):
         "stream_options": {"include_usage": True},
         "temperature": 0.5,
     }
+    sent = compact(body)
     assert result.stdout == (
         f"POST {presets.url}/v1/chat/completions\n"
+        f"{client_headers(presets)}"
         "Authorization: Bearer ***\n"
+        f"Content-Length: {len(sent)}\n"
         "Content-Type: application/json\n\n"
-        f"{json.dumps(body, indent=2)}\n"
+        f"{sent.decode()}\n"
     )
     assert result.stderr == ""
     assert OA_KEY not in result.stdout
@@ -852,12 +872,15 @@ def test_request_dry_run_no_stream_and_anthropic(presets, run_llm):
         "max_tokens": 4096,
         "stream": False,
     }
+    sent = compact(body)
     assert result.stdout == (
         f"POST {presets.url}/v1/messages\n"
+        f"{client_headers(presets)}"
         "x-api-key: ***\n"
         "anthropic-version: 2023-06-01\n"
+        f"Content-Length: {len(sent)}\n"
         "Content-Type: application/json\n\n"
-        f"{json.dumps(body, indent=2, ensure_ascii=False)}\n"
+        f"{sent.decode()}\n"
     )
     assert AN_KEY not in result.stdout
     assert presets.requests == [] and presets.connections_made == 0
@@ -882,7 +905,9 @@ def test_request_dry_run_redacts_the_key_wherever_it_is(server, write, run_llm, 
     )
     result = run_llm("yaml-models", "request", "svc", "hello")
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"GET {server.url}/generic?api_key=***&q=hello\nX-Token: ***\n"
+    assert result.stdout == (
+        f"GET {server.url}/generic?api_key=***&q=hello\n{client_headers(server)}X-Token: tok-***\n"
+    )
     assert server.requests == []
     assert llm.get_model("svc").prompt("hello").text() == REPLY
     assert server.last.query == {"api_key": ["svc-secret-999"], "q": ["hello"]}

@@ -8,12 +8,16 @@ touching llm's Response itself.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import llm
 
@@ -71,6 +75,76 @@ class Usage:
     details: dict | None = None
 
 
+class Secrets:
+    """Values never to be shown or logged, each in every form a message may
+    quote it: as given, trimmed of surrounding whitespace, percent-encoded,
+    JSON-escaped, and escaped as ``repr()`` escapes a str or its bytes (h11
+    says ``Illegal header value b'Bearer sk-...\\r'``)."""
+
+    def __init__(self, *values: str | None):
+        self._forms: list[str] = []
+        for value in values:
+            self.add(value)
+
+    def add(self, value: str | None) -> None:
+        if value and value.strip():
+            self._keep(_forms(value))
+
+    def add_url(self, url: str) -> None:
+        """The password in a URL's userinfo: as written, decoded, and as the
+        Basic credentials httpx2 makes of it."""
+        with contextlib.suppress(ValueError):  # not a URL: whoever sends it says so
+            parts = urlsplit(url)
+            if parts.password:
+                password, user = unquote(parts.password), unquote(parts.username or "")
+                self.add(parts.password)
+                self.add(password)
+                self.add(base64.b64encode(f"{user}:{password}".encode()).decode())
+
+    def update(self, other: Secrets) -> None:
+        self._keep(other._forms)
+
+    def _keep(self, forms) -> None:
+        # Longest first: a form that holds another is starred whole.
+        self._forms = sorted({*self._forms, *forms}, key=lambda f: (-len(f), f))
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def found_in(self, text: str) -> bool:
+        return any(form in text for form in self._forms)
+
+    def hide(self, value: Any) -> Any:
+        """A JSON value with every secret starred in every string of it."""
+        if isinstance(value, str):
+            for form in self._forms:
+                if form in value:
+                    value = value.replace(form, "***")
+            return value
+        if isinstance(value, dict):
+            return {self.hide(k): self.hide(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.hide(v) for v in value)
+        return value
+
+
+def _forms(secret: str) -> set[str]:
+    """The ways a message may quote ``secret``."""
+    forms = set()
+    for text in {secret, secret.strip()} - {""}:
+        forms |= {
+            text,
+            repr(text)[1:-1],
+            repr(text.encode("utf-8"))[2:-1],
+            json.dumps(text)[1:-1],
+            json.dumps(text, ensure_ascii=False)[1:-1],
+            quote(text, safe=""),
+            quote(text),
+            quote_plus(text),
+        }
+    return forms
+
+
 @dataclass
 class Request:
     """Everything a backend needs to answer one prompt."""
@@ -88,6 +162,15 @@ class Request:
     usage: Usage | None = None
     response_json: dict | None = None
     tool_calls: list[llm.ToolCall] = field(default_factory=list)
+    # Never shown nor logged: the key, and what the backend adds (passwords
+    # in URLs, values read from the environment).
+    secrets: Secrets = field(default_factory=Secrets, repr=False)
+
+    def __post_init__(self):
+        # A key stored from a CRLF .env file ends in a CR: send it trimmed.
+        self.secrets.add(self.key)
+        if self.key is not None:
+            self.key = self.key.strip() or None
 
     @property
     def history(self) -> list[Message]:
@@ -101,33 +184,26 @@ class Request:
     def set_usage(
         self, *, input: int | None = None, output: int | None = None, details: dict | None = None
     ) -> None:
-        self.usage = Usage(input, output, details)
+        self.usage = Usage(input, output, self.secrets.hide(details))
 
     def add_tool_call(self, name: str, arguments: dict, tool_call_id: str | None = None) -> None:
         """Ask llm to run a tool (``llm --tool``, chains). The id links the
         tool's result to the call; one is made up if the API gave none."""
-        tool_call_id = tool_call_id or f"call_{uuid.uuid4().hex[:24]}"
+        tool_call_id = self.secrets.hide(tool_call_id) or f"call_{uuid.uuid4().hex[:24]}"
+        arguments = self.secrets.hide(arguments)  # a server may echo the key
         self.tool_calls.append(
             llm.ToolCall(name=name, arguments=arguments, tool_call_id=tool_call_id)
         )
 
     def fail(self, message: str) -> BackendError:
-        """An error for this model, for the backend to raise; the key, should
-        the message quote it (SDKs and servers do), is starred."""
-        return BackendError(self.model_id, hide_secret(message, self.key))
+        """An error for this model, for the backend to raise; every secret,
+        should the message quote one (SDKs and servers do), is starred."""
+        return BackendError(self.model_id, self.secrets.hide(message))
 
 
-def hide_secret(value: Any, secret: str | None) -> Any:
-    """A JSON value with ``secret`` starred in every string of it."""
-    if not secret:
-        return value
-    if isinstance(value, str):
-        return value.replace(secret, "***")
-    if isinstance(value, dict):
-        return {hide_secret(k, secret): hide_secret(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [hide_secret(v, secret) for v in value]
-    return value
+def hide_secret(value: Any, secret: str | Secrets | None) -> Any:
+    """A JSON value with ``secret`` (one, or a set) starred in every string of it."""
+    return (secret if isinstance(secret, Secrets) else Secrets(secret)).hide(value)
 
 
 @dataclass(frozen=True)
@@ -139,6 +215,10 @@ class BackendConfig:
         """``data`` is the backend mapping, ``source`` the YAML file that
         declares it, ``model`` the whole declaration."""
         return cls()
+
+    def secrets(self) -> Secrets:
+        """Values of this configuration never to be shown (``show`` stars them)."""
+        return Secrets()
 
 
 class Backend(ABC):

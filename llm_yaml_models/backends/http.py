@@ -15,6 +15,8 @@ import email.utils
 import functools
 import ipaddress
 import json
+import os
+import re
 import sys
 import time
 import weakref
@@ -26,9 +28,16 @@ from urllib.parse import urljoin, urlsplit
 import httpx2
 import yaml
 
-from ..templates import check_name, names_in
-from .base import Backend, BackendConfig, Request, hide_secret
-from .http_wire import SECRET_HEADERS, Call, Decoder, WireError, build_call
+from ..templates import check_name, env_names, names_in
+from .base import Backend, BackendConfig, Request, Secrets, hide_secret
+from .http_wire import (
+    SECRET_HEADERS,
+    Call,
+    Decoder,
+    WireError,
+    build_call,
+    redacted,
+)
 
 PRESETS = Path(__file__).resolve().parent.parent / "presets"
 MAX_REDIRECTS = 5
@@ -106,6 +115,9 @@ class HttpConfig(BackendConfig):
     tools: str | None = None
     schema: str | None = None
     unsent: frozenset = frozenset()
+    # Environment variables whose values are secrets: those that headers,
+    # query parameters and the URL's userinfo read.
+    secret_env: tuple[str, ...] = ()
 
     @classmethod
     def from_data(cls, data: dict, source: Path, model: dict | None = None) -> HttpConfig:
@@ -129,7 +141,29 @@ class HttpConfig(BackendConfig):
             tools=data.get("tools"),
             schema=data.get("schema"),
             unsent=frozenset(n for n, s in options.items() if s.get("send") is False),
+            secret_env=_secret_env(merged(model["backend"]) if "backend" in model else data),
         )
+
+    def secrets(self) -> Secrets:
+        """The values of ``secret_env`` and a password in the URL. A value
+        under 4 characters (``X-Version: ${V}``, V=1) is no credential, and
+        starring it would star every "1" of a message."""
+        values = (os.environ.get(name) or "" for name in self.secret_env)
+        secrets = Secrets(*(v for v in values if len(v.strip()) >= 4))
+        secrets.add_url(self.url)
+        return secrets
+
+
+_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
+
+
+def _secret_env(backend: dict) -> tuple[str, ...]:
+    """The variables read by the headers, params and URL userinfo of a
+    backend mapping as written (before ``${VAR}`` is expanded)."""
+    url = backend.get("url") or backend.get("base_url") or ""
+    userinfo = m.group(1) if isinstance(url, str) and (m := _USERINFO.match(url)) else ""
+    names = env_names([backend.get("headers", {}), backend.get("params", {}), userinfo])
+    return tuple(dict.fromkeys(names))
 
 
 def _join(base: str, path: str) -> str:
@@ -251,6 +285,14 @@ class HttpBackend(Backend):
             )
         return call
 
+    def dry_run(self, request: Request) -> str:
+        """The request as it would be sent, secrets starred: nothing is sent."""
+        try:
+            call = self.call(request)
+            return redacted(_authorised(_build(self.client(), call)), call.secrets)
+        except WireError as exc:
+            raise request.fail(str(exc)) from exc
+
     def _limits(self) -> dict:
         return {
             "timeout": httpx2.Timeout(self.config.timeout),
@@ -269,28 +311,31 @@ class HttpBackend(Backend):
         raise _Retry(wait if wait is not None else 0.5 * 2**attempt, failure)
 
     def _redirect(self, call: Call, response, hops: int) -> Call:
-        """The call that follows a redirect. Another origin never gets the
-        key: secret headers, and any carrying the key, are dropped."""
+        """The call that follows a redirect. Another origin never gets a
+        secret: headers that carry credentials, or hold any secret of the
+        call (the key, a value from the environment), are dropped."""
         if hops >= MAX_REDIRECTS:
             raise WireError(f"too many redirects from {call.where}")
         target = urljoin(str(response.request.url), response.headers["location"])
-        headers = call.headers
+        headers, secrets = call.headers, call.secrets
         if _origin(target) != _origin(call.url):
-            key = call.key
-            if key and key in json.dumps(call.body) and response.status_code in (307, 308):
+            body = json.dumps(call.body, ensure_ascii=False)
+            if secrets.found_in(body) and response.status_code in (307, 308):
                 raise WireError(
                     f"{call.where} redirects to another origin, {_origin_text(target)}, "
-                    "and the request body holds the key: not followed"
+                    "and the request body holds a secret: not followed"
                 )
             headers = {
                 k: v
                 for k, v in headers.items()
-                if k.lower() not in SECRET_HEADERS and not (key and key in v)
+                if k.lower() not in SECRET_HEADERS and not secrets.found_in(v)
             }
         method, body = call.method, call.body
         if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
             method, body = "GET", None
-        return Call(method, target, headers, {}, body, call.streaming, call.key, call.framing)
+        return Call(
+            method, target, headers, {}, body, call.streaming, call.key, call.framing, secrets
+        )
 
     def _rejected(self, response, body: bytes, decoder: Decoder, attempt: int) -> None:
         """An error status: retry (raise _Retry) or fail (raise WireError)."""
@@ -327,7 +372,7 @@ class HttpBackend(Backend):
         if outcome.usage:
             request.set_usage(**{k: outcome.usage.get(k) for k in ("input", "output", "details")})
         # A server may echo the key (in an id, say): the log must not keep it.
-        request.response_json = hide_secret(outcome.log(), request.key) or None
+        request.response_json = hide_secret(outcome.log(), request.secrets) or None
         for slot in outcome.tool_calls.values():
             try:
                 arguments = json.loads(slot["arguments"] or "{}")
@@ -352,7 +397,7 @@ class HttpBackend(Backend):
     def stream(self, request: Request):
         try:
             call = self.call(request)
-            decoder = Decoder(self.config, call.where, call.key)
+            decoder = Decoder(self.config, call.where, call.secrets)
             for attempt in range(self.config.retries + 1):
                 try:
                     yield from self._attempt(call, decoder, attempt)
@@ -403,7 +448,7 @@ class HttpBackend(Backend):
     async def astream(self, request: Request):
         try:
             call = self.call(request)
-            decoder = Decoder(self.config, call.where, call.key)
+            decoder = Decoder(self.config, call.where, call.secrets)
             for attempt in range(self.config.retries + 1):
                 try:
                     async for text in self._aattempt(call, decoder, attempt):
@@ -459,11 +504,24 @@ def _origin_text(url: str) -> str:
 
 def _build(client, call: Call):
     # Merged, so that a query written in the url is kept beside params.
-    url = httpx2.URL(call.url).copy_merge_params(call.params) if call.params else call.url
+    try:
+        url = httpx2.URL(call.url)
+    except httpx2.InvalidURL as exc:
+        raise WireError(f"cannot send to {call.where}: {exc}") from None
+    url = url.copy_merge_params(call.params) if call.params else url
     kwargs: dict[str, Any] = {"headers": call.headers}
     if call.body is not None:
-        kwargs["json"] = call.body
+        kwargs["json"] = call.body  # the one serialisation, sent and shown
     return client.build_request(call.method, url, **kwargs)
+
+
+def _authorised(built):
+    """The built request as the client sends it: for a URL with userinfo,
+    ``Client.send`` adds Basic credentials (``_build_request_auth``)."""
+    url = built.url
+    if url.username or url.password:
+        return next(httpx2.BasicAuth(url.username, url.password).sync_auth_flow(built))
+    return built
 
 
 def _streamed(call: Call, response) -> bool:

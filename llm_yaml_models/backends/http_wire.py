@@ -2,8 +2,8 @@
 
 Nothing here does I/O, so the sync and async backends share all of it:
 building the call (message formats, the body template, unplaced options,
-tools, schemas), redacting it for display, and decoding replies and
-streams (SSE, NDJSON) with JMESPath.
+tools, schemas) and the secrets it holds, redacting it for display, and
+decoding replies and streams (SSE, NDJSON) with JMESPath.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import jmespath
 
-from ..templates import UNSET, names_in, render
-from .base import Message, Request, hide_secret
+from ..errors import printable
+from ..templates import UNSET, names_in, render, render_url
+from .base import Message, Request, Secrets, hide_secret
 
 SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "proxy-authorization", "cookie")
 KEY_MARK = "\x00key\x00"
@@ -114,14 +114,15 @@ class Call:
     params: dict[str, str]
     body: Any
     streaming: bool
-    key: str | None = field(default=None, repr=False)  # to keep it from other origins
+    key: str | None = field(default=None, repr=False)
     framing: str = "none"  # how a streamed reply is framed: sse, ndjson or none
+    # Never shown, never sent to another origin: the request's secrets.
+    secrets: Secrets = field(default_factory=Secrets, repr=False)
 
     @property
     def where(self) -> str:
         """The URL as errors show it: no query string, which may hold secrets."""
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+        return self.url.partition("?")[0].partition("#")[0]
 
 
 def _tool_specs(tools) -> list[dict]:
@@ -141,14 +142,13 @@ def _tool_specs(tools) -> list[dict]:
 def build_call(config, request: Request, key: str | None) -> Call:
     """Render the declared templates for one request."""
     streaming = request.stream and config.stream.format != "none"
-    options = dict(request.options)
     context = {
         "prompt": request.prompt,
         "system": request.system or UNSET,
         "messages": messages_for(config.messages, request.messages),
         "model": config.model_name,
         "stream": streaming,
-        "options": options,
+        "options": dict(request.options),
         "key": key if key is not None else UNSET,
     }
     headers = {
@@ -162,15 +162,34 @@ def build_call(config, request: Request, key: str | None) -> Call:
     body = render(config.body, context) if config.body is not None else None
     if streaming and config.stream.body:
         body = {**(body or {}), **render(config.stream.body, context)}
-    placed = {n.partition(".")[2] for n in names_in(config.body) if n.startswith("options.")}
-    everything = "options" in names_in(config.body)
-    for name, value in options.items():
-        if everything or name in placed or name in config.unsent:
-            continue
+    for name, value in _unplaced(config, request.options, streaming).items():
         if config.method == "GET":
             params[name] = value if isinstance(value, str) else json.dumps(value)
         else:
             body = {**(body or {}), name: value}
+    body = _with_tools_and_schema(config, request, body)
+    url = render_url(config.url, context)
+    for name, value in headers.items():
+        if not value.isascii():
+            raise WireError(f"header {name!r} is not ASCII once its template is filled in")
+    secrets = _secrets(config, request, url)
+    framing = config.stream.format
+    return Call(config.method, url, headers, params, body, streaming, key, framing, secrets)
+
+
+def _unplaced(config, options, streaming: bool) -> dict:
+    """The options no template places (in the URL, a header, a query
+    parameter or the body): they are sent as body keys, or query
+    parameters for GET, unless declared ``send: false``."""
+    templates = [config.url, config.headers, config.params, config.body]
+    names = names_in(templates + ([config.stream.body] if streaming else []))
+    if "options" in names:
+        return {}
+    placed = {n.partition(".")[2] for n in names if n.startswith("options.")}
+    return {k: v for k, v in options.items() if k not in placed and k not in config.unsent}
+
+
+def _with_tools_and_schema(config, request: Request, body: Any) -> Any:
     if request.tools and config.tools == "openai":
         body = {**(body or {}), "tools": _tool_specs(request.tools)}
     if request.schema is not None:
@@ -182,29 +201,37 @@ def build_call(config, request: Request, key: str | None) -> Call:
             }
         elif config.schema == "ollama":
             body = {**(body or {}), "format": request.schema}
-    url = render(config.url, context)
-    for name, value in headers.items():
-        if not value.isascii():
-            raise WireError(f"header {name!r} is not ASCII once its template is filled in")
-    return Call(config.method, url, headers, params, body, streaming, key, config.stream.format)
+    return body
 
 
-def redacted(call: Call) -> dict:
-    """The call for display: secret headers masked, the key never shown."""
+def _secrets(config, request: Request, url: str) -> Secrets:
+    """The request's secrets, with what this call adds: the configuration's
+    (``HttpConfig.secrets``), and a password the URL's template put in."""
+    secrets = request.secrets
+    secrets.update(config.secrets())
+    secrets.add_url(url)
+    return secrets
 
-    def mask(name: str, value: str) -> str:
-        if KEY_MARK in value or name.lower() in SECRET_HEADERS:
-            scheme, _, rest = value.partition(" ")
-            return f"{scheme} ***" if rest and scheme.isalpha() and len(scheme) < 10 else "***"
-        return value
 
-    return {
-        "method": call.method,
-        "url": call.url.replace(KEY_MARK, "***"),
-        "params": {k: v.replace(KEY_MARK, "***") for k, v in call.params.items()},
-        "headers": {k: mask(k, v) for k, v in call.headers.items()},
-        "body": json.loads(json.dumps(call.body).replace(json.dumps(KEY_MARK)[1:-1], "***")),
-    }
+def _masked(name: str, value: str) -> str:
+    if name.lower() in SECRET_HEADERS:
+        scheme, _, rest = value.partition(" ")
+        return f"{scheme} ***" if rest and scheme.isalpha() and len(scheme) < 10 else "***"
+    return value
+
+
+def redacted(built, secrets: Secrets) -> str:
+    """A built request (``httpx2.Request``) as text: the request line, every
+    header the client sends, and the body bytes as they are sent. Each
+    secret is starred, and so is the value of a header that carries
+    credentials (Authorization, x-api-key, ...)."""
+    lines = [f"{built.method} {built.url}"]
+    for raw_name, raw_value in built.headers.raw:
+        name = raw_name.decode("latin-1")
+        lines.append(f"{name}: {_masked(name, raw_value.decode('latin-1'))}")
+    if built.content:
+        lines += ["", built.content.decode("utf-8", "replace")]
+    return "\n".join(printable(secrets.hide(line)) for line in lines)
 
 
 # -- replies -----------------------------------------------------------------
