@@ -16,17 +16,22 @@ from typing import NamedTuple
 
 import llm
 
-# Characters that would break one problem over several lines, or hide in a
-# terminal: C0 and C1 controls (tab excepted), DEL and Unicode line breaks.
+# Characters that would break a message over several lines, or that a
+# terminal acts on: C0 and C1 controls (tab excepted; ESC starts CSI and OSC
+# sequences, 0x9b and 0x9d are their one-byte forms), DEL, Unicode line
+# breaks, and the invisible marks that reorder or hide text (zero-width
+# characters, bidirectional overrides and isolates, the byte order mark).
+_INVISIBLE = (*range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2070), 0xFEFF)
 _UNPRINTABLE = {
     c: chr(c).encode("unicode_escape").decode("ascii")
-    for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+    for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *_INVISIBLE)
     if c != 0x09
 }
 
 
 def printable(text: str) -> str:
-    """``text`` on one line, its control characters escaped."""
+    """``text`` on one line, safe for a terminal: control and invisible
+    characters escaped as Python would (``\\n``, ``\\x1b``, ``\\u202e``)."""
     return text.translate(_UNPRINTABLE)
 
 
@@ -66,8 +71,9 @@ class ConfigError(YAMLModelsError):
 
 
 class BackendError(YAMLModelsError, llm.ModelError):
-    """A declared model failed; the message starts with the model id."""
+    """A declared model failed; the message starts with the model id and is
+    one line, whatever a server put in it (see ``printable``)."""
 
     def __init__(self, model_id: str, message: str):
         self.model_id = model_id
-        super().__init__(f"{model_id}: {message}")
+        super().__init__(printable(f"{model_id}: {message or 'failed, saying nothing'}"))
