@@ -612,11 +612,13 @@ class Decoder:
         one read and its LF at the start of the next are one line end."""
         if self._cr and data[:1] == b"\n":
             data = data[1:]
+            self._cr = False
+        if not data:
+            return []
         end = max(data.rfind(b"\n"), data.rfind(b"\r"))
         if end < 0:
             self._cr = False
-            if data:
-                self._pending.append(data)
+            self._pending.append(data)
             return []
         head, rest = data[: end + 1], data[end + 1 :]
         if self._pending:
