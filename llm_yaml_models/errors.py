@@ -78,8 +78,9 @@ class ConfigError(YAMLModelsError):
 
 
 class BackendError(YAMLModelsError, llm.ModelError):
-    """A declared model failed; the message starts with the model id."""
+    """A declared model failed; the message starts with the model id and is
+    one line, whatever a server put in it (see ``printable``)."""
 
     def __init__(self, model_id: str, message: str):
         self.model_id = model_id
-        super().__init__(f"{model_id}: {message}")
+        super().__init__(printable(f"{model_id}: {message or 'failed, saying nothing'}"))

@@ -17,6 +17,8 @@ import ipaddress
 import json
 import os
 import re
+import select
+import ssl
 import sys
 import time
 import weakref
@@ -28,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx2
 import yaml
 
+from ..errors import YAMLModelsError, printable
 from ..templates import check_name, env_names, names_in
 from .base import Backend, BackendConfig, Request, Secrets, hide_secret
 from .http_wire import (
@@ -37,11 +40,18 @@ from .http_wire import (
     WireError,
     build_call,
     redacted,
+    tool_arguments,
 )
 
 PRESETS = Path(__file__).resolve().parent.parent / "presets"
 MAX_REDIRECTS = 5
 MAX_RETRY_WAIT = 60.0
+MAX_REPLY_BYTES = 64 * 2**20
+# A stream that said it is complete: how long its body's end may take to come,
+# and how many more pieces are read, so that the connection can be reused. A
+# server that holds the connection open is left at once.
+END_GRACE = 0.05
+END_PIECES = 4
 
 
 @functools.cache
@@ -110,6 +120,7 @@ class HttpConfig(BackendConfig):
     timeout: float = 60.0
     retries: int = 2
     max_connections: int = 20
+    max_reply_bytes: int = MAX_REPLY_BYTES
     response: ReplySpec = ReplySpec()
     stream: ReplySpec = ReplySpec()
     tools: str | None = None
@@ -136,6 +147,7 @@ class HttpConfig(BackendConfig):
             timeout=data.get("timeout", 60.0),
             retries=data.get("retries", 2),
             max_connections=data.get("max_connections", 20),
+            max_reply_bytes=data.get("max_reply_bytes", MAX_REPLY_BYTES),
             response=ReplySpec.from_data(data.get("response")),
             stream=ReplySpec.from_data(data.get("stream")),
             tools=data.get("tools"),
@@ -337,10 +349,27 @@ class HttpBackend(Backend):
             method, target, headers, {}, body, call.streaming, call.key, call.framing, secrets
         )
 
-    def _rejected(self, response, body: bytes, decoder: Decoder, attempt: int) -> None:
-        """An error status: retry (raise _Retry) or fail (raise WireError)."""
-        failure = decoder.status_error(response.status_code, body)
-        self._attempt_failed(response.status_code, response.headers, failure, attempt)
+    def _ended(self, response, decoder: Decoder, attempt: int) -> list[str]:
+        """The reply has been read: what is left to show, or, for an error
+        status, a retry (raise _Retry) or a failure (raise WireError)."""
+        if response.status_code >= 400:
+            failure = decoder.status_error()
+            self._attempt_failed(response.status_code, response.headers, failure, attempt)
+        return decoder.finish()
+
+    @contextlib.contextmanager
+    def _failures(self, request: Request, call: Call):
+        """Every failure, as the one-line error of this model: what cannot
+        be read in a reply is a WireError, and anything else is named."""
+        try:
+            yield
+        except WireError as exc:
+            raise request.fail(str(exc)) from exc
+        except YAMLModelsError:
+            raise
+        except Exception as exc:
+            message = f"request to {call.where} failed: {type(exc).__name__}: {exc}"
+            raise request.fail(message.removesuffix(": ")) from exc
 
     @contextlib.contextmanager
     def _translated(self, call: Call, attempt: int):
@@ -369,16 +398,21 @@ class HttpBackend(Backend):
 
     def _finish(self, decoder: Decoder, request: Request) -> None:
         outcome = decoder.outcome
+        dropped = outcome.drop_bad_counts()
+        if dropped:
+            sys.stderr.write(
+                printable(
+                    f"llm-yaml-models: warning: {request.model_id}: usage from {decoder.where} "
+                    f"is not a token count, not logged: {', '.join(dropped)}"
+                )
+                + "\n"
+            )
         if outcome.usage:
             request.set_usage(**{k: outcome.usage.get(k) for k in ("input", "output", "details")})
         # A server may echo the key (in an id, say): the log must not keep it.
         request.response_json = hide_secret(outcome.log(), request.secrets) or None
         for slot in outcome.tool_calls.values():
-            try:
-                arguments = json.loads(slot["arguments"] or "{}")
-            except ValueError:
-                arguments = {"_raw": slot["arguments"]}
-            request.add_tool_call(slot["name"], arguments, slot["id"])
+            request.add_tool_call(slot["name"], tool_arguments(slot["arguments"]), slot["id"])
 
     # -- sync --------------------------------------------------------------------
 
@@ -394,29 +428,34 @@ class HttpBackend(Backend):
             self._client.close()
             self._client = None
 
-    def stream(self, request: Request):
+    def _start(self, request: Request) -> tuple[Call, Decoder]:
         try:
             call = self.call(request)
-            decoder = Decoder(self.config, call.where, call.secrets)
+        except WireError as exc:
+            raise request.fail(str(exc)) from exc
+        return call, Decoder(self.config, call.where, call.secrets)
+
+    def stream(self, request: Request):
+        call, decoder = self._start(request)
+        with self._failures(request, call):
             for attempt in range(self.config.retries + 1):
                 try:
                     yield from self._attempt(call, decoder, attempt)
                     break
                 except _Retry as retry:
                     time.sleep(retry.delay)
-        except WireError as exc:
-            raise request.fail(str(exc)) from exc
-        self._finish(decoder, request)
+            self._finish(decoder, request)
 
     def _attempt(self, call: Call, decoder: Decoder, attempt: int):
         with self._translated(call, attempt), self._send(call) as response:
-            decoder.begin()
-            if response.status_code >= 400:
-                self._rejected(response, response.read(), decoder, attempt)
-            streamed = _streamed(call, response)
-            for data in response.iter_bytes():
-                yield from decoder.receive(data, streamed)
-            yield from decoder.finish(streamed, call.streaming)
+            _begin(decoder, call, response)
+            pieces = response.iter_bytes()
+            for data in pieces:
+                yield from decoder.receive(data)
+                if decoder.done:
+                    _drain(pieces, response)
+                    break
+            yield from self._ended(response, decoder, attempt)
 
     @contextlib.contextmanager
     def _send(self, call: Call):
@@ -446,9 +485,8 @@ class HttpBackend(Backend):
         return found[0]
 
     async def astream(self, request: Request):
-        try:
-            call = self.call(request)
-            decoder = Decoder(self.config, call.where, call.secrets)
+        call, decoder = self._start(request)
+        with self._failures(request, call):
             for attempt in range(self.config.retries + 1):
                 try:
                     async for text in self._aattempt(call, decoder, attempt):
@@ -456,21 +494,20 @@ class HttpBackend(Backend):
                     break
                 except _Retry as retry:
                     await asyncio.sleep(retry.delay)
-        except WireError as exc:
-            raise request.fail(str(exc)) from exc
-        self._finish(decoder, request)
+            self._finish(decoder, request)
 
     async def _aattempt(self, call: Call, decoder: Decoder, attempt: int):
         with self._translated(call, attempt):
             async with self._asend(call) as response:
-                decoder.begin()
-                if response.status_code >= 400:
-                    self._rejected(response, await response.aread(), decoder, attempt)
-                streamed = _streamed(call, response)
-                async for data in response.aiter_bytes():
-                    for text in decoder.receive(data, streamed):
-                        yield text
-                for text in decoder.finish(streamed, call.streaming):
+                _begin(decoder, call, response)
+                async with contextlib.aclosing(response.aiter_bytes()) as pieces:
+                    async for data in pieces:
+                        for text in decoder.receive(data):
+                            yield text
+                        if decoder.done:
+                            await _adrain(pieces, response)
+                            break
+                for text in self._ended(response, decoder, attempt):
                     yield text
 
     @contextlib.asynccontextmanager
@@ -524,11 +561,49 @@ def _authorised(built):
     return built
 
 
-def _streamed(call: Call, response) -> bool:
-    """Is this reply a stream? A server asked for SSE may answer with plain
-    JSON, typically an error: read it as a reply then."""
+def _buffered(response) -> bool:
+    """Does httpcore2's HTTP/1.1 parser hold bytes of this response that the
+    reader has not taken (its end, typically)? Then reading on cannot block.
+    This reaches into httpcore2: anything unexpected reads as no."""
+    parser = response.stream
+    for name in ("_stream", "_httpcore_stream", "_stream", "_connection", "_h11_state"):
+        parser = getattr(parser, name, None)
+    try:
+        # A chunk's closing CRLF is left there after its data: that is not more.
+        return bool(parser.trailing_data[0].lstrip(b"\r\n"))
+    except (AttributeError, TypeError, IndexError):
+        return False
+
+
+def _readable(response, wait: float) -> bool:
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is None:
+        return False
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    return bool(select.select([sock], [], [], wait)[0])
+
+
+def _drain(pieces, response) -> None:
+    """The stream is complete: read the end of its body if it is there or
+    comes at once, so the connection goes back to the pool; else leave it."""
+    for _ in range(END_PIECES):
+        if not (_buffered(response) or _readable(response, END_GRACE)):
+            return
+        if next(pieces, None) is None:
+            return
+
+
+async def _adrain(pieces, response) -> None:
+    with contextlib.suppress(StopAsyncIteration, asyncio.TimeoutError):
+        for _ in range(END_PIECES):
+            await asyncio.wait_for(anext(pieces), None if _buffered(response) else END_GRACE)
+
+
+def _begin(decoder: Decoder, call: Call, response) -> None:
     kind = response.headers.get("content-type", "")
-    return call.streaming and not (kind.startswith("application/json") and "sse" in call.framing)
+    decoder.begin(response.status_code, kind, call.streaming)
 
 
 def _strings(value: Any, keys, path: tuple = ()):

@@ -8,7 +8,6 @@ decoding replies and streams (SSE, NDJSON) with JMESPath.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import functools
 import json
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jmespath
+from jmespath.exceptions import JMESPathError
 
 from ..errors import printable
 from ..templates import UNSET, names_in, render, render_url
@@ -236,6 +236,8 @@ def redacted(built, secrets: Secrets) -> str:
 
 # -- replies -----------------------------------------------------------------
 
+MAX_COUNT = 2**63 - 1  # the largest integer SQLite holds: logs.db's token columns
+
 
 @dataclass
 class Outcome:
@@ -253,6 +255,18 @@ class Outcome:
         if usage:
             out["usage"] = usage
         return {k: v for k, v in out.items() if v is not None}
+
+    def drop_bad_counts(self) -> list[str]:
+        """Remove token counts that are not non-negative integers SQLite can
+        hold (a string, a float, 10**30); returns how each one read."""
+        dropped = []
+        for part in ("input", "output"):
+            value = self.usage.get(part)
+            if value is not None and not (type(value) is int and 0 <= value <= MAX_COUNT):
+                shown = repr(value)
+                dropped.append(f"{part} {shown[:40]}{'...' if len(shown) > 40 else ''}")
+                del self.usage[part]
+        return dropped
 
 
 def _steps(node: dict) -> list | None:
@@ -318,31 +332,51 @@ def compile_path(expr: str):
 
 
 class Paths:
-    """Compiled JMESPath expressions from a ``response:`` or ``stream:`` spec."""
+    """Compiled JMESPath expressions from a ``response:`` or ``stream:`` spec.
 
-    def __init__(self, spec):
+    An expression that fails on the data it meets (``join()`` of a null, say)
+    is a WireError naming it, like any other reply we cannot read."""
+
+    def __init__(self, spec, where: str = ""):
         self.spec = spec
-        self._finders: dict[str, Any] = {}
+        self.where = where
+        self._finders: dict[str, tuple] = {}
         for name in ("text", "finish_reason", "error", "id", "model", "tool_calls", "done_when"):
             expr = getattr(spec, name, None)
             if expr:
-                self._finders[name] = compile_path(expr)
+                self._finders[name] = (expr, compile_path(expr))
         usage = getattr(spec, "usage", None)
         self._usage = [
-            (part, compile_path(getattr(usage, part)))
+            (part, getattr(usage, part), compile_path(getattr(usage, part)))
             for part in ("input", "output", "details")
             if usage is not None and getattr(usage, part)
         ]
 
+    def _failed(self, expr: str, exc: Exception) -> WireError:
+        message = str(exc).replace("\n", " ")
+        return WireError(f"cannot apply '{expr}' to the reply from {self.where}: {message}")
+
     def find(self, name: str, data: Any) -> Any:
-        finder = self._finders.get(name)
-        return finder(data) if finder else None
+        found = self._finders.get(name)
+        if found is None:
+            return None
+        try:
+            return found[1](data)
+        except JMESPathError as exc:
+            raise self._failed(found[0], exc) from exc
 
     def usage(self, data: Any, into: dict) -> None:
-        for part, finder in self._usage:
-            found = finder(data)
-            if found is not None:
-                into[part] = simplified(found) if part == "details" else found
+        """Usage found in ``data``, over what earlier events said: the last
+        value wins, but a count of 0 never hides an earlier one (LiteLLM's
+        Anthropic stream says 0 input tokens first, and the count later)."""
+        for part, expr, finder in self._usage:
+            try:
+                found = finder(data)
+            except JMESPathError as exc:
+                raise self._failed(expr, exc) from exc
+            if found is None or (found == 0 and part != "details" and into.get(part)):
+                continue
+            into[part] = simplified(found) if part == "details" else found
 
 
 _COUNTED = {"prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens"}
@@ -362,16 +396,53 @@ def simplified(details: Any) -> Any:
     return out or None
 
 
-def tool_call_deltas(outcome: Outcome, deltas: list) -> None:
-    """Fold OpenAI-style streamed tool-call fragments into ``outcome``."""
-    for delta in deltas or []:
-        slot = outcome.tool_calls.setdefault(
-            delta.get("index", len(outcome.tool_calls)), {"id": None, "name": "", "arguments": ""}
-        )
-        slot["id"] = delta.get("id") or slot["id"]
-        function = delta.get("function") or {}
-        slot["name"] += function.get("name") or ""
-        slot["arguments"] += function.get("arguments") or ""
+def tool_call_deltas(outcome: Outcome, deltas: Any, where: str) -> None:
+    """Fold OpenAI-style tool-call fragments into ``outcome``.
+
+    Arguments arrive in pieces; the id and the name come whole, in the first
+    fragment that has them (some servers repeat them in every fragment)."""
+    if deltas is None:
+        return
+    if not isinstance(deltas, list):
+        raise WireError(f"tool calls in the reply from {where} are not a list")
+    for delta in deltas:
+        index, call_id, name, arguments = _tool_call(delta, len(outcome.tool_calls), where)
+        slot = outcome.tool_calls.setdefault(index, {"id": None, "name": "", "arguments": ""})
+        slot["id"] = slot["id"] or call_id
+        slot["name"] = slot["name"] or name
+        slot["arguments"] += arguments
+
+
+def _tool_call(delta: Any, next_index: int, where: str) -> tuple:
+    """(index, id, name, arguments) of one tool-call fragment, checked."""
+    function = delta.get("function") if isinstance(delta, dict) else None
+    if not isinstance(delta, dict) or not isinstance(function, dict | None):
+        raise WireError(f"a tool call in the reply from {where} is not an object")
+    function = function or {}
+    arguments = function.get("arguments")
+    if isinstance(arguments, dict):  # some servers send the object itself
+        arguments = json.dumps(arguments)
+    fields = {
+        "index": delta.get("index", next_index),
+        "id": delta.get("id"),
+        "function.name": function.get("name"),
+        "function.arguments": arguments,
+    }
+    for name, value in fields.items():
+        kind = int if name == "index" else str
+        if value is not None and type(value) is not kind:
+            what = "an integer" if kind is int else "a string"
+            raise WireError(f"a tool call in the reply from {where}: {name} is not {what}")
+    return fields["index"], fields["id"], fields["function.name"] or "", arguments or ""
+
+
+def tool_arguments(text: str) -> dict:
+    """A tool call's arguments as the dict llm passes on; anything else is kept raw."""
+    try:
+        arguments = json.loads(text or "{}")
+    except (ValueError, RecursionError):
+        arguments = None
+    return arguments if isinstance(arguments, dict) else {"_raw": text}
 
 
 class SSEParser:
@@ -406,36 +477,62 @@ class WireError(Exception):
     """The reply could not be used; the message says how, for the user."""
 
 
+def _quoted(text: str, secret: str | None) -> str:
+    """The start of a reply, for an error message."""
+    text = hide_secret(text, secret)  # before cutting, or a cut key would show
+    return repr(text[:80] + ("..." if len(text) > 80 else ""))
+
+
 def _json(text: str, where: str, secret: str | None = None) -> Any:
     try:
         return json.loads(text)
+    except RecursionError:
+        raise WireError(f"reply from {where} is JSON nested too deeply to read") from None
     except ValueError:
-        text = hide_secret(text, secret)  # before cutting, or a cut key would show
-        snippet = text[:80] + ("..." if len(text) > 80 else "")
-        raise WireError(f"reply from {where} is not JSON: {snippet!r}") from None
+        raise WireError(f"reply from {where} is not JSON: {_quoted(text, secret)}") from None
 
 
 class Decoder:
-    """Turns a reply, or a stream's lines, into text chunks and an Outcome."""
+    """Turns a reply, or a stream's lines, into text chunks and an Outcome.
+
+    The backend calls ``begin`` when the reply's head has arrived, then
+    ``receive`` with each piece of the body until ``done`` (the stream said
+    it is complete) or the body ends, then ``finish``."""
 
     def __init__(self, config, where: str, secret: str | None = None):
         self.config = config
         self.where = where
         self.secret = secret  # the key: never part of a message
-        self.reply_paths = Paths(config.response)
-        self.stream_paths = Paths(config.stream)
+        self.limit = config.max_reply_bytes
+        self.reply_paths = Paths(config.response, where)
+        self.stream_paths = Paths(config.stream, where)
         self.outcome = Outcome()
         self.sse = SSEParser() if config.stream.format == "sse" else None
         self.done = False
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
-        self._partial = ""
-        self._body: list[bytes] = []
+        self.begin(200, "", False)
+
+    def begin(self, status: int, kind: str, streaming: bool) -> None:
+        """A reply (this attempt's) has started, with this status and content
+        type: how to read it. Its pace and size are measured from now.
+
+        A server asked for SSE may answer with plain JSON, typically an
+        error: that is read as a reply."""
+        self.status = status
+        self.streaming = streaming
+        self.html = kind.startswith("text/html")
+        json_reply = kind.startswith("application/json") and self.sse is not None
+        self.streamed = streaming and status < 400 and not json_reply and not self.html
         self._progress = time.monotonic()
+        self._size = 0
+        self._body: list[bytes] = []
+        self._pending: list[bytes] = []  # the start of a line
+        self._cr = False  # the last piece ended with CR: an LF next is part of it
+        self._events = 0
 
     def _pace(self, progressed: bool) -> None:
-        """A server that sends a byte at a time never trips a read timeout:
-        going ``timeout`` seconds without a complete event (or, for a whole
-        reply, without finishing it) is a timeout too."""
+        """A server that sends a byte at a time, or only keep-alives, never
+        trips a read timeout: going ``timeout`` seconds without an event (or,
+        for a whole reply, without finishing it) is a timeout too."""
         now = time.monotonic()
         if progressed:
             self._progress = now
@@ -445,27 +542,26 @@ class Decoder:
                 "the reply is arriving too slowly"
             )
 
-    def begin(self) -> None:
-        """A reply has started (this attempt's): its pace is measured from now."""
-        self._progress = time.monotonic()
-
-    def take(self, data: bytes) -> None:
-        """A piece of a reply that is read whole."""
-        self._body.append(data)
-        self._pace(False)
-
-    def receive(self, data: bytes, streamed: bool) -> list[str]:
-        """Bytes as they arrive: text to show now, if the reply is a stream."""
-        if not streamed:
-            self.take(data)
+    def receive(self, data: bytes) -> list[str]:
+        """Bytes as they arrive (decompressed): text to show now, if the
+        reply is a stream."""
+        self._size += len(data)
+        if self._size > self.limit:
+            raise WireError(
+                f"reply from {self.where} is larger than {self.limit} bytes "
+                "(max_reply_bytes), decompressed"
+            )
+        if not self.streamed:
+            self._body.append(data)
+            self._pace(False)
             return []
         text = self.feed(data)
         return [text] if text else []
 
-    def finish(self, streamed: bool, streaming: bool) -> list[str]:
-        """The reply is complete: what is left to show."""
-        if not streamed:
-            return self.whole(streaming)
+    def finish(self) -> list[str]:
+        """The reply is complete, or said it is: what is left to show."""
+        if not self.streamed:
+            return self.whole()
         text = self.end()
         return [text] if text else []
 
@@ -475,20 +571,24 @@ class Decoder:
             return None
         return found if isinstance(found, str) else json.dumps(found)
 
-    def status_error(self, status: int, body: bytes) -> str:
+    def status_error(self) -> str:
         """The provider's own message for an HTTP error status."""
-        text = body.decode("utf-8", "replace").strip()
+        text = b"".join(self._body).decode("utf-8", "replace").strip()
         message = None
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, RecursionError, WireError):
             message = self.error_message(json.loads(text), self.reply_paths)
         message = hide_secret(message or text, self.secret)[:200] or "(empty reply)"
-        return f"HTTP {status} from {self.where}: {message}"
+        return f"HTTP {self.status} from {self.where}: {message}"
 
-    def whole(self, streaming: bool) -> list[str]:
+    def whole(self) -> list[str]:
         """A reply read in one piece: a JSON reply, or a whole stream (a
         server may label its event stream as JSON)."""
         body = b"".join(self._body)
-        if streaming and not body.lstrip().startswith((b"{", b"[")):
+        if self.streaming and self.html:
+            text = body.decode("utf-8", "replace")
+            quoted = _quoted(text, self.secret)
+            raise WireError(f"reply from {self.where} is an HTML page, not a stream: {quoted}")
+        if self.streaming and not body.lstrip().startswith((b"{", b"[")):
             return [t for t in (self.feed(body), self.end()) if t]
         return [self.reply(body)]
 
@@ -499,8 +599,12 @@ class Decoder:
             raise WireError(f"error from {self.where}: {error}")
         self._note(data, self.reply_paths)
         if self.config.tools == "openai":
-            for i, call in enumerate(self.reply_paths.find("tool_calls", data) or []):
-                tool_call_deltas(self.outcome, [{"index": i, **call}])
+            calls = self.reply_paths.find("tool_calls", data)
+            if calls is not None and not isinstance(calls, list):
+                raise WireError(f"tool calls in the reply from {self.where} are not a list")
+            for i, call in enumerate(calls or []):
+                delta = {"index": i, **call} if isinstance(call, dict) else call
+                tool_call_deltas(self.outcome, [delta], self.where)
         text = self.reply_paths.find("text", data)
         if text is None and not self.outcome.tool_calls:
             raise WireError(
@@ -520,15 +624,45 @@ class Decoder:
 
         A whole network read is decoded at once, so a burst of events costs
         one chunk downstream, not one per event."""
-        try:
-            text = self._partial + self._utf8.decode(data)
-        except UnicodeDecodeError as exc:
-            raise WireError(f"stream from {self.where} is not valid UTF-8") from exc
-        lines = text.splitlines(keepends=True)
-        self._partial = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
-        self._pace(bool(lines))
-        texts = [t for line in lines if (t := self.line(line.rstrip("\r\n")))]
+        lines = self._lines(data)
+        before = self._events
+        texts = [t for line in lines if (t := self.line(line))]
+        self._pace(self._events != before)
         return "".join(texts)
+
+    def _lines(self, data: bytes) -> list[str]:
+        """The complete lines in ``data`` and what came before it.
+
+        Lines end at CR, LF or CRLF only (as SSE and NDJSON define them), so
+        this splits bytes, not text: ``str.splitlines`` would also split at
+        U+2028, U+0085 and the like, which JSON holds raw. A CR at the end of
+        one read and its LF at the start of the next are one line end."""
+        if self._cr and data[:1] == b"\n":
+            data = data[1:]
+            self._cr = False
+        if not data:
+            return []
+        end = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if end < 0:
+            self._cr = False
+            self._pending.append(data)
+            return []
+        head, rest = data[: end + 1], data[end + 1 :]
+        if self._pending:
+            head = b"".join(self._pending) + head
+        self._pending = [rest] if rest else []
+        self._cr = not rest and head.endswith(b"\r")
+        if b"\r" in head:
+            head = head.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = self._decoded(head).split("\n")
+        lines.pop()  # what follows the last line end: nothing
+        return lines
+
+    def _decoded(self, data: bytes) -> str:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise WireError(f"stream from {self.where} is not valid UTF-8") from None
 
     def line(self, line: str) -> str | None:
         """One line of a stream; returns text to show, if any."""
@@ -541,6 +675,7 @@ class Decoder:
         spec = self.config.stream
         if self.done or name in spec.skip_events:
             return None
+        self._events += 1
         if spec.done is not None and data.strip() == spec.done:
             self.done = True
             return None
@@ -550,7 +685,8 @@ class Decoder:
             raise WireError(f"error from {self.where}: {error}")
         self._note(payload, self.stream_paths)
         if self.config.tools == "openai":
-            tool_call_deltas(self.outcome, self.stream_paths.find("tool_calls", payload))
+            calls = self.stream_paths.find("tool_calls", payload)
+            tool_call_deltas(self.outcome, calls, self.where)
         if name in spec.done_events or (
             spec.done_when and self.stream_paths.find("done_when", payload)
         ):
@@ -559,14 +695,16 @@ class Decoder:
         return text if isinstance(text, str) and text else None
 
     def end(self) -> str | None:
-        """The stream closed: flush, and insist that it finished."""
-        partial, self._partial = self._partial, ""
+        """The stream closed, or said it is complete: flush, and insist that
+        it finished."""
+        partial = self._decoded(b"".join(self._pending))
+        self._pending = []
         text = None
-        if partial.strip():
+        if partial.strip() and not self.done:
             if self.sse is None:
                 try:
                     json.loads(partial)
-                except ValueError:
+                except (ValueError, RecursionError):
                     raise WireError(
                         f"stream from {self.where} ended in the middle of a line"
                     ) from None
