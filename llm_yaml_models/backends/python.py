@@ -13,8 +13,9 @@ sync model drives async callables on an event loop of its own, and the
 async model runs sync callables in a worker thread, streaming their chunks
 as they come, so the event loop is never blocked.
 
-The module is imported on first use, never when llm starts; ``llm
-yaml-models validate`` imports it to check it.
+The module is imported on first use, never when llm starts (by the async
+model, in a worker thread); ``llm yaml-models validate`` imports it to check
+it.
 """
 
 from __future__ import annotations
@@ -34,8 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from .base import Backend, BackendConfig, Request
+from .worker import in_thread, second_interrupt_ends
 
 _DONE = object()
+# What a callable may raise and we report as its failure. KeyboardInterrupt
+# and SystemExit are among them: raised by the callable, they would end the
+# program (or, in a worker thread, vanish and leave the prompt waiting).
+_FAILURES = (Exception, KeyboardInterrupt, SystemExit)
 
 
 class CallableError(Exception):
@@ -159,7 +165,7 @@ def load_callable(config: PythonConfig):
         raise
     except ModuleNotFoundError as exc:
         raise CallableError(f"cannot import {where}: no module named {exc.name!r}") from exc
-    except Exception as exc:
+    except _FAILURES as exc:
         raise CallableError(f"importing {where} failed: {type(exc).__name__}: {exc}") from exc
     target: Any = module
     for part in attribute.split("."):
@@ -178,8 +184,20 @@ def load_callable(config: PythonConfig):
     return target
 
 
+class _Raised(Exception):
+    """KeyboardInterrupt or SystemExit from a coroutine, carried as an
+    Exception: as itself it would stop the event loop that ran it."""
+
+    def __init__(self, original: BaseException):
+        super().__init__(original)
+        self.original = original
+
+
 async def _awaited(awaitable):
-    return await awaitable
+    try:
+        return await awaitable
+    except (KeyboardInterrupt, SystemExit) as exc:
+        raise _Raised(exc) from exc
 
 
 class _PrivateLoop:
@@ -238,11 +256,14 @@ class PythonBackend(Backend):
     def _call(self, fn, request: Request):
         try:
             return fn(request, **self.config.arguments)
-        except Exception as exc:
+        except _FAILURES as exc:
             raise self._error(request, exc) from exc
 
-    def _error(self, request: Request, exc: Exception):
-        return request.fail(f"{type(exc).__name__}: {exc}")
+    def _error(self, request: Request, exc: BaseException):
+        if isinstance(exc, _Raised):
+            exc = exc.original
+        said = str(exc)
+        return request.fail(f"{type(exc).__name__}: {said}" if said else type(exc).__name__)
 
     def _chunk(self, request: Request, chunk: Any) -> str:
         if not isinstance(chunk, str):
@@ -268,6 +289,10 @@ class PythonBackend(Backend):
     # -- sync: async callables run on an event loop of their own -----------
 
     def stream(self, request: Request) -> Iterator[str]:
+        with second_interrupt_ends():
+            yield from self._stream(request)
+
+    def _stream(self, request: Request) -> Iterator[str]:
         result = self._call(self.function(request), request)
         shape = self._shape(request, result)
         if shape == "text":
@@ -284,7 +309,7 @@ class PythonBackend(Backend):
                 chunk = next(iterator)
             except StopIteration:
                 return
-            except Exception as exc:
+            except _FAILURES as exc:
                 raise self._error(request, exc) from exc
             yield self._chunk(request, chunk)
 
@@ -317,16 +342,18 @@ class PythonBackend(Backend):
     # -- async: sync callables run in a worker thread -----------------------
 
     async def astream(self, request: Request) -> AsyncIterator[str]:
-        fn = self.function(request)
+        # The first use imports the module: in a worker thread, as a slow
+        # import must not stall the event loop.
+        fn = self._fn if self._fn is not None else await in_thread(self.function, request)
         if _is_async(fn):
             result = self._call(fn, request)
         else:
-            result = await asyncio.to_thread(self._call, fn, request)
+            result = await in_thread(self._call, fn, request)
         shape = self._shape(request, result)
         if shape == "awaitable":
             try:
                 result = await result
-            except Exception as exc:
+            except _FAILURES as exc:
                 raise self._error(request, exc) from exc
             shape = self._shape(request, result)
         if shape == "text":
@@ -345,7 +372,7 @@ class PythonBackend(Backend):
                 chunk = await iterator.__anext__()
             except StopAsyncIteration:
                 return
-            except Exception as exc:
+            except _FAILURES as exc:
                 raise self._error(request, exc) from exc
             yield self._chunk(request, chunk)
 
@@ -369,7 +396,7 @@ class PythonBackend(Backend):
                     if not hand_over((chunk, None)):
                         return
                 hand_over((_DONE, None))
-            except Exception as exc:  # noqa: BLE001 - handed to the event loop
+            except BaseException as exc:  # noqa: BLE001 - handed to the event loop
                 hand_over((_DONE, exc))
 
         worker = threading.Thread(target=produce, name="llm-yaml-models-callable", daemon=True)
