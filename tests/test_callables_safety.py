@@ -11,7 +11,9 @@ never from ``__pycache__``.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
+import py_compile
 import select
 import signal
 import subprocess
@@ -258,3 +260,33 @@ def test_building_a_large_corpus_table_does_not_block_the_event_loop(write, monk
     text, stall = asyncio.run(longest_stall(model.prompt("the cat").text()))
     assert len(text.split()) == 20
     assert stall < 0.5
+
+
+# -- __pycache__ -------------------------------------------------------------------------
+
+GENUINE = "def fn(request):\n    return 'genuine'\n"
+PLANTED = "def fn(request):\n    return 'planted'\n"
+
+
+def test_a_planted_pyc_is_never_run(write, models_dir, run_llm):
+    """Another user's .pyc, stamped with the source's mtime and size, in a
+    __pycache__ they can write (as in a sticky, world-writable directory)."""
+    assert len(GENUINE) == len(PLANTED)
+    source = write("mod.py", PLANTED)
+    py_compile.compile(str(source), cfile=importlib.util.cache_from_source(str(source)))
+    stamp = source.stat().st_mtime_ns
+    source.write_text(GENUINE)
+    os.utime(source, ns=(stamp, stamp))
+    write("pyc.yaml", "- model_id: pyc\n  backend: {type: python, callable: ./mod.py:fn}\n")
+    for flags in ((), ("--async",)):
+        result = run_llm("-m", "pyc", "hi", *flags)
+        assert (result.exit_code, result.stdout) == (0, "genuine\n")
+    assert run_llm("yaml-models", "validate").exit_code == 0
+
+
+def test_no_pyc_is_written(write, models_dir, run_llm, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # PYTHONDONTWRITEBYTECODE may be set
+    write("mod.py", GENUINE)
+    write("pyc.yaml", "- model_id: pyc\n  backend: {type: python, callable: ./mod.py:fn}\n")
+    assert run_llm("-m", "pyc", "hi").stdout == "genuine\n"
+    assert not (models_dir / "__pycache__").exists()

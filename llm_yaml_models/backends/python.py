@@ -15,7 +15,9 @@ as they come, so the event loop is never blocked.
 
 The module is imported on first use, never when llm starts (by the async
 model, in a worker thread); ``llm yaml-models validate`` imports it to check
-it.
+it. A ``./file.py`` is compiled from its source every time it is loaded:
+bytecode in ``__pycache__`` is never read, so someone who can write there
+cannot swap in code of their own, and none is written.
 """
 
 from __future__ import annotations
@@ -106,10 +108,12 @@ def _load_module(path: Path):
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise CallableError(f"cannot import {path}")
+    spec.cached = None  # no __pycache__: not read, not written
     module = importlib.util.module_from_spec(spec)
+    code = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(code, module.__dict__)
     except BaseException:
         del sys.modules[name]
         raise
