@@ -219,7 +219,9 @@ def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> lis
     if data.get("can_stream") and not backend.can_stream:
         message = f"the {data['backend']['type']} backend cannot stream"
         problems.append(doc.problem(origin(("can_stream",)), message))
-    return problems
+    from .trust import check_declaration
+
+    return problems + check_declaration(data, doc, origin)
 
 
 # Keyword arguments of llm's prompt(), chain() and Conversation.prompt():

@@ -16,14 +16,18 @@ import os
 import py_compile
 import select
 import signal
+import stat
 import subprocess
 import sys
+import textwrap
 import time
+from pathlib import Path
 
 import llm
 import pytest
 from conftest import LLM_EXE
 
+from llm_yaml_models import trust
 from llm_yaml_models.backends import markov
 
 CALLABLES = """\
@@ -290,3 +294,195 @@ def test_no_pyc_is_written(write, models_dir, run_llm, monkeypatch):
     write("pyc.yaml", "- model_id: pyc\n  backend: {type: python, callable: ./mod.py:fn}\n")
     assert run_llm("-m", "pyc", "hi").stdout == "genuine\n"
     assert not (models_dir / "__pycache__").exists()
+
+
+# -- loose files: keys, the environment, code --------------------------------------------
+
+SHARED_GID = 65534  # nogroup (or nobody): the primary group of several users
+SHARED_NAME = trust._group(SHARED_GID)
+# A group the owner alone is in may write; only root can give a file to a
+# group of several that it is not in.
+SHARED_GROUP = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chgrp")
+
+DECLARATIONS = """\
+- model_id: keyed
+  key: {name: secret-service}
+  backend: {type: http, preset: openai-chat, base_url: "http://127.0.0.1:9/v1"}
+- model_id: env-header
+  backend:
+    type: http
+    preset: openai-chat
+    base_url: "http://127.0.0.1:9/v1"
+    headers: {x-api-key: "${GEMINI_API_KEY}"}
+- model_id: env-template
+  backend:
+    type: http
+    preset: openai-chat
+    base_url: "http://127.0.0.1:9/v1"
+    body: {aws: "{{ env.AWS_SECRET_ACCESS_KEY }}", also: "${HOME}"}
+- model_id: plain-chain
+  backend: {type: markov}
+"""
+
+# (path in the file, what it would send, the text just before its value)
+SENDS = [
+    ("[0].key", "send the key 'secret-service'", "key: "),
+    ("[1].backend.headers.x-api-key", "send environment variable GEMINI_API_KEY", "x-api-key: "),
+    (
+        "[2].backend.body.aws",
+        "send environment variables AWS_SECRET_ACCESS_KEY, HOME",
+        "aws: ",
+    ),
+]
+
+
+def located(path: Path, before: str) -> str:
+    """FILE:LINE:COL of the value after the first ``before``."""
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if before in line:
+            return f"{path}:{number}:{line.index(before) + len(before) + 1}"
+    raise AssertionError(before)
+
+
+def refusals(path: Path, why: str) -> str:
+    return "".join(
+        f"{located(path, before)}: {where}: refusing to {what}: {why}\n"
+        for where, what, before in SENDS
+    )
+
+
+@pytest.fixture
+def nested(tmp_path, monkeypatch):
+    """models/a/b/c.yaml, and good.yaml in another directory, on the path."""
+    top = tmp_path / "a"
+    folder = top / "b"
+    folder.mkdir(parents=True)
+    path = folder / "decl.yaml"
+    path.write_text(DECLARATIONS)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "good.yaml").write_text("- model_id: good\n  backend: {type: markov}\n")
+    if os.geteuid() == 0:  # a group others are in: its write bit lets them in
+        for p in (top, folder, path):
+            os.chown(p, -1, SHARED_GID)
+    monkeypatch.setenv("LLM_YAML_MODELS_PATH", f"{path}:{other}")
+    monkeypatch.setenv("GEMINI_API_KEY", "gemini-secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+    yield path
+    for p in (top, folder):
+        p.chmod(0o755)
+
+
+def loaded_ids(run_llm) -> list[str]:
+    listed = run_llm("models", "list").stdout
+    return [line.split(": ", 1)[1] for line in listed.splitlines() if line.startswith("YAML")]
+
+
+def assert_refused_at_load(run_llm, path: Path, why: str) -> None:
+    result = run_llm("models", "list")
+    skipped = ", ".join(f"{path}:{line}" for line in (1, 4, 10))
+    assert result.stderr == (
+        f"llm-yaml-models: skipped {skipped}; run 'llm yaml-models validate' for details\n"
+    )
+    assert loaded_ids(run_llm) == ["plain-chain", "good"]
+    validate = run_llm("yaml-models", "validate")
+    assert (validate.exit_code, validate.stdout) == (1, refusals(path, why))
+
+
+@pytest.mark.parametrize("mode", [0o666, pytest.param(0o664, marks=SHARED_GROUP)], ids=oct)
+def test_a_loose_file_sends_no_key_and_no_environment(nested, run_llm, mode):
+    nested.chmod(mode)
+    who = "any user" if mode & stat.S_IWOTH else f"group {SHARED_NAME}"
+    why = f"{who} can write to {nested}; fix it with: chmod go-w {nested}"
+    assert_refused_at_load(run_llm, nested, why)
+
+
+@SHARED_GROUP
+def test_a_group_writable_grandparent_is_noticed(nested, run_llm):
+    top = nested.parent.parent
+    top.chmod(0o775)
+    assert_refused_at_load(
+        run_llm, nested, f"group {SHARED_NAME} can write to {top}; fix it with: chmod go-w {top}"
+    )
+
+
+def test_a_group_of_the_owner_alone_may_write(nested, run_llm):
+    """As Debian's and Ubuntu's ssh: under umask 002 files are 664, in a
+    group whose one member is their owner."""
+    ours = [g for g in (os.getgid(), *os.getgroups()) if trust._sole_member(g) == os.getuid()]
+    if not ours:
+        pytest.skip("no group here has us as its one member")
+    gid = ours[0]
+    for path in (nested, nested.parent, nested.parent.parent):
+        os.chown(path, -1, gid)
+        path.chmod(0o775 if path.is_dir() else 0o664)
+    assert run_llm("yaml-models", "validate").stdout == "OK: 5 models in 2 files, no problems\n"
+
+
+def test_a_sticky_world_writable_grandparent_is_accepted(nested, run_llm):
+    """As /tmp: others may add files there, but not replace ours."""
+    nested.parent.parent.chmod(0o1777)
+    assert run_llm("yaml-models", "validate").stdout == "OK: 5 models in 2 files, no problems\n"
+
+
+def test_a_loose_directory_behind_a_symlink_is_noticed(nested, tmp_path, run_llm, monkeypatch):
+    link = tmp_path / "elsewhere" / "linked.yaml"
+    link.symlink_to(nested)
+    monkeypatch.setenv("LLM_YAML_MODELS_PATH", str(link))
+    folder = nested.parent
+    folder.chmod(0o777)
+    validate = run_llm("yaml-models", "validate")
+    why = f"any user can write to {folder}; fix it with: chmod go-w {folder}"
+    assert (validate.exit_code, validate.stdout) == (1, refusals(link, why))
+
+
+def test_fixing_the_mode_is_noticed_though_the_file_is_unchanged(nested, run_llm):
+    """chmod changes no mtime: the cached verdict must not outlive it."""
+    nested.parent.chmod(0o777)
+    assert loaded_ids(run_llm) == ["plain-chain", "good"]
+    nested.parent.chmod(0o755)
+    assert loaded_ids(run_llm) == ["keyed", "env-header", "env-template", "plain-chain", "good"]
+    nested.parent.parent.chmod(0o777)  # and the other way round
+    assert loaded_ids(run_llm) == ["plain-chain", "good"]
+
+
+def test_tidy_files_load_as_before(nested, run_llm):
+    validate = run_llm("yaml-models", "validate")
+    assert (validate.exit_code, validate.stdout) == (0, "OK: 5 models in 2 files, no problems\n")
+
+
+def test_the_runtime_refusal_names_the_callable(write, run_llm):
+    write("c.py", "def fn(request):\n    return 'ran'\n").chmod(0o666)
+    path = write("c.yaml", "- model_id: c\n  backend: {type: python, callable: ./c.py:fn}\n")
+    py = path.with_name("c.py")
+    result = run_llm("-m", "c", "hi")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: c: refusing to run ./c.py:fn: any user can write to {py}; "
+        f"fix it with: chmod go-w {py}\n",
+    )
+
+
+def test_a_declaration_inherits_its_key_from_defaults(tmp_path, run_llm, monkeypatch):
+    """A key from ``defaults`` is refused once, at the defaults."""
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            defaults:
+              key: {name: shared}
+            models:
+              - model_id: one
+                backend: {type: markov}
+              - model_id: two
+                backend: {type: markov}
+            """
+        )
+    )
+    path.chmod(0o666)
+    monkeypatch.setenv("LLM_YAML_MODELS_PATH", str(path))
+    validate = run_llm("yaml-models", "validate")
+    why = f"any user can write to {path}; fix it with: chmod go-w {path}"
+    assert validate.stdout == (
+        f"{path}:2:8: defaults.key: refusing to send the key 'shared': {why}\n"
+    )

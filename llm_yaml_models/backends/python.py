@@ -28,7 +28,6 @@ import importlib
 import importlib.util
 import inspect
 import os
-import stat
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -120,48 +119,24 @@ def _load_module(path: Path):
     return module
 
 
-_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
-
-
-def refuse_if_loose(path: Path) -> None:
+def refuse_if_loose(path: Path, reference: str) -> None:
     """Like ssh with a loose ~/.ssh/config: code named by a file that others
-    may change is not run. The file must belong to us (or root) and be
-    writable by no one else, and so must its directory, unless that has the
-    sticky bit (as /tmp has), which stops others replacing the file."""
-    if os.name != "posix":
-        return
-    why = _loose(os.stat(path), path, "it") or _loose(
-        os.stat(path.parent), path.parent, "its directory", sticky_ok=True
-    )
+    may change is not run (see ``trust``)."""
+    from ..trust import loose
+
+    why = loose(path)
     if why:
-        raise CallableError(f"refusing to run code named by {path}: {why}")
-
-
-def _loose(info: os.stat_result, path: Path, what: str, sticky_ok: bool = False) -> str | None:
-    if info.st_uid not in (os.getuid(), 0):
-        return f"{what} belongs to another user; fix it with: chown {_me()} {path}"
-    if info.st_mode & _OTHERS_WRITE and not (sticky_ok and info.st_mode & stat.S_ISVTX):
-        return f"other users can write to {what}; fix it with: chmod go-w {path}"
-    return None
-
-
-def _me() -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return str(os.getuid())
+        raise CallableError(f"refusing to run {reference}: {why}")
 
 
 def load_callable(config: PythonConfig):
     """Import the declared callable, or raise CallableError saying why."""
     where, attribute = split_reference(config.callable)
-    refuse_if_loose(config.source)
+    refuse_if_loose(config.source, config.callable)
     try:
         if is_file_reference(where):
             path = resolve_file(where, config.base_dir)
-            refuse_if_loose(path)
+            refuse_if_loose(path, config.callable)
             module = _module_from_file(path)
         else:
             module = importlib.import_module(where)
