@@ -230,7 +230,9 @@ def _backend_problems(data: dict, doc: Document, origin, deep: bool) -> list[Pro
     if data.get("can_stream") and not backend.can_stream:
         message = f"the {data['backend']['type']} backend cannot stream"
         problems.append(doc.problem(origin(("can_stream",)), message))
-    return problems
+    from .trust import check_declaration
+
+    return problems + check_declaration(data, doc, origin)
 
 
 def _name_problems(data: dict, doc: Document, origin) -> list[Problem]:

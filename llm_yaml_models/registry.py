@@ -46,11 +46,14 @@ class Loaded:
 
 
 def signature(path: str) -> list | None:
+    from .trust import stamp
+
     try:
         info = os.stat(path)
     except OSError:
         return None
-    return [info.st_mtime_ns, info.st_size, info.st_ino, info.st_dev]
+    # Owners, groups and modes too: whether the file may be trusted depends on them.
+    return [info.st_mtime_ns, info.st_size, info.st_ino, info.st_dev, *stamp(path)]
 
 
 class Cache:

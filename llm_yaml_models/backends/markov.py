@@ -20,6 +20,7 @@ from itertools import islice
 from pathlib import Path
 
 from .base import Backend, BackendConfig, Request
+from .worker import in_thread
 
 DEFAULT_LENGTH = 20
 
@@ -169,6 +170,11 @@ class MarkovBackend(Backend):
             raise request.fail(f"cannot read corpus {path}: {exc.strerror}") from exc
         return self._corpus[1]
 
+    def load_corpus(self, request: Request) -> dict:
+        """The corpus table, built (or rebuilt) now if it is not up to date."""
+        with _collector_paused():
+            return self.corpus_table(request)
+
     def words(self, request: Request) -> list[str]:
         with _collector_paused():
             return self._words(request)
@@ -210,6 +216,9 @@ class MarkovBackend(Backend):
             yield chunk
 
     async def astream(self, request: Request) -> AsyncIterator[str]:
+        if self.config.corpus is not None:
+            # Building a large corpus's table takes a while: off the event loop.
+            await in_thread(self.load_corpus, request)
         chunks, delay = self.plan(request)
         for i, chunk in enumerate(chunks):
             if delay and i:

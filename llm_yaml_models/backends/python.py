@@ -13,8 +13,11 @@ sync model drives async callables on an event loop of its own, and the
 async model runs sync callables in a worker thread, streaming their chunks
 as they come, so the event loop is never blocked.
 
-The module is imported on first use, never when llm starts; ``llm
-yaml-models validate`` imports it to check it.
+The module is imported on first use, never when llm starts (by the async
+model, in a worker thread); ``llm yaml-models validate`` imports it to check
+it. A ``./file.py`` is compiled from its source every time it is loaded:
+bytecode in ``__pycache__`` is never read, so someone who can write there
+cannot swap in code of their own, and none is written.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import importlib
 import importlib.util
 import inspect
 import os
-import stat
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -34,8 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from .base import Backend, BackendConfig, Request
+from .worker import in_thread, second_interrupt_ends
 
 _DONE = object()
+# What a callable may raise and we report as its failure. KeyboardInterrupt
+# and SystemExit are among them: raised by the callable, they would end the
+# program (or, in a worker thread, vanish and leave the prompt waiting).
+_FAILURES = (Exception, KeyboardInterrupt, SystemExit)
 
 
 class CallableError(Exception):
@@ -100,58 +107,36 @@ def _load_module(path: Path):
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise CallableError(f"cannot import {path}")
+    spec.cached = None  # no __pycache__: not read, not written
     module = importlib.util.module_from_spec(spec)
+    code = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(code, module.__dict__)
     except BaseException:
         del sys.modules[name]
         raise
     return module
 
 
-_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
-
-
-def refuse_if_loose(path: Path) -> None:
+def refuse_if_loose(path: Path, reference: str) -> None:
     """Like ssh with a loose ~/.ssh/config: code named by a file that others
-    may change is not run. The file must belong to us (or root) and be
-    writable by no one else, and so must its directory, unless that has the
-    sticky bit (as /tmp has), which stops others replacing the file."""
-    if os.name != "posix":
-        return
-    why = _loose(os.stat(path), path, "it") or _loose(
-        os.stat(path.parent), path.parent, "its directory", sticky_ok=True
-    )
+    may change is not run (see ``trust``)."""
+    from ..trust import loose
+
+    why = loose(path)
     if why:
-        raise CallableError(f"refusing to run code named by {path}: {why}")
-
-
-def _loose(info: os.stat_result, path: Path, what: str, sticky_ok: bool = False) -> str | None:
-    if info.st_uid not in (os.getuid(), 0):
-        return f"{what} belongs to another user; fix it with: chown {_me()} {path}"
-    if info.st_mode & _OTHERS_WRITE and not (sticky_ok and info.st_mode & stat.S_ISVTX):
-        return f"other users can write to {what}; fix it with: chmod go-w {path}"
-    return None
-
-
-def _me() -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return str(os.getuid())
+        raise CallableError(f"refusing to run {reference}: {why}")
 
 
 def load_callable(config: PythonConfig):
     """Import the declared callable, or raise CallableError saying why."""
     where, attribute = split_reference(config.callable)
-    refuse_if_loose(config.source)
+    refuse_if_loose(config.source, config.callable)
     try:
         if is_file_reference(where):
             path = resolve_file(where, config.base_dir)
-            refuse_if_loose(path)
+            refuse_if_loose(path, config.callable)
             module = _module_from_file(path)
         else:
             module = importlib.import_module(where)
@@ -162,7 +147,7 @@ def load_callable(config: PythonConfig):
     except SystemExit as exc:  # not an Exception: it would end validate, or llm, silently
         code = "" if exc.code is None else repr(exc.code)
         raise CallableError(f"importing {where} failed: it called sys.exit({code})") from exc
-    except Exception as exc:
+    except _FAILURES as exc:
         raise CallableError(f"importing {where} failed: {type(exc).__name__}: {exc}") from exc
     target: Any = module
     for part in attribute.split("."):
@@ -181,8 +166,20 @@ def load_callable(config: PythonConfig):
     return target
 
 
+class _Raised(Exception):
+    """KeyboardInterrupt or SystemExit from a coroutine, carried as an
+    Exception: as itself it would stop the event loop that ran it."""
+
+    def __init__(self, original: BaseException):
+        super().__init__(original)
+        self.original = original
+
+
 async def _awaited(awaitable):
-    return await awaitable
+    try:
+        return await awaitable
+    except (KeyboardInterrupt, SystemExit) as exc:
+        raise _Raised(exc) from exc
 
 
 class _PrivateLoop:
@@ -241,11 +238,14 @@ class PythonBackend(Backend):
     def _call(self, fn, request: Request):
         try:
             return fn(request, **self.config.arguments)
-        except Exception as exc:
+        except _FAILURES as exc:
             raise self._error(request, exc) from exc
 
-    def _error(self, request: Request, exc: Exception):
-        return request.fail(f"{type(exc).__name__}: {exc}")
+    def _error(self, request: Request, exc: BaseException):
+        if isinstance(exc, _Raised):
+            exc = exc.original
+        said = str(exc)
+        return request.fail(f"{type(exc).__name__}: {said}" if said else type(exc).__name__)
 
     def _chunk(self, request: Request, chunk: Any) -> str:
         if not isinstance(chunk, str):
@@ -271,6 +271,10 @@ class PythonBackend(Backend):
     # -- sync: async callables run on an event loop of their own -----------
 
     def stream(self, request: Request) -> Iterator[str]:
+        with second_interrupt_ends():
+            yield from self._stream(request)
+
+    def _stream(self, request: Request) -> Iterator[str]:
         result = self._call(self.function(request), request)
         shape = self._shape(request, result)
         if shape == "text":
@@ -287,7 +291,7 @@ class PythonBackend(Backend):
                 chunk = next(iterator)
             except StopIteration:
                 return
-            except Exception as exc:
+            except _FAILURES as exc:
                 raise self._error(request, exc) from exc
             yield self._chunk(request, chunk)
 
@@ -320,16 +324,18 @@ class PythonBackend(Backend):
     # -- async: sync callables run in a worker thread -----------------------
 
     async def astream(self, request: Request) -> AsyncIterator[str]:
-        fn = self.function(request)
+        # The first use imports the module: in a worker thread, as a slow
+        # import must not stall the event loop.
+        fn = self._fn if self._fn is not None else await in_thread(self.function, request)
         if _is_async(fn):
             result = self._call(fn, request)
         else:
-            result = await asyncio.to_thread(self._call, fn, request)
+            result = await in_thread(self._call, fn, request)
         shape = self._shape(request, result)
         if shape == "awaitable":
             try:
                 result = await result
-            except Exception as exc:
+            except _FAILURES as exc:
                 raise self._error(request, exc) from exc
             shape = self._shape(request, result)
         if shape == "text":
@@ -348,7 +354,7 @@ class PythonBackend(Backend):
                 chunk = await iterator.__anext__()
             except StopAsyncIteration:
                 return
-            except Exception as exc:
+            except _FAILURES as exc:
                 raise self._error(request, exc) from exc
             yield self._chunk(request, chunk)
 
@@ -372,7 +378,7 @@ class PythonBackend(Backend):
                     if not hand_over((chunk, None)):
                         return
                 hand_over((_DONE, None))
-            except Exception as exc:  # noqa: BLE001 - handed to the event loop
+            except BaseException as exc:  # noqa: BLE001 - handed to the event loop
                 hand_over((_DONE, exc))
 
         worker = threading.Thread(target=produce, name="llm-yaml-models-callable", daemon=True)
