@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,6 +215,13 @@ def parse(file: str, text: str) -> Document:
 
 
 _MERGE = _STD + "merge"
+_FLOAT_MAX = sys.float_info.max
+_MAX_INT_TEXT = 400  # characters: 1.8e308 has 309 digits, with room for "_" and a sign
+
+
+def _too_large(text: str) -> str:
+    digits = sum(c.isalnum() for c in text)
+    return f"a {digits}-digit integer is too large: a number must lie between -1.8e308 and 1.8e308"
 
 
 class _Converter:
@@ -277,6 +285,8 @@ class _Converter:
             self.fail(node, path, f"unsupported YAML tag '{_display_tag(node.tag)}'")
         if node.tag in (_STD + "str", _STD + "timestamp"):
             return node.value
+        if node.tag == _STD + "int" and len(node.value) > _MAX_INT_TEXT:
+            self.fail(node, path, _too_large(node.value))  # before int() does the work
         try:
             value = self.constructor.construct_object(node)
         except Exception as exc:  # noqa: BLE001 - PyYAML raises KeyError for !!bool maybe
@@ -284,6 +294,10 @@ class _Converter:
         if isinstance(value, float) and not math.isfinite(value):
             # JSON has no such numbers, and bounds built from them overflow.
             self.fail(node, path, f"{node.value!r} is not a finite number")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX:
+            # Every number may meet a float (a bound, a timeout): one that
+            # cannot be one validates, then overflows wherever that happens.
+            self.fail(node, path, _too_large(node.value))
         return value
 
     def pairs(self, node, path: PathT, merges: int) -> dict:

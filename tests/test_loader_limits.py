@@ -1,0 +1,235 @@
+"""What no file may do to llm: hang it on a pattern, cost it more than its
+size, overflow it with a number; and the cache, which is never a source of
+truth. The quick validity check never accepts what jsonschema rejects."""
+
+from __future__ import annotations
+
+import difflib
+
+import pytest
+from conftest import model_ids
+
+from llm_yaml_models import schema
+from llm_yaml_models.config import load_file
+
+LOOK_AROUND = "look-around, including look-ahead and look-behind, is not supported"
+
+
+@pytest.fixture
+def validate(run_llm):
+    def validate(*paths):
+        result = run_llm("yaml-models", "validate", *map(str, paths))
+        return result.exit_code, result.stdout.splitlines()
+
+    return validate
+
+
+def option_file(write, spec: str, name: str = "a.yaml"):
+    return write(name, f"- model_id: m\n  backend: {{type: markov}}\n  options:\n    {spec}\n")
+
+
+# -- patterns: the linear-time engine or nothing -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        # look-around that backtracks in Python's re: 2^41 steps on the default
+        (r"^(?=a)(a+)+$", f"{LOOK_AROUND} (at position 1)"),
+        # no look-around, only too big for the engine's size limit
+        (r"(?:a{1,1000}){1,1000}$", "it compiles to more than the 10 MiB limit"),
+        (r"^(a)\1$", "backreferences are not supported (at position 4)"),
+        (r"^(?!x)", f"{LOOK_AROUND} (at position 1)"),
+    ],
+)
+def test_a_pattern_the_linear_engine_cannot_compile_is_refused_at_its_line(
+    write, llm_exe, pattern, why
+):
+    """In subprocesses (with the fixture's timeout): these hung every llm
+    command once matched with Python's re."""
+    default = "a" * 40 + "!"
+    path = option_file(write, f"o: {{type: string, pattern: '{pattern}', default: '{default}'}}")
+    write("b.yaml", "- model_id: other\n  backend: {type: markov}\n")
+    validated = llm_exe("yaml-models", "validate")
+    assert validated.stdout == (
+        f"{path}:4:32: [0].options.o.pattern: "
+        f"the linear-time regex engine cannot take this pattern: {why}\n"
+    )
+    assert validated.returncode == 1
+    listed = llm_exe("models", "list")
+    assert listed.returncode == 0
+    assert "YAML markov: other\n" in listed.stdout
+    assert listed.stderr == (
+        f"llm-yaml-models: skipped {path}:1; run 'llm yaml-models validate' for details\n"
+    )
+
+
+def test_an_items_pattern_is_held_to_the_same_engine(write, validate):
+    path = option_file(write, "o: {type: array, items: {type: string, pattern: '(?<=a)b'}}")
+    assert validate() == (
+        1,
+        [
+            f"{path}:4:53: [0].options.o.items.pattern: the linear-time regex engine "
+            f"cannot take this pattern: {LOOK_AROUND} (at position 0)"
+        ],
+    )
+
+
+def test_a_pattern_the_engine_takes_still_works(write, run_llm):
+    option_file(write, r"o: {type: string, pattern: '^\p{L}+$', default: abc}")
+    assert run_llm("yaml-models", "validate").exit_code == 0
+    assert run_llm("-m", "m", "-o", "o", "yes", "a b c").exit_code == 0
+    result = run_llm("-m", "m", "-o", "o", "x1", "a b c")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: o\n  String should match pattern '^\\p{L}+$'\n"
+
+
+# -- numbers a float cannot hold ---------------------------------------------
+
+HUGE = "9" * 401
+
+
+@pytest.mark.parametrize(
+    ("spec", "where"),
+    [
+        (f"o: {{type: number, maximum: {HUGE}}}", "4:32: [0].options.o.maximum"),
+        (f"o: {{type: integer, minimum: -{HUGE}}}", "4:33: [0].options.o.minimum"),
+        (f"o: {{type: integer, default: {HUGE}}}", "4:33: [0].options.o.default"),
+        (f"o: {{type: integer, enum: [1, {HUGE}]}}", "4:34: [0].options.o.enum[1]"),
+        (
+            f"o: {{type: array, items: {{type: number, exclusiveMinimum: {HUGE}}}}}",
+            "4:62: [0].options.o.items.exclusiveMinimum",
+        ),
+    ],
+)
+def test_an_integer_too_large_for_a_float_is_refused_at_its_line(
+    write, validate, llm_exe, spec, where
+):
+    """It validated, then crashed `llm models list --options` with
+    OverflowError, hiding every model declared after it."""
+    path = option_file(write, spec)
+    write("b.yaml", "- model_id: after\n  backend: {type: markov}\n")
+    assert validate() == (
+        1,
+        [
+            f"{path}:{where}: a 401-digit integer is too large: "
+            "a number must lie between -1.8e308 and 1.8e308"
+        ],
+    )
+    listed = llm_exe("models", "list", "--options")
+    assert listed.returncode == 0
+    assert "YAML markov: after\n" in listed.stdout
+
+
+def test_the_limit_holds_in_the_backend_and_past_pythons_int_digits(write, validate):
+    """Every number goes through one converter: timeouts, retries and an
+    integer longer than Python will convert (4,300 digits) alike."""
+    path = write(
+        "a.yaml",
+        f"- model_id: h\n  backend: {{type: http, url: 'http://127.0.0.1:9/', timeout: {HUGE}}}\n"
+        f"- model_id: m\n  backend: {{type: markov, order: {'1' * 5000}}}\n",
+    )
+    message = "-digit integer is too large: a number must lie between -1.8e308 and 1.8e308"
+    assert validate() == (
+        1,
+        [f"{path}:2:62: [0].backend.timeout: a 401{message}"],
+    )
+    path.write_text(f"- model_id: m\n  backend: {{type: markov, order: {'1' * 5000}}}\n")
+    assert validate() == (1, [f"{path}:2:34: [0].backend.order: a 5000{message}"])
+
+
+@pytest.mark.parametrize(
+    ("spec", "col", "message"),
+    [
+        (
+            "s: {type: string, maxLength: 1000000000000000000000000000000}",
+            34,
+            "[0].options.s.maxLength: 1000000000000000000000000000000 is greater than "
+            "the maximum of 2147483647",
+        ),
+        (
+            "a: {type: array, items: {type: string, minLength: 3000000000}}",
+            55,
+            "[0].options.a.items.minLength: 3000000000 is greater than the maximum of 2147483647",
+        ),
+    ],
+)
+def test_lengths_past_what_pydantic_takes_are_refused(write, validate, spec, col, message):
+    """They validated, then crashed --options with 'int too big to convert'."""
+    path = option_file(write, spec)
+    assert validate() == (1, [f"{path}:4:{col}: {message}"])
+
+
+def test_a_timeout_past_a_day_is_refused(write, validate):
+    """1e300 validated, then every prompt failed with 'timestamp out of range'."""
+    path = write(
+        "a.yaml",
+        "- model_id: h\n  backend: {type: http, url: 'http://127.0.0.1:9/', timeout: 1.0e+10}\n",
+    )
+    assert validate() == (
+        1,
+        [f"{path}:2:62: [0].backend.timeout: 10000000000.0 is greater than the maximum of 86400"],
+    )
+
+
+# -- bounded work: problems capped, suggestions once -------------------------
+
+
+def test_problems_are_capped_per_file_with_one_final_line(write, validate):
+    path = write("a.yaml", "- {}\n" * 150 + "- model_id: fine\n  backend: {type: markov}\n")
+    code, lines = validate()
+    assert code == 1
+    assert len(lines) == 100
+    assert lines[0] == f"{path}:1:3: [0]: 'model_id' is a required property"
+    assert lines[98] == f"{path}:99:3: [98]: 'model_id' is a required property"
+    assert lines[99] == (
+        f"{path}:100:3: 1 more problem and 50 more declarations with problems not shown: "
+        "at most 100 problems are reported per file"
+    )
+    assert model_ids() == ["fine"]  # past the cap, declarations are still checked
+
+
+def test_unknown_keys_past_the_cap_are_counted_not_explained(write, validate):
+    keys = "".join(f"  zz{i:03d}: 1\n" for i in range(150))
+    path = write("a.yaml", "- model_id: m\n  backend: {type: markov}\n" + keys)
+    code, lines = validate()
+    assert len(lines) == 100
+    assert lines[98].startswith(f"{path}:101:3: [0].zz098: unknown key 'zz098'")
+    assert lines[99] == (
+        f"{path}:102:3: 51 more problems not shown: at most 100 problems are reported per file"
+    )
+
+
+def test_a_suggestion_is_worked_out_once(write, monkeypatch):
+    """difflib ran 4 times per misspelt key, and again in every model that
+    merges a misspelt default."""
+    calls = []
+    real = difflib.get_close_matches
+
+    def counting(word, *args, **kwargs):
+        calls.append(word)
+        return real(word, *args, **kwargs)
+
+    monkeypatch.setattr(difflib, "get_close_matches", counting)
+    schema._close.cache_clear()
+    models = "".join(f"  - modle_id: m{i}\n    backend: {{type: markov}}\n" for i in range(3))
+    path = write("a.yaml", "defaults:\n  descripton: x\nmodels:\n" + models)
+    result = load_file(str(path))
+    assert [p.message for p in result.problems][:2] == [
+        "unknown key 'descripton'; did you mean 'description'?",
+        "unknown key 'modle_id'; did you mean 'model_id'?",
+    ]
+    assert sorted(calls) == ["descripton", "descripton", "modle_id"]  # as written, then merged
+
+
+def test_a_file_of_100000_empty_entries_is_refused_with_100_lines(write):
+    """It took 14 s at 8,000 entries (quadratic); the time is in
+    benchmarks/hostile.py, this checks the result."""
+    path = write("a.yaml", "- {}\n" * 99_999)
+    result = load_file(str(path))
+    assert len(result.problems) == 100
+    assert str(result.problems[-1]) == (
+        f"{path}:100:3: 1 more problem and 99899 more declarations with problems not shown: "
+        "at most 100 problems are reported per file"
+    )
+    assert len(result.skipped) == 99_999
