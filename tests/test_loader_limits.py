@@ -5,11 +5,16 @@ truth. The quick validity check never accepts what jsonschema rejects."""
 from __future__ import annotations
 
 import difflib
+import json
+import os
+import stat
+import time
 
+import llm
 import pytest
-from conftest import model_ids
+from conftest import MARKOV, model_ids
 
-from llm_yaml_models import schema
+from llm_yaml_models import registry, schema
 from llm_yaml_models.config import load_file
 
 LOOK_AROUND = "look-around, including look-ahead and look-behind, is not supported"
@@ -233,3 +238,108 @@ def test_a_file_of_100000_empty_entries_is_refused_with_100_lines(write):
         "at most 100 problems are reported per file"
     )
     assert len(result.skipped) == 99_999
+
+
+# -- the cache is a cache ----------------------------------------------------
+
+
+def _names(loaded) -> list[str]:
+    return [entry.model_id for entry in loaded.entries]
+
+
+def test_a_change_whose_mtime_is_put_back_is_seen(write):
+    """cp -p, touch -r and rsync -t put the mtime back; the size is the same."""
+    path = write("a.yaml", "- model_id: before\n  backend: {type: markov}\n")
+    assert _names(registry.load([path])) == ["before"]
+    info = os.stat(path)
+    for _ in range(100):  # until the clock the kernel stamps ctime with has moved on
+        time.sleep(0.01)
+        path.write_text("- model_id: after!\n  backend: {type: markov}\n")
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+        if os.stat(path).st_ctime_ns != info.st_ctime_ns:
+            break
+    after = os.stat(path)
+    assert (after.st_mtime_ns, after.st_size, after.st_ino) == (
+        info.st_mtime_ns,
+        info.st_size,
+        info.st_ino,
+    )
+    assert _names(registry.load([path])) == ["after!"]
+
+
+def _cached_entry(user_dir, path) -> tuple[dict, dict]:
+    cache = json.loads((user_dir / registry.CACHE_NAME).read_text())
+    return cache, cache["files"][str(path)]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda m: m[0]["options"]["length"].update(type="bogus"), id="bogus-type"),
+        pytest.param(lambda m: m[0].update(model_id="forged"), id="renamed"),
+        pytest.param(lambda m: m[0]["options"].update(extra={}), id="option-without-type"),
+    ],
+)
+def test_an_entry_edited_by_hand_is_a_miss(write, user_dir, llm_exe, edit):
+    """A bogus option type was served, and crashed --options with KeyError: 'bogus'."""
+    path = write("markov.yaml", MARKOV)
+    assert llm_exe("models", "list").returncode == 0
+    cache, entry = _cached_entry(user_dir, path)
+    edit(entry["result"]["models"][0])
+    (user_dir / registry.CACHE_NAME).write_text(json.dumps(cache))
+    listed = llm_exe("models", "list", "--options")
+    assert (listed.returncode, listed.stderr) == (0, "")
+    assert "YAML markov: markov (aliases: chain)\n" in listed.stdout
+    assert "    length: int\n" in listed.stdout
+    assert "forged" not in listed.stdout
+
+
+def test_an_entry_whose_signature_is_edited_is_a_miss(write, user_dir):
+    path = write("a.yaml", "- model_id: one\n  backend: {type: markov}\n")
+    registry.load([path])
+    path.write_text("- model_id: two\n  backend: {type: markov}\n")
+    cache, entry = _cached_entry(user_dir, path)
+    entry["sig"] = registry.signature(str(path))  # as if the file were unchanged
+    (user_dir / registry.CACHE_NAME).write_text(json.dumps(cache))
+    assert _names(registry.load([path])) == ["two"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link-to-dev-zero", "link-to-fifo"])
+def test_a_cache_path_that_is_not_a_regular_file_is_ignored(write, user_dir, llm_exe, kind):
+    """A FIFO hung `llm models list`; a link to /dev/zero reached 1.9 GB.
+    In a subprocess, so that a hang fails by the fixture's timeout."""
+    write("markov.yaml", MARKOV)
+    cache = user_dir / registry.CACHE_NAME
+    if kind == "fifo":
+        os.mkfifo(cache)
+    elif kind == "link-to-fifo":
+        os.mkfifo(user_dir / "fifo")
+        cache.symlink_to(user_dir / "fifo")
+    else:
+        cache.symlink_to("/dev/zero")
+    for _ in range(2):  # neither read nor replaced: the warning each time
+        listed = llm_exe("models", "list")
+        assert listed.returncode == 0
+        assert listed.stderr == (
+            f"llm-yaml-models: not using the cache {cache}: not a regular file\n"
+        )
+        assert "YAML markov: markov (aliases: chain)\n" in listed.stdout
+    mode = os.stat(cache).st_mode
+    assert stat.S_ISCHR(mode) if kind == "link-to-dev-zero" else stat.S_ISFIFO(mode)
+
+
+def test_the_cache_warning_is_given_once_per_process(write, user_dir, capsys):
+    write("markov.yaml", MARKOV)
+    os.mkfifo(user_dir / registry.CACHE_NAME)
+    registry._state["cache_warned"] = False
+    try:
+        assert _names(registry.load()) == ["markov"]
+        write("b.yaml", "- model_id: b\n  backend: {type: markov}\n")
+        assert _names(registry.load()) == ["b", "markov"]
+        assert model_ids() == ["b", "markov"]
+    finally:
+        registry._state["cache_warned"] = False
+    cache = user_dir / registry.CACHE_NAME
+    warning = f"llm-yaml-models: not using the cache {cache}: not a regular file\n"
+    assert capsys.readouterr().err == warning
+    assert llm.get_model("b").model_id == "b"
