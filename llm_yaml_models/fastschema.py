@@ -56,8 +56,30 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and type(a) in _SCALARS and a == b
 
 
+def _all(checks: list[Check]) -> Check:
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
+
+    def check(value: Any) -> bool:
+        for one in checks:  # noqa: SIM110 - faster than all() over a generator
+            if not one(value):
+                return False
+        return True
+
+    return check
+
+
 class Unsupported(Exception):
     """The schema uses a keyword compiled here does not know."""
+
+
+def _expect(arg: Any, *kinds: type) -> None:
+    """A keyword's argument of another type (a schema gone wrong) is not
+    compiled: a check never raises."""
+    if type(arg) not in kinds:
+        raise Unsupported(repr(arg))
 
 
 class Compiler:
@@ -82,18 +104,20 @@ class Compiler:
         if "$ref" in schema:  # draft 7 ignores a $ref's siblings
             return self.ref(schema["$ref"])
         checks = [self.keyword(k, v, schema) for k, v in schema.items() if k not in _ANNOTATIONS]
-        checks = [c for c in checks if c is not None]
-        return lambda value: all(check(value) for check in checks)
+        return _all([c for c in checks if c is not None])
 
     def ref(self, ref: str) -> Check:
         name = ref.removeprefix("#/definitions/")
         if name == ref or name not in self.definitions:
             raise Unsupported(ref)
-        if name not in self.refs:
-            self.refs[name] = _never  # a recursive ref sees itself once compiled
-            compiled = self.compile(self.definitions[name])
-            self.refs[name] = compiled
-        return lambda value: self.refs[name](value)
+        refs = self.refs
+        if name in refs and refs[name] is not _never:
+            return refs[name]
+        if name in refs:  # a recursive ref, being compiled: look it up when used
+            return lambda value: refs[name](value)
+        refs[name] = _never
+        refs[name] = self.compile(self.definitions[name])
+        return refs[name]
 
     def keyword(self, key: str, arg: Any, schema: dict) -> Check | None:
         method = getattr(self, "k_" + key.replace("$", ""), None)
@@ -102,34 +126,44 @@ class Compiler:
         return method(arg, schema)
 
     def k_type(self, arg, schema) -> Check:
-        kinds = [arg] if isinstance(arg, str) else list(arg)
-        checks = [_TYPES[k] for k in kinds]
+        if isinstance(arg, str):
+            return _TYPES[arg]
+        checks = [_TYPES[k] for k in arg]
         return lambda v: any(check(v) for check in checks)
 
     def k_enum(self, arg, schema) -> Check:
+        _expect(arg, list)
         return lambda v: any(_same(v, e) for e in arg)
 
     def k_const(self, arg, schema) -> Check:
         return lambda v: _same(v, arg)
 
     def k_properties(self, arg, schema) -> Check:
-        props = {k: self.compile(s) for k, s in arg.items()}
-        return lambda v: (
-            type(v) is not dict or all(check(v[k]) for k, check in props.items() if k in v)
-        )
-
-    def k_additionalProperties(self, arg, schema) -> Check:  # noqa: N802 - the keyword's name
-        known = set(schema.get("properties", {}))
+        """``properties`` and ``additionalProperties`` in one pass over the keys."""
         if "patternProperties" in schema:
             raise Unsupported("patternProperties")
-        if arg is False:
-            return lambda v: type(v) is not dict or all(k in known for k in v)
-        check = self.compile(arg)
-        return lambda v: (
-            type(v) is not dict or all(check(item) for k, item in v.items() if k not in known)
-        )
+        props = {k: self.compile(s) for k, s in arg.items()}
+        extra = schema.get("additionalProperties", True)
+        other = None if extra is False else self.compile(extra)
+
+        def check(v) -> bool:
+            if type(v) is not dict:
+                return True
+            for key, item in v.items():
+                found = props.get(key, other)
+                if found is None or not found(item):
+                    return False
+            return True
+
+        return check
+
+    def k_additionalProperties(self, arg, schema) -> Check | None:  # noqa: N802 - its name
+        if "properties" in schema:
+            return None  # compiled with "properties"
+        return self.k_properties({}, schema)
 
     def k_required(self, arg, schema) -> Check:
+        _expect(arg, list)
         return lambda v: type(v) is not dict or all(k in v for k in arg)
 
     def k_propertyNames(self, arg, schema) -> Check:  # noqa: N802
@@ -157,33 +191,40 @@ class Compiler:
         return unique
 
     def k_minItems(self, arg, schema) -> Check:  # noqa: N802
+        _expect(arg, int)
         return lambda v: type(v) is not list or len(v) >= arg
 
     def k_minLength(self, arg, schema) -> Check:  # noqa: N802
+        _expect(arg, int)
         return lambda v: type(v) is not str or len(v) >= arg
 
     def k_maxLength(self, arg, schema) -> Check:  # noqa: N802
+        _expect(arg, int)
         return lambda v: type(v) is not str or len(v) <= arg
 
     def k_pattern(self, arg, schema) -> Check:
+        _expect(arg, str)
         search = self.search
         return lambda v: type(v) is not str or search(arg, v)
 
     def k_minimum(self, arg, schema) -> Check:
+        _expect(arg, int, float)
         return lambda v: not _number(v) or v >= arg
 
     def k_maximum(self, arg, schema) -> Check:
+        _expect(arg, int, float)
         return lambda v: not _number(v) or v <= arg
 
     def k_exclusiveMinimum(self, arg, schema) -> Check:  # noqa: N802
+        _expect(arg, int, float)
         return lambda v: not _number(v) or v > arg
 
     def k_exclusiveMaximum(self, arg, schema) -> Check:  # noqa: N802
+        _expect(arg, int, float)
         return lambda v: not _number(v) or v < arg
 
     def k_allOf(self, arg, schema) -> Check:  # noqa: N802
-        checks = [self.compile(s) for s in arg]
-        return lambda v: all(check(v) for check in checks)
+        return _all([self.compile(s) for s in arg])
 
     def k_anyOf(self, arg, schema) -> Check:  # noqa: N802
         checks = [self.compile(s) for s in arg]

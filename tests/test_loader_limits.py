@@ -12,10 +12,17 @@ import time
 
 import llm
 import pytest
-from conftest import MARKOV, model_ids
+import test_properties as tp
+import yaml
+from conftest import EXAMPLES, MARKOV, model_ids
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llm_yaml_models import registry, schema
 from llm_yaml_models.config import load_file
+from llm_yaml_models.declarations import OptionSpec
+from llm_yaml_models.fastschema import compile_schema
+from llm_yaml_models.patterns import search
 
 LOOK_AROUND = "look-around, including look-ahead and look-behind, is not supported"
 
@@ -343,3 +350,119 @@ def test_the_cache_warning_is_given_once_per_process(write, user_dir, capsys):
     warning = f"llm-yaml-models: not using the cache {cache}: not a regular file\n"
     assert capsys.readouterr().err == warning
     assert llm.get_model("b").model_id == "b"
+
+
+# -- the quick check: never a yes that jsonschema would not give -------------
+
+DEFINITIONS = sorted(schema.schema()["definitions"])
+
+
+def _values_in(value):
+    """``value`` and every value inside it."""
+    yield value
+    children = value.values() if isinstance(value, dict) else value
+    if isinstance(value, (dict, list)):
+        for child in children:
+            yield from _values_in(child)
+
+
+def _assert_quick_implies_full(value) -> None:
+    for sub in _values_in(value):
+        for name in DEFINITIONS:
+            for shallow in (False, True):
+                if schema._quick(name, shallow)(sub):
+                    assert schema._validator(name, shallow).is_valid(sub), (name, shallow, sub)
+
+
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+_LENGTHS = ("minLength", "maxLength")
+
+
+def _number(value) -> bool:
+    return type(value) in (int, float)
+
+
+def _near(spec: dict) -> st.SearchStrategy:
+    """Values at and either side of the bounds and lengths in ``spec``."""
+    numbers = [spec[k] + d for k in _BOUNDS if _number(spec.get(k)) for d in (-1, -0.5, 0, 0.5, 1)]
+    lengths = [
+        spec[k] + d
+        for k in _LENGTHS
+        if _number(spec.get(k, 99)) and spec.get(k, 99) < 99
+        for d in (-1, 0, 1)
+    ]
+    texts = ["a" * n for n in lengths if n >= 0]
+    return st.sampled_from(numbers + texts) if numbers or texts else st.nothing()
+
+
+NEAR_THE_SCHEMAS_BOUNDS = st.sampled_from(
+    [
+        (key, sub)
+        for definition in schema.schema()["definitions"].values()
+        for key, sub in definition.get("properties", {}).items()
+        if any(k in sub for k in _BOUNDS + _LENGTHS)
+    ]
+).flatmap(lambda pair: _near(pair[1]).map(lambda value: {"type": "http", pair[0]: value}))
+
+
+@tp.props(400)
+@given(
+    value=NEAR_THE_SCHEMAS_BOUNDS
+    | tp.file_ish
+    | tp.model_ish
+    | tp.ANY
+    | tp.valid_markov_file().map(lambda declared: declared.doc)
+    | tp.valid_markov_file().flatmap(lambda declared: tp.mutated_data(declared.doc))
+    | tp.EXAMPLE_NAME.flatmap(lambda name: tp.mutated_data(yaml.safe_load(tp.EXAMPLE_TEXTS[name])))
+)
+def test_the_quick_check_never_accepts_what_jsonschema_rejects(value):
+    """Against every definition of the schema, for every value inside
+    generated, valid and mutated files: quick-valid implies valid."""
+    _assert_quick_implies_full(value)
+
+
+def test_the_quick_check_accepts_what_it_should():
+    """Else the fast path would quietly be the slow one: every example, and
+    every subtle value it is unsure of, still gets the right answer."""
+    for text in tp.EXAMPLE_TEXTS.values():
+        data = yaml.safe_load(text)
+        assert schema._quick("fileMapping" if isinstance(data, dict) else "modelList")(data)
+    unsure = [
+        ("name", "x y"),  # pattern
+        ("markovBackend", {"type": "markov", "order": 2.0}),  # an integer, to jsonschema
+        ("aliases", ["a", "a"]),
+        ("optionFields", {"enum": [1, True]}),  # unique to jsonschema, not to Python
+    ]
+    for name, value in unsure:
+        assert not schema._quick(name)(value)
+    assert [schema._validator(n).is_valid(v) for n, v in unsure] == [False, True, False, True]
+
+
+@tp.props(300)
+@given(data=st.data(), kind=tp.OPTION_TYPE)
+def test_the_quick_check_of_option_rules_never_accepts_what_jsonschema_rejects(data, kind):
+    spec, _ = data.draw(tp.option_spec(kind, exotic=True))
+    spec = data.draw(tp.mutated_data(spec, max_ops=2)) if data.draw(st.booleans()) else spec
+    try:
+        rules = OptionSpec.from_data("o", {k: v for k, v in spec.items() if k != "default"})
+        rules = rules.json_schema()
+    except (TypeError, ValueError, AttributeError):
+        return  # not a spec the loader would get this far with
+    items = rules.get("items")
+    near = _near(rules) | _near(items if isinstance(items, dict) else {})
+    value = data.draw(st.just(spec.get("default")) | near | tp.ANY | tp.NUMBER | tp.SCALAR)
+    if compile_schema(rules, {}, search)(value):
+        assert schema._option_validator()(rules).is_valid(value), (rules, value)
+
+
+def test_valid_files_never_import_jsonschema(python_exe):
+    """The cold start: a changed valid file is checked without jsonschema."""
+    code = (
+        "import sys\n"
+        "from llm_yaml_models.config import load_file\n"
+        f"for name in {sorted(tp.EXAMPLE_TEXTS)!r}:\n"
+        f"    result = load_file({str(EXAMPLES)!r} + '/' + name)\n"
+        "    assert not result.problems, result.problems\n"
+        "print('jsonschema' in sys.modules)\n"
+    )
+    assert python_exe(code).stdout == "False\n"
