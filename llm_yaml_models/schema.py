@@ -120,7 +120,33 @@ def count_more(problem: Problem) -> int | None:
 
 def is_valid(value: Any, definition: str) -> bool:
     """Whether ``value`` has no problems against ``#/definitions/<definition>``."""
-    return _quick(definition)(value) or _validator(definition).is_valid(value)
+    if _quick(definition)(value):
+        return True
+    return not _surely_invalid(value, definition) and _deciding(definition).is_valid(value)
+
+
+def _surely_invalid(value: Any, definition: str) -> bool:
+    """A definite no from the definition's own root keywords, which apply
+    unconditionally: not a mapping, a required key missing, an unknown key."""
+    rules = _definitions(False)[definition]
+    if not isinstance(rules, dict) or "$ref" in rules:
+        return False
+    if type(value) is not dict:
+        return rules.get("type") == "object"
+    known = rules.get("properties", {})
+    return any(k not in value for k in rules.get("required", ())) or (
+        rules.get("additionalProperties") is False and any(k not in known for k in value)
+    )
+
+
+@functools.cache
+def _deciding(definition: str):
+    """A validator that only decides: the definition itself at the root, so
+    that no ``$ref`` is resolved before the first keyword is checked."""
+    import jsonschema
+
+    definitions = _definitions(False)
+    return jsonschema.Draft7Validator({**definitions[definition], "definitions": definitions})
 
 
 def _at(error) -> tuple:

@@ -369,6 +369,9 @@ def _values_in(value):
 def _assert_quick_implies_full(value) -> None:
     for sub in _values_in(value):
         for name in DEFINITIONS:
+            if schema._surely_invalid(sub, name):
+                assert not schema._validator(name).is_valid(sub), (name, sub)
+            assert schema.is_valid(sub, name) == schema._validator(name).is_valid(sub)
             for shallow in (False, True):
                 if schema._quick(name, shallow)(sub):
                     assert schema._validator(name, shallow).is_valid(sub), (name, shallow, sub)
