@@ -5,8 +5,10 @@
 Builds, in a temporary directory: a small good file, a billion-laughs alias
 bomb, a merge-key bomb (tests/corpus/merge-key-bomb.yaml), a 2 MiB file, a
 dense file just under 1 MiB (more nodes than the limit, no aliases), a
-file nested 50,000 levels deep and a text bomb (a 600,000-character string
-named 90,000 times: few nodes, 54 GB of text). For each it reports:
+file nested 50,000 levels deep, a text bomb (a 600,000-character string
+named 90,000 times: few nodes, 54 GB of text), 99,999 entries of ``- {}``
+(with the list, the 100,000 nodes of the limit; 500 KB) and one model with
+45,000 misspelt keys (0.9 MB). For each it reports:
 
 - ``llm yaml-models validate FILE`` in a subprocess: the median wall time
   over the runs (interleaved with the good file, so that machine noise hits
@@ -97,6 +99,8 @@ def build(folder: Path) -> dict[str, Path]:
         "dense-under-1-mib": "[" + "0," * 524_000 + "]\n",
         "nested-50000": "[" * 50_000 + "]" * 50_000 + "\n",
         "text-bomb": text_bomb(),
+        "empty-entries": "- {}\n" * 99_999,
+        "misspelt-keys": GOOD + "".join(f"  descripton{i}: x\n" for i in range(45_000)),
     }
     paths = {}
     for name, text in files.items():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .entries import FileResult, ModelEntry, Named
 from .errors import ConfigError, Problem, unprintable
+from .schema import MAX_PROBLEMS, is_valid
 from .source import Document, PathT, format_path
 
 
@@ -32,23 +33,28 @@ def load_file(file: str, *, deep: bool = False) -> FileResult:
 def check_document(doc: Document, *, deep: bool = False) -> FileResult:
     result = FileResult(doc.file)
     result.warnings = doc.warnings
-    written, entries, defaults = _structure(doc)
-    paths = [("models", i) if isinstance(doc.value, dict) else (i,) for i in range(len(entries))]
     # A mapping entry is checked whole once defaults are merged in, so the
     # as-written check speaks only for the rest: top level, defaults, and
     # entries that are not mappings.
-    merged_later = [p for p, e in zip(paths, entries, strict=True) if isinstance(e, dict)]
-    file_level = [p for p in written if not any(_under(p, m) for m in merged_later)]
+    file_level, entries, defaults = _structure(doc)
+    paths = [("models", i) if isinstance(doc.value, dict) else (i,) for i in range(len(entries))]
     file_broken = any(not _under_model(p) for p in file_level)
     problems = list(file_level)
+    places = {_place(p) for p in problems}
+    unexplained: list[Problem] = []  # past the cap: where each declaration with problems is
     for path, entry in zip(paths, entries, strict=True):
         loc = doc.loc(path)
         if not isinstance(entry, dict):
             result.skipped.append(loc.line)
             continue
         merged, origin = merge(defaults, ("defaults",), entry, path)
-        found = check_model(merged, doc, origin, deep=deep)
-        problems += found
+        if len(places) >= MAX_PROBLEMS and not is_valid(merged, "model"):
+            found = [doc.problem(path, "")]  # schema problems, found but not explained
+            unexplained += found
+        else:
+            found = check_model(merged, doc, origin, deep=deep)
+            problems += found
+            places.update(map(_place, found))
         if found or file_broken:
             result.skipped.append(loc.line)
             result.named[loc.line] = Named.of(merged)
@@ -66,7 +72,7 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
                 _can_stream(merged),
             )
         )
-    result.problems = sorted(_unique(problems), key=lambda p: (p.line, p.col))
+    result.problems = _capped(sorted(_unique(problems), key=_position), unexplained)
     result.deps = sorted(set(doc.deps))
     if file_broken and not entries:
         result.skipped.append(result.problems[0].line)
@@ -92,10 +98,30 @@ def _unique(problems: list[Problem]) -> list[Problem]:
     return out
 
 
-def _under(problem: Problem, path: PathT) -> bool:
-    """Is the problem at ``path`` or inside it?"""
-    prefix = format_path(path)
-    return problem.path == prefix or problem.path.startswith((prefix + ".", prefix + "["))
+def _position(problem: Problem) -> tuple[int, int]:
+    return problem.line, problem.col
+
+
+def _place(problem: Problem) -> tuple:
+    return problem.line, problem.col, problem.path
+
+
+def _capped(problems: list[Problem], unexplained: list[Problem]) -> list[Problem]:
+    """At most MAX_PROBLEMS problems, the last of which says how many more
+    there were, at the first of them: each value's ``more_problems`` lines
+    are summed into it, and declarations checked past the cap (whose
+    problems were not worked out) are counted."""
+    from .schema import count_more, more_problems
+
+    real = [p for p in problems if count_more(p) is None]
+    more = [p for p in problems if count_more(p) is not None]
+    if len(real) <= MAX_PROBLEMS and not more and not unexplained:
+        return real
+    shown = real[: MAX_PROBLEMS - 1]
+    hidden = real[len(shown) :] + more
+    count = sum(count_more(p) or 1 for p in hidden)
+    first = min(hidden + unexplained, key=_position)
+    return [*shown, more_problems(first, count, len(unexplained))]
 
 
 def _under_model(problem: Problem) -> bool:
@@ -118,7 +144,7 @@ def _structure(doc: Document) -> tuple[list[Problem], list, dict]:
             {},
         )
     if isinstance(value, list):
-        return validate(value, "modelList", doc), value, {}
+        return validate(value, "modelList", doc, shallow=True), value, {}
     if isinstance(value, dict) and "models" not in value and "model_id" in value:
         message = (
             "this is one model declaration; a file holds a list of them: "
@@ -126,7 +152,7 @@ def _structure(doc: Document) -> tuple[list[Problem], list, dict]:
         )
         return [doc.problem((), message)], [], {}
     if isinstance(value, dict):
-        problems = validate(value, "fileMapping", doc)
+        problems = validate(value, "fileMapping", doc, shallow=True)
         entries = value.get("models")
         defaults = value.get("defaults")
         return (
@@ -327,6 +353,7 @@ def reserved_option_name(name: str) -> str | None:
 
 def _check_option(spec: dict, doc: Document, at) -> list[Problem]:
     from .declarations import OptionSpec
+    from .patterns import problem as pattern_problem
     from .schema import KEYWORD_TYPES, check_value
 
     problems = []
@@ -341,12 +368,10 @@ def _check_option(spec: dict, doc: Document, at) -> list[Problem]:
             problems.append(doc.problem(at((low,)), message))
     for key, sub in (("pattern", spec), ("items", spec.get("items") or {})):
         pattern = sub.get("pattern")
-        if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                path = ("pattern",) if key == "pattern" else ("items", "pattern")
-                problems.append(doc.problem(at(path), f"not a valid regular expression: {exc}"))
+        why = None if pattern is None else pattern_problem(pattern)
+        if why:
+            path = ("pattern",) if key == "pattern" else ("items", "pattern")
+            problems.append(doc.problem(at(path), why))
     if problems:
         return problems
     rules = OptionSpec.from_data(

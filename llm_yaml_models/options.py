@@ -24,7 +24,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .declarations import OptionSpec
-from .patterns import linear
 
 _SCALARS: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
 _BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
@@ -32,21 +31,10 @@ _LENGTHS = {"minLength": "min_length", "maxLength": "max_length", "pattern": "pa
 
 
 class DeclaredOptions(llm.Options):
-    # Patterns are matched by Rust's engine (pydantic's default), as the
-    # loader matches defaults: it cannot backtrack (see patterns.py).
-    model_config = ConfigDict(extra="forbid")
-
-
-class _PythonReOptions(DeclaredOptions):
-    # For a pattern that only Python's re can compile (look-around, back-references).
-    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
-
-
-def _patterns(spec: OptionSpec):
-    if spec.pattern is not None:
-        yield spec.pattern
-    if spec.items is not None:
-        yield from _patterns(spec.items)
+    # Patterns are matched by Rust's engine only, as the loader matches
+    # defaults: it cannot backtrack, and the loader refuses a pattern it
+    # cannot compile (see patterns.py).
+    model_config = ConfigDict(extra="forbid", regex_engine="rust-regex")
 
 
 # As deep as the loader lets a model file nest: deeper JSON from ``-o`` would
@@ -215,6 +203,4 @@ def build_options(
         kind = annotation(spec, option_rules.get(spec.name))
         default = spec.default if spec.has_default else None
         fields[spec.name] = (Optional[kind], Field(default=default, description=spec.description))  # noqa: UP045
-    patterns = [p for spec in specs for p in _patterns(spec)]
-    base = DeclaredOptions if all(map(linear, patterns)) else _PythonReOptions
-    return create_model(f"Options[{model_id}]", __base__=base, **fields)
+    return create_model(f"Options[{model_id}]", __base__=DeclaredOptions, **fields)

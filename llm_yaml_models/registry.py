@@ -3,8 +3,8 @@
 llm imports this plugin on every command and calls ``register_models`` on
 every ``llm.get_model()``. So:
 
-- validated files are cached on disk, keyed on each file's identity and
-  mtime, so an unchanged setup never imports jsonschema or parses YAML;
+- validated files are cached on disk, keyed on each file's identity,
+  mtime and ctime, so an unchanged setup never imports jsonschema or parses YAML;
 - the models built are memoised in the process, so a repeated hook call
   only stats the files;
 - problems are reported on stderr in one line, once per process.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 
 import llm
@@ -24,7 +25,7 @@ from .errors import Problem, printable
 from .paths import discover, schema_stamp
 
 CACHE_NAME = "yaml-models-cache.json"
-CACHE_FORMAT = 2  # bump when FileResult's JSON shape changes
+CACHE_FORMAT = 3  # bump when FileResult's JSON shape changes
 
 
 class Loaded:
@@ -46,6 +47,9 @@ class Loaded:
 
 
 def signature(path: str) -> list | None:
+    """What says a file is unchanged. mtime and size alone are not enough:
+    ``cp -p``, ``touch -r`` and ``rsync -t`` put the mtime back after a
+    change, but no one can set the ctime."""
     from .trust import stamp
 
     try:
@@ -53,23 +57,70 @@ def signature(path: str) -> list | None:
     except OSError:
         return None
     # Owners, groups and modes too: whether the file may be trusted depends on them.
-    return [info.st_mtime_ns, info.st_size, info.st_ino, info.st_dev, *stamp(path)]
+    return [
+        info.st_mtime_ns,
+        info.st_size,
+        info.st_ino,
+        info.st_dev,
+        info.st_ctime_ns,
+        *stamp(path),
+    ]
+
+
+# The cache is read on every llm command: far past what any set of model
+# files makes, a cache file is not read at all.
+MAX_CACHE_BYTES = 64 * 1024 * 1024
 
 
 class Cache:
-    """Validated FileResults on disk, keyed on path and file signature."""
+    """Validated FileResults on disk, keyed on path and file signature.
+
+    The cache is never a source of truth: an entry whose digest does not
+    match what it holds (damaged, or edited by hand) is a miss, and a cache
+    path that is not a regular file (a FIFO, a device, a link to one) is
+    neither read nor written, with one warning."""
 
     def __init__(self):
         self.path = llm.user_dir() / CACHE_NAME
         self.header = f"{CACHE_FORMAT}:{__version__}:{schema_stamp()}"
         self.files: dict[str, dict] = {}
         self.dirty = False
+        self.usable = True
         try:
-            data = json.loads(self.path.read_text("utf-8"))
+            data = json.loads(self._read())
             if data.get("header") == self.header:
                 self.files = data["files"]
-        except (OSError, ValueError, KeyError, AttributeError):
+        except (OSError, ValueError, KeyError, AttributeError, TypeError):
             pass
+
+    def _read(self) -> bytes:
+        info = os.stat(self.path)  # OSError (no cache yet) is a miss
+        if not stat.S_ISREG(info.st_mode):
+            self._refuse("not a regular file")
+        if info.st_size > MAX_CACHE_BYTES:
+            raise OSError("too large")
+        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)  # never waits for a writer
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the stat
+                self._refuse("not a regular file")
+            chunks, size = [], 0
+            while chunk := os.read(fd, min(1 << 20, MAX_CACHE_BYTES + 1 - size)):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_CACHE_BYTES:
+                    raise OSError("too large")
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def _refuse(self, why: str):
+        self.usable = False
+        if not _state["cache_warned"]:
+            _state["cache_warned"] = True
+            sys.stderr.write(
+                f"llm-yaml-models: not using the cache {printable(str(self.path))}: {why}\n"
+            )
+        raise OSError(why)
 
     def get(self, file: str, sig: list | None) -> FileResult | None:
         """The cached result, if the file and every file it depends on (a
@@ -78,6 +129,8 @@ class Cache:
         if sig is None or not isinstance(entry, dict) or entry.get("sig") != sig:
             return None
         try:
+            if entry.get("digest") != _digest(file, entry):
+                return None
             if any(signature(dep) != dep_sig for dep, dep_sig in entry["deps"].items()):
                 return None
             result = FileResult.from_json(file, entry["result"])
@@ -90,21 +143,35 @@ class Cache:
     def put(self, file: str, sig: list | None, result: FileResult) -> None:
         if sig is not None:
             deps = {dep: signature(dep) for dep in result.deps}
-            self.files[file] = {"sig": sig, "deps": deps, "result": result.to_json()}
+            entry = {"sig": sig, "deps": deps, "result": result.to_json()}
+            self.files[file] = {**entry, "digest": _digest(file, entry)}
             self.dirty = True
 
     def save(self, keep: set[str]) -> None:
         stale = set(self.files) - keep
-        if not (self.dirty or stale):
+        if not (self.dirty or stale) or not self.usable:
             return
         for file in stale:
             del self.files[file]
         tmp = self.path.with_name(f".{CACHE_NAME}.{os.getpid()}")
+        text = json.dumps({"header": self.header, "files": self.files}).encode("utf-8")
         try:
-            tmp.write_text(json.dumps({"header": self.header, "files": self.files}), "utf-8")
+            tmp.unlink(missing_ok=True)  # whatever it was: O_EXCL below never opens it
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(text)
             os.replace(tmp, self.path)
         except OSError:
             tmp.unlink(missing_ok=True)
+
+
+def _digest(file: str, entry: dict) -> str:
+    """A digest of what an entry holds, for the file it is about: an entry
+    damaged or edited by hand no longer matches its digest."""
+    import hashlib
+
+    body = json.dumps([file, entry["sig"], entry["deps"], entry["result"]])
+    return hashlib.blake2b(body.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def _intact(model: ModelEntry) -> bool:
@@ -210,7 +277,7 @@ def _problem(entry: ModelEntry, loc, path: str, message: str) -> Problem:
 # -- the hook's side: memoised models and the one warning line -------------
 
 _memo: dict = {}
-_state = {"warned": False, "quiet": False, "disabled": False}
+_state = {"warned": False, "quiet": False, "disabled": False, "cache_warned": False}
 
 
 def registrations(model_aliases: list) -> list[tuple]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from .paths import schema_path
@@ -29,45 +30,155 @@ def schema() -> dict:
     return json.loads(schema_text())
 
 
+# Problems reported per file (and per value validated): past this many, a
+# file says how many more there were in one line, and no more messages are
+# built, so hostile files cost no more than a few hundred problems.
+
+
+# Problems reported per file (and per value validated): past this many, a
+# file says how many more there were in one line, and builds no more
+# messages, so a hostile file costs no more than a few hundred problems.
+MAX_PROBLEMS = 100
+_MORE = f" not shown: at most {MAX_PROBLEMS} problems are reported per file"
+_COUNT = re.compile(r"(\d+) more problems?" + re.escape(_MORE))
+
+
 @functools.cache
-def _validator(definition: str):
+def _definitions(shallow: bool) -> dict:
+    definitions = schema()["definitions"]
+    if not shallow:
+        return definitions
+    # A model entry that is a mapping is checked whole once defaults are
+    # merged in (config.check_document): as written, only that it is one.
+    return {**definitions, "modelList": {"type": "array", "items": {"type": "object"}}}
+
+
+@functools.cache
+def _validator(definition: str, shallow: bool = False):
     import jsonschema
 
-    root = schema()
     return jsonschema.Draft7Validator(
-        {"definitions": root["definitions"], "$ref": f"#/definitions/{definition}"}
+        {"definitions": _definitions(shallow), "$ref": f"#/definitions/{definition}"}
     )
 
 
-def validate(value: Any, definition: str, doc: Document, origin=lambda path: path) -> list[Problem]:
+@functools.cache
+def _quick(definition: str, shallow: bool = False):
+    from .fastschema import compile_schema
+
+    return compile_schema({"$ref": f"#/definitions/{definition}"}, _definitions(shallow))
+
+
+def validate(
+    value: Any, definition: str, doc: Document, origin=lambda path: path, *, shallow=False
+) -> list[Problem]:
     """Problems of ``value`` against ``#/definitions/<definition>``.
 
     ``origin`` maps a path inside ``value`` to the path in ``doc`` it came
     from; merged models use it to point at the defaults that supplied a key.
+    ``shallow`` checks of each model entry only that it is a mapping. The
+    quick check answers for a valid value, jsonschema explains the rest; past
+    MAX_PROBLEMS, the last problem says how many more there were.
     """
-    errors = list(_validator(definition).iter_errors(value))
-    misspelt = {
-        (tuple(e.absolute_path), _close(k, _allowed(e)))
-        for e in errors
-        if e.validator == "additionalProperties"
-        for k in e.instance
-        if k not in e.schema.get("properties", {})
-    }
-    problems = []
+    if _quick(definition, shallow)(value):
+        return []
+    errors = list(_validator(definition, shallow).iter_errors(value))
+    misspelt = _misspellings(errors)
+    problems: list[Problem] = []
+    more = 0
     for error in errors:
         # "did you mean 'model_id'?" already says that model_id is missing.
-        if (
-            error.validator == "required"
-            and (tuple(error.absolute_path), _missing(error)) in misspelt
-        ):
+        if error.validator == "required" and (_at(error), _missing(error)) in misspelt:
             continue
-        problems.extend(_located(error, doc, origin))
+        found = _located(error, doc, origin, room=MAX_PROBLEMS + 1 - len(problems))
+        problems += found
+        more += _weight(error) - len(found)
+    if len(problems) > MAX_PROBLEMS or more:
+        shown = problems[: MAX_PROBLEMS - 1]
+        return [*shown, more_problems(problems[len(shown)], len(problems) - len(shown) + more)]
     return problems
 
 
 def errors_of(value: Any, definition: str) -> list:
     """The raw jsonschema errors of ``value``, for checks that need their paths."""
     return list(_validator(definition).iter_errors(value))
+
+
+def more_problems(at: Problem, count: int, declarations: int = 0) -> Problem:
+    """The one line that stands for ``count`` problems not shown (and
+    ``declarations`` whose problems were not worked out), at the first of them."""
+    parts = [_more(count, "problem")] if count else []
+    parts += [_more(declarations, "declaration") + " with problems"] if declarations else []
+    return at._replace(path="", message=f"{' and '.join(parts)}{_MORE}")
+
+
+def _more(n: int, noun: str) -> str:
+    return f"{n} more {noun}" + ("" if n == 1 else "s")
+
+
+def count_more(problem: Problem) -> int | None:
+    """How many problems a ``more_problems`` line from ``validate`` stands
+    for (None for any other problem)."""
+    found = _COUNT.fullmatch(problem.message)
+    return int(found.group(1)) if found and not problem.path else None
+
+
+def is_valid(value: Any, definition: str) -> bool:
+    """Whether ``value`` has no problems against ``#/definitions/<definition>``."""
+    if _quick(definition)(value):
+        return True
+    return not _surely_invalid(value, definition) and _deciding(definition).is_valid(value)
+
+
+def _surely_invalid(value: Any, definition: str) -> bool:
+    """A definite no from the definition's own root keywords, which apply
+    unconditionally: not a mapping, a required key missing, an unknown key."""
+    rules = _definitions(False)[definition]
+    if not isinstance(rules, dict) or "$ref" in rules:
+        return False
+    if type(value) is not dict:
+        return rules.get("type") == "object"
+    known = rules.get("properties", {})
+    return any(k not in value for k in rules.get("required", ())) or (
+        rules.get("additionalProperties") is False and any(k not in known for k in value)
+    )
+
+
+@functools.cache
+def _deciding(definition: str):
+    """A validator that only decides: the definition itself at the root, so
+    that no ``$ref`` is resolved before the first keyword is checked."""
+    import jsonschema
+
+    definitions = _definitions(False)
+    return jsonschema.Draft7Validator({**definitions[definition], "definitions": definitions})
+
+
+def _at(error) -> tuple:
+    return tuple(error.absolute_path)
+
+
+def _extras(error) -> list[str]:
+    known = error.schema.get("properties", {})
+    return [k for k in error.instance if k not in known]
+
+
+def _weight(error) -> int:
+    """How many problems an error makes: one per key for unknown keys."""
+    return len(_extras(error)) if error.validator == "additionalProperties" else 1
+
+
+def _misspellings(errors: list) -> set[tuple]:
+    """(path, key) for each unknown key that looks like a misspelt key,
+    where a ``required`` error might be about it: only those are worth a
+    difflib call, and only for keys that will be shown."""
+    wanted = {_at(e) for e in errors if e.validator == "required"}
+    return {
+        (_at(e), _close(k, tuple(_allowed(e))))
+        for e in errors
+        if e.validator == "additionalProperties" and _at(e) in wanted
+        for k in _extras(e)[:MAX_PROBLEMS]
+    }
 
 
 def _missing(error) -> str | None:
@@ -78,12 +189,17 @@ def _missing(error) -> str | None:
     return None
 
 
-def _located(error, doc: Document, origin) -> list[Problem]:
+def _located(error, doc: Document, origin, room: int) -> list[Problem]:
+    """At most ``room`` problems for one error (past that, they are only counted)."""
+    if room <= 0:
+        return []
     path = tuple(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = _allowed(error)
-        extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
-        return [doc.problem(origin(path + (k,)), unknown_key(k, allowed), key=True) for k in extras]
+        return [
+            doc.problem(origin(path + (k,)), unknown_key(k, allowed), key=True)
+            for k in _extras(error)[:room]
+        ]
     if error.validator == "pattern":
         # Every pattern in the schema says in words what it wants (a test
         # checks): a regular expression is no message for a user.
@@ -140,7 +256,10 @@ def _allowed(error) -> list[str]:
 _OPTION_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 
 
-def _close(word: str, choices: list[str]) -> str | None:
+@functools.lru_cache(maxsize=4096)
+def _close(word: str, choices: tuple[str, ...]) -> str | None:
+    """The closest of ``choices`` to ``word``: worked out once per pair, as
+    a key misspelt in ``defaults`` is met again in every model."""
     import difflib
 
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
@@ -148,7 +267,7 @@ def _close(word: str, choices: list[str]) -> str | None:
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
-    close = _close(word, choices)
+    close = _close(word, tuple(choices))
     return f"; did you mean '{close}'?" if close else ""
 
 
@@ -159,7 +278,13 @@ def unknown_key(key: str, allowed: list[str]) -> str:
 
 def check_value(value: Any, spec: dict) -> list[str]:
     """Messages for ``value`` against a plain JSON Schema ``spec`` (an
-    option's own rules, so its ``pattern`` is the user's: see patterns.py)."""
+    option's own rules, so its ``pattern`` is the user's: see patterns.py).
+    The quick check answers for a valid value, jsonschema explains the rest."""
+    from .fastschema import compile_schema
+    from .patterns import search
+
+    if compile_schema(spec, {}, search)(value):
+        return []
     return [e.message for e in _option_validator()(spec).iter_errors(value)]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,11 +161,61 @@ class _Refused(Exception):
 
 
 def _compose(text: str):
+    root = _compose_in_c(text) if _small(text) else _UNSURE
+    if root is not _UNSURE:
+        return root
     loader = _Composer(text)
     try:
         return loader.get_single_node()
     finally:
         loader.dispose()
+
+
+# libyaml's own composer is several times faster, but recurses in C and
+# counts nothing. A file this small has fewer than MAX_NODES nodes (at least
+# one character each), and one with this few indicators ("[{-:?", one at
+# least per level) cannot nest deep enough to exhaust the C stack.
+_SMALL_TEXT = 64 * 1024
+_SMALL_INDICATORS = 1000
+_UNSURE = object()
+
+
+def _small(text: str) -> bool:
+    if _Loader is yaml.SafeLoader or len(text) > _SMALL_TEXT:
+        return False
+    return sum(text.count(c) for c in "[{-:?") <= _SMALL_INDICATORS
+
+
+def _compose_in_c(text: str):
+    """The node tree from libyaml's composer, or _UNSURE where the composer
+    above would refuse or fail: it then runs, and says so at the same place."""
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except Exception:  # noqa: BLE001 - every error is explained by _Composer
+        return _UNSURE
+    finally:
+        loader.dispose()
+    return root if _within_depth(root) else _UNSURE
+
+
+def _within_depth(root) -> bool:
+    """Whether _Composer would find no node deeper than MAX_DEPTH (an alias
+    is one node, where it is used: its target is walked once)."""
+    seen: set[int] = set()
+    stack = [(root, 1)] if root is not None else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(child, depth + 1) for child in node.value]
+        elif isinstance(node, yaml.MappingNode):
+            stack += [(child, depth + 1) for pair in node.value for child in pair]
+    return True
 
 
 def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
@@ -214,6 +265,13 @@ def parse(file: str, text: str) -> Document:
 
 
 _MERGE = _STD + "merge"
+_FLOAT_MAX = sys.float_info.max
+_MAX_INT_TEXT = 400  # characters: 1.8e308 has 309 digits, with room for "_" and a sign
+
+
+def _too_large(text: str) -> str:
+    digits = sum(c.isalnum() for c in text)
+    return f"a {digits}-digit integer is too large: a number must lie between -1.8e308 and 1.8e308"
 
 
 class _Converter:
@@ -277,6 +335,8 @@ class _Converter:
             self.fail(node, path, f"unsupported YAML tag '{_display_tag(node.tag)}'")
         if node.tag in (_STD + "str", _STD + "timestamp"):
             return node.value
+        if node.tag == _STD + "int" and len(node.value) > _MAX_INT_TEXT:
+            self.fail(node, path, _too_large(node.value))  # before int() does the work
         try:
             value = self.constructor.construct_object(node)
         except Exception as exc:  # noqa: BLE001 - PyYAML raises KeyError for !!bool maybe
@@ -284,6 +344,10 @@ class _Converter:
         if isinstance(value, float) and not math.isfinite(value):
             # JSON has no such numbers, and bounds built from them overflow.
             self.fail(node, path, f"{node.value!r} is not a finite number")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX:
+            # Every number may meet a float (a bound, a timeout): one that
+            # cannot be one validates, then overflows wherever that happens.
+            self.fail(node, path, _too_large(node.value))
         return value
 
     def pairs(self, node, path: PathT, merges: int) -> dict:

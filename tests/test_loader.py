@@ -543,15 +543,6 @@ def test_a_pattern_that_backtracks_against_a_value_from_the_command_line(write, 
     assert result.stderr == f"Error: o\n  String should match pattern '{EVIL}'\n"
 
 
-def test_a_pattern_only_pythons_re_can_compile_still_works(write, run_llm):
-    option_file(write, "o: {type: string, pattern: '^(?!x)', default: abc}")
-    assert run_llm("yaml-models", "validate").exit_code == 0
-    assert run_llm("-m", "m", "-o", "o", "yes", "a b c").exit_code == 0
-    result = run_llm("-m", "m", "-o", "o", "xyz", "a b c")
-    assert result.exit_code == 1
-    assert result.stderr == "Error: o\n  String should match pattern '^(?!x)'\n"
-
-
 def test_default_outside_the_bounds(write, validate):
     path = option_file(write, "o: {type: integer, minimum: 5, default: 3}")
     assert_problems(
