@@ -23,7 +23,17 @@ from typing import Any
 Check = Callable[[Any], bool]
 
 # Keywords that never constrain a value.
-_ANNOTATIONS = {"$schema", "$id", "title", "description", "default", "examples", "$comment"}
+# patternErrorMessage is ours: the words a failed pattern is reported with.
+_ANNOTATIONS = {
+    "$schema",
+    "$id",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "$comment",
+    "patternErrorMessage",
+}
 
 
 def _never(value: Any) -> bool:

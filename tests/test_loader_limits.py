@@ -176,11 +176,12 @@ def test_a_timeout_past_a_day_is_refused(write, validate):
     """1e300 validated, then every prompt failed with 'timestamp out of range'."""
     path = write(
         "a.yaml",
-        "- model_id: h\n  backend: {type: http, url: 'http://127.0.0.1:9/', timeout: 1.0e+10}\n",
+        "- model_id: h\n  backend: {type: http, preset: openai-chat, timeout: 1.0e+10,"
+        " base_url: 'http://127.0.0.1:9/'}\n",
     )
     assert validate() == (
         1,
-        [f"{path}:2:62: [0].backend.timeout: 10000000000.0 is greater than the maximum of 86400"],
+        [f"{path}:2:55: [0].backend.timeout: 10000000000.0 is greater than the maximum of 86400"],
     )
 
 
