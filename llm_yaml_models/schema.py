@@ -271,9 +271,65 @@ def did_you_mean(word: str, choices: list[str]) -> str:
     return f"; did you mean '{close}'?" if close else ""
 
 
+# JSON Schema's own words: a user who writes one means it, so it is no
+# misspelling of a key we take ('maxItems' is not a typo of 'items').
+_JSON_SCHEMA_KEYWORDS = frozenset(
+    [
+        "$ref",
+        "$schema",
+        "$id",
+        "$comment",
+        "additionalItems",
+        "additionalProperties",
+        "allOf",
+        "anyOf",
+        "const",
+        "contains",
+        "contentEncoding",
+        "contentMediaType",
+        "default",
+        "definitions",
+        "dependencies",
+        "description",
+        "else",
+        "enum",
+        "examples",
+        "exclusiveMaximum",
+        "exclusiveMinimum",
+        "format",
+        "if",
+        "items",
+        "maxItems",
+        "maxLength",
+        "maxProperties",
+        "maximum",
+        "minItems",
+        "minLength",
+        "minProperties",
+        "minimum",
+        "multipleOf",
+        "not",
+        "oneOf",
+        "pattern",
+        "patternProperties",
+        "properties",
+        "propertyNames",
+        "readOnly",
+        "required",
+        "then",
+        "title",
+        "type",
+        "uniqueItems",
+        "writeOnly",
+    ]
+)
+
+
 def unknown_key(key: str, allowed: list[str]) -> str:
-    hint = did_you_mean(key, allowed)
-    return f"unknown key '{key}'" + (hint or f"; expected one of: {', '.join(allowed)}")
+    expected = f"; expected one of: {', '.join(allowed)}"
+    if key in _JSON_SCHEMA_KEYWORDS:
+        return f"unknown key '{key}': a JSON Schema keyword this place does not take{expected}"
+    return f"unknown key '{key}'" + (did_you_mean(key, allowed) or expected)
 
 
 def check_value(value: Any, spec: dict) -> list[str]:

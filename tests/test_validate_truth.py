@@ -215,8 +215,24 @@ def test_did_you_mean_suggests_only_keys_valid_at_that_place(write, validate):
     assert validate()[:2] == (
         1,
         [
-            f"{file}:4:23: [0].options.o.maxItems: unknown key 'maxItems'; expected one of: "
+            f"{file}:4:23: [0].options.o.maxItems: unknown key 'maxItems': a JSON Schema "
+            "keyword this place does not take; expected one of: "
             "default, description, enum, maxLength, minLength, pattern, send, type"
+        ],
+    )
+
+
+def test_a_json_schema_keyword_is_never_taken_for_a_misspelt_key(write, validate):
+    # 'items' is valid for array options, and 'maxItems' is close to it: but
+    # whoever writes maxItems means JSON Schema's keyword, not 'items'.
+    spec = "{type: array, items: {type: string}, maxItems: 3}"
+    file = write("a.yaml", markov("m", f"  options:\n    o: {spec}\n"))
+    assert validate()[:2] == (
+        1,
+        [
+            f"{file}:4:45: [0].options.o.maxItems: unknown key 'maxItems': a JSON Schema "
+            "keyword this place does not take; expected one of: "
+            "default, description, enum, items, send, type"
         ],
     )
 
