@@ -430,3 +430,16 @@ class FakeAPI:
             extra["Content-Length"] = str(len(body))
             payload = body
         writer.write(self._head(status, kind, extra) + payload)
+
+
+def client_headers(server: FakeAPI) -> str:
+    """The headers httpx2's client adds to every request, as the dry run shows them."""
+    import httpx2
+
+    return (
+        f"Host: 127.0.0.1:{server.port}\n"
+        "Accept: */*\n"
+        "Accept-Encoding: gzip, deflate\n"
+        "Connection: keep-alive\n"
+        f"User-Agent: python-httpx2/{httpx2.__version__}\n"
+    )

@@ -21,12 +21,11 @@ import warnings
 import wave
 import zlib
 
-import httpx2
 import llm
 import pytest
 import yaml
 from conftest import EXAMPLES
-from fakeapi import REPLY, FakeAPI, anthropic_sse, openai_sse
+from fakeapi import REPLY, FakeAPI, anthropic_sse, client_headers, openai_sse
 
 OA_KEY = "sk-oa-secret-1234"
 AN_KEY = "sk-an-secret-5678"
@@ -823,17 +822,6 @@ def test_no_key_declared_sends_no_authorization(server, write, run_llm, monkeypa
 def compact(body) -> bytes:
     """A JSON body as it goes on the wire."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def client_headers(server) -> str:
-    """The headers httpx2's client adds to every request, as the dry run shows them."""
-    return (
-        f"Host: 127.0.0.1:{server.port}\n"
-        "Accept: */*\n"
-        "Accept-Encoding: gzip, deflate\n"
-        "Connection: keep-alive\n"
-        f"User-Agent: python-httpx2/{httpx2.__version__}\n"
-    )
 
 
 def test_request_dry_run(presets, run_llm):

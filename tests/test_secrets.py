@@ -15,10 +15,9 @@ import sqlite3
 import textwrap
 from pathlib import Path
 
-import httpx2
 import llm
 import pytest
-from fakeapi import REPLY, FakeAPI, openai_json
+from fakeapi import REPLY, FakeAPI, client_headers, openai_json
 
 from llm_yaml_models.backends.base import Secrets
 
@@ -37,17 +36,6 @@ def database_text(path: Path) -> str:
     finally:
         db.close()
     return "\n".join(values)
-
-
-def client_headers(server: FakeAPI) -> str:
-    """The headers httpx2's client adds to every request, as the dry run shows them."""
-    return (
-        f"Host: 127.0.0.1:{server.port}\n"
-        "Accept: */*\n"
-        "Accept-Encoding: gzip, deflate\n"
-        "Connection: keep-alive\n"
-        f"User-Agent: python-httpx2/{httpx2.__version__}\n"
-    )
 
 
 # -- the mechanism: every form of every secret ------------------------------------------
