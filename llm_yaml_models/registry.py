@@ -88,7 +88,7 @@ class Cache:
         self.usable = True
         try:
             data = json.loads(self._read())
-            if data.get("header") == self.header:
+            if data.get("header") == self.header and isinstance(data.get("files"), dict):
                 self.files = data["files"]
         except (OSError, ValueError, KeyError, AttributeError, TypeError):
             pass

@@ -514,6 +514,20 @@ def test_a_damaged_cache_entry_is_a_miss(write, user_dir, llm_exe, damage):
     assert "YAML markov: markov (aliases: chain)\n" in listed.stdout
 
 
+@pytest.mark.parametrize("files", [[], "text", None, 3], ids=repr)
+def test_a_cache_whose_files_are_not_a_mapping_is_ignored(write, user_dir, llm_exe, files):
+    # Its header was right, and every llm command raised AttributeError.
+    write("markov.yaml", MARKOV)
+    assert llm_exe("models", "list").returncode == 0
+    cache_file = user_dir / "yaml-models-cache.json"
+    cache = json.loads(cache_file.read_text())
+    cache_file.write_text(json.dumps({**cache, "files": files}))
+    listed = llm_exe("models", "list")
+    assert (listed.returncode, listed.stderr) == (0, "")
+    assert "YAML markov: markov (aliases: chain)\n" in listed.stdout
+    assert isinstance(json.loads(cache_file.read_text())["files"], dict)  # written anew
+
+
 def test_a_cache_written_in_an_older_format_is_ignored(write, user_dir, llm_exe):
     # The entry format of the plugin's first commit, under the same version
     # and schema: a cache left behind by an upgrade must not hide the models.
