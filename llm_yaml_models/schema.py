@@ -31,11 +31,6 @@ def schema() -> dict:
 
 
 # Problems reported per file (and per value validated): past this many, a
-# file says how many more there were in one line, and no more messages are
-# built, so hostile files cost no more than a few hundred problems.
-
-
-# Problems reported per file (and per value validated): past this many, a
 # file says how many more there were in one line, and builds no more
 # messages, so a hostile file costs no more than a few hundred problems.
 MAX_PROBLEMS = 100
@@ -178,6 +173,7 @@ def _misspellings(errors: list) -> set[tuple]:
         for e in errors
         if e.validator == "additionalProperties" and _at(e) in wanted
         for k in _extras(e)[:MAX_PROBLEMS]
+        if k not in _JSON_SCHEMA_KEYWORDS  # never called a misspelling (unknown_key)
     }
 
 

@@ -528,3 +528,17 @@ def test_names_and_file_names_are_escaped_in_list_and_show(tmp_path, monkeypatch
     shown_place = str(place).replace("\x1b", "\\x1b")
     path = run_llm("yaml-models", "path").output
     assert path.splitlines()[1] == f"{shown_place}\texists\t(LLM_YAML_MODELS_PATH)"
+
+
+def test_a_json_schema_keyword_never_hides_a_missing_key(write, validate):
+    # 'else' is close to 'models': it was taken for its misspelling, so the
+    # missing 'models' went unsaid, while 'else' was no longer called one.
+    file = write("a.yaml", "defaults: {}\nelse: []\n")
+    assert validate()[:2] == (
+        1,
+        [
+            f"{file}:1:1: 'models' is a required property",
+            f"{file}:2:1: else: unknown key 'else': a JSON Schema keyword this place does not "
+            "take; expected one of: defaults, models, version",
+        ],
+    )
