@@ -46,25 +46,21 @@ class Loaded:
         return [f"{file}:{line}" for file, line, _, _ in self.rejected]
 
 
-def signature(path: str) -> list | None:
+def signature(path: str, *, trusted: bool = True) -> list | None:
     """What says a file is unchanged. mtime and size alone are not enough:
     ``cp -p``, ``touch -r`` and ``rsync -t`` put the mtime back after a
-    change, but no one can set the ctime."""
+    change, but no one can set the ctime. For a model file (``trusted``),
+    the owners, groups and modes of it and the directories above it too:
+    whether it may be trusted depends on them, and chmod changes no mtime.
+    A file it depends on (a corpus) is trusted or not at its own use."""
     from .trust import stamp
 
     try:
         info = os.stat(path)
     except OSError:
         return None
-    # Owners, groups and modes too: whether the file may be trusted depends on them.
-    return [
-        info.st_mtime_ns,
-        info.st_size,
-        info.st_ino,
-        info.st_dev,
-        info.st_ctime_ns,
-        *stamp(path),
-    ]
+    found = [info.st_mtime_ns, info.st_size, info.st_ino, info.st_dev, info.st_ctime_ns]
+    return found + stamp(path) if trusted else found
 
 
 # The cache is read on every llm command: far past what any set of model
@@ -131,7 +127,8 @@ class Cache:
         try:
             if entry.get("digest") != _digest(file, entry):
                 return None
-            if any(signature(dep) != dep_sig for dep, dep_sig in entry["deps"].items()):
+            deps = entry["deps"].items()
+            if any(signature(dep, trusted=False) != dep_sig for dep, dep_sig in deps):
                 return None
             result = FileResult.from_json(file, entry["result"])
             if all(_intact(model) for model in result.models):
@@ -142,7 +139,7 @@ class Cache:
 
     def put(self, file: str, sig: list | None, result: FileResult) -> None:
         if sig is not None:
-            deps = {dep: signature(dep) for dep in result.deps}
+            deps = {dep: signature(dep, trusted=False) for dep in result.deps}
             entry = {"sig": sig, "deps": deps, "result": result.to_json()}
             self.files[file] = {**entry, "digest": _digest(file, entry)}
             self.dirty = True
@@ -185,16 +182,23 @@ def _intact(model: ModelEntry) -> bool:
     )
 
 
-def load(files: list[str] | None = None, *, use_cache: bool = True, deep: bool = False) -> Loaded:
+def load(
+    files: list[str] | None = None,
+    *,
+    use_cache: bool = True,
+    deep: bool = False,
+    signatures: dict[str, list | None] | None = None,
+) -> Loaded:
     """Load ``files`` (default: the search path) into model entries.
 
     ``deep`` (which imports declared code) is for ``validate`` and bypasses
-    the cache."""
+    the cache; ``signatures``, where the caller has them already."""
     names = discover() if files is None else [str(f) for f in files]
     cache = Cache() if use_cache and not deep else None
+    signatures = signatures or {}
     results = []
     for file in names:
-        sig = signature(file)
+        sig = signatures[file] if file in signatures else signature(file)
         result = cache.get(file, sig) if cache else None
         if result is None:
             from .config import load_file
@@ -290,7 +294,7 @@ def registrations(model_aliases: list) -> list[tuple]:
         from .factory import build_models
 
         forget()
-        loaded = load(files)
+        loaded = load(files, signatures=dict(key))
         _memo.update(key=key, loaded=loaded, models=[build_models(e) for e in loaded.entries])
     loaded, models = _memo["loaded"], _memo["models"]
     refused = settle(loaded, model_aliases)
