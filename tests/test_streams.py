@@ -37,9 +37,11 @@ class RawServer:
     ``hold``, the body is left unfinished for up to that many seconds after
     the script, or until the client closes the connection."""
 
-    def __init__(self, script, kind="text/event-stream", chunked=True, hold=0.0, headers=None):
+    def __init__(
+        self, script, kind="text/event-stream", chunked=True, hold=0.0, headers=None, end=True
+    ):
         self.script = script if callable(script) else (lambda: script)
-        self.kind, self.chunked, self.hold = kind, chunked, hold
+        self.kind, self.chunked, self.hold, self.end = kind, chunked, hold, end
         self.headers = headers or {}
         self.status = 200
         self.requests: list[dict] = []
@@ -104,7 +106,7 @@ class RawServer:
                 self.closed_by_client.append(conn.recv(1) == b"")
             except TimeoutError:
                 self.closed_by_client.append(False)
-        if self.chunked:
+        if self.chunked and self.end:  # without end, the body breaks off: no final chunk
             conn.sendall(b"0\r\n\r\n")
 
 
@@ -642,3 +644,43 @@ def test_only_counts_sqlite_can_hold_are_kept(raw, declare, value, shown, capsys
         f"llm-yaml-models: warning: m: usage from {url} is not a token count, not logged: "
         f"input {shown}\n"
     )
+
+
+# -- found in review ---------------------------------------------------------------------
+
+
+@both
+def test_a_body_that_breaks_off_after_done_fails_nothing(raw, declare, run):
+    """Reading the body's end after [DONE] is best effort: the reply is whole."""
+    declare(raw(sse(delta("hi"), "[DONE]"), end=False))
+    assert RUN[run]() == "hi"
+
+
+def test_the_usage_warning_stars_a_password_in_the_url(raw, declare, run_llm, monkeypatch):
+    monkeypatch.setenv("PROXY_PASSWORD", "s3cret-pass")
+    usage = {"prompt_tokens": "lots", "completion_tokens": 2}
+    server = raw(lambda: sse(delta("hi"), {"choices": [], "usage": usage}, "[DONE]"))
+    port = server.url.rpartition(":")[2]
+    declare(server, base_url=f"http://alice:${{PROXY_PASSWORD}}@127.0.0.1:{port}")
+    result = run_llm("-m", "m", "hi")
+    assert (result.exit_code, result.stdout) == (0, "hi\n")
+    assert "s3cret-pass" not in result.stderr
+    assert result.stderr == (
+        f"llm-yaml-models: warning: m: usage from http://alice:***@127.0.0.1:{port}"
+        "/chat/completions is not a token count, not logged: input 'lots'\n"
+    )
+
+
+@both
+def test_an_attachment_that_cannot_be_read_is_a_model_error(raw, declare, run):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    server = raw(b"{}", kind="application/json")
+    declare(server, preset="ollama-chat", model={"attachment_types": ["image/png"]})
+    picture = llm.Attachment(url=f"http://127.0.0.1:{port}/cat.png", type="image/png")
+    assert failure(run, attachments=[picture]) == (
+        "m: cannot build the request: ConnectError: [Errno 111] Connection refused"
+    )
+    assert server.requests == []

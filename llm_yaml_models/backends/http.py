@@ -299,11 +299,9 @@ class HttpBackend(Backend):
 
     def dry_run(self, request: Request) -> str:
         """The request as it would be sent, secrets starred: nothing is sent."""
-        try:
+        with _building(request):
             call = self.call(request)
             return redacted(_authorised(_build(self.client(), call)), call.secrets)
-        except WireError as exc:
-            raise request.fail(str(exc)) from exc
 
     def _limits(self) -> dict:
         return {
@@ -400,13 +398,11 @@ class HttpBackend(Backend):
         outcome = decoder.outcome
         dropped = outcome.drop_bad_counts()
         if dropped:
-            sys.stderr.write(
-                printable(
-                    f"llm-yaml-models: warning: {request.model_id}: usage from {decoder.where} "
-                    f"is not a token count, not logged: {', '.join(dropped)}"
-                )
-                + "\n"
+            warning = (
+                f"llm-yaml-models: warning: {request.model_id}: usage from {decoder.where} "
+                f"is not a token count, not logged: {', '.join(dropped)}"
             )
+            sys.stderr.write(printable(request.secrets.hide(warning)) + "\n")
         if outcome.usage:
             request.set_usage(**{k: outcome.usage.get(k) for k in ("input", "output", "details")})
         # A server may echo the key (in an id, say): the log must not keep it.
@@ -429,10 +425,8 @@ class HttpBackend(Backend):
             self._client = None
 
     def _start(self, request: Request) -> tuple[Call, Decoder]:
-        try:
+        with _building(request):
             call = self.call(request)
-        except WireError as exc:
-            raise request.fail(str(exc)) from exc
         return call, Decoder(self.config, call.where, call.secrets)
 
     def stream(self, request: Request):
@@ -449,12 +443,12 @@ class HttpBackend(Backend):
     def _attempt(self, call: Call, decoder: Decoder, attempt: int):
         with self._translated(call, attempt), self._send(call) as response:
             _begin(decoder, call, response)
-            pieces = response.iter_bytes()
-            for data in pieces:
-                yield from decoder.receive(data)
-                if decoder.done:
-                    _drain(pieces, response)
-                    break
+            with contextlib.closing(response.iter_bytes()) as pieces:
+                for data in pieces:
+                    yield from decoder.receive(data)
+                    if decoder.done:
+                        _drain(pieces, response)
+                        break
             yield from self._ended(response, decoder, attempt)
 
     @contextlib.contextmanager
@@ -587,18 +581,37 @@ def _readable(response, wait: float) -> bool:
 
 def _drain(pieces, response) -> None:
     """The stream is complete: read the end of its body if it is there or
-    comes at once, so the connection goes back to the pool; else leave it."""
-    for _ in range(END_PIECES):
-        if not (_buffered(response) or _readable(response, END_GRACE)):
-            return
-        if next(pieces, None) is None:
-            return
+    comes at once, so the connection goes back to the pool; else leave it.
+    Best effort: the reply is whole already, so a body that breaks off
+    after its end (no final chunk) fails nothing."""
+    with contextlib.suppress(httpx2.HTTPError):
+        for _ in range(END_PIECES):
+            if not (_buffered(response) or _readable(response, END_GRACE)):
+                return
+            if next(pieces, None) is None:
+                return
 
 
 async def _adrain(pieces, response) -> None:
-    with contextlib.suppress(StopAsyncIteration, asyncio.TimeoutError):
+    # Buffered bytes come at once; a wait is never longer than END_GRACE.
+    with contextlib.suppress(StopAsyncIteration, asyncio.TimeoutError, httpx2.HTTPError):
         for _ in range(END_PIECES):
-            await asyncio.wait_for(anext(pieces), None if _buffered(response) else END_GRACE)
+            await asyncio.wait_for(anext(pieces), END_GRACE)
+
+
+@contextlib.contextmanager
+def _building(request: Request):
+    """Building a request fails as a one-line error of the model: a template
+    (WireError), or anything else, such as an attachment that cannot be read."""
+    try:
+        yield
+    except WireError as exc:
+        raise request.fail(str(exc)) from exc
+    except YAMLModelsError:
+        raise
+    except Exception as exc:
+        message = f"cannot build the request: {type(exc).__name__}: {exc}"
+        raise request.fail(message.removesuffix(": ")) from exc
 
 
 def _begin(decoder: Decoder, call: Call, response) -> None:
