@@ -356,20 +356,6 @@ class HttpBackend(Backend):
         return decoder.finish()
 
     @contextlib.contextmanager
-    def _failures(self, request: Request, call: Call):
-        """Every failure, as the one-line error of this model: what cannot
-        be read in a reply is a WireError, and anything else is named."""
-        try:
-            yield
-        except WireError as exc:
-            raise request.fail(str(exc)) from exc
-        except YAMLModelsError:
-            raise
-        except Exception as exc:
-            message = f"request to {call.where} failed: {type(exc).__name__}: {exc}"
-            raise request.fail(message.removesuffix(": ")) from exc
-
-    @contextlib.contextmanager
     def _translated(self, call: Call, attempt: int):
         """httpx2's errors, as a retry or as the one line the user sees."""
         try:
@@ -431,7 +417,7 @@ class HttpBackend(Backend):
 
     def stream(self, request: Request):
         call, decoder = self._start(request)
-        with self._failures(request, call):
+        with _sending(request, call):
             for attempt in range(self.config.retries + 1):
                 try:
                     yield from self._attempt(call, decoder, attempt)
@@ -480,7 +466,7 @@ class HttpBackend(Backend):
 
     async def astream(self, request: Request):
         call, decoder = self._start(request)
-        with self._failures(request, call):
+        with _sending(request, call):
             for attempt in range(self.config.retries + 1):
                 try:
                     async for text in self._aattempt(call, decoder, attempt):
@@ -600,9 +586,10 @@ async def _adrain(pieces, response) -> None:
 
 
 @contextlib.contextmanager
-def _building(request: Request):
-    """Building a request fails as a one-line error of the model: a template
-    (WireError), or anything else, such as an attachment that cannot be read."""
+def _failures(request: Request, doing: str):
+    """Every failure, as the one-line error of this model: a WireError says
+    what went wrong itself, and anything else is named after ``doing``
+    ("request to URL failed", "cannot build the request")."""
     try:
         yield
     except WireError as exc:
@@ -610,8 +597,17 @@ def _building(request: Request):
     except YAMLModelsError:
         raise
     except Exception as exc:
-        message = f"cannot build the request: {type(exc).__name__}: {exc}"
+        message = f"{doing}: {type(exc).__name__}: {exc}"
         raise request.fail(message.removesuffix(": ")) from exc
+
+
+def _building(request: Request):
+    """Building a request: a template, or an attachment that cannot be read."""
+    return _failures(request, "cannot build the request")
+
+
+def _sending(request: Request, call: Call):
+    return _failures(request, f"request to {call.where} failed")
 
 
 def _begin(decoder: Decoder, call: Call, response) -> None:
