@@ -201,11 +201,6 @@ class Request:
         return BackendError(self.model_id, self.secrets.hide(message))
 
 
-def hide_secret(value: Any, secret: str | Secrets | None) -> Any:
-    """A JSON value with ``secret`` (one, or a set) starred in every string of it."""
-    return (secret if isinstance(secret, Secrets) else Secrets(secret)).hide(value)
-
-
 @dataclass(frozen=True)
 class BackendConfig:
     """A backend's typed configuration, built from the validated mapping."""

@@ -32,7 +32,7 @@ import yaml
 
 from ..errors import YAMLModelsError, printable
 from ..templates import check_name, env_names, names_in
-from .base import Backend, BackendConfig, Request, Secrets, hide_secret
+from .base import Backend, BackendConfig, Request, Secrets
 from .http_wire import (
     SECRET_HEADERS,
     Call,
@@ -392,7 +392,7 @@ class HttpBackend(Backend):
         if outcome.usage:
             request.set_usage(**{k: outcome.usage.get(k) for k in ("input", "output", "details")})
         # A server may echo the key (in an id, say): the log must not keep it.
-        request.response_json = hide_secret(outcome.log(), request.secrets) or None
+        request.response_json = request.secrets.hide(outcome.log()) or None
         for slot in outcome.tool_calls.values():
             request.add_tool_call(slot["name"], tool_arguments(slot["arguments"]), slot["id"])
 

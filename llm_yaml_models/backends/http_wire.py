@@ -20,7 +20,7 @@ from jmespath.exceptions import JMESPathError
 
 from ..errors import printable
 from ..templates import UNSET, names_in, render, render_url
-from .base import Message, Request, Secrets, hide_secret
+from .base import Message, Request, Secrets
 
 SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "proxy-authorization", "cookie")
 KEY_MARK = "\x00key\x00"
@@ -477,19 +477,19 @@ class WireError(Exception):
     """The reply could not be used; the message says how, for the user."""
 
 
-def _quoted(text: str, secret: str | None) -> str:
+def _quoted(text: str, secrets: Secrets) -> str:
     """The start of a reply, for an error message."""
-    text = hide_secret(text, secret)  # before cutting, or a cut key would show
+    text = secrets.hide(text)  # before cutting, or a cut secret would show
     return repr(text[:80] + ("..." if len(text) > 80 else ""))
 
 
-def _json(text: str, where: str, secret: str | None = None) -> Any:
+def _json(text: str, where: str, secrets: Secrets) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
         raise WireError(f"reply from {where} is JSON nested too deeply to read") from None
     except ValueError:
-        raise WireError(f"reply from {where} is not JSON: {_quoted(text, secret)}") from None
+        raise WireError(f"reply from {where} is not JSON: {_quoted(text, secrets)}") from None
 
 
 class Decoder:
@@ -499,10 +499,10 @@ class Decoder:
     ``receive`` with each piece of the body until ``done`` (the stream said
     it is complete) or the body ends, then ``finish``."""
 
-    def __init__(self, config, where: str, secret: str | None = None):
+    def __init__(self, config, where: str, secrets: Secrets | None = None):
         self.config = config
         self.where = where
-        self.secret = secret  # the key: never part of a message
+        self.secrets = secrets or Secrets()  # never part of a message
         self.limit = config.max_reply_bytes
         self.reply_paths = Paths(config.response, where)
         self.stream_paths = Paths(config.stream, where)
@@ -577,7 +577,7 @@ class Decoder:
         message = None
         with contextlib.suppress(ValueError, RecursionError, WireError):
             message = self.error_message(json.loads(text), self.reply_paths)
-        message = hide_secret(message or text, self.secret)[:200] or "(empty reply)"
+        message = self.secrets.hide(message or text)[:200] or "(empty reply)"
         return f"HTTP {self.status} from {self.where}: {message}"
 
     def whole(self) -> list[str]:
@@ -586,14 +586,14 @@ class Decoder:
         body = b"".join(self._body)
         if self.streaming and self.html:
             text = body.decode("utf-8", "replace")
-            quoted = _quoted(text, self.secret)
+            quoted = _quoted(text, self.secrets)
             raise WireError(f"reply from {self.where} is an HTML page, not a stream: {quoted}")
         if self.streaming and not body.lstrip().startswith((b"{", b"[")):
             return [t for t in (self.feed(body), self.end()) if t]
         return [self.reply(body)]
 
     def reply(self, body: bytes) -> str:
-        data = _json(_text(body, self.where), self.where, self.secret)
+        data = _json(_text(body, self.where), self.where, self.secrets)
         error = self.error_message(data, self.reply_paths)
         if error:
             raise WireError(f"error from {self.where}: {error}")
@@ -679,7 +679,7 @@ class Decoder:
         if spec.done is not None and data.strip() == spec.done:
             self.done = True
             return None
-        payload = _json(data, self.where, self.secret)
+        payload = _json(data, self.where, self.secrets)
         error = self.error_message(payload, self.stream_paths)
         if error:
             raise WireError(f"error from {self.where}: {error}")
