@@ -124,7 +124,15 @@ def _tool_call_events(request: Request) -> list:
 
     events = []
     for call in request.tool_calls:
-        events.append(StreamEvent("tool_call_name", call.name, tool_call_id=call.tool_call_id))
+        metadata = request.tool_call_metadata.get(call.tool_call_id)
+        events.append(
+            StreamEvent(
+                "tool_call_name",
+                call.name,
+                tool_call_id=call.tool_call_id,
+                provider_metadata=metadata,
+            )
+        )
         arguments = json.dumps(call.arguments)
         events.append(StreamEvent("tool_call_args", arguments, tool_call_id=call.tool_call_id))
     return events

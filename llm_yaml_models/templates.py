@@ -8,7 +8,8 @@ with quotes, newlines, braces or non-ASCII arrives exactly as typed.
 Names: ``prompt``, ``system``, ``messages``, ``model``, ``stream``,
 ``options`` (all that are set) and ``options.NAME``, ``key``, ``env.VAR``.
 A whole-string placeholder whose value is unset (an option not given)
-removes its key from the enclosing mapping.
+removes its key from the enclosing mapping (or its item from a list), and
+so does a mapping or list left empty by that.
 
 In a URL, a value placed in the path, query or fragment is percent-encoded,
 so that it stays one segment (or one value): ``../admin?x#`` cannot climb
@@ -103,12 +104,21 @@ def render(template: Any, context: Mapping) -> Any:
         out = {}
         for key, value in template.items():
             rendered = render(value, context)
-            if rendered is not UNSET:
+            if not _emptied(value, rendered):
                 out[key] = rendered
         return out
     if isinstance(template, list):
-        return [v for v in (render(item, context) for item in template) if v is not UNSET]
+        rendered = ((item, render(item, context)) for item in template)
+        return [v for item, v in rendered if not _emptied(item, v)]
     return template
+
+
+def _emptied(template: Any, rendered: Any) -> bool:
+    """Unset, or a mapping or list that had entries and lost them all to
+    unset values (``generationConfig: {topK: "{{ options.top_k }}"}``)."""
+    if rendered is UNSET:
+        return True
+    return isinstance(template, Mapping | list) and bool(template) and rendered in ({}, [])
 
 
 def render_url(template: str, context: Mapping) -> str:

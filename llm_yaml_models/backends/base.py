@@ -168,6 +168,8 @@ class Request:
     usage: Usage | None = None
     response_json: dict | None = None
     tool_calls: list[llm.ToolCall] = field(default_factory=list)
+    # A tool call's id -> what the API needs back with it (Gemini's thoughtSignature)
+    tool_call_metadata: dict[str, dict] = field(default_factory=dict)
     # Never shown nor logged: the key, and what the backend adds (passwords
     # in URLs, values read from the environment).
     secrets: Secrets = field(default_factory=Secrets, repr=False)
@@ -192,14 +194,23 @@ class Request:
     ) -> None:
         self.usage = Usage(input, output, self.secrets.hide(details))
 
-    def add_tool_call(self, name: str, arguments: dict, tool_call_id: str | None = None) -> None:
+    def add_tool_call(
+        self,
+        name: str,
+        arguments: dict,
+        tool_call_id: str | None = None,
+        provider_metadata: dict | None = None,
+    ) -> None:
         """Ask llm to run a tool (``llm --tool``, chains). The id links the
-        tool's result to the call; one is made up if the API gave none."""
+        tool's result to the call; one is made up if the API gave none.
+        ``provider_metadata`` goes on llm's part for the call, to be sent back."""
         tool_call_id = self.secrets.hide(tool_call_id) or f"call_{uuid.uuid4().hex[:24]}"
         arguments = self.secrets.hide(arguments)  # a server may echo the key
         self.tool_calls.append(
             llm.ToolCall(name=name, arguments=arguments, tool_call_id=tool_call_id)
         )
+        if provider_metadata:
+            self.tool_call_metadata[tool_call_id] = provider_metadata
 
     def fail(self, message: str) -> BackendError:
         """An error for this model, for the backend to raise; every secret,

@@ -218,7 +218,8 @@ class HttpBackend(Backend):
         # A server may echo the key (in an id, say): the log must not keep it.
         request.response_json = request.secrets.hide(outcome.log()) or None
         for slot in outcome.tool_calls.values():
-            request.add_tool_call(slot["name"], tool_arguments(slot["arguments"]), slot["id"])
+            arguments = tool_arguments(slot["arguments"])
+            request.add_tool_call(slot["name"], arguments, slot["id"], slot.get("metadata"))
 
     # -- sync --------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from ..base import Request, Secrets
 from .outcome import WireError
 from .wire import wire
 
-SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "proxy-authorization", "cookie")
+SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+SECRET_HEADERS += ("proxy-authorization", "cookie")
 KEY_MARK = "\x00key\x00"
 
 
@@ -58,7 +59,7 @@ def build_call(config, request: Request, key: str | None) -> Call:
         for value in [render(template, context)]
         if value is not UNSET
     }
-    params = {k: str(v) for k, v in render(config.params, context).items()}
+    params = {k: str(v) for k, v in render(_params(config, streaming), context).items()}
     body = render(config.body, context) if config.body is not None else None
     if streaming and config.stream.body:
         body = {**(body or {}), **render(config.stream.body, context)}
@@ -68,7 +69,7 @@ def build_call(config, request: Request, key: str | None) -> Call:
         else:
             body = {**(body or {}), name: value}
     body = _with_tools_and_schema(config, request, body)
-    url = render_url(config.url, context)
+    url = render_url(config.stream_url if streaming else config.url, context)
     for name, value in headers.items():
         if not value.isascii():
             raise WireError(f"header {name!r} is not ASCII once its template is filled in")
@@ -81,7 +82,8 @@ def _unplaced(config, options, streaming: bool) -> dict:
     """The options no template places (in the URL, a header, a query
     parameter or the body): they are sent as body keys, or query
     parameters for GET, unless declared ``send: false``."""
-    templates = [config.url, config.headers, config.params, config.body]
+    url = config.stream_url if streaming else config.url
+    templates = [url, config.headers, _params(config, streaming), config.body]
     names = names_in(templates + ([config.stream.body] if streaming else []))
     if "options" in names:
         return {}
@@ -89,12 +91,27 @@ def _unplaced(config, options, streaming: bool) -> dict:
     return {k: v for k, v in options.items() if k not in placed and k not in config.unsent}
 
 
+def _params(config, streaming: bool) -> dict:
+    """The query parameters' templates: ``stream.params`` too when streaming."""
+    return {**config.params, **(config.stream.params or {})} if streaming else config.params
+
+
 def _with_tools_and_schema(config, request: Request, body: Any) -> Any:
     if request.tools and config.tools:
-        body = {**(body or {}), **wire(config.tools).tool_body(request.tools)}
+        body = _merged(body or {}, wire(config.tools).tool_body(request.tools))
     if request.schema is not None and config.schema:
-        body = {**(body or {}), **wire(config.schema).schema_body(request.schema)}
+        body = _merged(body or {}, wire(config.schema).schema_body(request.schema))
     return body
+
+
+def _merged(body: dict, keys: dict) -> dict:
+    """A family's body keys into the body: into a mapping the templates
+    made (Gemini's ``generationConfig``), not over it."""
+    out = dict(body)
+    for name, value in keys.items():
+        both = isinstance(out.get(name), dict) and isinstance(value, dict)
+        out[name] = _merged(out[name], value) if both else value
+    return out
 
 
 def _secrets(config, request: Request, url: str) -> Secrets:

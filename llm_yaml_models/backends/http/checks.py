@@ -21,7 +21,9 @@ def problems(data: dict, doc, origin) -> list:
     if not backend.get("url") and not backend.get("base_url"):
         message = "an http backend needs 'url', or 'base_url' (with 'path'), or a 'preset'"
         found.append(doc.problem(at(), message))
-    found += _template_names(backend, data.get("options", {}), doc, at)
+    # A preset's own options: its templates may place them.
+    options = {**backend.get("options", {}), **data.get("options", {})}
+    found += _template_names(backend, options, doc, at)
     found += _paths(backend, doc, at)
     found += _capabilities(data, backend, doc, origin)
     return found
@@ -29,7 +31,11 @@ def problems(data: dict, doc, origin) -> list:
 
 def _template_names(backend: dict, options: dict, doc, at) -> list:
     found = []
-    for path, text in _strings(backend, ("url", "base_url", "path", "headers", "params", "body")):
+    templates = ("url", "base_url", "path", "headers", "params", "body")
+    stream = list(
+        _strings(backend.get("stream") or {}, ("url", "path", "params", "body"), ("stream",))
+    )
+    for path, text in [*_strings(backend, templates), *stream]:
         for name in names_in(text):
             why = check_name(name, options)
             if why:
@@ -37,7 +43,7 @@ def _template_names(backend: dict, options: dict, doc, at) -> list:
     return found
 
 
-_NOT_PATHS = ("format", "done", "done_events", "skip_events")
+_NOT_PATHS = ("format", "done", "done_events", "skip_events", "url", "path")
 
 
 def _paths(backend: dict, doc, at) -> list:
@@ -45,7 +51,7 @@ def _paths(backend: dict, doc, at) -> list:
     found = []
     for section in ("response", "stream"):
         for path, expr in _strings(backend.get(section) or {}, None):
-            if path[-1] not in _NOT_PATHS and path[0] != "body":
+            if path[-1] not in _NOT_PATHS and path[0] not in ("body", "params"):
                 found += _check_jmespath(expr, doc, at(section, *path))
     stream = backend.get("stream") or {}
     if not (backend.get("response") or {}).get("text"):

@@ -62,6 +62,11 @@ class ReplySpec:
     done_events: tuple[str, ...] = ()
     skip_events: tuple[str, ...] = ()
     body: dict | None = field(default=None, hash=False)
+    # In place of ``url`` or ``path``, and added to ``params``, when streaming
+    # (Gemini streams from another method: ``:streamGenerateContent?alt=sse``).
+    url: str | None = None
+    path: str | None = None
+    params: dict | None = field(default=None, hash=False)
 
     @classmethod
     def from_data(cls, data: dict | None) -> ReplySpec:
@@ -77,6 +82,7 @@ class ReplySpec:
 @dataclass(frozen=True)
 class HttpConfig(BackendConfig):
     url: str = ""
+    stream_url: str = ""  # the URL when streaming (_stream_url)
     method: str = "POST"
     headers: dict = field(default_factory=dict, hash=False)
     params: dict = field(default_factory=dict, hash=False)
@@ -104,6 +110,7 @@ class HttpConfig(BackendConfig):
         options = model.get("options", {})
         return cls(
             url=url,
+            stream_url=_stream_url(data, url),
             method=data.get("method", "POST").upper(),
             headers=data.get("headers", {}),
             params=data.get("params", {}),
@@ -129,6 +136,7 @@ class HttpConfig(BackendConfig):
         values = (os.environ.get(name) or "" for name in self.secret_env)
         secrets = Secrets(*(v for v in values if len(v.strip()) >= 4))
         secrets.add_url(self.url)
+        secrets.add_url(self.stream_url)
         return secrets
 
 
@@ -140,8 +148,22 @@ def _secret_env(backend: dict) -> tuple[str, ...]:
     backend mapping as written (before ``${VAR}`` is expanded)."""
     url = backend.get("url") or backend.get("base_url") or ""
     userinfo = m.group(1) if isinstance(url, str) and (m := _USERINFO.match(url)) else ""
-    names = env_names([backend.get("headers", {}), backend.get("params", {}), userinfo])
+    stream_params = (backend.get("stream") or {}).get("params", {})
+    names = env_names(
+        [backend.get("headers", {}), backend.get("params", {}), stream_params, userinfo]
+    )
     return tuple(dict.fromkeys(names))
+
+
+def _stream_url(data: dict, url: str) -> str:
+    """``stream.url``; else ``base_url`` + ``stream.path``, unless the
+    declaration gives a whole ``url`` (a proxy's: never the preset's host)."""
+    stream = data.get("stream") or {}
+    if stream.get("url"):
+        return stream["url"]
+    if stream.get("path") and not data.get("url"):
+        return _join(data["base_url"], stream["path"])
+    return url
 
 
 def _join(base: str, path: str) -> str:
