@@ -8,6 +8,7 @@ Routes (any prefix before them is ignored, so base URLs may carry one):
   .../chat/completions   OpenAI Chat Completions (JSON, or SSE when stream)
   .../api/chat           Ollama (JSON, or NDJSON when stream)
   .../messages           Anthropic Messages (JSON, or SSE with named events)
+  ...:generateContent    Gemini (JSON); ...:streamGenerateContent: SSE
   .../generic            {"output": {"text": ...}, "tokens": {...}}
   .../redirect?to=URL    307 to URL
 Every request is recorded in ``requests``.
@@ -189,6 +190,21 @@ def anthropic_sse(text: str) -> bytes:
     return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
 
 
+def gemini_json(text: str) -> dict:
+    candidate = {"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP"}
+    usage = {"promptTokenCount": 5, "candidatesTokenCount": len(text.split())}
+    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": "fake-gemini"}
+
+
+def gemini_sse(text: str) -> bytes:
+    chunks = [
+        {"candidates": [{"content": {"parts": [{"text": w}], "role": "model"}}]}
+        for w in _words(text)
+    ]
+    chunks.append(gemini_json(""))
+    return "".join(f"data: {json.dumps(c)}\r\n\r\n" for c in chunks).encode()
+
+
 class FakeAPI:
     """Start with ``with FakeAPI() as server:``; ``server.url`` is its base URL."""
 
@@ -346,6 +362,10 @@ class FakeAPI:
                 if streaming
                 else (False, "application/json", json.dumps(anthropic_json(text)).encode())
             )
+        elif path.endswith(":streamGenerateContent"):  # Gemini streams from its own URL
+            reply = (True, "text/event-stream", gemini_sse(text))
+        elif path.endswith(":generateContent"):
+            reply = (False, "application/json", json.dumps(gemini_json(text)).encode())
         else:
             body = {
                 "output": {"text": text},

@@ -1453,6 +1453,16 @@ EXAMPLE_CALLS = {
         },
         "headers": {"x-api-key": "anthropic-secret", "anthropic-version": "2023-06-01"},
     },
+    "gemini-flash-yaml": {
+        "path": "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+        "args": ["-s", "be brief"],
+        "body": {
+            "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+            "systemInstruction": {"parts": [{"text": "be brief"}]},
+            "generationConfig": {"thinkingConfig": {"thinkingBudget": 0}},
+        },
+        "headers": {"x-goog-api-key": "gemini-secret"},
+    },
     "in-house": {
         "path": "/generic",
         "args": ["-o", "creativity", "0.4", "-o", "style", "brief"],
@@ -1481,6 +1491,8 @@ def test_http_example_runs_against_the_fake_server(server, run_llm, monkeypatch,
     monkeypatch.setenv("LLM_EXAMPLE_GENERIC_URL", server.url)
     monkeypatch.setenv("HOSTED_API_KEY", "hosted-secret")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "anthropic-secret")
+    monkeypatch.setenv("LLM_EXAMPLE_GEMINI_URL", f"{server.url}/v1beta")
+    monkeypatch.setenv("GEMINI_API_KEY", "gemini-secret")
     expected = EXAMPLE_CALLS[model_id]
     result = run_llm("-m", model_id, "hi", *expected["args"])
     assert (result.exit_code, result.stdout, result.stderr) == (0, REPLY + "\n", "")

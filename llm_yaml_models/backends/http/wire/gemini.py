@@ -1,0 +1,221 @@
+"""Google's Gemini API: ``generateContent``, and ``streamGenerateContent``
+as SSE (the preset's ``stream.path``).
+
+A reply's parts come in order: thoughts (``thought: true``), text, function
+calls. The declared paths read the text; the reader makes thoughts llm
+reasoning and function calls tool calls, and keeps each part's
+``thoughtSignature`` as provider_metadata (``{"gemini": {...}}``, as
+llm-gemini does), which ``messages()`` sends back, byte for byte, on the
+part it came with.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from ..outcome import WireError
+from . import Reader, Wire
+
+META = "gemini"
+SIGNATURE = "thoughtSignature"
+
+
+def _signed(part: dict, metadata: dict | None) -> dict:
+    signature = ((metadata or {}).get(META) or {}).get(SIGNATURE)
+    return {**part, SIGNATURE: signature} if signature else part
+
+
+def _inline(attachment) -> dict:
+    data = {"mime_type": attachment.resolve_type(), "data": attachment.base64_content()}
+    return {"inline_data": data}
+
+
+def _call(name: str, arguments: dict, tool_call_id: str | None) -> dict:
+    call = {"name": name, "args": arguments}
+    return {"functionCall": {**call, "id": tool_call_id} if tool_call_id else call}
+
+
+def _model_part(part) -> dict | None:
+    """One of llm's parts of an earlier reply, as Gemini sent it."""
+    from llm.parts import AttachmentPart, ReasoningPart, TextPart, ToolCallPart
+
+    metadata = getattr(part, "provider_metadata", None)
+    if isinstance(part, TextPart) and part.text:
+        return _signed({"text": part.text}, metadata)
+    if isinstance(part, ReasoningPart) and _signed({}, metadata):
+        # Unsigned thoughts are a summary for the reader: Gemini takes none back.
+        return _signed({"text": part.text, "thought": True}, metadata)
+    if isinstance(part, ToolCallPart):
+        return _signed(_call(part.name, part.arguments, part.tool_call_id), metadata)
+    if isinstance(part, AttachmentPart) and part.attachment:
+        return _inline(part.attachment)
+    return None
+
+
+def _model_parts(m) -> list[dict]:
+    if m.parts:
+        parts = [p for p in map(_model_part, m.parts) if p is not None]
+    else:
+        parts = [{"text": m.content}] if m.content else []
+        parts += [_call(c.name, c.arguments, c.tool_call_id) for c in m.tool_calls]
+    return parts or [{"text": ""}]
+
+
+def _user_parts(m) -> list[dict]:
+    parts = [{"text": m.content}] if m.content or not m.attachments else []
+    return parts + [_inline(a) for a in m.attachments]
+
+
+def _result(m, names: dict) -> list[dict]:
+    """A tool's result, with the name of the call it answers (Gemini needs it)."""
+    response = {"name": names.get(m.tool_call_id, ""), "response": {"output": m.content}}
+    if m.tool_call_id:
+        response["id"] = m.tool_call_id
+    return [{"functionResponse": response}] + [_inline(a) for a in m.attachments]
+
+
+def contents(messages) -> list[dict]:
+    """The conversation as Gemini's ``contents``. The system prompt is the
+    body's ``systemInstruction``; the results of one turn's calls are one
+    user turn, as Gemini pairs them with the calls."""
+    out: list[dict] = []
+    names: dict[str | None, str] = {}
+    results: dict | None = None  # the user turn that holds the latest results
+    for m in messages:
+        if m.role == "tool":
+            if results is None:
+                out.append(results := {"role": "user", "parts": []})
+            results["parts"] += _result(m, names)
+            continue
+        results = None
+        if m.role == "assistant":
+            names.update((c.tool_call_id, c.name) for c in m.tool_calls)
+            out.append({"role": "model", "parts": _model_parts(m)})
+        elif m.role != "system":
+            out.append({"role": "user", "parts": _user_parts(m)})
+    return out
+
+
+_NOT_GEMINI = ("$schema", "additionalProperties", "title")
+
+
+def gemini_schema(schema: Any, defs: dict | None = None, seen: tuple = ()) -> Any:
+    """A JSON schema in the subset Gemini's ``responseSchema`` reads: no
+    ``$schema``, ``additionalProperties`` or ``title``, and ``$ref`` to
+    ``$defs`` written out (llm-gemini's ``cleanup_schema``)."""
+    if isinstance(schema, list):
+        return [gemini_schema(s, defs, seen) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    defs = {**(defs or {}), **schema.get("$defs", {})}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        name = ref.removeprefix("#/$defs/")
+        if name in seen or name not in defs:
+            why = "refers to itself" if name in seen else "has no such definition"
+            raise WireError(f"--schema {why}: {ref} (Gemini's responseSchema cannot say that)")
+        return gemini_schema(copy.deepcopy(defs[name]), defs, (*seen, name))
+    out = {}
+    for key, value in schema.items():
+        if key in _NOT_GEMINI or key == "$defs":
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {k: gemini_schema(v, defs, seen) for k, v in value.items()}
+        else:
+            out[key] = gemini_schema(value, defs, seen)
+    return out
+
+
+def declarations(tools) -> list[dict]:
+    """llm's tools as Gemini function declarations (no ``parameters`` for a
+    tool that takes none: Gemini refuses an object with no properties)."""
+    out = []
+    for tool in tools:
+        declaration = {"name": tool.name, "description": tool.description or ""}
+        schema = tool.input_schema or {}
+        if schema.get("properties"):
+            declaration["parameters"] = gemini_schema(schema)
+        out.append(declaration)
+    return out
+
+
+def _parts(data: Any) -> list:
+    """The first candidate's parts, or none."""
+    candidates = data.get("candidates") if isinstance(data, dict) else None
+    first = candidates[0] if isinstance(candidates, list) and candidates else None
+    content = first.get("content") if isinstance(first, dict) else None
+    parts = content.get("parts") if isinstance(content, dict) else None
+    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+
+
+class GeminiReader(Reader):
+    """Thoughts as reasoning, function calls as tool calls, signatures as
+    provider_metadata; the text itself is the declared path's."""
+
+    def reply(self, data: Any) -> list:
+        return self._chunks(data)
+
+    def event(self, name: str, payload: Any) -> list:
+        return self._chunks(payload)
+
+    def _chunks(self, data: Any) -> list:
+        from llm.parts import StreamEvent
+
+        chunks = []
+        for part in _parts(data):
+            metadata = self._metadata(part)
+            if "functionCall" in part:
+                self._tool_call(part["functionCall"], metadata)
+            elif part.get("thought"):
+                text = part.get("text") if isinstance(part.get("text"), str) else ""
+                chunks.append(StreamEvent("reasoning", text, provider_metadata=metadata))
+            elif metadata:
+                # Before the part's text, which the declared path yields: one TextPart.
+                chunks.append(StreamEvent("text", "", provider_metadata=metadata))
+        return chunks
+
+    def _metadata(self, part: dict) -> dict | None:
+        signature = part.get(SIGNATURE)
+        if not isinstance(signature, str) or not signature:
+            return None
+        return {META: {SIGNATURE: self.decoder.secrets.hide(signature)}}
+
+    def _tool_call(self, call: Any, metadata: dict | None) -> None:
+        where = self.decoder.where
+        if not isinstance(call, dict):
+            raise WireError(f"a function call in the reply from {where} is not an object")
+        name, arguments, call_id = call.get("name"), call.get("args") or {}, call.get("id")
+        for field, value, kind, what in (
+            ("name", name, str, "a string"),
+            ("args", arguments, dict, "an object"),
+            ("id", call_id or "", str, "a string"),
+        ):
+            if not isinstance(value, kind):
+                raise WireError(f"a function call in the reply from {where}: {field} is not {what}")
+        calls = self.decoder.outcome.tool_calls
+        slot = {"id": call_id, "name": name, "arguments": json.dumps(arguments)}
+        calls[len(calls)] = {**slot, "metadata": metadata}
+
+
+class Gemini(Wire):
+    name = "gemini"
+    tools = True
+    schema = True
+
+    def messages(self, messages) -> list[dict]:
+        return contents(messages)
+
+    def tool_body(self, tools) -> dict:
+        return {"tools": [{"functionDeclarations": declarations(tools)}]}
+
+    def schema_body(self, schema) -> dict:
+        spec = {"responseMimeType": "application/json", "responseSchema": gemini_schema(schema)}
+        return {"generationConfig": spec}
+
+    def reader(self, decoder) -> Reader:
+        return GeminiReader(decoder)
+
+
+WIRE = Gemini
