@@ -61,7 +61,7 @@ def _capabilities(data: dict, backend: dict, doc, origin) -> list:
     """supports_tools and supports_schema need a family that can."""
     found = []
     for key, capability, example in (
-        ("supports_tools", "tools", " (the openai-chat preset has it)"),
+        ("supports_tools", "tools", " (the chat presets have it)"),
         ("supports_schema", "schema", ""),
     ):
         families = wire.names(capability)
