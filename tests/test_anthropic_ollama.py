@@ -5,6 +5,7 @@ whole, through llm's Python API and the llm executable."""
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 
 import llm
@@ -450,3 +451,53 @@ def test_ollama_bad_shapes(api, case, stream):
     with pytest.raises(llm.ModelError) as caught:
         llm.get_model("olla").prompt("hi", tools=[make_add([])], stream=stream).text()
     assert str(caught.value) == "olla: " + error.format(where=where(api, "olla"))
+
+
+def test_tools_on_a_family_without_them_name_the_ones_with(write, run_llm):
+    path = write(
+        "generic.yaml",
+        """\
+        - model_id: gen
+          backend: {type: http, url: "http://127.0.0.1:1/x", response: {text: out}}
+          supports_tools: true
+        """,
+    )
+    result = run_llm("yaml-models", "validate", str(path))
+    assert result.exit_code == 1
+    assert result.stdout + result.stderr == (
+        f"{path}:3:19: [0].supports_tools: supports_tools needs backend.tools: "
+        "openai or anthropic or ollama (the chat presets have it)\n"
+        "Error: 1 problem (0 models in 1 file usable)\n"
+    )
+
+
+def test_anthropic_tool_chain_on_the_command_line(api, llm_exe):
+    version = {**ADD, "name": "llm_version", "input": {}}
+    api.turns = [
+        ([THINK, version], "tool_use"),
+        ([{"type": "text", "text": "That is the version."}], "end_turn"),
+    ]
+    result = llm_exe("-m", "claude", "-T", "llm_version", "which version?", "-R")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "That is the version.\n", "")
+    _, assistant, user = api.last.json["messages"]
+    assert assistant == {"role": "assistant", "content": [THINK, version]}
+    (answer,) = user["content"]
+    assert answer == {
+        "type": "tool_result",
+        "tool_use_id": "toolu_01A",
+        "content": importlib.metadata.version("llm"),
+    }
+
+
+def test_ollama_async_thinking_and_tool_chain(api):
+    api.turns = [
+        {"thinking": "Use add.", "tool_calls": [OLLAMA_CALL]},
+        {"thinking": "Done.", "content": "It is 5."},
+    ]
+    calls = []
+
+    async def run():
+        return await llm.get_async_model("olla").chain("2+3?", tools=[make_add(calls)]).text()
+
+    assert (asyncio.run(run()), calls) == ("It is 5.", [(2, 3)])
+    assert api.last.json["messages"][1]["thinking"] == "Use add."
