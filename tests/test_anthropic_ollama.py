@@ -501,3 +501,23 @@ def test_ollama_async_thinking_and_tool_chain(api):
 
     assert (asyncio.run(run()), calls) == ("It is 5.", [(2, 3)])
     assert api.last.json["messages"][1]["thinking"] == "Use add."
+
+
+def test_anthropic_blocks_sent_whole_in_content_block_start(write, monkeypatch):
+    """A proxy may put a block's content in content_block_start, with no deltas."""
+    blocks = [THINK, {"type": "text", "text": "Adding."}, ADD]
+    RawAPI.events = [
+        {"type": "content_block_start", "index": i, "content_block": block}
+        for i, block in enumerate(blocks)
+    ] + [{"type": "message_stop"}]
+    with RawAPI() as server:
+        monkeypatch.setenv("FAKE_URL", server.url)
+        monkeypatch.setenv("AN_TEST_KEY", "sk-an-test")
+        write("models.yaml", MODELS)
+        response = llm.get_model("claude").prompt("hi", tools=[make_add([])])
+        assert response.text() == "Adding."
+    assert response.messages()[0].parts == [
+        ReasoningPart(THINKING, provider_metadata={"anthropic": {"signature": SIGNATURE}}),
+        TextPart("Adding."),
+        ToolCallPart("add", {"a": 2, "b": 3}, "toolu_01A"),
+    ]

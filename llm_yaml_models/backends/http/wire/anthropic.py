@@ -225,7 +225,7 @@ class AnthropicReader(Reader):
         chunks = self._started(kind)
         if kind == "redacted_thinking":
             return chunks + self._redacted(block)
-        if kind == "thinking" and block.get("thinking"):
+        if kind == "thinking" and (block.get("thinking") or block.get("signature")):
             return chunks + self._whole_thinking(block)
         if kind == "text" and isinstance(block.get("text"), str) and block["text"]:
             return chunks + [block["text"]]
