@@ -101,7 +101,7 @@ class OllamaReader(Reader):
             )
         given = call.get("id")
         call_id = self.decoder.secrets.hide(given) if isinstance(given, str) and given else None
-        call_id = call_id or f"call_{uuid.uuid4().hex[:24]}"  # Ollama gives none
+        call_id = call_id or f"call_{uuid.uuid4().hex[:24]}"  # older Ollama gives none
         outcome = self.decoder.outcome
         slot = {"id": call_id, "name": name, "arguments": json.dumps(arguments)}
         outcome.tool_calls[("ollama", len(outcome.tool_calls))] = slot
