@@ -205,6 +205,79 @@ def gemini_sse(text: str) -> bytes:
     return "".join(f"data: {json.dumps(c)}\r\n\r\n" for c in chunks).encode()
 
 
+def anthropic_blocks_json(blocks: list, stop_reason: str = "end_turn") -> dict:
+    """A whole Messages reply whose content is ``blocks`` (thinking,
+    redacted_thinking, text, tool_use, as the API reference shows them)."""
+    return {**anthropic_json(""), "content": blocks, "stop_reason": stop_reason}
+
+
+def _block_events(index: int, block: dict) -> list:
+    """The SSE events that stream one content block, as the API sends them:
+    thinking as thinking_delta then signature_delta, a tool's input as
+    input_json_delta pieces (the first one empty), redacted_thinking whole."""
+    kind = block["type"]
+    deltas = []
+    if kind == "thinking":
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        words = _words(block["thinking"]) if block["thinking"] else []
+        deltas = [{"type": "thinking_delta", "thinking": w} for w in words]
+        deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    elif kind == "text":
+        start = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": w} for w in _words(block["text"])]
+    elif kind == "tool_use":
+        start = {**block, "input": {}}
+        text = json.dumps(block["input"])
+        pieces = ["", text[: len(text) // 2], text[len(text) // 2 :]]
+        deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
+    else:  # redacted_thinking, and any block the test makes up, come whole
+        start = block
+    events = [("content_block_start", {"index": index, "content_block": start})]
+    events += [("content_block_delta", {"index": index, "delta": d}) for d in deltas]
+    events.append(("content_block_stop", {"index": index}))
+    return events
+
+
+def anthropic_blocks_sse(blocks: list, stop_reason: str = "end_turn") -> bytes:
+    """``anthropic_blocks_json`` as a stream of named events."""
+    message = {"id": "msg_fake", "model": "fake-claude", "usage": {"input_tokens": 5}}
+    events = [("message_start", {"message": message})]
+    for index, block in enumerate(blocks):
+        events += _block_events(index, block)
+    events.append(
+        ("message_delta", {"delta": {"stop_reason": stop_reason}, "usage": {"output_tokens": 7}})
+    )
+    events.append(("message_stop", {}))
+    return "".join(
+        f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n" for name, data in events
+    ).encode()
+
+
+def ollama_message_json(message: dict) -> dict:
+    """A whole Ollama chat reply with this ``message`` (thinking, content, tool_calls)."""
+    return {**ollama_json(""), "message": {"role": "assistant", "content": "", **message}}
+
+
+def ollama_message_ndjson(message: dict) -> bytes:
+    """The same as a stream: the thinking word by word, then the content,
+    then the tool calls in one line (as Ollama sends them), then done.
+    A value of the wrong type goes in one line as it is."""
+
+    def line(**fields) -> str:
+        body = {"role": "assistant", "content": "", **fields}
+        return json.dumps({"model": "fake-model", "message": body, "done": False})
+
+    def pieces(key: str) -> list[str]:
+        value = message.get(key)
+        if isinstance(value, str):
+            return [line(**{key: w}) for w in _words(value) if w]
+        return [] if value is None else [line(**{key: value})]  # a bad shape, as it is
+
+    lines = pieces("thinking") + pieces("content") + pieces("tool_calls")
+    lines.append(json.dumps(ollama_json("") | {"message": {"role": "assistant", "content": ""}}))
+    return ("\n".join(lines) + "\n").encode()
+
+
 class FakeAPI:
     """Start with ``with FakeAPI() as server:``; ``server.url`` is its base URL."""
 

@@ -66,13 +66,13 @@ def _paths(backend: dict, doc, at) -> list:
 def _capabilities(data: dict, backend: dict, doc, origin) -> list:
     """supports_tools and supports_schema need a family that can."""
     found = []
-    for key, capability, example in (
-        ("supports_tools", "tools", " (the openai-chat preset has it)"),
-        ("supports_schema", "schema", ""),
-    ):
+    for key, capability in (("supports_tools", "tools"), ("supports_schema", "schema")):
         families = wire.names(capability)
         if data.get(key) and backend.get(capability) not in families:
-            message = f"{key} needs backend.{capability}: {' or '.join(families)}{example}"
+            message = (
+                f"{key} needs backend.{capability}, one of: {', '.join(families)} "
+                "(the chat presets set it)"
+            )
             found.append(doc.problem(origin((key,)), message))
     return found
 

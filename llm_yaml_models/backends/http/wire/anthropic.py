@@ -1,32 +1,267 @@
-"""Anthropic's Messages API."""
+"""Anthropic's Messages API.
+
+A reply is a list of content blocks: ``thinking`` (its text, then a
+``signature``), ``redacted_thinking`` (opaque ``data``), ``text`` and
+``tool_use``. Thinking becomes llm reasoning, its signature or data the
+part's ``provider_metadata["anthropic"]``; on the next turn the assistant
+message carries every block back as it came, in its order, as the API
+requires within a tool chain. Tool results go back as ``tool_result``
+blocks in a user message. Unknown block types are ignored."""
 
 from __future__ import annotations
 
-from . import Wire
+import json
+from typing import Any
+
+from ..outcome import WireError
+from . import Reader, Wire
 
 
-def _message(m) -> dict:
-    blocks: list[dict] = []
-    for a in m.attachments:
-        source = (
-            {"type": "url", "url": a.url}
-            if a.url
-            else {"type": "base64", "media_type": a.resolve_type(), "data": a.base64_content()}
-        )
-        blocks.append(
-            {"type": "document" if "pdf" in a.resolve_type() else "image", "source": source}
-        )
+def _source(a) -> dict:
+    if a.url:
+        return {"type": "url", "url": a.url}
+    return {"type": "base64", "media_type": a.resolve_type(), "data": a.base64_content()}
+
+
+def _attachment(a) -> dict:
+    return {"type": "document" if "pdf" in a.resolve_type() else "image", "source": _source(a)}
+
+
+def _user(m) -> list[dict]:
+    blocks = [_attachment(a) for a in m.attachments]
     if m.content or not blocks:
         blocks.append({"type": "text", "text": m.content})
-    return {"role": "assistant" if m.role == "assistant" else "user", "content": blocks}
+    return blocks
+
+
+def _tool_result(m) -> list[dict]:
+    content: Any = m.content
+    if m.attachments:
+        content = [{"type": "text", "text": m.content}] + [_attachment(a) for a in m.attachments]
+    return [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": content}]
+
+
+def _reasoning_block(part) -> dict | None:
+    """A thinking block as it came; None for reasoning the API did not sign
+    (from another model, or cut off), which it would refuse."""
+    meta = (part.provider_metadata or {}).get("anthropic")
+    if not isinstance(meta, dict):
+        return None
+    if isinstance(meta.get("redacted_data"), str):
+        return {"type": "redacted_thinking", "data": meta["redacted_data"]}
+    if isinstance(meta.get("signature"), str):
+        return {"type": "thinking", "thinking": part.text, "signature": meta["signature"]}
+    return None
+
+
+def _tool_use(call) -> dict:
+    return {"type": "tool_use", "id": call.tool_call_id, "name": call.name, "input": call.arguments}
+
+
+def _assistant(m) -> list[dict]:
+    """The reply's blocks in their order: from llm's parts when there are
+    any (they keep thinking, text and tool calls as they came)."""
+    from llm.parts import ReasoningPart, TextPart, ToolCallPart
+
+    blocks: list[dict] = []
+    for part in m.parts:
+        if isinstance(part, ReasoningPart):
+            block = _reasoning_block(part)
+        elif isinstance(part, TextPart):
+            block = {"type": "text", "text": part.text} if part.text else None
+        elif isinstance(part, ToolCallPart):
+            block = _tool_use(part)
+        else:
+            block = None
+        if block is not None:
+            blocks.append(block)
+    if not m.parts:
+        blocks = [{"type": "text", "text": m.content}] if m.content else []
+        blocks += [_tool_use(call) for call in m.tool_calls]
+    return blocks or [{"type": "text", "text": m.content}]
+
+
+def _blocks(m) -> tuple[str, list[dict]]:
+    if m.role == "assistant":
+        return "assistant", _assistant(m)
+    if m.role == "tool":
+        return "user", _tool_result(m)
+    return "user", _user(m)
+
+
+def tool_specs(tools) -> list[dict]:
+    """llm's tools as Anthropic tool specs."""
+    return [
+        {
+            "name": tool.name,
+            "description": tool.description or "",
+            "input_schema": tool.input_schema or {"type": "object", "properties": {}},
+        }
+        for tool in tools
+    ]
 
 
 class Anthropic(Wire):
     name = "anthropic"
+    tools = True
 
     def messages(self, messages) -> list[dict]:
-        # The system prompt is the body's own key, not a message.
-        return [_message(m) for m in messages if m.role != "system"]
+        """The system prompt is the body's own key, not a message. Tool
+        results and the user's next words are one user message: each
+        ``tool_use`` must be answered in the message right after it."""
+        out: list[dict] = []
+        for m in messages:
+            if m.role == "system":
+                continue
+            role, blocks = _blocks(m)
+            if out and role == "user" and out[-1]["role"] == "user":
+                out[-1]["content"] += blocks
+            else:
+                out.append({"role": role, "content": blocks})
+        return out
+
+    def tool_body(self, tools) -> dict:
+        return {"tools": tool_specs(tools)}
+
+    def reader(self, decoder) -> Reader:
+        return AnthropicReader(decoder)
+
+
+def _event(kind: str, chunk: str = "", **fields):
+    from llm.parts import StreamEvent
+
+    return StreamEvent(kind, chunk, **fields)
+
+
+class AnthropicReader(Reader):
+    """Thinking and tool_use blocks, streamed or whole."""
+
+    def __init__(self, decoder):
+        super().__init__(decoder)
+        self.blocks: dict[Any, dict] = {}  # streamed tool_use blocks by index
+        self.last = ""  # the type of the block before this one
+
+    # -- shared ---------------------------------------------------------------
+
+    def _checked(self, part: dict, key: str) -> str:
+        """``part[key]``, a string as the API documents, or the error saying not."""
+        value = part.get(key)
+        if type(value) is not str:
+            name = part.get("type")
+            label = name if str(name).endswith("_delta") else f"{name} block"
+            article = "an" if label[0] in "aeiou" else "a"
+            where = self.decoder.where
+            raise WireError(f"{article} {label} in the reply from {where}: {key} is not a string")
+        return value
+
+    def _started(self, kind: Any) -> list:
+        """llm joins adjacent reasoning into one part: an empty text chunk
+        between two thinking blocks keeps them two, each with its signature."""
+        thinking = ("thinking", "redacted_thinking")
+        boundary = [_event("text")] if kind in thinking and self.last in thinking else []
+        self.last = kind
+        return boundary
+
+    def _redacted(self, block: dict) -> list:
+        data = self._checked(block, "data")
+        return [_event("reasoning", provider_metadata={"anthropic": {"redacted_data": data}})]
+
+    def _call(self, key: Any, block: dict, arguments: Any) -> None:
+        if not isinstance(arguments, dict):
+            raise WireError(
+                f"a tool_use block in the reply from {self.decoder.where}: "
+                "input is not a JSON object"
+            )
+        slot = {"id": block["id"], "name": block["name"], "arguments": json.dumps(arguments)}
+        self.decoder.outcome.tool_calls[("tool_use", key)] = slot
+
+    def _tool_use(self, block: dict) -> dict:
+        call_id = self.decoder.secrets.hide(self._checked(block, "id"))
+        return {"id": call_id, "name": self._checked(block, "name")}
+
+    # -- a whole reply ----------------------------------------------------------
+
+    def reply(self, data: Any) -> list:
+        """Reasoning, before the text: thinking comes first in a reply. The
+        tool calls go to llm after the text, as they came."""
+        content = data.get("content") if isinstance(data, dict) else None
+        chunks: list = []
+        for i, block in enumerate(content if isinstance(content, list) else []):
+            kind = block.get("type") if isinstance(block, dict) else None
+            chunks += self._started(kind)
+            if kind in ("thinking", "redacted_thinking"):
+                chunks += self._whole_thinking(block)
+            elif kind == "tool_use":
+                self._call(i, self._tool_use(block), block.get("input"))
+        return chunks
+
+    def _whole_thinking(self, block: dict) -> list:
+        if block["type"] == "redacted_thinking":
+            return self._redacted(block)
+        text = self._checked(block, "thinking")
+        signature = block.get("signature")
+        meta = {"anthropic": {"signature": signature}} if isinstance(signature, str) else None
+        return [_event("reasoning", text, provider_metadata=meta)]
+
+    # -- a stream ----------------------------------------------------------------
+
+    def event(self, name: str, payload: Any) -> list:
+        if not isinstance(payload, dict):
+            return []
+        kind = payload.get("type", name)
+        if kind == "content_block_start" and isinstance(payload.get("content_block"), dict):
+            return self._start(payload.get("index"), payload["content_block"])
+        if kind == "content_block_delta" and isinstance(payload.get("delta"), dict):
+            return self._delta(payload.get("index"), payload["delta"])
+        if kind == "content_block_stop":
+            self._stop(payload.get("index"))
+        elif kind == "message_stop":
+            for index in list(self.blocks):
+                self._stop(index)
+        return []
+
+    def _start(self, index: Any, block: dict) -> list:
+        kind = block.get("type")
+        chunks = self._started(kind)
+        if kind == "redacted_thinking":
+            return chunks + self._redacted(block)
+        if kind == "thinking" and (block.get("thinking") or block.get("signature")):
+            return chunks + self._whole_thinking(block)
+        if kind == "text" and isinstance(block.get("text"), str) and block["text"]:
+            return chunks + [block["text"]]
+        if kind != "tool_use":
+            return chunks
+        # The call where it came; its input reaches llm whole, once read
+        # (the factory sends the arguments of every call).
+        tool = self._tool_use(block)
+        start = block.get("input")  # the API sends {} and the input in deltas; a proxy, whole
+        self.blocks[index] = {**tool, "json": [json.dumps(start)] if start else []}
+        return chunks + [_event("tool_call_name", tool["name"], tool_call_id=tool["id"])]
+
+    def _delta(self, index: Any, delta: dict) -> list:
+        kind = delta.get("type")
+        if kind == "thinking_delta":
+            text = self._checked(delta, "thinking")
+            return [_event("reasoning", text)] if text else []
+        if kind == "signature_delta":
+            signature = self._checked(delta, "signature")
+            return [_event("reasoning", provider_metadata={"anthropic": {"signature": signature}})]
+        if kind == "input_json_delta" and index in self.blocks:
+            self.blocks[index]["json"].append(self._checked(delta, "partial_json"))
+        return []
+
+    def _stop(self, index: Any) -> None:
+        block = self.blocks.pop(index, None)
+        if block is None:
+            return
+        text = "".join(block["json"])
+        arguments: Any = {}
+        if text.strip():
+            try:
+                arguments = json.loads(text)
+            except (ValueError, RecursionError):
+                arguments = None
+        self._call(index, block, arguments)
 
 
 WIRE = Anthropic
