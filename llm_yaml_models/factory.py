@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import llm
 
 from .entries import ModelEntry
+from .errors import Unavailable
 
 if TYPE_CHECKING:
     from .backends.base import Backend, Message, Request
@@ -60,6 +61,7 @@ def to_messages(prompt: llm.Prompt) -> list[Message]:
 class _Shared:
     entry: ClassVar[ModelEntry]
     _declaration: ClassVar[_Once]
+    _limiter: ClassVar[_Once]
     _backend: ClassVar[Backend | None] = None
 
     @property
@@ -83,6 +85,43 @@ class _Shared:
 
     def __str__(self) -> str:
         return f"YAML {self.entry.backend_type}{self._label}: {self.model_id}"
+
+    def get_key(self, explicit_key: str | None = None) -> str | None:
+        """A missing key is a failure before any output: with fallbacks
+        declared, the next model answers (``answer`` says the key is missing)."""
+        try:
+            return super().get_key(explicit_key)
+        except llm.NeedsKeyException:
+            if not self.entry.data.get("fallbacks"):
+                raise
+            return None
+
+    def _no_key(self) -> Unavailable:
+        try:
+            super().get_key()
+        except llm.NeedsKeyException as exc:
+            return Unavailable(self.model_id, str(exc))
+        return Unavailable(self.model_id, "no key")
+
+    def _admitted(self, prompt: llm.Prompt) -> tuple[Any, int]:
+        """The limiter (None without ``limits``) and the prompt's token estimate."""
+        from .limits import estimate_tokens
+
+        limiter = self._limiter()
+        texts = [m.content for m in to_messages(prompt)] if limiter else []
+        return limiter, estimate_tokens(prompt.system or "", *texts) if limiter else 0
+
+    def _falls_back(self) -> bool:
+        if not self.entry.data.get("fallbacks"):
+            return False
+        from .fallbacks import active
+
+        return active()
+
+    def _chain(self, prompt: llm.Prompt, key: str | None, resolve):
+        from .fallbacks import Chain
+
+        return Chain(self, prompt, key, resolve)
 
     def request(self, prompt: llm.Prompt, stream: bool, key: str | None) -> Request:
         from .backends.base import OptionValues, Request
@@ -129,14 +168,46 @@ def _tool_call_events(request: Request) -> list:
     return events
 
 
+def _tokens(request: Request) -> int | None:
+    usage = request.usage
+    if usage is None or (usage.input is None and usage.output is None):
+        return None
+    return (usage.input or 0) + (usage.output or 0)
+
+
 class _SyncMixin(_Shared):
     _label = ""
 
     def execute(self, prompt, stream, response, conversation, key=None):
+        if not self._falls_back():
+            yield from self.answer(prompt, stream, response, key)
+            return
+        chain = self._chain(prompt, key, llm.get_model)
+        for candidate in chain:
+            started = False
+            try:
+                for chunk in candidate.run(stream, response, conversation):
+                    started = True
+                    yield chunk
+            except Exception as exc:
+                chain.failed(candidate, exc, started)
+                continue
+            chain.answered(candidate, response)
+            return
+        chain.exhausted()
+
+    def answer(self, prompt, stream, response, key):
+        """This model's own answer, fallbacks aside."""
+        if self.needs_key and key is None:
+            raise self._no_key()
+        limiter, tokens = self._admitted(prompt)
+        ticket = limiter.wait(tokens) if limiter else None
         request = self.request(prompt, stream, key)
         try:
             yield from self.backend.stream(request)
         finally:
+            if ticket:
+                limiter.done(ticket, _tokens(request))
             self.report(request, response)
         yield from _tool_call_events(request)
 
@@ -146,11 +217,36 @@ class _AsyncMixin(_Shared):
     _label = " (async)"
 
     async def execute(self, prompt, stream, response, conversation, key=None):
+        if not self._falls_back():
+            async for chunk in self.answer(prompt, stream, response, key):
+                yield chunk
+            return
+        chain = self._chain(prompt, key, llm.get_async_model)
+        for candidate in chain:
+            started = False
+            try:
+                async for chunk in candidate.run(stream, response, conversation):
+                    started = True
+                    yield chunk
+            except Exception as exc:
+                chain.failed(candidate, exc, started)
+                continue
+            chain.answered(candidate, response)
+            return
+        chain.exhausted()
+
+    async def answer(self, prompt, stream, response, key):
+        if self.needs_key and key is None:
+            raise self._no_key()
+        limiter, tokens = self._admitted(prompt)
+        ticket = await limiter.await_turn(tokens) if limiter else None
         request = self.request(prompt, stream, key)
         try:
             async for chunk in self.backend.astream(request):
                 yield chunk
         finally:
+            if ticket:
+                limiter.done(ticket, _tokens(request))
             self.report(request, response)
         for event in _tool_call_events(request):
             yield event
@@ -199,6 +295,12 @@ def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
         rules = backend_class(entry.backend_type).option_rules
         return build_options(entry.model_id, option_specs(entry.data), rules)
 
+    def limiter():
+        from .limits import Limiter, Limits
+
+        limits = Limits.from_data(entry.data.get("limits"))
+        return Limiter(limits) if limits else False
+
     declaration = _Once(declare)
 
     key = entry.data.get("key")
@@ -206,6 +308,7 @@ def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
         "model_id": entry.model_id,
         "entry": entry,
         "_declaration": declaration,
+        "_limiter": _Once(limiter),  # one for the sync and the async model
         "can_stream": entry.can_stream,
         "supports_tools": bool(entry.data.get("supports_tools")),
         "supports_schema": bool(entry.data.get("supports_schema")),

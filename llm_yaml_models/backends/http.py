@@ -227,6 +227,11 @@ def _retry_after(headers) -> float | None:
         return None
 
 
+class _Unreachable(WireError):
+    """No answer at all: no connection, a timeout, or 429/5xx after the
+    retries. A model with fallbacks asks the next one."""
+
+
 class _Retry(Exception):
     """Raised inside an attempt: wait ``delay`` seconds, then try again."""
 
@@ -313,11 +318,13 @@ class HttpBackend(Backend):
     def _attempt_failed(self, status: int | None, headers, failure: str, attempt: int) -> None:
         """Raise _Retry if this failure is worth another attempt, else WireError."""
         retryable = status is None or status == 429 or status >= 500
-        if not retryable or attempt >= self.config.retries:
+        if not retryable:
             raise WireError(failure)
+        if attempt >= self.config.retries:
+            raise _Unreachable(failure)
         wait = _retry_after(headers) if headers is not None else None
         if wait is not None and wait > MAX_RETRY_WAIT:
-            raise WireError(f"{failure} (the server asked to retry after {wait:.0f}s)")
+            raise _Unreachable(f"{failure} (the server asked to retry after {wait:.0f}s)")
         raise _Retry(wait if wait is not None else 0.5 * 2**attempt, failure)
 
     def _redirect(self, call: Call, response, hops: int) -> Call:
@@ -362,6 +369,8 @@ class HttpBackend(Backend):
             yield
         except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
             self._attempt_failed(None, None, self._failure(exc, call), attempt)
+        except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError) as exc:
+            raise _Unreachable(self._failure(exc, call)) from exc
         except httpx2.HTTPError as exc:
             raise WireError(self._failure(exc, call)) from exc
 
@@ -593,7 +602,7 @@ def _failures(request: Request, doing: str):
     try:
         yield
     except WireError as exc:
-        raise request.fail(str(exc)) from exc
+        raise request.fail(str(exc), unavailable=isinstance(exc, _Unreachable)) from exc
     except YAMLModelsError:
         raise
     except Exception as exc:

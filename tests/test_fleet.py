@@ -1,0 +1,404 @@
+"""Issue 16: fallbacks between models, client-side limits, deployments.
+
+Every server is a real one on 127.0.0.1 (tests/fakeapi.py), started and
+stopped by the test; a dead server is a port nothing listens on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+
+import llm
+import pytest
+from fakeapi import REPLY, FakeAPI
+
+from llm_yaml_models.limits import Limiter, Limits
+
+
+def dead_url() -> str:
+    """A base URL where nothing listens: connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def chat(model_id: str, url: str, extra: str = "") -> str:
+    return f"""\
+- model_id: {model_id}
+  backend: {{type: http, preset: openai-chat, base_url: "{url}/v1", retries: 0, timeout: 5}}
+{extra}"""
+
+
+# The answer of the fallback: a markov model, seeded, over the prompt's words.
+BACKUP = """\
+- model_id: backup
+  backend: {type: markov}
+  options:
+    length: {type: integer, minimum: 2, default: 3}
+    seed: {type: integer, default: 1}
+"""
+PROMPT = "one two three four"
+
+
+@pytest.fixture
+def server():
+    with FakeAPI() as server:
+        yield server
+
+
+def backup_text() -> str:
+    return llm.get_model("backup").prompt(PROMPT).text()
+
+
+# -- fallbacks ---------------------------------------------------------------
+
+
+def failing(write, url, extra="", retries=0):
+    fallbacks = "  fallbacks: [backup]\n" + extra
+    text = chat("main", url, fallbacks).replace("retries: 0", f"retries: {retries}")
+    write("m.yaml", text + BACKUP)
+
+
+def test_a_refused_connection_falls_back_and_logs_who_answered(write, run_llm):
+    url = dead_url()
+    failing(write, url)
+    result = run_llm("-m", "main", PROMPT)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == backup_text() + "\n"
+    assert result.stderr == (
+        f"llm-yaml-models: main: cannot connect to {url}/v1/chat/completions: "
+        "connection refused; trying the next model\n"
+    )
+    (row,) = json.loads(run_llm("logs", "--json", "-n", "1").stdout)
+    assert row["model"] == "main"
+    assert row["response_json"]["answered_by"] == "backup"
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_429_and_5xx_fall_back_only_after_the_models_own_retries(write, run_llm, server, status):
+    failing(write, server.url, retries=1)
+    server.fail_next("status", status=status, times=2)
+    result = run_llm("-m", "main", PROMPT, "--no-stream")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == backup_text() + "\n"
+    assert len(server.requests) == 2  # the first try and its one retry
+    assert result.stderr == (
+        f"llm-yaml-models: main: HTTP {status} from {server.url}/v1/chat/completions: "
+        f"fake failure {status}; trying the next model\n"
+    )
+
+
+def test_a_model_that_answers_is_logged_as_the_one_that_answered(write, run_llm, server):
+    failing(write, server.url)
+    result = run_llm("-m", "main", PROMPT)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, REPLY + "\n", "")
+    (row,) = json.loads(run_llm("logs", "--json", "-n", "1").stdout)
+    assert row["response_json"]["answered_by"] == "main"
+
+
+def test_a_timeout_falls_back(write, run_llm, server):
+    text = chat("main", server.url, "  fallbacks: [backup]\n").replace("timeout: 5", "timeout: 0.3")
+    write("m.yaml", text + BACKUP)
+    server.fail_next("slow", seconds=2)
+    result = run_llm("-m", "main", PROMPT)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == backup_text() + "\n"
+    assert result.stderr == (
+        f"llm-yaml-models: main: timed out waiting for {server.url}/v1/chat/completions "
+        "after 0.3s; trying the next model\n"
+    )
+
+
+def test_a_missing_key_falls_back(write, run_llm, server, monkeypatch):
+    monkeypatch.delenv("MAIN_KEY", raising=False)
+    failing(write, server.url, "  key: {name: main, env: MAIN_KEY}\n")
+    result = run_llm("-m", "main", PROMPT)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == backup_text() + "\n"
+    assert result.stderr == (
+        "llm-yaml-models: main: No key found - add one using 'llm keys set main' "
+        "or set the MAIN_KEY environment variable; trying the next model\n"
+    )
+    assert server.requests == []
+
+
+def test_an_error_another_model_would_share_is_not_retried_elsewhere(write, run_llm, server):
+    failing(write, server.url)
+    server.fail_next("status", status=400)
+    result = run_llm("-m", "main", PROMPT)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: main: HTTP 400 from {server.url}/v1/chat/completions: fake failure 400\n"
+    )
+
+
+def test_a_failure_after_output_is_not_retried_and_says_output_had_begun(write, run_llm, server):
+    failing(write, server.url)
+    server.fail_next("cut")
+    result = run_llm("-m", "main", PROMPT)
+    assert result.exit_code == 1
+    assert result.stdout.startswith("Hello")
+    assert result.stderr.startswith(
+        f"Error: main: connection to {server.url}/v1/chat/completions broke off: "
+    )
+    assert result.stderr.endswith(" (output had begun, so no fallback was asked)\n")
+    assert result.stderr.count("\n") == 1
+
+
+def test_when_every_model_fails_the_error_names_each_failure(write, run_llm):
+    one, two = dead_url(), dead_url()
+    write("m.yaml", chat("main", one, "  fallbacks: [second]\n") + chat("second", two))
+    result = run_llm("-m", "main", PROMPT)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: main: cannot connect to {one}/v1/chat/completions: connection refused; "
+        f"then second: cannot connect to {two}/v1/chat/completions: connection refused"
+    )
+
+
+def test_options_the_fallback_does_not_take_are_dropped_with_one_line(write, run_llm):
+    url = dead_url()
+    options = (
+        "  options:\n    temperature: {type: number}\n"
+        "    length: {type: integer, minimum: 2}\n    seed: {type: integer}\n"
+    )
+    failing(write, url, options)
+    result = run_llm("-m", "main", PROMPT, "-o", "temperature", "0.5", "-o", "length", "4")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.split()) == 4  # length was passed on
+    assert result.stderr.splitlines()[1:] == [
+        "llm-yaml-models: backup does not take the options temperature: not sent"
+    ]
+
+
+def test_a_default_the_fallback_does_not_take_is_dropped_without_a_word(write, run_llm):
+    failing(write, dead_url(), "  options:\n    top_k: {type: integer, default: 40}\n")
+    result = run_llm("-m", "main", PROMPT, "-o", "top_k", "40")
+    assert result.exit_code == 0, result.output
+    assert len(result.stderr.splitlines()) == 1  # the fallback, and no word on top_k
+
+
+def test_a_fallbacks_own_fallbacks_follow_it_and_a_cycle_ends(write, run_llm):
+    one, two = dead_url(), dead_url()
+    write(
+        "m.yaml",
+        chat("main", one, "  fallbacks: [second]\n")
+        + chat("second", two, "  fallbacks: [main, backup]\n")
+        + BACKUP,
+    )
+    result = run_llm("-m", "main", PROMPT)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == backup_text() + "\n"
+    assert len(result.stderr.splitlines()) == 2  # main, then second, each once
+
+
+def test_fallbacks_work_through_the_async_api(write, server):
+    url = dead_url()
+    failing(write, url)
+
+    async def both():
+        model = llm.get_async_model("main")
+        streamed = await model.prompt(PROMPT).text()
+        whole = model.prompt(PROMPT, stream=False)
+        return streamed, await whole.text(), whole.response_json
+
+    streamed, whole, logged = asyncio.run(both())
+    assert streamed == whole == backup_text()
+    assert logged["answered_by"] == "backup"
+
+
+def test_an_async_failure_after_output_says_output_had_begun(write, server):
+    failing(write, server.url)
+    server.fail_next("cut")
+
+    async def run():
+        return await llm.get_async_model("main").prompt(PROMPT).text()
+
+    with pytest.raises(llm.ModelError) as caught:
+        asyncio.run(run())
+    assert str(caught.value).endswith("(output had begun, so no fallback was asked)")
+
+
+# -- validate ------------------------------------------------------------------
+
+
+def test_validate_reports_an_unknown_fallback_and_a_cycle(write, run_llm):
+    path = write(
+        "m.yaml",
+        """\
+        models:
+          - model_id: a
+            backend: {type: markov}
+            fallbacks: [b, nowhere]
+          - model_id: b
+            backend: {type: markov}
+            fallbacks: [a]
+          - model_id: c
+            backend: {type: markov}
+            fallbacks: [c]
+        """,
+    )
+    result = run_llm("yaml-models", "validate")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"{path}:4:17: models[0].fallbacks[0]: 'b' leads back to this model: a -> b -> a\n"
+        f"{path}:4:20: models[0].fallbacks[1]: 'nowhere' is not a known model\n"
+        f"{path}:7:17: models[1].fallbacks[0]: 'a' leads back to this model: b -> a -> b\n"
+        f"{path}:10:17: models[2].fallbacks[0]: 'c' leads back to this model: c -> c\n"
+    )
+
+
+def test_validate_locates_a_fallback_given_in_defaults(write, run_llm):
+    path = write(
+        "m.yaml",
+        """\
+        defaults:
+          fallbacks: [gone]
+        models:
+          - model_id: a
+            backend: {type: markov}
+        """,
+    )
+    result = run_llm("yaml-models", "validate")
+    assert result.stdout == f"{path}:2:15: defaults.fallbacks[0]: 'gone' is not a known model\n"
+
+
+class SyncOnly(llm.Model):
+    model_id = "sync-only"
+
+    def execute(self, prompt, stream, response, conversation):
+        yield "from sync-only"
+
+
+class SyncOnlyPlugin:
+    @llm.hookimpl
+    def register_models(self, register):
+        register(SyncOnly())
+
+
+@pytest.fixture
+def sync_only_plugin():
+    from llm.plugins import pm
+
+    pm.register(SyncOnlyPlugin(), name="sync-only-test")
+    try:
+        yield
+    finally:
+        pm.unregister(name="sync-only-test")
+
+
+def test_validate_warns_of_a_fallback_with_no_async_model(write, run_llm, sync_only_plugin):
+    path = write("m.yaml", chat("main", dead_url(), "  fallbacks: [sync-only]\n"))
+    result = run_llm("yaml-models", "validate")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"{path}:3:15: [0].fallbacks[0]: 'sync-only' has no async model: through the "
+        "async API, the model cannot fall back to it\n"
+    )
+    sync = run_llm("-m", "main", PROMPT)  # another plugin's model as a fallback
+    assert (sync.exit_code, sync.stdout) == (0, "from sync-only\n")
+
+    async def run():
+        return await llm.get_async_model("main").prompt(PROMPT).text()
+
+    with pytest.raises(llm.ModelError) as caught:
+        asyncio.run(run())
+    assert str(caught.value).endswith(
+        "then sync-only: cannot fall back to it: Unknown async model (sync model exists): sync-only"
+    )
+
+
+# -- limits ------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_rpm_admits_n_a_minute_then_says_how_long_to_wait():
+    clock = Clock()
+    limiter = Limiter(Limits(rpm=2), clock)
+    first, _ = limiter._admit(1), limiter._admit(1)
+    clock.now += 10
+    assert limiter._admit(1) == 50.0
+    clock.now += 50
+    assert limiter._admit(1).start == clock.now
+    limiter.done(first)
+
+
+def test_tpm_counts_the_estimate_then_the_usage_reported():
+    clock = Clock()
+    limiter = Limiter(Limits(tpm=100), clock)
+    ticket = limiter._admit(30)
+    limiter.done(ticket, 90)  # it used 90 tokens in all
+    clock.now += 5
+    assert limiter._admit(20) == 55.0
+    assert limiter._admit(10).tokens == 10  # 90 + 10 fits
+
+
+def test_a_request_larger_than_tpm_still_runs_alone():
+    limiter = Limiter(Limits(tpm=10), Clock())
+    assert limiter._admit(500).tokens == 500
+
+
+def limited(write, url, limits: str):
+    write("m.yaml", chat("main", url, f"  limits: {limits}\n"))
+
+
+def test_async_concurrency_waits_instead_of_exceeding(write, server):
+    limited(write, server.url, "{concurrency: 2}")
+    server.fail_next("slow", seconds=0.3, times=6)
+
+    async def many():
+        model = llm.get_async_model("main")
+        return await asyncio.gather(*(model.prompt(PROMPT).text() for _ in range(6)))
+
+    assert asyncio.run(many()) == [REPLY] * 6
+    assert server.peak_connections == 2
+    assert len(server.requests) == 6
+
+
+def test_without_a_limit_the_same_prompts_run_at_once(write, server):
+    write("m.yaml", chat("main", server.url))
+    server.fail_next("slow", seconds=0.3, times=6)
+
+    async def many():
+        model = llm.get_async_model("main")
+        return await asyncio.gather(*(model.prompt(PROMPT).text() for _ in range(6)))
+
+    assert asyncio.run(many()) == [REPLY] * 6
+    assert server.peak_connections == 6
+
+
+def test_sync_concurrency_holds_across_threads(write, server):
+    limited(write, server.url, "{concurrency: 1}")
+    server.fail_next("slow", seconds=0.2, times=3)
+    model = llm.get_model("main")
+    texts = []
+    threads = [
+        threading.Thread(target=lambda: texts.append(model.prompt(PROMPT).text())) for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert texts == [REPLY] * 3
+    assert server.peak_connections == 1
+
+
+def test_validate_refuses_a_limit_that_is_not_a_positive_integer(write, run_llm):
+    path = write("m.yaml", chat("main", "http://127.0.0.1:1", "  limits: {rpm: 0, tpz: 3}\n"))
+    result = run_llm("yaml-models", "validate")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"{path}:3:17: [0].limits.rpm: 0 is less than the minimum of 1\n"
+        f"{path}:3:20: [0].limits.tpz: unknown key 'tpz'; did you mean 'tpm'?\n"
+    )
