@@ -402,3 +402,73 @@ def test_validate_refuses_a_limit_that_is_not_a_positive_integer(write, run_llm)
         f"{path}:3:17: [0].limits.rpm: 0 is less than the minimum of 1\n"
         f"{path}:3:20: [0].limits.tpz: unknown key 'tpz'; did you mean 'tpm'?\n"
     )
+
+
+# -- deployments: the balancer -----------------------------------------------
+
+
+def balancer(n=3, strategy="least-busy", weights=None, clock=None, **cooldown):
+    from llm_yaml_models.deployments import Balancer, Cooldown, DeploymentSpec
+
+    weights = weights or [1] * n
+    specs = [DeploymentSpec(f"http://d{i}", weight=w) for i, w in enumerate(weights)]
+    return Balancer(specs, strategy, Cooldown(**cooldown), clock)
+
+
+def test_least_busy_takes_the_idlest_and_ties_go_round():
+    b = balancer()
+    first = [b.choose().index for _ in range(3)]
+    assert first == [0, 1, 2]
+    b.succeeded(b.deployments[1])
+    assert b.choose().index == 1  # the only idle one
+    for d in b.deployments:
+        while d.in_flight:
+            b.succeeded(d)
+    assert [b.choose().index for _ in range(3)] == [2, 0, 1]
+
+
+def test_least_busy_counts_in_flight_for_the_weight():
+    b = balancer(2, weights=[2, 1])
+    assert [b.choose().index for _ in range(3)] == [0, 1, 0]
+
+
+def test_round_robin_follows_the_weights():
+    b = balancer(3, "round-robin", weights=[3, 1, 1])
+    chosen = [b.choose().index for _ in range(10)]
+    assert sorted(chosen) == [0] * 6 + [1] * 2 + [2] * 2
+    assert chosen[:5] == [0, 1, 0, 2, 0]  # spread out, not 0, 0, 0
+
+
+def test_a_failing_deployment_cools_down_then_one_probe_decides():
+    clock = Clock()
+    b = balancer(2, "round-robin", clock=clock, failures=2, seconds=10)
+    bad = b.deployments[1]
+    for _ in range(2):
+        b.failed(b.choose(frozenset({0})))
+    assert bad.out_until == clock.now + 10
+    assert {b.choose().index for _ in range(4)} == {0}  # out of rotation
+    clock.now += 10
+    probe = b.choose(frozenset({0}))
+    assert probe is bad and bad.probing
+    assert b.choose(frozenset({0})).index == 0  # one probe at a time
+    b.failed(probe)
+    assert bad.out_until == clock.now + 10  # failed: out again
+    clock.now += 10
+    b.succeeded(b.choose(frozenset({0})))
+    assert (bad.out_until, bad.failures) == (None, 0)
+
+
+def test_a_retry_goes_to_a_deployment_not_tried():
+    b = balancer()
+    first = b.choose()
+    b.failed(first)
+    assert b.choose(frozenset({first.index})).index != first.index
+
+
+def test_when_every_deployment_is_out_the_one_back_soonest_is_tried():
+    clock = Clock()
+    b = balancer(2, clock=clock, failures=1, seconds=10)
+    b.failed(b.choose())
+    clock.now += 1
+    b.failed(b.choose())
+    assert b.choose().index == 0
