@@ -63,7 +63,7 @@ def check_model(model: llm.Model) -> Iterator[Result]:
 
 def _deployments(model) -> list[str | None]:
     names = getattr(model.backend, "deployment_names", None)
-    return list(names()) if names else [None]
+    return (list(names()) if names else []) or [None]
 
 
 def _pinned(model, deployment: str | None):
