@@ -16,13 +16,28 @@ state the HTTP transport consults before each attempt and tells after it.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .limits import Limiter, Limits
 
 STRATEGIES = ("least-busy", "round-robin")
+# The base URL of the one deployment to use (``llm yaml-models check``).
+_PINNED: contextvars.ContextVar[str | None] = contextvars.ContextVar("pinned", default=None)
+
+
+@contextlib.contextmanager
+def pinned(name: str):
+    """Every request inside this block goes to the deployment ``name``."""
+    token = _PINNED.set(name)
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
 
 
 @dataclass(frozen=True)
@@ -83,10 +98,12 @@ class Balancer:
         self._lock = threading.Lock()
         self._turn = 0
 
-    def choose(self, tried: frozenset[int] = frozenset()) -> Deployment:
-        """The deployment for the next attempt, counted as in flight."""
+    def choose(self, tried: frozenset[int] = frozenset(), only: str | None = None) -> Deployment:
+        """The deployment for the next attempt (``only``: that one), counted
+        as in flight."""
         with self._lock:
-            chosen = self._pick(tried, reserve=True)
+            named = [d for d in self.deployments if d.name == only]
+            chosen = named[0] if named else self._pick(tried, reserve=True)
             chosen.in_flight += 1
             chosen.sent += 1
             return chosen
@@ -151,3 +168,95 @@ class Balancer:
         with self._lock:
             d.in_flight -= 1
             d.probing = False
+
+
+# -- one request's way through them ---------------------------------------------
+
+
+class Target:
+    """What one attempt uses: the configuration (the deployment's URL and
+    model name), the key, and the deployment (None without deployments)."""
+
+    __slots__ = ("config", "key", "deployment", "ticket")
+
+    def __init__(self, config, key: str | None, deployment: Deployment | None = None):
+        self.config = config
+        self.key = key
+        self.deployment = deployment
+        self.ticket = None  # from the deployment's limiter, once admitted
+
+    @property
+    def index(self) -> int | None:
+        return None if self.deployment is None else self.deployment.index
+
+    @property
+    def limiter(self) -> Limiter | None:
+        return None if self.deployment is None else self.deployment.limiter
+
+
+class Trial:
+    """How an attempt went: whether text came, whether the replica failed."""
+
+    __slots__ = ("output", "replica_failed")
+
+    def __init__(self):
+        self.output = False
+        self.replica_failed = False
+
+
+class Route:
+    """One request: a deployment for each attempt, never one tried before
+    while another is left. Without deployments, the one target each time."""
+
+    def __init__(self, balancer: Balancer | None, single: Target, targets):
+        self.balancer = balancer
+        self.single = single
+        self.targets = targets  # deployment -> Target (its config and key)
+        self.tried: set[int] = set()
+        self.only = _PINNED.get() if balancer is not None else None
+
+    def choose(self) -> Target:
+        if self.balancer is None:
+            return self.single
+        deployment = self.balancer.choose(frozenset(self.tried), self.only)
+        self.tried.add(deployment.index)
+        try:
+            return self.targets(deployment)
+        except BaseException:  # its key is missing, say
+            self.balancer.failed(deployment)
+            raise
+
+    def peek(self) -> Target:
+        return self.single if self.balancer is None else self.targets(self.balancer.peek())
+
+    def untried(self) -> bool:
+        if self.balancer is None or self.only is not None:
+            return False
+        return len(self.tried) < len(self.balancer.deployments)
+
+    def elsewhere(self, trial: Trial, attempt: int, retries: int) -> bool:
+        """Whether a request that broke before any output goes to another deployment."""
+        spread = self.balancer is not None and self.only is None
+        return spread and not trial.output and attempt < retries
+
+    @contextlib.contextmanager
+    def trying(self, target: Target, tokens) -> Iterator[Trial]:
+        trial, failed = Trial(), False
+        try:
+            yield trial
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            if target.ticket is not None:
+                target.limiter.done(target.ticket, tokens())
+            if target.deployment is not None:
+                self._ended(target.deployment, trial, failed)
+
+    def _ended(self, deployment: Deployment, trial: Trial, failed: bool) -> None:
+        if trial.replica_failed:
+            self.balancer.failed(deployment)
+        elif failed:
+            self.balancer.released(deployment)
+        else:
+            self.balancer.succeeded(deployment)

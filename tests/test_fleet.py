@@ -472,3 +472,207 @@ def test_when_every_deployment_is_out_the_one_back_soonest_is_tried():
     clock.now += 1
     b.failed(b.choose())
     assert b.choose().index == 0
+
+
+# -- deployments: against real servers -----------------------------------------
+
+
+def fleet(write, urls, extra="", each=None):
+    each = each or [""] * len(urls)
+    deployments = "".join(
+        f"      - base_url: {url}/v1\n{more}" for url, more in zip(urls, each, strict=True)
+    )
+    write(
+        "m.yaml",
+        f"""\
+- model_id: fleet
+  backend:
+    type: http
+    preset: openai-chat
+    retries: 2
+{extra}    deployments:
+{deployments}""",
+    )
+
+
+@pytest.fixture
+def servers():
+    with FakeAPI() as a, FakeAPI() as b, FakeAPI() as c:
+        yield [a, b, c]
+
+
+def test_requests_are_shared_evenly_and_logged_with_their_deployment(write, run_llm, servers):
+    fleet(write, [s.url for s in servers])
+    for _ in range(6):
+        result = run_llm("-m", "fleet", PROMPT)
+        assert (result.exit_code, result.stdout, result.stderr) == (0, REPLY + "\n", "")
+    assert [len(s.requests) for s in servers] == [2, 2, 2]
+    (row,) = json.loads(run_llm("logs", "--json", "-n", "1").stdout)
+    assert row["response_json"]["deployment"] == f"{servers[2].url}/v1"
+
+
+def test_the_python_api_reuses_each_deployments_connection(write, servers):
+    fleet(write, [s.url for s in servers])
+    model = llm.get_model("fleet")
+    assert [model.prompt(PROMPT).text() for _ in range(6)] == [REPLY] * 6
+    assert [s.connections_made for s in servers] == [1, 1, 1]
+
+
+def test_a_deployment_has_its_own_model_name_and_key(write, servers, monkeypatch):
+    monkeypatch.setenv("FLEET_KEY", "sk-fleet-1234")
+    monkeypatch.setenv("SECOND_KEY", "sk-second-5678")
+    model_text = (
+        "- model_id: fleet\n"
+        "  key: {name: fleet, env: FLEET_KEY}\n"
+        "  backend:\n"
+        "    type: http\n"
+        "    preset: openai-chat\n"
+        "    model_name: shared-name\n"
+        "    deployments:\n"
+        f"      - base_url: {servers[0].url}/v1\n"
+        f"      - base_url: {servers[1].url}/v1\n"
+        "        model_name: second-name\n"
+        "        key: {name: second, env: SECOND_KEY}\n"
+    )
+    write("m.yaml", model_text)
+    model = llm.get_model("fleet")
+    assert [model.prompt(PROMPT).text() for _ in range(2)] == [REPLY] * 2
+    first, second = servers[0].last, servers[1].last
+    assert (first.json["model"], first.headers["authorization"]) == (
+        "shared-name",
+        "Bearer sk-fleet-1234",
+    )
+    assert (second.json["model"], second.headers["authorization"]) == (
+        "second-name",
+        "Bearer sk-second-5678",
+    )
+
+
+def test_a_failed_request_is_retried_on_another_deployment_and_the_bad_one_cools_down(
+    write, servers
+):
+    bad, good = servers[0], servers[1]
+    bad.fail_rate = 1.0
+    fleet(write, [bad.url, good.url], "    cooldown: {failures: 2, seconds: 60}\n")
+    model = llm.get_model("fleet")
+    assert [model.prompt(PROMPT).text() for _ in range(4)] == [REPLY] * 4
+    assert (len(bad.requests), len(good.requests)) == (2, 4)
+
+
+def test_after_the_cool_down_one_probe_puts_it_back(write, servers):
+    bad, good = servers[0], servers[1]
+    bad.fail_rate = 1.0
+    fleet(write, [bad.url, good.url], "    cooldown: {failures: 1, seconds: 0.2}\n")
+    model = llm.get_model("fleet")
+    assert model.prompt(PROMPT).text() == REPLY
+    assert len(bad.requests) == 1
+    bad.fail_rate = 0.0
+    threading.Event().wait(0.3)  # the cool-down passes (nothing is timed)
+    assert model.prompt(PROMPT).text() == REPLY
+    assert len(bad.requests) == 2  # the probe, which succeeded
+    assert [model.prompt(PROMPT).text() for _ in range(2)] == [REPLY] * 2
+    assert len(bad.requests) == 3  # back in rotation
+
+
+def test_a_dead_deployment_is_passed_over_through_the_async_api(write, servers):
+    url = dead_url()
+    fleet(write, [url] + [s.url for s in servers[:2]])
+
+    async def many():
+        model = llm.get_async_model("fleet")
+        return await asyncio.gather(*(model.prompt(PROMPT).text() for _ in range(20)))
+
+    assert asyncio.run(many()) == [REPLY] * 20
+    assert len(servers[0].requests) + len(servers[1].requests) == 20
+
+
+def test_when_every_deployment_fails_the_error_names_the_last(write):
+    urls = [dead_url(), dead_url()]
+    fleet(write, urls)
+    with pytest.raises(llm.ModelError) as caught:
+        llm.get_model("fleet").prompt(PROMPT).text()
+    assert str(caught.value) in [
+        f"fleet: cannot connect to {u}/v1/chat/completions: connection refused" for u in urls
+    ]
+
+
+def test_deployment_limits_hold_for_each(write, servers):
+    limits = "        limits: {concurrency: 1}\n"
+    fleet(write, [s.url for s in servers[:2]], each=[limits, limits])
+    for server in servers[:2]:
+        server.fail_next("slow", seconds=0.2, times=3)
+
+    async def many():
+        model = llm.get_async_model("fleet")
+        return await asyncio.gather(*(model.prompt(PROMPT).text() for _ in range(6)))
+
+    assert asyncio.run(many()) == [REPLY] * 6
+    assert [s.peak_connections for s in servers[:2]] == [1, 1]
+
+
+def test_the_dry_run_shows_the_deployment_that_would_be_chosen(write, run_llm, servers):
+    fleet(write, [s.url for s in servers[:2]])
+    result = run_llm("yaml-models", "request", "fleet", "hi")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"# deployment 1 of 2 (least-busy): {servers[0].url}/v1"
+    assert lines[1] == f"POST {servers[0].url}/v1/chat/completions"
+    assert servers[0].requests == []
+
+
+def test_check_asks_each_deployment(write, run_llm, servers):
+    url = dead_url()
+    fleet(write, [servers[0].url, url])
+    result = run_llm("yaml-models", "check", "--json")
+    assert result.exit_code == 1
+    rows = [(r["deployment"], r["ok"], r["error"]) for r in json.loads(result.stdout)]
+    assert rows == [
+        (f"{servers[0].url}/v1", True, None),
+        (
+            f"{url}/v1",
+            False,
+            f"fleet: cannot connect to {url}/v1/chat/completions: connection refused",
+        ),
+    ]
+
+
+def test_validate_refuses_url_beside_deployments(write, run_llm):
+    path = write(
+        "m.yaml",
+        """\
+        - model_id: fleet
+          backend:
+            type: http
+            preset: openai-chat
+            url: http://127.0.0.1:1/v1/chat/completions
+            deployments:
+              - base_url: http://127.0.0.1:2/v1
+        """,
+    )
+    result = run_llm("yaml-models", "validate")
+    assert result.stdout == (
+        f"{path}:5:10: [0].backend.url: 'url' and 'deployments' cannot go together: "
+        "give each deployment its base_url (and the backend a path)\n"
+    )
+
+
+def test_a_replica_that_goes_away_is_passed_over_mid_run(write):
+    gone = FakeAPI().__enter__()
+    with FakeAPI() as a, FakeAPI() as b:
+        fleet(write, [a.url, b.url, gone.url])
+        model = llm.get_model("fleet")
+        assert [model.prompt(PROMPT).text() for _ in range(3)] == [REPLY] * 3
+        gone.__exit__(None, None, None)  # its pooled connection breaks, new ones are refused
+        assert [model.prompt(PROMPT).text() for _ in range(6)] == [REPLY] * 6
+        assert (len(a.requests), len(b.requests), len(gone.requests)) == (4, 4, 1)
+
+
+def test_a_deployment_whose_key_is_missing_is_one_line(write, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    with FakeAPI() as server:
+        fleet(write, [server.url], each=["        key: {name: nosuch, env: NO_SUCH_KEY}\n"])
+        with pytest.raises(llm.ModelError) as caught:
+            llm.get_model("fleet").prompt(PROMPT).text()
+    assert str(caught.value) == (
+        f"fleet: no key for the deployment {server.url}/v1: 'llm keys set nosuch'"
+    )
