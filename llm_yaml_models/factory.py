@@ -63,7 +63,9 @@ class _Shared:
     entry: ClassVar[ModelEntry]
     _declaration: ClassVar[_Once]
     _limiter: ClassVar[_Once]
-    _backend: ClassVar[Backend | None] = None
+    # One backend for the sync and the async model: its connections, and the
+    # state of its deployments, are the model's in this process.
+    _backends: ClassVar[dict]
 
     @property
     def declaration(self) -> Declaration:
@@ -71,18 +73,17 @@ class _Shared:
 
     @property
     def backend(self) -> Backend:
-        cls = type(self)
-        if cls._backend is None:
+        if "backend" not in self._backends:
             declaration = self.declaration
-            cls._backend = backend_class(declaration.backend_type)(declaration)
-        return cls._backend
+            self._backends["backend"] = backend_class(declaration.backend_type)(declaration)
+        return self._backends["backend"]
 
     @classmethod
     def release(cls) -> None:
         """Close the backend, if one was made: the registry is done with us."""
-        if cls._backend is not None:
-            cls._backend.close()
-            cls._backend = None
+        backend = cls._backends.pop("backend", None)
+        if backend is not None:
+            backend.close()
 
     def __str__(self) -> str:
         return f"YAML {self.entry.backend_type}{self._label}: {self.model_id}"
@@ -310,6 +311,7 @@ def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
         "entry": entry,
         "_declaration": declaration,
         "_limiter": _Once(limiter),  # one for the sync and the async model
+        "_backends": {},
         "can_stream": entry.can_stream,
         "supports_tools": bool(entry.data.get("supports_tools")),
         "supports_schema": bool(entry.data.get("supports_schema")),

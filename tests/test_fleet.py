@@ -676,3 +676,42 @@ def test_a_deployment_whose_key_is_missing_is_one_line(write, monkeypatch):
     assert str(caught.value) == (
         f"fleet: no key for the deployment {server.url}/v1: 'llm keys set nosuch'"
     )
+
+
+@pytest.mark.parametrize("key", ["sk-deployed-9876", None])
+def test_the_dry_run_stars_a_deployments_key_or_its_absence(write, run_llm, monkeypatch, key):
+    if key:
+        monkeypatch.setenv("DEPLOYED_KEY", key)
+    else:
+        monkeypatch.delenv("DEPLOYED_KEY", raising=False)
+    url = "http://127.0.0.1:9/v1"
+    write(
+        "m.yaml",
+        f"""\
+        - model_id: fleet
+          backend:
+            type: http
+            preset: openai-chat
+            deployments:
+              - base_url: {url}
+                key: {{name: deployed, env: DEPLOYED_KEY}}
+        """,
+    )
+    result = run_llm("yaml-models", "request", "fleet", "hi")
+    assert result.exit_code == 0, result.output
+    assert "Authorization: Bearer ***\n" in result.stdout
+    assert "sk-deployed" not in result.stdout
+
+
+def test_the_sync_and_async_model_share_one_view_of_the_deployments(write, servers):
+    bad, good = servers[0], servers[1]
+    bad.fail_rate = 1.0
+    fleet(write, [bad.url, good.url], "    cooldown: {failures: 1, seconds: 60}\n")
+    assert llm.get_model("fleet").prompt(PROMPT).text() == REPLY  # bad fails, then out
+
+    async def more():
+        model = llm.get_async_model("fleet")
+        return [await model.prompt(PROMPT).text() for _ in range(3)]
+
+    assert asyncio.run(more()) == [REPLY] * 3
+    assert (len(bad.requests), len(good.requests)) == (1, 4)

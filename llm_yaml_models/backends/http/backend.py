@@ -29,7 +29,7 @@ import llm
 from ...deployments import Balancer, Route, Target
 from ...errors import YAMLModelsError, printable
 from ..base import Backend, Request
-from .call import SECRET_HEADERS, Call, build_call, redacted
+from .call import KEY_MARK, SECRET_HEADERS, Call, build_call, redacted
 from .checks import problems
 from .config import HttpConfig
 from .decode import Decoder
@@ -124,17 +124,19 @@ class HttpBackend(Backend):
 
     # -- shared by sync and async ------------------------------------------------
 
-    def route(self, request: Request) -> Route:
-        return Route(self.balancer, Target(self.config, request.key), self._target_for(request))
+    def route(self, request: Request, *, dry: bool = False) -> Route:
+        """``dry``: for the dry run, where a missing key is shown as a mark."""
+        targets = self._target_for(request, dry)
+        return Route(self.balancer, Target(self.config, request.key), targets)
 
-    def _target_for(self, request: Request):
+    def _target_for(self, request: Request, dry: bool):
         def target(deployment) -> Target:
             index = deployment.index
             if index not in self._targets:
                 self._targets[index] = self.config.for_deployment(deployment.spec)
             key = request.key
             if deployment.spec.key is not None:
-                key = _deployment_key(deployment)
+                key = _deployment_key(deployment, KEY_MARK if dry else None)
                 request.secrets.add(key)
             return Target(self._targets[index], key, deployment)
 
@@ -156,7 +158,7 @@ class HttpBackend(Backend):
         """The request as it would be sent, secrets starred: nothing is sent;
         with deployments, a first line says which would be chosen."""
         with _building(request):
-            target = self.route(request).peek()
+            target = self.route(request, dry=True).peek()
             call = self.call(request, target)
             shown = redacted(_authorised(_build(self.client(target.index), call)), call.secrets)
         if target.deployment is None:
@@ -427,10 +429,11 @@ async def _close_at_shutdown(client: httpx2.AsyncClient):
         await client.aclose()
 
 
-def _deployment_key(deployment) -> str:
-    """A deployment's own key; without it, the deployment cannot be used."""
+def _deployment_key(deployment, missing: str | None = None) -> str:
+    """A deployment's own key; without it (and no ``missing`` to show in its
+    place), the deployment cannot be used."""
     name, env = deployment.spec.key
-    key = llm.get_key(key_alias=name, env_var=env)
+    key = llm.get_key(key_alias=name, env_var=env) or missing
     if not key:
         raise _Unreachable(f"no key for the deployment {deployment.name}: 'llm keys set {name}'")
     return key.strip()
