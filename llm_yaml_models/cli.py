@@ -87,6 +87,7 @@ _OK = (None, [])
 def _fallback_problems(entries: list, others: list) -> tuple[list[Problem], list[Problem]]:
     """What ``fallbacks`` name, checked across every file: located at each
     ``fallbacks[i]``, in the model or in its file's ``defaults``."""
+    from .errors import ConfigError
     from .fallbacks import check
     from .source import parse, read_text
 
@@ -94,8 +95,13 @@ def _fallback_problems(entries: list, others: list) -> tuple[list[Problem], list
 
     def locate(entry, i: int, message: str) -> Problem:
         if entry.file not in docs:
-            docs[entry.file] = parse(entry.file, read_text(entry.file, entry.file))
+            try:
+                docs[entry.file] = parse(entry.file, read_text(entry.file, entry.file))
+            except ConfigError:  # changed since it was loaded: at the declaration
+                docs[entry.file] = None
         doc = docs[entry.file]
+        if doc is None:
+            return Problem(entry.file, entry.line, entry.col, f"{entry.path}.fallbacks", message)
         path = (*_path_of(entry.path), "fallbacks", i)
         if path[:-1] not in doc.locs and ("defaults", "fallbacks", i) in doc.locs:
             path = ("defaults", "fallbacks", i)
