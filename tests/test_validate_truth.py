@@ -474,8 +474,8 @@ def test_show_a_model_skipped_for_its_files_defaults(write, run_llm):
     assert result.output.splitlines()[:2] == [
         f"# m, declared at {file}:4, is not loaded:",
         f"#   {file}:2:3: defaults.colour: unknown key 'colour'; expected one of: "
-        "attachment_types, backend, can_stream, description, key, options, replace, "
-        "supports_schema, supports_tools",
+        "attachment_types, backend, can_stream, description, fallbacks, key, limits, options, "
+        "replace, supports_schema, supports_tools",
     ]
 
 
