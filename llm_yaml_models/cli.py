@@ -1,4 +1,4 @@
-"""``llm yaml-models ...``: path, validate, list, show, request, schema."""
+"""``llm yaml-models ...``: path, validate, list, show, request, check, schema."""
 
 from __future__ import annotations
 
@@ -61,13 +61,15 @@ def _check(paths: tuple[str, ...] = (), deep: bool = False) -> Checked:
     loaded = registry.load(given, use_cache=False, deep=deep)
     if context:  # only for their names: their code is not imported
         loaded = _in_order(everything, loaded, registry.load(context, use_cache=False))
-    refused = registry.settle(loaded, _other_models())
+    others = _other_models()
+    refused = registry.settle(loaded, others)
+    links, link_warnings = _fallback_problems(loaded.entries, others)
     found = [
         Found(e.file, e.line, Named(e.model_id, e.aliases, e.backend_type), *refused.get(i, _OK))
         for i, e in enumerate(loaded.entries)
     ]
     found += [Found(file, line, named, why, []) for file, line, named, why in loaded.rejected]
-    problems = loaded.problems + [p for _, refusal in refused.values() for p in refusal]
+    problems = loaded.problems + [p for _, refusal in refused.values() for p in refusal] + links
     order = {file: n for n, file in enumerate(everything)}
     return Checked(
         given,
@@ -75,11 +77,43 @@ def _check(paths: tuple[str, ...] = (), deep: bool = False) -> Checked:
         sorted(
             (p for p in problems if p.file in mine), key=lambda p: (order[p.file], p.line, p.col)
         ),
-        [w for w in loaded.warnings if w.file in mine],
+        [w for w in loaded.warnings + link_warnings if w.file in mine],
     )
 
 
 _OK = (None, [])
+
+
+def _fallback_problems(entries: list, others: list) -> tuple[list[Problem], list[Problem]]:
+    """What ``fallbacks`` name, checked across every file: located at each
+    ``fallbacks[i]``, in the model or in its file's ``defaults``."""
+    from .errors import ConfigError
+    from .fallbacks import check
+    from .source import parse, read_text
+
+    docs: dict = {}
+
+    def locate(entry, i: int, message: str) -> Problem:
+        if entry.file not in docs:
+            try:
+                docs[entry.file] = parse(entry.file, read_text(entry.file, entry.file))
+            except ConfigError:  # changed since it was loaded: at the declaration
+                docs[entry.file] = None
+        doc = docs[entry.file]
+        if doc is None:
+            return Problem(entry.file, entry.line, entry.col, f"{entry.path}.fallbacks", message)
+        path = (*_path_of(entry.path), "fallbacks", i)
+        if path[:-1] not in doc.locs and ("defaults", "fallbacks", i) in doc.locs:
+            path = ("defaults", "fallbacks", i)
+        return doc.problem(path, message)
+
+    return check(entries, others, locate)
+
+
+def _path_of(text: str) -> tuple:
+    """``models[3]`` -> ``("models", 3)``; ``[3]`` -> ``(3,)``."""
+    head, _, index = text.rstrip("]").partition("[")
+    return (head, int(index)) if head else (int(index),)
 
 
 def _files(paths: tuple[str, ...]) -> list[str]:
@@ -382,6 +416,45 @@ def _real_key(model, explicit: str | None) -> str | None:
         return model.get_key(explicit)
     except llm.NeedsKeyException:
         return None
+
+
+@yaml_models.command()
+@click.argument("models", nargs=-1)
+@click.option("json_", "--json", is_flag=True, help="Output as JSON")
+def check(models, json_):
+    """Send a tiny prompt to each declared model (MODELS, or all), for real.
+
+    Each model is asked streamed and not (and with a tool, or a schema,
+    where it declares them), and each of its deployments. Prints the time
+    to the first token, the total time, what worked, and the error where
+    one failed; exits 1 if any check failed. The one command that makes
+    requests on purpose: validate never does.
+    """
+    from .check import check_model, table
+
+    results = [r for model in _models_to_check(models) for r in check_model(model)]
+    if json_:
+        click.echo(json.dumps([r.to_json() for r in results], indent=2))
+    else:
+        click.echo(table(results), nl=False)
+    failed = sum(not r.ok for r in results)
+    if failed:
+        raise click.ClickException(f"{failed} of {_plural(len(results), 'check')} failed")
+
+
+def _models_to_check(names: tuple[str, ...]) -> list:
+    if not names:
+        return [m for m in llm.get_models() if getattr(m, "entry", None) is not None]
+    out = []
+    for name in names:
+        try:
+            model = llm.get_model(name)
+        except llm.UnknownModelError as exc:
+            raise click.ClickException(printable(exc.args[0])) from None
+        if getattr(model, "entry", None) is None:
+            raise click.ClickException(printable(f"{name} is not a model declared in YAML"))
+        out.append(model)
+    return out
 
 
 @yaml_models.command()

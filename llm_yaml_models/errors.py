@@ -3,7 +3,10 @@
     YAMLModelsError
      ├── ConfigError        a model file is wrong; carries located Problems
      └── BackendError       a declared model failed while answering a prompt
-                            (also an llm.ModelError, so llm prints one line)
+          │                 (also an llm.ModelError, so llm prints one line)
+          └── Unavailable   it failed before any output and another model may
+                            answer instead: no connection, a timeout, 429 or
+                            5xx after its retries, no key (see ``fallbacks``)
 
 Lower-level errors (PyYAML, jsonschema, OS errors, a backend's own
 exceptions) are translated into these at the boundary where they happen,
@@ -83,4 +86,10 @@ class BackendError(YAMLModelsError, llm.ModelError):
 
     def __init__(self, model_id: str, message: str):
         self.model_id = model_id
-        super().__init__(printable(f"{model_id}: {message or 'failed, saying nothing'}"))
+        self.detail = message or "failed, saying nothing"
+        super().__init__(printable(f"{model_id}: {self.detail}"))
+
+
+class Unavailable(BackendError):
+    """The model could not answer at all, before any output: a model with
+    ``fallbacks`` asks the next one."""

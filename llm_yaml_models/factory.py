@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import llm
 
 from .entries import ModelEntry
+from .errors import Unavailable
 
 if TYPE_CHECKING:
     from .backends.base import Backend, Message, Request
@@ -62,7 +63,10 @@ def to_messages(prompt: llm.Prompt) -> list[Message]:
 class _Shared:
     entry: ClassVar[ModelEntry]
     _declaration: ClassVar[_Once]
-    _backend: ClassVar[Backend | None] = None
+    _limiter: ClassVar[_Once]
+    # One backend for the sync and the async model: its connections, and the
+    # state of its deployments, are the model's in this process.
+    _backends: ClassVar[dict]
 
     @property
     def declaration(self) -> Declaration:
@@ -70,21 +74,57 @@ class _Shared:
 
     @property
     def backend(self) -> Backend:
-        cls = type(self)
-        if cls._backend is None:
+        if "backend" not in self._backends:
             declaration = self.declaration
-            cls._backend = backend_class(declaration.backend_type)(declaration)
-        return cls._backend
+            self._backends["backend"] = backend_class(declaration.backend_type)(declaration)
+        return self._backends["backend"]
 
     @classmethod
     def release(cls) -> None:
         """Close the backend, if one was made: the registry is done with us."""
-        if cls._backend is not None:
-            cls._backend.close()
-            cls._backend = None
+        backend = cls._backends.pop("backend", None)
+        if backend is not None:
+            backend.close()
 
     def __str__(self) -> str:
         return f"YAML {self.entry.backend_type}{self._label}: {self.model_id}"
+
+    def get_key(self, explicit_key: str | None = None) -> str | None:
+        """A missing key is a failure before any output: with fallbacks
+        declared, the next model answers (``answer`` says the key is missing)."""
+        try:
+            return super().get_key(explicit_key)
+        except llm.NeedsKeyException:
+            if not self.entry.data.get("fallbacks"):
+                raise
+            return None
+
+    def _no_key(self) -> Unavailable:
+        try:
+            super().get_key()
+        except llm.NeedsKeyException as exc:
+            return Unavailable(self.model_id, str(exc))
+        return Unavailable(self.model_id, "no key")
+
+    def _admitted(self, prompt: llm.Prompt) -> tuple[Any, int]:
+        """The limiter (None without ``limits``) and the prompt's token estimate."""
+        from .limits import estimate_tokens
+
+        limiter = self._limiter()
+        texts = [m.content for m in to_messages(prompt)] if limiter else []
+        return limiter, estimate_tokens(prompt.system or "", *texts) if limiter else 0
+
+    def _falls_back(self) -> bool:
+        if not self.entry.data.get("fallbacks"):
+            return False
+        from .fallbacks import active
+
+        return active()
+
+    def _chain(self, prompt: llm.Prompt, key: str | None, resolve):
+        from .fallbacks import Chain
+
+        return Chain(self, prompt, key, resolve)
 
     def request(self, prompt: llm.Prompt, stream: bool, key: str | None) -> Request:
         from .backends.base import OptionValues, Request
@@ -150,10 +190,40 @@ def _tool_call_events(request: Request, named: set) -> list:
     return events
 
 
+def _tokens(request: Request) -> int | None:
+    usage = request.usage
+    if usage is None or (usage.input is None and usage.output is None):
+        return None
+    return (usage.input or 0) + (usage.output or 0)
+
+
 class _SyncMixin(_Shared):
     _label = ""
 
     def execute(self, prompt, stream, response, conversation, key=None):
+        if not self._falls_back():
+            yield from self.answer(prompt, stream, response, key)
+            return
+        chain = self._chain(prompt, key, llm.get_model)
+        for candidate in chain:
+            started = False
+            try:
+                for chunk in candidate.run(stream, response, conversation):
+                    started = True
+                    yield chunk
+            except Exception as exc:
+                chain.failed(candidate, exc, started)
+                continue
+            chain.answered(candidate, response)
+            return
+        chain.exhausted()
+
+    def answer(self, prompt, stream, response, key):
+        """This model's own answer, fallbacks aside."""
+        if self.needs_key and key is None:
+            raise self._no_key()
+        limiter, tokens = self._admitted(prompt)
+        ticket = limiter.wait(tokens) if limiter else None
         request = self.request(prompt, stream, key)
         named: set = set()
         try:
@@ -162,6 +232,8 @@ class _SyncMixin(_Shared):
                 for chunk in chunks:
                     yield _named(chunk, named)
         finally:
+            if ticket:
+                limiter.done(ticket, _tokens(request))
             self.report(request, response)
         yield from _tool_call_events(request, named)
 
@@ -171,12 +243,37 @@ class _AsyncMixin(_Shared):
     _label = " (async)"
 
     async def execute(self, prompt, stream, response, conversation, key=None):
+        if not self._falls_back():
+            async for chunk in self.answer(prompt, stream, response, key):
+                yield chunk
+            return
+        chain = self._chain(prompt, key, llm.get_async_model)
+        for candidate in chain:
+            started = False
+            try:
+                async for chunk in candidate.run(stream, response, conversation):
+                    started = True
+                    yield chunk
+            except Exception as exc:
+                chain.failed(candidate, exc, started)
+                continue
+            chain.answered(candidate, response)
+            return
+        chain.exhausted()
+
+    async def answer(self, prompt, stream, response, key):
+        if self.needs_key and key is None:
+            raise self._no_key()
+        limiter, tokens = self._admitted(prompt)
+        ticket = await limiter.await_turn(tokens) if limiter else None
         request = self.request(prompt, stream, key)
         named: set = set()
         try:
             async for chunk in self.backend.astream(request):
                 yield _named(chunk, named)
         finally:
+            if ticket:
+                limiter.done(ticket, _tokens(request))
             self.report(request, response)
         for event in _tool_call_events(request, named):
             yield event
@@ -225,6 +322,12 @@ def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
         rules = backend_class(entry.backend_type).option_rules
         return build_options(entry.model_id, option_specs(entry.data), rules)
 
+    def limiter():
+        from .limits import Limiter, Limits
+
+        limits = Limits.from_data(entry.data.get("limits"))
+        return Limiter(limits) if limits else False
+
     declaration = _Once(declare)
 
     key = entry.data.get("key")
@@ -232,6 +335,8 @@ def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
         "model_id": entry.model_id,
         "entry": entry,
         "_declaration": declaration,
+        "_limiter": _Once(limiter),  # one for the sync and the async model
+        "_backends": {},
         "can_stream": entry.can_stream,
         "supports_tools": bool(entry.data.get("supports_tools")),
         "supports_schema": bool(entry.data.get("supports_schema")),

@@ -1406,6 +1406,29 @@ def http_example_models() -> dict[str, str]:
 
 
 EXAMPLE_CALLS = {
+    "fast": {  # examples/fallbacks.yaml: it answers itself, so no fallback is asked
+        "path": "/v1/chat/completions",
+        "args": ["-o", "temperature", "0.5", "-o", "length", "5"],
+        "body": {
+            "model": "local-model",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": 0.5,
+        },
+        "headers": {},
+    },
+    "steady": {
+        "path": "/hosted/v1/chat/completions",
+        "args": [],
+        "body": {
+            "model": "steady-model",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        "headers": {},
+    },
     "local-chat": {
         "path": "/v1/chat/completions",
         "args": ["-o", "temperature", "0.5"],

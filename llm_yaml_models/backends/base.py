@@ -21,7 +21,7 @@ from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import llm
 
-from ..errors import BackendError
+from ..errors import BackendError, Unavailable
 
 if TYPE_CHECKING:
     from ..declarations import Declaration
@@ -212,10 +212,13 @@ class Request:
         if provider_metadata:
             self.tool_call_metadata[tool_call_id] = provider_metadata
 
-    def fail(self, message: str) -> BackendError:
+    def fail(self, message: str, *, unavailable: bool = False) -> BackendError:
         """An error for this model, for the backend to raise; every secret,
-        should the message quote one (SDKs and servers do), is starred."""
-        return BackendError(self.model_id, self.secrets.hide(message))
+        should the message quote one (SDKs and servers do), is starred.
+        ``unavailable``: it failed before any output, and another model
+        (``fallbacks``) may answer instead."""
+        kind = Unavailable if unavailable else BackendError
+        return kind(self.model_id, self.secrets.hide(message))
 
 
 @dataclass(frozen=True)

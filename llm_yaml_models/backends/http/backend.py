@@ -24,10 +24,12 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx2
+import llm
 
+from ...deployments import Balancer, Route, Target
 from ...errors import YAMLModelsError, printable
 from ..base import Backend, Request
-from .call import SECRET_HEADERS, Call, build_call, redacted
+from .call import KEY_MARK, SECRET_HEADERS, Call, build_call, redacted
 from .checks import problems
 from .config import HttpConfig
 from .decode import Decoder
@@ -88,6 +90,11 @@ def _retry_after(headers) -> float | None:
         return None
 
 
+class _Unreachable(WireError):
+    """No answer at all: no connection, a timeout, or 429/5xx after the
+    retries. A model with fallbacks asks the next one."""
+
+
 class _Retry(Exception):
     """Raised inside an attempt: wait ``delay`` seconds, then try again."""
 
@@ -101,8 +108,15 @@ class HttpBackend(Backend):
 
     def __init__(self, declaration):
         super().__init__(declaration)
-        self._client: httpx2.Client | None = None
+        self._clients: dict[int | None, httpx2.Client] = {}  # one per deployment
         self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        config = self.config
+        self.balancer = (
+            Balancer(config.deployments, config.strategy, config.cooldown)
+            if config.deployments
+            else None
+        )
+        self._targets: dict[int, HttpConfig] = {}
 
     @classmethod
     def check(cls, data, doc, origin, base_dir, deep=False) -> list:
@@ -110,8 +124,27 @@ class HttpBackend(Backend):
 
     # -- shared by sync and async ------------------------------------------------
 
-    def call(self, request: Request) -> Call:
-        call = build_call(self.config, request, request.key)
+    def route(self, request: Request, *, dry: bool = False) -> Route:
+        """``dry``: for the dry run, where a missing key is shown as a mark."""
+        targets = self._target_for(request, dry)
+        return Route(self.balancer, Target(self.config, request.key), targets)
+
+    def _target_for(self, request: Request, dry: bool):
+        def target(deployment) -> Target:
+            index = deployment.index
+            if index not in self._targets:
+                self._targets[index] = self.config.for_deployment(deployment.spec)
+            key = request.key
+            if deployment.spec.key is not None:
+                key = _deployment_key(deployment, KEY_MARK if dry else None)
+                request.secrets.add(key)
+            return Target(self._targets[index], key, deployment)
+
+        return target
+
+    def call(self, request: Request, target: Target | None = None) -> Call:
+        target = target or Target(self.config, request.key)
+        call = build_call(target.config, request, target.key)
         if call.key and _in_the_clear(call.url) and request.model_id not in _WARNED_CLEAR:
             _WARNED_CLEAR.add(request.model_id)
             host = urlsplit(call.url).hostname
@@ -122,10 +155,28 @@ class HttpBackend(Backend):
         return call
 
     def dry_run(self, request: Request) -> str:
-        """The request as it would be sent, secrets starred: nothing is sent."""
+        """The request as it would be sent, secrets starred: nothing is sent;
+        with deployments, a first line says which would be chosen."""
         with _building(request):
-            call = self.call(request)
-            return redacted(_authorised(_build(self.client(), call)), call.secrets)
+            target = self.route(request, dry=True).peek()
+            call = self.call(request, target)
+            shown = redacted(_authorised(_build(self.client(target.index), call)), call.secrets)
+        if target.deployment is None:
+            return shown
+        count, strategy = len(self.balancer.deployments), self.config.strategy
+        head = f"# deployment {target.index + 1} of {count} ({strategy}): {target.deployment.name}"
+        return f"{request.secrets.hide(head)}\n{shown}"
+
+    def deployment_names(self) -> list[str]:
+        """For ``check``: each deployment, by its base URL."""
+        return [d.name for d in self.balancer.deployments] if self.balancer else []
+
+    @staticmethod
+    def pinned(name: str):
+        """For ``check``: every request inside this block goes to ``name``."""
+        from ...deployments import pinned
+
+        return pinned(name)
 
     def _limits(self) -> dict:
         return {
@@ -137,11 +188,13 @@ class HttpBackend(Backend):
     def _attempt_failed(self, status: int | None, headers, failure: str, attempt: int) -> None:
         """Raise _Retry if this failure is worth another attempt, else WireError."""
         retryable = status is None or status == 429 or status >= 500
-        if not retryable or attempt >= self.config.retries:
+        if not retryable:
             raise WireError(failure)
+        if attempt >= self.config.retries:
+            raise _Unreachable(failure)
         wait = _retry_after(headers) if headers is not None else None
         if wait is not None and wait > MAX_RETRY_WAIT:
-            raise WireError(f"{failure} (the server asked to retry after {wait:.0f}s)")
+            raise _Unreachable(f"{failure} (the server asked to retry after {wait:.0f}s)")
         raise _Retry(wait if wait is not None else 0.5 * 2**attempt, failure)
 
     def _redirect(self, call: Call, response, hops: int) -> Call:
@@ -186,6 +239,8 @@ class HttpBackend(Backend):
             yield
         except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
             self._attempt_failed(None, None, self._failure(exc, call), attempt)
+        except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError) as exc:
+            raise _Unreachable(self._failure(exc, call)) from exc
         except httpx2.HTTPError as exc:
             raise WireError(self._failure(exc, call)) from exc
 
@@ -204,7 +259,7 @@ class HttpBackend(Backend):
             return f"connection to {call.where} broke off: {reason}"
         return f"request to {call.where} failed: {type(exc).__name__}: {exc}"
 
-    def _finish(self, decoder: Decoder, request: Request) -> None:
+    def _finish(self, decoder: Decoder, request: Request, target: Target) -> None:
         outcome = decoder.outcome
         dropped = outcome.drop_bad_counts()
         if dropped:
@@ -216,43 +271,63 @@ class HttpBackend(Backend):
         if outcome.usage:
             request.set_usage(**{k: outcome.usage.get(k) for k in ("input", "output", "details")})
         # A server may echo the key (in an id, say): the log must not keep it.
-        request.response_json = request.secrets.hide(outcome.log()) or None
+        log = outcome.log()
+        if target.deployment is not None:
+            log = {**log, "deployment": target.deployment.name}
+        request.response_json = request.secrets.hide(log) or None
         for slot in outcome.tool_calls.values():
             arguments = tool_arguments(slot["arguments"])
             request.add_tool_call(slot["name"], arguments, slot["id"], slot.get("metadata"))
 
     # -- sync --------------------------------------------------------------------
 
-    def client(self) -> httpx2.Client:
-        if self._client is None:
-            self._client = httpx2.Client(**self._limits())
-            weakref.finalize(self, self._client.close)  # at the latest, at exit
-        return self._client
+    def client(self, index: int | None = None) -> httpx2.Client:
+        """The client of a deployment (``index``), or of the one URL."""
+        client = self._clients.get(index)
+        if client is None:
+            client = self._clients[index] = httpx2.Client(**self._limits())
+            weakref.finalize(self, client.close)  # at the latest, at exit
+        return client
 
     def close(self) -> None:
         # Async clients close with their event loop (_close_at_shutdown).
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            client.close()
 
-    def _start(self, request: Request) -> tuple[Call, Decoder]:
+    def _start(self, request: Request, target: Target) -> tuple[Call, Decoder]:
         with _building(request):
-            call = self.call(request)
-        return call, Decoder(self.config, call.where, call.secrets)
+            call = self.call(request, target)
+        return call, Decoder(target.config, call.where, call.secrets)
 
     def stream(self, request: Request):
-        call, decoder = self._start(request)
-        with _sending(request, call):
-            for attempt in range(self.config.retries + 1):
-                try:
-                    yield from self._attempt(call, decoder, attempt)
-                    break
-                except _Retry as retry:
-                    time.sleep(retry.delay)
-            self._finish(decoder, request)
+        route, retries = self.route(request), self.config.retries
+        for attempt in range(retries + 1):
+            with _building(request):
+                target = route.choose()
+            with route.trying(target, lambda: _tokens(request)) as trial:
+                if target.limiter:
+                    target.ticket = target.limiter.wait(_estimate(request))
+                call, decoder = self._start(request, target)
+                with _sending(request, call):
+                    try:
+                        for text in self._attempt(call, decoder, attempt, target.index):
+                            trial.output = True
+                            yield text
+                        self._finish(decoder, request, target)
+                        return
+                    except _Retry as retry:
+                        trial.replica_failed = True
+                        delay = 0 if route.untried() else retry.delay
+                    except _Unreachable:
+                        trial.replica_failed = True
+                        if not route.elsewhere(trial, attempt, retries):
+                            raise
+                        delay = 0
+            time.sleep(delay)  # the deployment is free meanwhile
 
-    def _attempt(self, call: Call, decoder: Decoder, attempt: int):
-        with self._translated(call, attempt), self._send(call) as response:
+    def _attempt(self, call: Call, decoder: Decoder, attempt: int, index: int | None):
+        with self._translated(call, attempt), self._send(call, index) as response:
             _begin(decoder, call, response)
             with contextlib.closing(response.iter_bytes()) as pieces:
                 for data in pieces:
@@ -263,8 +338,8 @@ class HttpBackend(Backend):
             yield from self._ended(response, decoder, attempt)
 
     @contextlib.contextmanager
-    def _send(self, call: Call):
-        client = self.client()
+    def _send(self, call: Call, index: int | None):
+        client = self.client(index)
         for hops in range(MAX_REDIRECTS + 1):
             response = client.send(_build(client, call), stream=True)
             if not response.is_redirect:
@@ -278,32 +353,48 @@ class HttpBackend(Backend):
 
     # -- async -------------------------------------------------------------------
 
-    async def async_client(self) -> httpx2.AsyncClient:
-        """This event loop's client, closed when the loop shuts down."""
+    async def async_client(self, index: int | None = None) -> httpx2.AsyncClient:
+        """This event loop's client of a deployment (``index``), closed when
+        the loop shuts down."""
         loop = asyncio.get_running_loop()
-        found = self._async_clients.get(loop)
+        clients = self._async_clients.setdefault(loop, {})
+        found = clients.get(index)
         if found is None:
             client = httpx2.AsyncClient(**self._limits())
             keeper = _close_at_shutdown(client)
             await keeper.__anext__()
-            found = self._async_clients[loop] = (client, keeper)
+            found = clients[index] = (client, keeper)
         return found[0]
 
     async def astream(self, request: Request):
-        call, decoder = self._start(request)
-        with _sending(request, call):
-            for attempt in range(self.config.retries + 1):
-                try:
-                    async for text in self._aattempt(call, decoder, attempt):
-                        yield text
-                    break
-                except _Retry as retry:
-                    await asyncio.sleep(retry.delay)
-            self._finish(decoder, request)
+        route, retries = self.route(request), self.config.retries
+        for attempt in range(retries + 1):
+            with _building(request):
+                target = route.choose()
+            with route.trying(target, lambda: _tokens(request)) as trial:
+                if target.limiter:
+                    target.ticket = await target.limiter.await_turn(_estimate(request))
+                call, decoder = self._start(request, target)
+                with _sending(request, call):
+                    try:
+                        async for text in self._aattempt(call, decoder, attempt, target.index):
+                            trial.output = True
+                            yield text
+                        self._finish(decoder, request, target)
+                        return
+                    except _Retry as retry:
+                        trial.replica_failed = True
+                        delay = 0 if route.untried() else retry.delay
+                    except _Unreachable:
+                        trial.replica_failed = True
+                        if not route.elsewhere(trial, attempt, retries):
+                            raise
+                        delay = 0
+            await asyncio.sleep(delay)  # the deployment is free meanwhile
 
-    async def _aattempt(self, call: Call, decoder: Decoder, attempt: int):
+    async def _aattempt(self, call: Call, decoder: Decoder, attempt: int, index: int | None):
         with self._translated(call, attempt):
-            async with self._asend(call) as response:
+            async with self._asend(call, index) as response:
                 _begin(decoder, call, response)
                 async with contextlib.aclosing(response.aiter_bytes()) as pieces:
                     async for data in pieces:
@@ -316,8 +407,8 @@ class HttpBackend(Backend):
                     yield text
 
     @contextlib.asynccontextmanager
-    async def _asend(self, call: Call):
-        client = await self.async_client()
+    async def _asend(self, call: Call, index: int | None):
+        client = await self.async_client(index)
         for hops in range(MAX_REDIRECTS + 1):
             response = await client.send(_build(client, call), stream=True)
             if not response.is_redirect:
@@ -337,6 +428,29 @@ async def _close_at_shutdown(client: httpx2.AsyncClient):
         yield
     finally:
         await client.aclose()
+
+
+def _deployment_key(deployment, missing: str | None = None) -> str:
+    """A deployment's own key; without it (and no ``missing`` to show in its
+    place), the deployment cannot be used."""
+    name, env = deployment.spec.key
+    key = llm.get_key(key_alias=name, env_var=env) or missing
+    if not key:
+        raise _Unreachable(f"no key for the deployment {deployment.name}: 'llm keys set {name}'")
+    return key.strip()
+
+
+def _estimate(request: Request) -> int:
+    from ...limits import estimate_tokens
+
+    return estimate_tokens(request.system, *(m.content for m in request.messages))
+
+
+def _tokens(request: Request) -> int | None:
+    usage = request.usage
+    if usage is None or (usage.input is None and usage.output is None):
+        return None
+    return (usage.input or 0) + (usage.output or 0)
 
 
 def _origin_text(url: str) -> str:
@@ -418,7 +532,7 @@ def _failures(request: Request, doing: str):
     try:
         yield
     except WireError as exc:
-        raise request.fail(str(exc)) from exc
+        raise request.fail(str(exc), unavailable=isinstance(exc, _Unreachable)) from exc
     except YAMLModelsError:
         raise
     except Exception as exc:

@@ -18,7 +18,13 @@ def problems(data: dict, doc, origin) -> list:
         return origin(("backend", *path))
 
     found = []
-    if not backend.get("url") and not backend.get("base_url"):
+    if backend.get("url") and backend.get("deployments"):
+        message = (
+            "'url' and 'deployments' cannot go together: "
+            "give each deployment its base_url (and the backend a path)"
+        )
+        found.append(doc.problem(at("url"), message))
+    elif not (backend.get("url") or backend.get("base_url") or backend.get("deployments")):
         message = "an http backend needs 'url', or 'base_url' (with 'path'), or a 'preset'"
         found.append(doc.problem(at(), message))
     # A preset's own options: its templates may place them.

@@ -7,12 +7,13 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ...deployments import Cooldown, DeploymentSpec
 from ...templates import env_names
 from ..base import BackendConfig, Secrets
 
@@ -98,6 +99,10 @@ class HttpConfig(BackendConfig):
     tools: str | None = None
     schema: str | None = None
     unsent: frozenset = frozenset()
+    path: str = ""
+    deployments: tuple[DeploymentSpec, ...] = ()
+    strategy: str = "least-busy"
+    cooldown: Cooldown = Cooldown()
     # Environment variables whose values are secrets: those that headers,
     # query parameters and the URL's userinfo read.
     secret_env: tuple[str, ...] = ()
@@ -106,7 +111,7 @@ class HttpConfig(BackendConfig):
     def from_data(cls, data: dict, source: Path, model: dict | None = None) -> HttpConfig:
         model = model or {}
         data = merged(data)
-        url = data.get("url") or _join(data["base_url"], data.get("path", ""))
+        url = data.get("url") or _join(data.get("base_url", ""), data.get("path", ""))
         options = model.get("options", {})
         return cls(
             url=url,
@@ -126,6 +131,10 @@ class HttpConfig(BackendConfig):
             tools=data.get("tools"),
             schema=data.get("schema"),
             unsent=frozenset(n for n, s in options.items() if s.get("send") is False),
+            path=data.get("path", ""),
+            deployments=tuple(DeploymentSpec.from_data(d) for d in data.get("deployments", ())),
+            strategy=data.get("strategy", "least-busy"),
+            cooldown=Cooldown.from_data(data.get("cooldown")),
             secret_env=_secret_env(merged(model["backend"]) if "backend" in model else data),
         )
 
@@ -135,9 +144,16 @@ class HttpConfig(BackendConfig):
         starring it would star every "1" of a message."""
         values = (os.environ.get(name) or "" for name in self.secret_env)
         secrets = Secrets(*(v for v in values if len(v.strip()) >= 4))
-        secrets.add_url(self.url)
-        secrets.add_url(self.stream_url)
+        for url in (self.url, self.stream_url, *(d.base_url for d in self.deployments)):
+            secrets.add_url(url)
         return secrets
+
+    def for_deployment(self, spec: DeploymentSpec) -> HttpConfig:
+        """This configuration with a deployment's URL and model name."""
+        url = _join(spec.base_url, self.path)
+        stream_url = _join(spec.base_url, self.stream.path) if self.stream.path else url
+        model_name = spec.model_name or self.model_name
+        return replace(self, url=url, stream_url=stream_url, model_name=model_name)
 
 
 _USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
