@@ -103,7 +103,10 @@ def render(template: Any, context: Mapping) -> Any:
         out = {}
         for key, value in template.items():
             rendered = render(value, context)
-            if rendered is not UNSET:
+            # A mapping whose every value is unset goes too (no "reasoning": {}).
+            if rendered is not UNSET and not (
+                rendered == {} and isinstance(value, Mapping) and value
+            ):
                 out[key] = rendered
         return out
     if isinstance(template, list):
