@@ -1453,6 +1453,31 @@ EXAMPLE_CALLS = {
         },
         "headers": {"x-api-key": "anthropic-secret", "anthropic-version": "2023-06-01"},
     },
+    "gpt-4.1-yaml": {
+        "path": "/v1/responses",
+        "args": ["-o", "temperature", "0.5"],
+        "body": {
+            "model": "gpt-4.1",
+            "input": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "store": False,
+            "temperature": 0.5,
+        },
+        "headers": {"authorization": "Bearer openai-secret"},
+    },
+    "o4-mini-yaml": {
+        "path": "/v1/responses",
+        "args": ["-o", "reasoning_effort", "low"],
+        "body": {
+            "model": "o4-mini",
+            "input": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "store": False,
+            "reasoning": {"effort": "low", "summary": "auto"},
+            "include": ["reasoning.encrypted_content"],
+        },
+        "headers": {"authorization": "Bearer openai-secret"},
+    },
     "in-house": {
         "path": "/generic",
         "args": ["-o", "creativity", "0.4", "-o", "style", "brief"],
@@ -1481,6 +1506,8 @@ def test_http_example_runs_against_the_fake_server(server, run_llm, monkeypatch,
     monkeypatch.setenv("LLM_EXAMPLE_GENERIC_URL", server.url)
     monkeypatch.setenv("HOSTED_API_KEY", "hosted-secret")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "anthropic-secret")
+    monkeypatch.setenv("LLM_EXAMPLE_RESPONSES_URL", f"{server.url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "openai-secret")
     expected = EXAMPLE_CALLS[model_id]
     result = run_llm("-m", model_id, "hi", *expected["args"])
     assert (result.exit_code, result.stdout, result.stderr) == (0, REPLY + "\n", "")

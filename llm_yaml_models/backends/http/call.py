@@ -91,10 +91,20 @@ def _unplaced(config, options, streaming: bool) -> dict:
 
 def _with_tools_and_schema(config, request: Request, body: Any) -> Any:
     if request.tools and config.tools:
-        body = {**(body or {}), **wire(config.tools).tool_body(request.tools)}
+        body = _joined(body, wire(config.tools).tool_body(request.tools))
     if request.schema is not None and config.schema:
-        body = {**(body or {}), **wire(config.schema).schema_body(request.schema)}
+        body = _joined(body, wire(config.schema).schema_body(request.schema))
     return body
+
+
+def _joined(body: Any, keys: dict) -> dict:
+    """``keys`` added to the body; a mapping the body has already gains
+    them (Responses: ``text.format`` beside ``text.verbosity``)."""
+    out = dict(body or {})
+    for name, value in keys.items():
+        old = out.get(name)
+        out[name] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
 
 
 def _secrets(config, request: Request, url: str) -> Secrets:

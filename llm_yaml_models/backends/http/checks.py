@@ -21,7 +21,9 @@ def problems(data: dict, doc, origin) -> list:
     if not backend.get("url") and not backend.get("base_url"):
         message = "an http backend needs 'url', or 'base_url' (with 'path'), or a 'preset'"
         found.append(doc.problem(at(), message))
-    found += _template_names(backend, data.get("options", {}), doc, at)
+    # A preset's own options may be placed by its templates.
+    options = {**(backend.get("options") or {}), **data.get("options", {})}
+    found += _template_names(backend, options, doc, at)
     found += _paths(backend, doc, at)
     found += _capabilities(data, backend, doc, origin)
     return found
