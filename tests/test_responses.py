@@ -475,9 +475,9 @@ def test_incomplete_reply_keeps_its_text_and_says_why(api):
         assert response.response_json["finish_reason"] == "max_output_tokens"
 
 
-def failed(message: str) -> dict:
+def failed(message: str | None, code: str | None = "server_error") -> dict:
     reply = responses_object(output=[], status="failed")
-    reply["error"] = {"code": "server_error", "message": message}
+    reply["error"] = {"code": code, "message": message} if message or code else None
     return reply
 
 
@@ -506,13 +506,24 @@ def error_event(**payload) -> bytes:
             "error from {url}: Overloaded\\nnow",
         ),
         (error_event(code="server_error"), [], "error from {url}: server_error"),
+        (failed(None), [], "error from {url}: server_error"),
+        (failed(None, code=None), ["--no-stream"], "error from {url}: the response failed"),
         (
             sse_of(responses_events(responses_object())[:-1]),
             [],
             "stream from {url} ended before it was complete",
         ),
     ],
-    ids=["failed", "failed-whole", "error-event", "error-object", "error-code", "no-end"],
+    ids=[
+        "failed",
+        "failed-whole",
+        "error-event",
+        "error-object",
+        "error-code",
+        "failed-code",
+        "failed-nothing-whole",
+        "no-end",
+    ],
 )
 def test_errors_are_one_line(api, run_llm, entry, args, message):
     api.script[:] = [entry]

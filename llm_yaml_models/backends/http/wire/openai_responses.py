@@ -135,6 +135,8 @@ class ResponsesReader(Reader):
         self.reasoned = False  # a reasoning item was seen
 
     def reply(self, data: Any) -> list:
+        if isinstance(data, dict) and data.get("status") == "failed":
+            self._failed(data)
         output = data.get("output") if isinstance(data, dict) else None
         chunks = []
         for i, item in enumerate(_list(output)):
@@ -222,6 +224,16 @@ class ResponsesReader(Reader):
 
     def _on_response_completed(self, payload: dict) -> list:
         return self._hidden(payload.get("response"))
+
+    def _on_response_failed(self, payload: dict) -> list:
+        self._failed(payload.get("response"))
+        return []
+
+    def _failed(self, response: Any) -> None:
+        """A failed response whose error has no message (the paths read one that has)."""
+        error = response.get("error") if isinstance(response, dict) else None
+        code = _str(error.get("code")) if isinstance(error, dict) else None
+        raise WireError(f"error from {self.decoder.where}: {code or 'the response failed'}")
 
     def _on_error(self, payload: dict) -> list:
         error = payload.get("error")
