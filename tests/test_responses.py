@@ -11,7 +11,9 @@ options mechanism reads a preset's ``options:``, they come from the model.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import warnings
 
 import llm
 import pytest
@@ -446,6 +448,28 @@ def test_hidden_reasoning_is_llms_redacted_marker(api):
         True,
         "",
     )
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
+def test_async_equals_llms(api, stream):
+    async def run(model_id):
+        model = llm.get_async_model(model_id)
+        response = model.prompt("why?", system="be brief", stream=stream, reasoning_effort="low")
+        text, usage = await response.text(), await response.usage()
+        (message,) = await response.messages()
+        return text, usage, [type(p).__name__ for p in message.parts]
+
+    api.script[:] = [reasoning_reply(), reasoning_reply()]
+    ours = asyncio.run(run("oursr"))
+    with warnings.catch_warnings():
+        # llm's async client leaves its AsyncOpenAI client, and its socket, open.
+        warnings.simplefilter("ignore", ResourceWarning)
+        ref = asyncio.run(run("refr"))
+        gc.collect()
+    assert ours[0] == ref[0] == "Done"
+    assert ours[1] == llm.models.Usage(5, 1, without_empties(ref[1].details))
+    assert ours[2] == ref[2] == ["ReasoningPart", "TextPart"]
+    assert bodies(api)[0] == bodies(api)[1]
 
 
 def test_async_reasoning_and_text(api):

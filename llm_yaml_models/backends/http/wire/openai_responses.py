@@ -8,9 +8,9 @@ in the reasoning part's ``provider_metadata["openai"]``), each before the
 reply they belong to. The system prompt is the body's ``instructions``.
 
 A reply is a list of output items; a stream is named events that build
-them. The preset's paths read the text, usage and errors of a
-``response.failed``; the reader reads what depends on an item's type:
-reasoning, function calls, and ``error`` events.
+them. The preset's paths read the text, usage, finish reason and the error
+of a failed response; the reader reads what depends on an item's or an
+event's type: reasoning, function calls, and ``error`` events.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def _attachment(attachment) -> dict:
 
 def _reasoning(part) -> dict | None:
     """An earlier reasoning item, to send back; None if it has nothing to send."""
-    meta = (part.provider_metadata or {}).get("openai") or {}
-    if not (meta.get("id") or meta.get("encrypted_content")):
+    meta = (part.provider_metadata or {}).get("openai")
+    if not isinstance(meta, dict) or not (meta.get("id") or meta.get("encrypted_content")):
         return None
     item: dict[str, Any] = {"type": "reasoning"}
     item.update({k: meta[k] for k in ("id", "encrypted_content") if meta.get(k)})
