@@ -492,11 +492,15 @@ def test_async_reasoning_and_text(api):
 def test_incomplete_reply_keeps_its_text_and_says_why(api):
     reply = responses_object("Cut sh", status="incomplete")
     reply["incomplete_details"] = {"reason": "max_output_tokens"}
-    api.script[:] = [reply, reply]
+    api.script[:] = [reply, reply, reply]
     for stream in (True, False):
         response = llm.get_model("ours").prompt("hi", stream=stream)
         assert response.text() == "Cut sh"
         assert response.response_json["finish_reason"] == "max_output_tokens"
+        assert (response.input_tokens, response.output_tokens) == (5, 2)
+    # llm's client reads usage from response.completed only.
+    ref = llm.get_model("ref").prompt("hi", stream=True)
+    assert (ref.text(), ref.input_tokens, ref.output_tokens) == ("Cut sh", None, None)
 
 
 def failed(message: str | None, code: str | None = "server_error") -> dict:
