@@ -562,6 +562,17 @@ def test_errors_are_one_line(api, run_llm, entry, args, message):
     assert result.stderr == f"Error: ours: {message.format(url=where(api))}\n"
 
 
+def test_llms_own_client_says_nothing_of_these_errors(api, run_llm):
+    for entry, args in (
+        (failed("boom"), []),
+        (failed("boom"), ["--no-stream"]),
+        (error_event(code="rate_limit_exceeded", message="Rate limit reached"), []),
+    ):
+        api.script[:] = [entry]
+        result = run_llm("-m", "ref", "hi", *args)
+        assert (result.exit_code, result.stdout, result.stderr) == (0, "\n", "")
+
+
 def test_error_event_in_a_real_llm_process(api, llm_exe):
     api.script[:] = [error_event(message="Rate limit reached\x1b[2J")]
     result = llm_exe("-m", "ours", "hi")
