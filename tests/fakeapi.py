@@ -9,6 +9,7 @@ Routes (any prefix before them is ignored, so base URLs may carry one):
   .../api/chat           Ollama (JSON, or NDJSON when stream)
   .../messages           Anthropic Messages (JSON, or SSE with named events)
   ...:generateContent    Gemini (JSON); ...:streamGenerateContent: SSE
+  .../responses          OpenAI Responses (JSON, or SSE with named events)
   .../generic            {"output": {"text": ...}, "tokens": {...}}
   .../redirect?to=URL    307 to URL
 Every request is recorded in ``requests``.
@@ -278,6 +279,130 @@ def ollama_message_ndjson(message: dict) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+# -- OpenAI Responses: one Response object, served whole or as the events
+# that build it (the event names and payloads of OpenAI's API reference).
+
+
+def responses_message(text: str, item_id: str = "msg_fake") -> dict:
+    content = [{"type": "output_text", "text": text, "annotations": []}]
+    return {
+        "type": "message",
+        "id": item_id,
+        "status": "completed",
+        "role": "assistant",
+        "content": content,
+    }
+
+
+def responses_object(text: str = REPLY, output: list | None = None, **keys) -> dict:
+    """A completed Response whose output is ``output`` (default: one message of ``text``)."""
+    output = [responses_message(text)] if output is None else output
+    words = sum(len(p.get("text", "").split()) for i in output for p in i.get("content", []))
+    usage = {
+        "input_tokens": 5,
+        "input_tokens_details": {"cached_tokens": 2},
+        "output_tokens": words,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 5 + words,
+    }
+    return {
+        "id": "resp_fake",
+        "object": "response",
+        "created_at": 1700000000,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "model": "fake-model",
+        "output": output,
+        "usage": usage,
+        **keys,
+    }
+
+
+def _pieces(text: str, size: int = 8) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def responses_events(response: dict) -> list[tuple[str, dict]]:
+    """The streamed events of ``response``: created, each output item as it
+    is added, its deltas, done; then completed (or incomplete, or failed)."""
+    events: list[tuple[str, dict]] = []
+
+    def emit(kind: str, **data) -> None:
+        events.append((kind, {"type": kind, "sequence_number": len(events), **data}))
+
+    shell = {**response, "status": "in_progress", "output": [], "usage": None}
+    emit("response.created", response=shell)
+    emit("response.in_progress", response=shell)
+    for i, item in enumerate(response["output"]):
+        where = {"item_id": item.get("id"), "output_index": i}
+        if item["type"] == "message":
+            emit("response.output_item.added", output_index=i, item={**item, "content": []})
+            for j, part in enumerate(item["content"]):
+                emit(
+                    "response.content_part.added",
+                    **where,
+                    content_index=j,
+                    part={**part, "text": ""},
+                )
+                for word in _words(part["text"]):
+                    emit(
+                        "response.output_text.delta",
+                        **where,
+                        content_index=j,
+                        delta=word,
+                        logprobs=[],
+                    )
+                emit(
+                    "response.output_text.done",
+                    **where,
+                    content_index=j,
+                    text=part["text"],
+                    logprobs=[],
+                )
+                emit("response.content_part.done", **where, content_index=j, part=part)
+        elif item["type"] == "reasoning":
+            emit(
+                "response.output_item.added",
+                output_index=i,
+                item={"type": "reasoning", "id": item["id"], "summary": []},
+            )
+            for j, part in enumerate(item.get("summary") or []):
+                emit(
+                    "response.reasoning_summary_part.added",
+                    **where,
+                    summary_index=j,
+                    part={**part, "text": ""},
+                )
+                for word in _words(part["text"]):
+                    emit(
+                        "response.reasoning_summary_text.delta",
+                        **where,
+                        summary_index=j,
+                        delta=word,
+                    )
+                emit(
+                    "response.reasoning_summary_text.done",
+                    **where,
+                    summary_index=j,
+                    text=part["text"],
+                )
+                emit("response.reasoning_summary_part.done", **where, summary_index=j, part=part)
+        elif item["type"] == "function_call":
+            emit("response.output_item.added", output_index=i, item={**item, "arguments": ""})
+            for piece in _pieces(item["arguments"]):
+                emit("response.function_call_arguments.delta", **where, delta=piece)
+            emit("response.function_call_arguments.done", **where, arguments=item["arguments"])
+        emit("response.output_item.done", output_index=i, item=item)
+    final = {"completed": "response.completed", "incomplete": "response.incomplete"}
+    emit(final.get(response["status"], "response.failed"), response=response)
+    return events
+
+
+def sse_of(events: list[tuple[str, dict]]) -> bytes:
+    return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+
+
 class FakeAPI:
     """Start with ``with FakeAPI() as server:``; ``server.url`` is its base URL."""
 
@@ -439,6 +564,13 @@ class FakeAPI:
             reply = (True, "text/event-stream", gemini_sse(text))
         elif path.endswith(":generateContent"):
             reply = (False, "application/json", json.dumps(gemini_json(text)).encode())
+        elif path.endswith("/responses"):
+            whole = responses_object(text)
+            reply = (
+                (True, "text/event-stream", sse_of(responses_events(whole)))
+                if streaming
+                else (False, "application/json", json.dumps(whole).encode())
+            )
         else:
             body = {
                 "output": {"text": text},

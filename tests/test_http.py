@@ -1486,6 +1486,31 @@ EXAMPLE_CALLS = {
         },
         "headers": {"x-goog-api-key": "gemini-secret"},
     },
+    "gpt-4.1-yaml": {
+        "path": "/v1/responses",
+        "args": ["-o", "temperature", "0.5"],
+        "body": {
+            "model": "gpt-4.1",
+            "input": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "store": False,
+            "temperature": 0.5,
+        },
+        "headers": {"authorization": "Bearer openai-secret"},
+    },
+    "o4-mini-yaml": {
+        "path": "/v1/responses",
+        "args": ["-o", "reasoning_effort", "low"],
+        "body": {
+            "model": "o4-mini",
+            "input": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "store": False,
+            "reasoning": {"effort": "low", "summary": "auto"},
+            "include": ["reasoning.encrypted_content"],
+        },
+        "headers": {"authorization": "Bearer openai-secret"},
+    },
     "in-house": {
         "path": "/generic",
         "args": ["-o", "creativity", "0.4", "-o", "style", "brief"],
@@ -1516,6 +1541,8 @@ def test_http_example_runs_against_the_fake_server(server, run_llm, monkeypatch,
     monkeypatch.setenv("ANTHROPIC_API_KEY", "anthropic-secret")
     monkeypatch.setenv("LLM_EXAMPLE_GEMINI_URL", f"{server.url}/v1beta")
     monkeypatch.setenv("GEMINI_API_KEY", "gemini-secret")
+    monkeypatch.setenv("LLM_EXAMPLE_RESPONSES_URL", f"{server.url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "openai-secret")
     expected = EXAMPLE_CALLS[model_id]
     result = run_llm("-m", model_id, "hi", *expected["args"])
     assert (result.exit_code, result.stdout, result.stderr) == (0, REPLY + "\n", "")

@@ -27,8 +27,8 @@ def problems(data: dict, doc, origin) -> list:
     elif not (backend.get("url") or backend.get("base_url") or backend.get("deployments")):
         message = "an http backend needs 'url', or 'base_url' (with 'path'), or a 'preset'"
         found.append(doc.problem(at(), message))
-    # A preset's own options: its templates may place them.
-    options = {**backend.get("options", {}), **data.get("options", {})}
+    # A preset's own options may be placed by its templates.
+    options = {**(backend.get("options") or {}), **data.get("options", {})}
     found += _template_names(backend, options, doc, at)
     found += _paths(backend, doc, at)
     found += _capabilities(data, backend, doc, origin)

@@ -32,6 +32,7 @@ FAMILIES = {
     "anthropic": "anthropic",
     "ollama": "ollama",
     "gemini": "gemini",
+    "openai-responses": "openai_responses",
 }
 
 
