@@ -316,6 +316,27 @@ def _refresh(template) -> bool:
     return True
 
 
+@yaml_models.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False))
+def import_command(file):
+    """Print FILE (llm's extra-openai-models.yaml, or a LiteLLM proxy
+    config.yaml) as a model file of this plugin, on stdout. What cannot be
+    converted is a comment saying what was dropped and why."""
+    from .importer import ImportError_, convert_file
+
+    registered = {
+        n for m in _other_models() for n in ((m.model or m.async_model).model_id, *m.aliases)
+    }
+    declared = {}
+    for entry in registry.load(discover(), use_cache=False).entries:
+        for name, loc, _ in entry.names():
+            declared.setdefault(name, f"at {entry.file}:{loc.line}:{loc.col}")
+    try:
+        click.echo(convert_file(file, registered, declared), nl=False)
+    except ImportError_ as exc:
+        raise click.ClickException(printable(str(exc))) from None
+
+
 def _llm_cli():
     import llm.cli
 
