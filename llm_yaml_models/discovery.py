@@ -56,9 +56,9 @@ class DiscoveredEntry(ModelEntry):
     """A model a template's server listed: the template's declaration, with
     ``{prefix}{id}`` as its id and the id as the backend's model_name."""
 
-    __slots__ = ("template",)
+    __slots__ = ("template", "shape")
 
-    def __init__(self, template: ModelEntry, data: dict):
+    def __init__(self, template: ModelEntry, data: dict, shape: tuple = ()):
         super().__init__(
             data,
             template.file,
@@ -70,6 +70,7 @@ class DiscoveredEntry(ModelEntry):
             template.can_stream,
         )
         self.template = template
+        self.shape = shape  # the overrides it took: models of one shape share classes
 
 
 # -- the lists on disk -------------------------------------------------------
@@ -233,11 +234,26 @@ def discovered(template: ModelEntry, ids: list[str]) -> list[DiscoveredEntry]:
             "model_id": prefix + name,
             "backend": {**data["backend"], "model_name": name},
         }
-        for glob, override in overrides.items():
-            if fnmatch.fnmatchcase(name, glob):
-                one = deep_merge(one, override)
-        out.append(DiscoveredEntry(template, one))
+        shape = tuple(glob for glob in overrides if fnmatch.fnmatchcase(name, glob))
+        for glob in shape:
+            one = deep_merge(one, overrides[glob])
+        out.append(DiscoveredEntry(template, one, shape))
     return out
+
+
+def families(entries: list[ModelEntry]) -> list[tuple]:
+    """(model, async_model) for each entry, in order: the models one
+    template discovered with the same overrides share one pair of classes."""
+    from .factory import build_family, build_models
+
+    groups: dict[tuple, list[ModelEntry]] = {}
+    for entry in entries:
+        if isinstance(entry, DiscoveredEntry):
+            groups.setdefault((id(entry.template), entry.shape), []).append(entry)
+    built = {}
+    for group in groups.values():
+        built.update(zip(map(id, group), build_family(group), strict=True))
+    return [built[id(e)] if id(e) in built else build_models(e) for e in entries]
 
 
 def deep_merge(low: dict, high: dict) -> dict:
@@ -288,11 +304,10 @@ def forget() -> None:
 
 def name_problem(name) -> str | None:
     """Why an id from a server cannot be a model name, if it cannot."""
-    from .errors import unprintable
-
     if not isinstance(name, str) or not name:
         return "not a non-empty string"
-    if any(c.isspace() or unprintable(c) for c in name):
+    # isprintable() is False for every control, format and separator but " ".
+    if not name.isprintable() or " " in name:
         return "holds spaces or control characters"
     if name.startswith("-"):
         return "starts with '-'"

@@ -68,18 +68,16 @@ class _Shared:
 
     @property
     def backend(self) -> Backend:
-        cls = type(self)
-        if cls._backend is None:
+        if self._backend is None:
             declaration = self.declaration
-            cls._backend = backend_class(declaration.backend_type)(declaration)
-        return cls._backend
+            self._backend = backend_class(declaration.backend_type)(declaration)
+        return self._backend
 
-    @classmethod
-    def release(cls) -> None:
+    def release(self) -> None:
         """Close the backend, if one was made: the registry is done with us."""
-        if cls._backend is not None:
-            cls._backend.close()
-            cls._backend = None
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
 
     def __str__(self) -> str:
         return f"YAML {self.entry.backend_type}{self._label}: {self.model_id}"
@@ -186,11 +184,38 @@ def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
     Registration needs only the entry; the typed Declaration, the backend
     and the Options class are built when the model is first used.
     """
+    sync_cls, async_cls = _classes(entry)
+    return sync_cls(), async_cls()
+
+
+def build_family(entries: list[ModelEntry]) -> list[tuple[llm.Model, llm.AsyncModel]]:
+    """Models for entries that differ only in their id and the backend's
+    model_name (those a template discovered, with the same overrides): one
+    class pair for them all, each instance holding its own entry. A class
+    costs about 10 us to make: 500 discovered models would cost 1,000."""
+    sync_cls, async_cls = _classes(entries[0])
+    return [(_instance(sync_cls, e), _instance(async_cls, e)) for e in entries]
+
+
+def _instance(cls: type, entry: ModelEntry):
+    model = cls()
+    model.model_id = entry.model_id
+    model.entry = entry
+    model._declaration = _Once(lambda: _declare(entry))
+    return model
+
+
+def _declare(entry: ModelEntry) -> Declaration:
+    from .declarations import Declaration
+
+    return Declaration.from_entry(entry)
+
+
+def _classes(entry: ModelEntry) -> tuple[type, type]:
+    """A sync and an async model class for ``entry``."""
 
     def declare() -> Declaration:
-        from .declarations import Declaration
-
-        return Declaration.from_entry(entry)
+        return _declare(entry)
 
     def options() -> type[llm.Options]:
         from .declarations import option_specs
@@ -220,4 +245,4 @@ def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
     name = f"YAMLModel[{entry.model_id}]"
     sync_cls = type(name, (_SyncMixin, sync_base), dict(namespace))
     async_cls = type("Async" + name, (_AsyncMixin, async_base), dict(namespace))
-    return sync_cls(), async_cls()
+    return sync_cls, async_cls

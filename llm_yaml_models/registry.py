@@ -317,14 +317,12 @@ def registrations(model_aliases: list) -> list[tuple]:
 
 def _build(loaded: Loaded, lists) -> None:
     """The models of every entry, templates replaced by what they discovered."""
-    from .discovery import expand
-    from .factory import build_models
+    from .discovery import expand, families
 
     _release(_memo.get("models", []))
     expanded = Loaded(loaded.files)
     expanded.__dict__.update({**loaded.__dict__, "entries": expand(loaded.entries)})
-    models = [build_models(e) for e in expanded.entries]
-    _memo.update(lists=lists, expanded=expanded, models=models)
+    _memo.update(lists=lists, expanded=expanded, models=families(expanded.entries))
 
 
 def forget() -> None:
@@ -336,7 +334,7 @@ def forget() -> None:
 def _release(models: list) -> None:
     for pair in models:
         for model in pair:
-            type(model).release()
+            model.release()
 
 
 def warn_once(skipped: list[str]) -> None:

@@ -457,3 +457,50 @@ def test_validate_reads_only_the_cache(write, run_llm):
     result = run_llm("yaml-models", "validate")
     assert result.exit_code == 0
     assert result.output == "OK: 0 models in 1 file, no problems\n"
+
+
+def test_models_of_one_template_share_classes_but_not_their_names(server, write, run_llm):
+    server.models = ["a-chat", "b-chat", "c-vision"]
+    discover = '{source: openai, overrides: {"*vision*": {attachment_types: [image/png]}}}'
+    write("lab.yaml", template(server.url, discover))
+    run_llm("models", "list")
+    a, b, c = (llm.get_model(name) for name in ("a-chat", "b-chat", "c-vision"))
+    assert type(a) is type(b) is not type(c)  # one class per set of overrides
+    for model in (a, b, c, a):
+        assert model.prompt("hi").text() == "Hello from the fake API"
+        assert server.last.json["model"] == model.model_id
+    assert a.backend is not b.backend
+    assert (str(a), str(b)) == ("YAML http: a-chat", "YAML http: b-chat")
+
+
+def test_the_async_models_of_a_template(server, write, run_llm):
+    import asyncio
+
+    write("lab.yaml", template(server.url))
+    run_llm("models", "list")
+
+    async def both():
+        first = llm.get_async_model("lab/fake-chat")
+        second = llm.get_async_model("lab/fake-vision")
+        return [await first.prompt("hi").text(), server.last.json["model"]] + [
+            await second.prompt("hi").text(),
+            server.last.json["model"],
+        ]
+
+    assert asyncio.run(both()) == [
+        "Hello from the fake API",
+        "fake-chat",
+        "Hello from the fake API",
+        "fake-vision",
+    ]
+
+
+def test_a_lists_path_that_is_a_fifo_is_never_waited_on(server, write, llm_exe, user_dir):
+    import os
+
+    os.mkfifo(user_dir / discovery.LISTS_NAME)
+    write("lab.yaml", template(server.url))
+    result = llm_exe("models", "list")  # a blocking open would hang here
+    assert result.returncode == 0, result.stderr
+    assert "YAML http: lab/fake-chat" in result.stdout
+    assert (user_dir / discovery.LISTS_NAME).is_file()  # replaced by the list, not written into
