@@ -504,3 +504,32 @@ def test_a_lists_path_that_is_a_fifo_is_never_waited_on(server, write, llm_exe, 
     assert result.returncode == 0, result.stderr
     assert "YAML http: lab/fake-chat" in result.stdout
     assert (user_dir / discovery.LISTS_NAME).is_file()  # replaced by the list, not written into
+
+
+@pytest.fixture
+def unanswered():
+    """A port on 127.0.0.1 whose accept queue is full: connecting times out."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    queued = []
+    for _ in range(4):
+        waiting = socket.socket()
+        waiting.setblocking(False)
+        waiting.connect_ex(listener.getsockname())
+        queued.append(waiting)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    for sock in [*queued, listener]:
+        sock.close()
+
+
+def test_a_server_that_does_not_answer_is_given_one_second_to_connect(unanswered, write, run_llm):
+    file = write("lab.yaml", MARKOV + template(unanswered))
+    result = run_llm("models", "list")
+    assert result.stderr == (
+        f"llm-yaml-models: warning: lab ({file}:8): timed out connecting to "
+        f"{unanswered}/v1/models after 1s; no models registered from it\n"
+    )
+    assert model_ids() == ["markov"]
