@@ -41,7 +41,15 @@ SOURCES = {
     "anthropic": ("/models?limit=1000", "data[].id"),
 }
 
+# Set (to anything but "" or "0"): lists are never fetched while models
+# load, only by 'llm yaml-models refresh'; templates give what is cached.
+OFFLINE_ENV = "LLM_YAML_MODELS_OFFLINE"
+
 _state: dict = {"tried": set(), "warned": set(), "lists": None}
+
+
+def offline() -> bool:
+    return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
 
 
 class DiscoveryError(Exception):
@@ -185,7 +193,7 @@ def prepare(entries: list[ModelEntry], *, refresh: bool = True, quiet: bool = Fa
     if not templates:
         return None
     lists = Lists.read()
-    for template in templates if refresh else ():
+    for template in templates if refresh and not offline() else ():
         key = list_key(template)
         if key in _state["tried"] or fresh(template, lists.lists.get(key)):
             continue

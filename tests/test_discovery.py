@@ -533,3 +533,18 @@ def test_a_server_that_does_not_answer_is_given_one_second_to_connect(unanswered
         f"{unanswered}/v1/models after 1s; no models registered from it\n"
     )
     assert model_ids() == ["markov"]
+
+
+def test_offline_no_list_is_fetched_while_loading(server, write, run_llm, monkeypatch):
+    monkeypatch.setenv("LLM_YAML_MODELS_OFFLINE", "1")
+    write("lab.yaml", MARKOV + template(server.url))
+    for args in (("models", "list"), ("yaml-models", "list")):
+        result = run_llm(*args)
+        assert (result.exit_code, result.stderr) == (0, "")
+    assert model_ids() == ["markov"]
+    assert server.connections_made == 0
+    assert run_llm("yaml-models", "refresh").exit_code == 0  # asked for: fetched
+    new_process()
+    run_llm("models", "list")
+    assert model_ids() == ["markov", "lab/fake-chat", "lab/fake-vision"]
+    assert server.connections_made == 1

@@ -60,6 +60,13 @@ MEMORY_LIMIT_MIB = 50
 PROMPT = "the cat sat on the mat and the dog sat on the log"
 
 
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """A discovery template fetches its list as it loads, and a mutated
+    example's URL could name any host: no list is fetched here."""
+    monkeypatch.setenv("LLM_YAML_MODELS_OFFLINE", "1")
+
+
 def props(examples: int) -> settings:
     """Bounded, reproducible runs: a fixed seed and no example database."""
     return settings(
