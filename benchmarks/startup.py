@@ -1,6 +1,7 @@
 """What the plugin costs every llm command: 100 models in 10 files against
 an empty config dir, side by side in one run: warm (every file cached),
-after one file changes, and after all ten change (each validated again).
+after one file changes, and after all ten change (each validated again);
+and 500 models discovered by one template, from a fresh cached list.
 
     python benchmarks/startup.py [--runs 15]
 
@@ -45,6 +46,45 @@ def write_config(root: Path, files: int, per_file: int) -> None:
     for f in range(files):
         body = "".join(MODEL.format(n=f * per_file + i) for i in range(per_file))
         (models / f"models-{f:02d}.yaml").write_text(DEFAULTS + body)
+
+
+DISCOVERY = """- model_id: lab
+  discover: {{source: openai, prefix: lab/, ttl: 31536000}}
+  backend: {{type: http, preset: openai-chat, base_url: "{url}/v1"}}
+  options:
+    temperature: {{type: number, minimum: 0, maximum: 2}}
+"""
+
+
+def write_discovery(root: Path, count: int) -> None:
+    """A template whose server lists ``count`` models, and its list cached:
+    the server is gone before anything is timed, so a run that made a
+    request would warn (and the benchmark stop)."""
+    import http.server
+    import json
+    import threading
+
+    body = json.dumps({"data": [{"id": f"model-{n}"} for n in range(count)]}).encode()
+
+    class Models(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    models = root / "yaml-models"
+    models.mkdir(parents=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    (models / "lab.yaml").write_text(DISCOVERY.format(url=url))
+    run(["models", "list"], root)  # fetches and caches the list
+    server.shutdown()
+    server.server_close()
 
 
 def run(args: list[str], user_dir: Path) -> tuple[float, int]:
@@ -93,16 +133,24 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         declared, empty, single = Path(tmp, "declared"), Path(tmp, "empty"), Path(tmp, "single")
+        discovered = Path(tmp, "discovered")
         write_config(declared, files=10, per_file=10)
         write_config(single, files=1, per_file=1)
+        write_discovery(discovered, 500)
         empty.mkdir()
-        for user_dir in (declared, empty, single):  # warm caches and OS page cache
+        for user_dir in (declared, empty, single, discovered):  # warm caches and page cache
             run(["models", "list"], user_dir)
         print(f"{args.runs} interleaved runs each, medians\n")
         compare(
             "llm models list: 100 models vs empty dir",
             args.runs,
             (["models", "list"], declared),
+            (["models", "list"], empty),
+        )
+        compare(
+            "llm models list: 500 discovered vs empty dir",
+            args.runs,
+            (["models", "list"], discovered),
             (["models", "list"], empty),
         )
         compare(

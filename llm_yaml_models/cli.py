@@ -12,7 +12,7 @@ from typing import NamedTuple
 import click
 import llm
 
-from . import registry
+from . import discovery, registry
 from .entries import Named
 from .errors import Problem, printable
 from .paths import discover, files_in, places
@@ -41,6 +41,8 @@ class Found(NamedTuple):
     named: Named
     error: str | None  # why it did not load; None if it did
     problems: list[Problem]  # what stopped it, where the name check knows
+    note: str | None = None  # a template's state, or the template a model was discovered by
+    kind: str = "model"  # or "template", or "discovered"
 
 
 class Checked(NamedTuple):
@@ -50,10 +52,12 @@ class Checked(NamedTuple):
     warnings: list[Problem]
 
 
-def _check(paths: tuple[str, ...] = (), deep: bool = False) -> Checked:
+def _check(paths: tuple[str, ...] = (), deep: bool = False, fetch: bool = False) -> Checked:
     """Load the files ``paths`` name (default: the search path), checked
     against each other and against the other files on the search path, in
-    the order llm would see them: files not on the search path come last."""
+    the order llm would see them: files not on the search path come last.
+    Templates give the models of their cached lists (``fetch``: fetched
+    first where missing or stale, as llm would)."""
     given = _files(paths) if paths else discover()
     everything = _arranged(given) if paths else given
     mine = set(given)
@@ -61,15 +65,27 @@ def _check(paths: tuple[str, ...] = (), deep: bool = False) -> Checked:
     loaded = registry.load(given, use_cache=False, deep=deep)
     if context:  # only for their names: their code is not imported
         loaded = _in_order(everything, loaded, registry.load(context, use_cache=False))
+    templates = [_template_found(e, fetch) for e in loaded.entries if discovery.is_template(e)]
+    loaded.entries = discovery.expand(loaded.entries)
     others = _other_models()
     refused = registry.settle(loaded, others)
     links, link_warnings = _fallback_problems(loaded.entries, others)
-    found = [
-        Found(e.file, e.line, Named(e.model_id, e.aliases, e.backend_type), *refused.get(i, _OK))
-        for i, e in enumerate(loaded.entries)
-    ]
+    found = templates + [_found(e, refused.get(i, _OK)) for i, e in enumerate(loaded.entries)]
     found += [Found(file, line, named, why, []) for file, line, named, why in loaded.rejected]
-    problems = loaded.problems + [p for _, refusal in refused.values() for p in refusal] + links
+    # A discovered id another model has is not registered; the file is not wrong.
+    problems = loaded.problems + links
+    problems += [
+        p for i, (_, refusal) in refused.items() if not _is_discovered(loaded, i) for p in refusal
+    ]
+    warnings = loaded.warnings + link_warnings
+    warnings += [
+        p._replace(
+            message=f"warning: {p.message.split(';')[0]}; the discovered model is not registered"
+        )
+        for i, (_, refusal) in refused.items()
+        if _is_discovered(loaded, i)
+        for p in refusal
+    ]
     order = {file: n for n, file in enumerate(everything)}
     return Checked(
         given,
@@ -77,8 +93,35 @@ def _check(paths: tuple[str, ...] = (), deep: bool = False) -> Checked:
         sorted(
             (p for p in problems if p.file in mine), key=lambda p: (order[p.file], p.line, p.col)
         ),
-        [w for w in loaded.warnings + link_warnings if w.file in mine],
+        [w for w in warnings if w.file in mine],
     )
+
+
+def _is_discovered(loaded: registry.Loaded, i: int) -> bool:
+    return discovery.is_discovered(loaded.entries[i])
+
+
+def _found(entry, refusal: tuple) -> Found:
+    named = Named(entry.model_id, entry.aliases, entry.backend_type)
+    if not discovery.is_discovered(entry):
+        return Found(entry.file, entry.line, named, *refusal)
+    note = f"discovered by {entry.template.model_id}"
+    return Found(entry.file, entry.line, named, *refusal, note, "discovered")
+
+
+def _template_found(entry, fetch: bool) -> Found:
+    """A template, as ``list`` shows it: how many models its list holds."""
+    if fetch:
+        discovery.prepare([entry])
+    item = discovery.Lists.read().get(entry)
+    if item is None:
+        note = "template: no list fetched yet"
+    else:
+        count = len(discovery.discovered(entry, item["ids"]))
+        age = discovery.age(item)
+        note = f"template: {_plural(count, 'model')} discovered, listed {age}"
+    named = Named(entry.model_id, (), entry.backend_type)
+    return Found(entry.file, entry.line, named, None, [], note, "template")
 
 
 _OK = (None, [])
@@ -188,7 +231,7 @@ def validate(paths):
     problems = _empty_directories(paths) + checked.problems
     for problem in problems:
         click.echo(str(problem))
-    count = sum(f.error is None for f in checked.found)
+    count = sum(f.error is None and f.kind != "template" for f in checked.found)
     summary = f"{_plural(count, 'model')} in {_plural(len(checked.files), 'file')}"
     if problems:
         raise click.ClickException(f"{_plural(len(problems), 'problem')} ({summary} usable)")
@@ -199,17 +242,7 @@ def validate(paths):
 @click.option("json_", "--json", is_flag=True, help="Output as JSON")
 def list_command(json_):
     """Each declared model: aliases, backend, source, and whether it loaded."""
-    rows = [
-        {
-            "model_id": found.named.model_id,
-            "aliases": list(found.named.aliases),
-            "backend": found.named.backend,
-            "source": f"{found.file}:{found.line}",
-            "loaded": found.error is None,
-            "status": "loaded" if found.error is None else f"error: {found.error}",
-        }
-        for found in _check().found
-    ]
+    rows = [_row(found) for found in _check(fetch=True).found]
     if json_:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -217,7 +250,24 @@ def list_command(json_):
         name = row["model_id"] or "?"
         aliases = f" (aliases: {', '.join(row['aliases'])})" if row["aliases"] else ""
         backend = f" [{row['backend']}]" if row["backend"] else ""
-        click.echo(printable(f"{name}{aliases}{backend} {row['source']}: {row['status']}"))
+        note = f" ({row['note']})" if "note" in row else ""
+        click.echo(printable(f"{name}{aliases}{backend} {row['source']}: {row['status']}{note}"))
+
+
+def _row(found: Found) -> dict:
+    row = {
+        "model_id": found.named.model_id,
+        "aliases": list(found.named.aliases),
+        "backend": found.named.backend,
+        "source": f"{found.file}:{found.line}",
+        "loaded": found.error is None,
+        "status": "loaded" if found.error is None else f"error: {found.error}",
+    }
+    if found.kind == "template":
+        row.update(status=found.note, template=True)
+    elif found.kind == "discovered":
+        row.update(discovered=True, note=found.note)
+    return row
 
 
 @yaml_models.command()
@@ -228,7 +278,7 @@ def show(model):
     from .errors import ConfigError
     from .show import render
 
-    checked = _check()
+    checked = _check(fetch=True)
     matching = [f for f in checked.found if model in (f.named.model_id, *f.named.aliases)]
     if not matching:
         raise click.ClickException(
@@ -238,10 +288,89 @@ def show(model):
     texts = []
     for found in matching:
         try:
-            texts.append(render(found, checked.problems))
+            texts.append(_rendered(found, checked, render))
         except (ConfigError, LookupError):  # the file changed under us
             raise click.ClickException(f"{printable(found.file)} changed; try again") from None
     click.echo("\n".join(texts), nl=False)
+
+
+def _rendered(found: Found, checked: Checked, render) -> str:
+    """A declaration as ``show`` prints it; a discovered model, as its template."""
+    if found.kind != "discovered":
+        return render(found, checked.problems)
+    template = next(
+        f
+        for f in checked.found
+        if f.kind == "template" and (f.file, f.line) == (found.file, found.line)
+    )
+    status = "" if found.error is None else f", is not loaded: {found.error}"
+    heading = f"# {found.named.model_id}, discovered by the template {template.named.model_id}"
+    return printable(heading + status) + "\n" + render(template, checked.problems)
+
+
+@yaml_models.command()
+@click.argument("names", nargs=-1)
+def refresh(names):
+    """Fetch the lists of models of the discovery templates NAMES (default:
+    every template) now, and print what was added and removed."""
+    entries = registry.load(discover(), use_cache=False).entries
+    templates = [e for e in entries if discovery.is_template(e)]
+    unknown = [n for n in names if n not in {t.model_id for t in templates}]
+    if unknown:
+        known = ", ".join(t.model_id for t in templates) or "none"
+        raise click.ClickException(
+            printable(f"no discovery template '{unknown[0]}'; templates: {known}")
+        )
+    chosen = [t for t in templates if not names or t.model_id in names]
+    failed = [t.model_id for t in chosen if not _refresh(t)]
+    if failed:
+        raise click.ClickException(printable(f"could not refresh {', '.join(failed)}"))
+
+
+def _refresh(template) -> bool:
+    """Fetch one template's list and say what changed; False if it failed."""
+    lists = discovery.Lists.read()
+    old = lists.get(template)
+    try:
+        url, ids, notes = discovery.fetch(template)
+    except discovery.DiscoveryError as exc:
+        click.echo(printable(f"{template.model_id}: {exc}"), err=True)
+        return False
+    for note in notes:
+        click.echo(printable(f"{template.model_id}: warning: {note}"), err=True)
+    lists.put(template, url, ids)
+    before = {e.model_id for e in discovery.discovered(template, old["ids"] if old else [])}
+    after = [e.model_id for e in discovery.discovered(template, ids)]
+    added = [m for m in after if m not in before]
+    removed = sorted(before - set(after))
+    changes = [f"added {', '.join(added)}"] if added else []
+    changes += [f"removed {', '.join(removed)}"] if removed else []
+    summary = "; ".join(changes) or "no change"
+    click.echo(
+        printable(f"{template.model_id}: {_plural(len(after), 'model')} from {url}: {summary}")
+    )
+    return True
+
+
+@yaml_models.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False))
+def import_command(file):
+    """Print FILE (llm's extra-openai-models.yaml, or a LiteLLM proxy
+    config.yaml) as a model file of this plugin, on stdout. What cannot be
+    converted is a comment saying what was dropped and why."""
+    from .importer import ImportError_, convert_file
+
+    registered = {
+        n for m in _other_models() for n in ((m.model or m.async_model).model_id, *m.aliases)
+    }
+    declared = {}
+    for entry in registry.load(discover(), use_cache=False).entries:
+        for name, loc, _ in entry.names():
+            declared.setdefault(name, f"at {entry.file}:{loc.line}:{loc.col}")
+    try:
+        click.echo(convert_file(file, registered, declared), nl=False)
+    except ImportError_ as exc:
+        raise click.ClickException(printable(str(exc))) from None
 
 
 def _llm_cli():

@@ -238,6 +238,10 @@ def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> lis
     # A backend's checks read every option (a template may name any of them).
     if "backend" in sound and isinstance(written, dict) and options.keys() == written.keys():
         problems += _backend_problems(sound, doc, origin, deep)
+        if "discover" in sound:
+            from .discovery_check import template_problems
+
+            problems += template_problems(sound, doc, origin, deep)
     return problems
 
 

@@ -288,17 +288,26 @@ def registrations(model_aliases: list) -> list[tuple]:
     """(model, async_model, aliases) for every good declaration."""
     if _state["disabled"]:
         return []
+    from . import discovery
+
     files = discover()
     key = [(f, signature(f)) for f in files]
     if _memo.get("key") != key:
-        from .factory import build_models
-
         forget()
-        loaded = load(files, signatures=dict(key))
-        _memo.update(key=key, loaded=loaded, models=[build_models(e) for e in loaded.entries])
-    loaded, models = _memo["loaded"], _memo["models"]
+        _memo.update(key=key, loaded=load(files, signatures=dict(key)))
+    loaded = _memo["loaded"]
+    lists = discovery.prepare(loaded.entries, quiet=_state["quiet"])
+    if "models" not in _memo or _memo.get("lists") != lists:
+        _build(loaded, lists)
+    loaded, models = _memo["expanded"], _memo["models"]
     refused = settle(loaded, model_aliases)
-    skipped = loaded.skipped + [loaded.entries[i].source for i in sorted(refused)]
+    # A discovered id that another model has is not registered, silently:
+    # servers list what they list ('llm yaml-models list' says why).
+    skipped = loaded.skipped + [
+        loaded.entries[i].source
+        for i in sorted(refused)
+        if not discovery.is_discovered(loaded.entries[i])
+    ]
     if skipped:
         warn_once(skipped)
     return [
@@ -306,12 +315,26 @@ def registrations(model_aliases: list) -> list[tuple]:
     ]
 
 
+def _build(loaded: Loaded, lists) -> None:
+    """The models of every entry, templates replaced by what they discovered."""
+    from .discovery import expand, families
+
+    _release(_memo.get("models", []))
+    expanded = Loaded(loaded.files)
+    expanded.__dict__.update({**loaded.__dict__, "entries": expand(loaded.entries)})
+    _memo.update(lists=lists, expanded=expanded, models=families(expanded.entries))
+
+
 def forget() -> None:
     """Drop the models built so far, closing their backends' connections."""
-    for pair in _memo.get("models", []):
-        for model in pair:
-            type(model).release()
+    _release(_memo.get("models", []))
     _memo.clear()
+
+
+def _release(models: list) -> None:
+    for pair in models:
+        for model in pair:
+            model.release()
 
 
 def warn_once(skipped: list[str]) -> None:

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from llm.cli import cli
 
-from llm_yaml_models import registry
+from llm_yaml_models import discovery, registry
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -45,6 +45,7 @@ def model_ids() -> list[str]:
 def reset_plugin_state() -> None:
     registry.forget()
     registry._state.update(warned=False, quiet=False, disabled=False)
+    discovery.forget()
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,9 @@ Routes (any prefix before them is ignored, so base URLs may carry one):
   .../responses          OpenAI Responses (JSON, or SSE with named events)
   .../generic            {"output": {"text": ...}, "tokens": {...}}
   .../redirect?to=URL    307 to URL
+  GET .../models         OpenAI's list of models (ids from ``models``)
+  GET .../api/tags       Ollama's list of models (names from ``models``)
+  GET PATH in ``bodies``   that body, as JSON
 Every request is recorded in ``requests``.
 """
 
@@ -417,6 +420,8 @@ class FakeAPI:
         self.peak_connections = 0
         self.connections_made = 0
         self._cache: dict = {}
+        self.models = ["fake-chat", "fake-vision"]  # what GET .../models lists
+        self.bodies: dict[str, bytes] = {}  # GET path -> reply body
         self._tasks: dict = {}  # connection handler task -> its writer
         self._loop = asyncio.new_event_loop()
         self._server = None
@@ -529,11 +534,25 @@ class FakeAPI:
             target = request.query["to"][0]
             self._write(writer, 307, b"", "text/plain", {"Location": target})
             return True
+        listed = self._listing(request) if request.method == "GET" else None
+        if listed is not None:
+            self._write(writer, 200, listed, "application/json")
+            return True
         streaming, kind, body = self._reply(request)
         if fault:
             return await self._misbehave(fault, writer, streaming, kind, body)
         self._write(writer, 200, body, kind, chunked=streaming)
         return True
+
+    def _listing(self, request: Recorded) -> bytes | None:
+        if request.path in self.bodies:
+            return self.bodies[request.path]
+        if request.path.endswith("/models"):
+            data = [{"id": name, "object": "model", "owned_by": "fake"} for name in self.models]
+            return json.dumps({"object": "list", "data": data}).encode()
+        if request.path.endswith("/api/tags"):
+            return json.dumps({"models": [{"name": n, "model": n} for n in self.models]}).encode()
+        return None
 
     def _reply(self, request: Recorded) -> tuple[bool, str, bytes]:
         data = json.loads(request.body) if request.body else {}

@@ -317,8 +317,8 @@ def test_schema_errors_no_longer_hide_the_other_checks(write, validate):
             f"{file}:2:16: [0].aliases[1]: '-x' must not start with '-': "
             "llm -m would read it as an option",
             f"{file}:3:3: [0].colour: unknown key 'colour'; expected one of: aliases, "
-            "attachment_types, backend, can_stream, description, fallbacks, key, limits, "
-            "model_id, options, replace, supports_schema, supports_tools",
+            "attachment_types, backend, can_stream, description, discover, fallbacks, key, "
+            "limits, model_id, options, replace, supports_schema, supports_tools",
             f"{file}:4:35: [0].backend.corpus: corpus file not found: "
             f"{file.parent / 'missing.txt'}",
             f"{file}:5:22: [0].attachment_types[0]: "
@@ -440,7 +440,7 @@ def test_show_says_why_a_declaration_was_not_loaded(write, run_llm):
         f"""\
 # m, declared at {file}:1, is not loaded:
 #   {file}:3:3: [0].colour: unknown key 'colour'; expected one of: aliases, attachment_types, \
-backend, can_stream, description, fallbacks, key, limits, model_id, options, replace, \
+backend, can_stream, description, discover, fallbacks, key, limits, model_id, options, replace, \
 supports_schema, supports_tools
 model_id: m  # {file}:1
 backend:

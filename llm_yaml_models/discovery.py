@@ -1,0 +1,357 @@
+"""Discovery: a declaration with ``discover:`` is a template that registers
+one model for each model its server lists.
+
+    template (a validated ModelEntry) -> the list of ids (cached on disk,
+    fetched when missing or stale) -> one DiscoveredEntry per id
+
+The lists are kept in ``<llm user dir>/yaml-models-discovered.json``. While
+a list is fresh nothing touches the network; a stale or missing one is
+fetched once per process with a short connect timeout, and on any failure
+the stale list is used (or, with none, nothing is registered) with one
+warning line. httpx2 is imported only to fetch.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import stat
+import sys
+import time
+
+import llm
+
+from .entries import ModelEntry
+from .errors import printable
+
+LISTS_NAME = "yaml-models-discovered.json"
+LISTS_FORMAT = 1
+DEFAULT_TTL = 3600
+CONNECT_TIMEOUT = 1.0
+READ_TIMEOUT = 10.0
+MAX_LIST_BYTES = 8 * 2**20  # a list of models is a few KiB; past this it is not read
+MAX_IDS = 2000  # ids taken from one list; the rest are dropped, with a warning
+MAX_SHOWN = 5  # ids named in one warning
+
+# source -> (path under the backend's base_url, JMESPath to the ids)
+SOURCES = {
+    "openai": ("/models", "data[].id"),
+    "ollama": ("/api/tags", "models[].name"),
+    "anthropic": ("/models?limit=1000", "data[].id"),
+}
+
+# Set (to anything but "" or "0"): lists are never fetched while models
+# load, only by 'llm yaml-models refresh'; templates give what is cached.
+OFFLINE_ENV = "LLM_YAML_MODELS_OFFLINE"
+
+_state: dict = {"tried": set(), "warned": set(), "lists": None}
+
+
+def offline() -> bool:
+    return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
+
+
+class DiscoveryError(Exception):
+    """A list could not be fetched; the message is one line, secrets starred."""
+
+
+def is_template(entry: ModelEntry) -> bool:
+    return "discover" in entry.data
+
+
+class DiscoveredEntry(ModelEntry):
+    """A model a template's server listed: the template's declaration, with
+    ``{prefix}{id}`` as its id and the id as the backend's model_name."""
+
+    __slots__ = ("template", "shape")
+
+    def __init__(self, template: ModelEntry, data: dict, shape: tuple = ()):
+        super().__init__(
+            data,
+            template.file,
+            template.path,
+            template.line,
+            template.col,
+            template.id_loc,
+            [],
+            template.can_stream,
+        )
+        self.template = template
+        self.shape = shape  # the overrides it took: models of one shape share classes
+
+
+# -- the lists on disk -------------------------------------------------------
+
+
+def list_key(entry: ModelEntry) -> str:
+    """What a cached list belongs to: the template's name, where the list
+    comes from and its backend as written (filters and prefix apply later)."""
+    import hashlib
+
+    spec = entry.data["discover"]
+    where = {k: spec.get(k) for k in ("source", "url", "ids")}
+    text = json.dumps([entry.model_id, where, entry.data["backend"]], sort_keys=True)
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+class Lists:
+    """The cached lists: key -> {"name", "url", "fetched", "ids"}. A damaged
+    file, or one that is not a regular file, is no list at all."""
+
+    def __init__(self, path, lists: dict, sig):
+        self.path = path
+        self.lists = lists
+        self.sig = sig
+
+    @classmethod
+    def read(cls) -> Lists:
+        path = llm.user_dir() / LISTS_NAME
+        sig = _signature(path)
+        memo = _state["lists"]
+        if memo is not None and memo.path == path and memo.sig == sig and sig is not None:
+            return memo
+        lists: dict = {}
+        try:
+            data = json.loads(_read_small(path, MAX_LIST_BYTES * 4))
+            if data.get("format") == LISTS_FORMAT and isinstance(data.get("lists"), dict):
+                lists = {k: v for k, v in data["lists"].items() if _intact(v)}
+        except (OSError, ValueError, AttributeError):
+            pass
+        _state["lists"] = found = cls(path, lists, sig)
+        return found
+
+    def get(self, entry: ModelEntry) -> dict | None:
+        return self.lists.get(list_key(entry))
+
+    def put(self, entry: ModelEntry, url: str, ids: list[str]) -> None:
+        self.lists[list_key(entry)] = {
+            "name": entry.model_id,
+            "url": url,
+            "fetched": time.time(),
+            "ids": ids,
+        }
+        self.save()
+
+    def save(self) -> None:
+        tmp = self.path.with_name(f".{LISTS_NAME}.{os.getpid()}")
+        text = json.dumps({"format": LISTS_FORMAT, "lists": self.lists}).encode("utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(text)
+            os.replace(tmp, self.path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+        self.sig = _signature(self.path)
+
+
+def _signature(path) -> tuple | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns
+
+
+def _read_small(path, limit: int) -> bytes:
+    """A regular file's bytes, up to ``limit``; never waits on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            raise OSError("not a regular file of a sensible size")
+        return os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+
+
+def _intact(item) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("fetched"), int | float)
+        and isinstance(item.get("ids"), list)
+        and all(isinstance(i, str) and name_problem(i) is None for i in item["ids"])
+    )
+
+
+def fresh(entry: ModelEntry, item: dict | None, now: float | None = None) -> bool:
+    ttl = entry.data["discover"].get("ttl", DEFAULT_TTL)
+    return item is not None and 0 <= (now or time.time()) - item["fetched"] < ttl
+
+
+# -- templates -> entries ------------------------------------------------------
+
+
+def prepare(entries: list[ModelEntry], *, refresh: bool = True, quiet: bool = False):
+    """Fetch the lists of the templates among ``entries`` that are missing
+    or stale (each once per process), warning once for each that fails.
+    Returns what the lists now are (None without templates), to memoise on."""
+    templates = [e for e in entries if is_template(e)]
+    if not templates:
+        return None
+    lists = Lists.read()
+    for template in templates if refresh and not offline() else ():
+        key = list_key(template)
+        if key in _state["tried"] or fresh(template, lists.lists.get(key)):
+            continue
+        _state["tried"].add(key)
+        try:
+            url, ids, notes = fetch(template)
+        except DiscoveryError as exc:
+            _warn(template, _failed(str(exc), lists.lists.get(key)), quiet)
+            continue
+        lists.put(template, url, ids)
+        for note in notes:
+            _warn(template, note, quiet)
+    return lists.path, lists.sig
+
+
+def expand(entries: list[ModelEntry]) -> list[ModelEntry]:
+    """``entries`` with each template replaced by the models of its cached list."""
+    if not any(is_template(e) for e in entries):
+        return entries
+    lists = Lists.read()
+    out: list[ModelEntry] = []
+    for entry in entries:
+        if is_template(entry):
+            item = lists.get(entry)
+            out += discovered(entry, item["ids"] if item else [])
+        else:
+            out.append(entry)
+    return out
+
+
+def discovered(template: ModelEntry, ids: list[str]) -> list[DiscoveredEntry]:
+    """One entry per id that the template's filters let through."""
+    data = {k: v for k, v in template.data.items() if k != "discover"}
+    spec = template.data["discover"]
+    include, exclude = spec.get("include"), spec.get("exclude", ())
+    overrides = spec.get("overrides", {})
+    prefix = spec.get("prefix", "")
+    out = []
+    for name in ids:
+        if include is not None and not any(fnmatch.fnmatchcase(name, g) for g in include):
+            continue
+        if any(fnmatch.fnmatchcase(name, g) for g in exclude):
+            continue
+        one = {
+            **data,
+            "model_id": prefix + name,
+            "backend": {**data["backend"], "model_name": name},
+        }
+        shape = tuple(glob for glob in overrides if fnmatch.fnmatchcase(name, glob))
+        for glob in shape:
+            one = deep_merge(one, overrides[glob])
+        out.append(DiscoveredEntry(template, one, shape))
+    return out
+
+
+def families(entries: list[ModelEntry]) -> list[tuple]:
+    """(model, async_model) for each entry, in order: the models one
+    template discovered with the same overrides share one pair of classes."""
+    from .factory import build_family, build_models
+
+    groups: dict[tuple, list[ModelEntry]] = {}
+    for entry in entries:
+        if isinstance(entry, DiscoveredEntry):
+            groups.setdefault((id(entry.template), entry.shape), []).append(entry)
+    built = {}
+    for group in groups.values():
+        built.update(zip(map(id, group), build_family(group), strict=True))
+    return [built[id(e)] if id(e) in built else build_models(e) for e in entries]
+
+
+def deep_merge(low: dict, high: dict) -> dict:
+    """``high`` over ``low``: mappings merge, lists and scalars are replaced."""
+    out = dict(low)
+    for key, value in high.items():
+        old = out.get(key)
+        out[key] = (
+            deep_merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+        )
+    return out
+
+
+def _failed(why: str, item: dict | None) -> str:
+    if item is None:
+        return f"{why}; no models registered from it"
+    return f"{why}; using the list fetched {age(item)}"
+
+
+def age(item: dict) -> str:
+    """When a cached list was fetched, in words."""
+    return _ago(time.time() - item["fetched"])
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'' if n == 1 else 's'} ago"
+    return "just now"
+
+
+def _warn(template: ModelEntry, message: str, quiet: bool) -> None:
+    line = f"llm-yaml-models: warning: {template.model_id} ({template.source}): {message}"
+    if quiet or line in _state["warned"]:
+        return
+    _state["warned"].add(line)
+    sys.stderr.write(printable(line) + "\n")
+
+
+def forget() -> None:
+    """A new process, as far as discovery knows (for tests)."""
+    _state.update(tried=set(), warned=set(), lists=None)
+
+
+# -- names ---------------------------------------------------------------------
+
+
+def name_problem(name) -> str | None:
+    """Why an id from a server cannot be a model name, if it cannot."""
+    if not isinstance(name, str) or not name:
+        return "not a non-empty string"
+    # isprintable() is False for every control, format and separator but " ".
+    if not name.isprintable() or " " in name:
+        return "holds spaces or control characters"
+    if name.startswith("-"):
+        return "starts with '-'"
+    return None
+
+
+def usable_ids(found: list, url: str) -> tuple[list[str], list[str]]:
+    """The ids that can be model names, at most MAX_IDS of them, each once,
+    and a warning for what was left out."""
+    ids = list(dict.fromkeys(i for i in found if isinstance(i, str) and name_problem(i) is None))
+    bad = [i for i in found if not (isinstance(i, str) and name_problem(i) is None)]
+    notes = []
+    if bad:
+        shown = ", ".join(repr(i) for i in bad[:MAX_SHOWN])
+        more = f" and {len(bad) - MAX_SHOWN} more" if len(bad) > MAX_SHOWN else ""
+        notes.append(
+            f"skipped {len(bad)} {'id' if len(bad) == 1 else 'ids'} from {url} "
+            f"with spaces or control characters (or not strings): {shown}{more}"
+        )
+    if len(ids) > MAX_IDS:
+        notes.append(f"{url} lists {len(ids)} models; only the first {MAX_IDS} are used")
+        ids = ids[:MAX_IDS]
+    return ids, notes
+
+
+# -- fetching --------------------------------------------------------------------
+
+
+def fetch(template: ModelEntry) -> tuple[str, list[str], list[str]]:
+    """(the URL, the usable ids, warnings) of the template's list.
+
+    Raises DiscoveryError with one line, secrets starred."""
+    from .discovery_fetch import fetch_list
+
+    return fetch_list(template)
+
+
+def is_discovered(entry: ModelEntry) -> bool:
+    return isinstance(entry, DiscoveredEntry)

@@ -1,0 +1,181 @@
+"""Fetching a template's list of models: one GET, small and bounded.
+
+Off the startup path: imported only when a list is missing, stale or
+refreshed. The key (and every header that reads it) goes only to the
+origin of the template's own backend URL; redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+import llm
+
+from .backends.base import Secrets
+from .discovery import (
+    CONNECT_TIMEOUT,
+    MAX_LIST_BYTES,
+    READ_TIMEOUT,
+    SOURCES,
+    DiscoveryError,
+    usable_ids,
+)
+from .entries import ModelEntry
+from .errors import printable
+from .templates import PLACEHOLDER, TemplateError, env_names, expand_env, render
+
+
+class Listing:
+    """Where a template's list is, what to send, and what never to show."""
+
+    def __init__(self, template: ModelEntry):
+        from .backends.http import merged
+
+        spec = template.data["discover"]
+        try:
+            backend = expand_env(merged(template.data["backend"]), "backend")
+        except TemplateError as exc:
+            raise DiscoveryError(str(exc)) from None
+        path, ids = SOURCES.get(spec.get("source"), ("", None))
+        self.ids = spec.get("ids", ids)
+        self.home = backend.get("url") or _join(
+            backend.get("base_url", ""), backend.get("path", "")
+        )
+        self.url = listing_url(spec.get("url") or path, backend)
+        self.timeout = spec.get("timeout", READ_TIMEOUT)
+        self.connect_timeout = spec.get("connect_timeout", CONNECT_TIMEOUT)
+        key = _key(template.data.get("key"))
+        self.headers = _headers(
+            backend.get("headers", {}), key, _origin(self.url) == _origin(self.home)
+        )
+        self.secrets = Secrets(key)
+        self.secrets.add_url(self.url)
+        for name in env_names(template.data["backend"].get("headers", {})):
+            value = os.environ.get(name) or ""
+            if len(value.strip()) >= 4:
+                self.secrets.add(value)
+
+    @property
+    def shown(self) -> str:
+        """The URL as messages show it: no query string, no password."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        return self.secrets.hide(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+
+
+def listing_url(url: str, backend: dict) -> str:
+    """An absolute ``url`` as written; a path under the backend's base_url."""
+    if "://" in url:
+        return url
+    base = backend.get("base_url") or ""
+    if not base:
+        raise DiscoveryError("the backend has no base_url to list the models under")
+    return _join(base, url)
+
+
+def _join(base: str, path: str) -> str:
+    return base.rstrip("/") + ("/" + path.lstrip("/") if path else "")
+
+
+def _origin(url: str) -> tuple:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return ("", "", None)
+
+
+def _key(spec: dict | None) -> str | None:
+    if not spec:
+        return None
+    key = llm.get_key(alias=spec["name"], env=spec.get("env"))
+    return key.strip() if key else None
+
+
+def _headers(templates: dict, key: str | None, same_origin: bool) -> dict:
+    """The backend's headers that a list request can fill in: those that
+    read only the key and the environment. One that reads the key is sent
+    only with a key, and only to the backend's own origin."""
+    out = {}
+    for name, value in templates.items():
+        used = {n.partition(".")[0] for n in PLACEHOLDER.findall(value)}
+        if not used <= {"key", "env"} or ("key" in used and not (key and same_origin)):
+            continue
+        out[name] = render(value, {"key": key})
+    return out
+
+
+def fetch_list(template: ModelEntry) -> tuple[str, list[str], list[str]]:
+    listing = Listing(template)
+    body = _get(listing)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        snippet = body[:60].decode("utf-8", "replace")
+        raise DiscoveryError(f"the list from {listing.shown} is not JSON: {snippet!r}") from None
+    found = _search(listing, data)
+    ids, notes = usable_ids(found, listing.shown)
+    return listing.shown, ids, [listing.secrets.hide(n) for n in notes]
+
+
+def _search(listing: Listing, data) -> list:
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        found = jmespath.search(listing.ids, data)
+    except JMESPathError as exc:
+        message = f"cannot apply {listing.ids!r} to the list from {listing.shown}: {exc}"
+        raise DiscoveryError(message) from None
+    if found is None:
+        raise DiscoveryError(f"nothing at {listing.ids!r} in the list from {listing.shown}")
+    if not isinstance(found, list):
+        kind = type(found).__name__.replace("str", "string")
+        message = f"{listing.ids!r} in the list from {listing.shown} is a {kind}, not a list"
+        raise DiscoveryError(message)
+    return found
+
+
+def _get(listing: Listing) -> bytes:
+    import httpx2
+
+    timeout = httpx2.Timeout(listing.timeout, connect=listing.connect_timeout)
+    try:
+        with (
+            httpx2.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+            client.stream("GET", listing.url, headers=listing.headers) as response,
+        ):
+            if response.status_code != 200:
+                raise DiscoveryError(f"HTTP {response.status_code} from {listing.shown}")
+            return _bounded(response, listing)
+    except httpx2.ConnectTimeout:
+        why = f"timed out connecting to {listing.shown} after {listing.connect_timeout:g}s"
+    except httpx2.TimeoutException:
+        why = f"timed out waiting for {listing.shown} after {listing.timeout:g}s"
+    except httpx2.ConnectError as exc:
+        why = f"cannot connect to {listing.shown}: {_reason(exc)}"
+    except (httpx2.HTTPError, httpx2.InvalidURL, ValueError) as exc:
+        why = f"cannot list models from {listing.shown}: {_reason(exc)}"
+    raise DiscoveryError(printable(listing.secrets.hide(why)))
+
+
+def _bounded(response, listing: Listing) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_LIST_BYTES:
+            raise DiscoveryError(
+                f"the list from {listing.shown} is larger than {MAX_LIST_BYTES} bytes; not read"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if "Connection refused" in text or "Errno 111" in text:
+        return "connection refused"
+    return text
