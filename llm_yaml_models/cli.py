@@ -33,6 +33,11 @@ def _other_models() -> list:
         return llm.get_models_with_aliases()
 
 
+def _other_embedding_models() -> list:
+    with _own_hook_off():
+        return llm.get_embedding_models_with_aliases()
+
+
 class Found(NamedTuple):
     """One declaration, as ``list`` and ``show`` see it."""
 
@@ -61,9 +66,15 @@ def _check(paths: tuple[str, ...] = (), deep: bool = False) -> Checked:
     loaded = registry.load(given, use_cache=False, deep=deep)
     if context:  # only for their names: their code is not imported
         loaded = _in_order(everything, loaded, registry.load(context, use_cache=False))
-    refused = registry.settle(loaded, _other_models())
+    embedding = _other_embedding_models() if _any_embedding(loaded) else []
+    refused = registry.settle(loaded, _other_models(), embedding)
     found = [
-        Found(e.file, e.line, Named(e.model_id, e.aliases, e.backend_type), *refused.get(i, _OK))
+        Found(
+            e.file,
+            e.line,
+            Named(e.model_id, e.aliases, e.backend_type, e.kind),
+            *refused.get(i, _OK),
+        )
         for i, e in enumerate(loaded.entries)
     ]
     found += [Found(file, line, named, why, []) for file, line, named, why in loaded.rejected]
@@ -80,6 +91,10 @@ def _check(paths: tuple[str, ...] = (), deep: bool = False) -> Checked:
 
 
 _OK = (None, [])
+
+
+def _any_embedding(loaded: registry.Loaded) -> bool:
+    return any(e.kind == "embedding" for e in loaded.entries)
 
 
 def _files(paths: tuple[str, ...]) -> list[str]:
@@ -170,6 +185,7 @@ def list_command(json_):
             "model_id": found.named.model_id,
             "aliases": list(found.named.aliases),
             "backend": found.named.backend,
+            "kind": found.named.kind,
             "source": f"{found.file}:{found.line}",
             "loaded": found.error is None,
             "status": "loaded" if found.error is None else f"error: {found.error}",
@@ -182,7 +198,8 @@ def list_command(json_):
     for row in rows:
         name = row["model_id"] or "?"
         aliases = f" (aliases: {', '.join(row['aliases'])})" if row["aliases"] else ""
-        backend = f" [{row['backend']}]" if row["backend"] else ""
+        kind = ", embedding" if row["kind"] == "embedding" else ""
+        backend = f" [{row['backend'] or '?'}{kind}]" if row["backend"] or kind else ""
         click.echo(printable(f"{name}{aliases}{backend} {row['source']}: {row['status']}"))
 
 

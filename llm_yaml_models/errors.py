@@ -3,7 +3,10 @@
     YAMLModelsError
      ├── ConfigError        a model file is wrong; carries located Problems
      └── BackendError       a declared model failed while answering a prompt
-                            (also an llm.ModelError, so llm prints one line)
+          │                 (also an llm.ModelError, so llm prints one line)
+          └── EmbeddingError  a declared embedding model failed; also a
+                            click.ClickException, as llm's embed commands
+                            catch nothing and would print a traceback
 
 Lower-level errors (PyYAML, jsonschema, OS errors, a backend's own
 exceptions) are translated into these at the boundary where they happen,
@@ -15,6 +18,7 @@ from __future__ import annotations
 import unicodedata
 from typing import NamedTuple
 
+import click
 import llm
 
 # Characters that would break one problem over several lines, or hide in a
@@ -84,3 +88,13 @@ class BackendError(YAMLModelsError, llm.ModelError):
     def __init__(self, model_id: str, message: str):
         self.model_id = model_id
         super().__init__(printable(f"{model_id}: {message or 'failed, saying nothing'}"))
+
+
+class EmbeddingError(BackendError, click.ClickException):
+    """A declared embedding model failed. ``llm embed``, ``embed-multi`` and
+    ``similar`` let every exception through; click prints this one as
+    ``Error: ...`` and exits 1. Through the Python API it is an llm.ModelError."""
+
+    def __init__(self, model_id: str, message: str):
+        BackendError.__init__(self, model_id, message)
+        self.message = str(self)

@@ -1253,7 +1253,7 @@ def test_a_merge_key_bomb_is_never_expanded():
     result = load_file(str(CORPUS / "merge-key-bomb.yaml"))
     assert [p.message for p in result.problems] == [
         "'models' is a required property",
-        "unknown key 'x'; expected one of: defaults, models, version",
+        "unknown key 'x'; expected one of: defaults, embedding_models, models, version",
     ]
 
 
