@@ -385,7 +385,7 @@ def _logs_db():
 
 def _no_key(model) -> str | None:
     """Without a key the request is shown with a mark where it goes."""
-    from .backends.http_wire import KEY_MARK
+    from .backends.http.call import KEY_MARK
 
     return KEY_MARK if model.needs_key else None
 

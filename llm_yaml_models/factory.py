@@ -31,7 +31,7 @@ def to_messages(prompt: llm.Prompt) -> list[Message]:
 
     Each tool result becomes a message of its own, as chat APIs expect.
     """
-    from llm.parts import AttachmentPart, TextPart, ToolCallPart, ToolResultPart
+    from llm.parts import AttachmentPart, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 
     from .backends.base import Message
 
@@ -53,7 +53,8 @@ def to_messages(prompt: llm.Prompt) -> list[Message]:
             for p in parts
             if isinstance(p, ToolCallPart)
         )
-        out.append(Message(message.role, text, attachments, calls))
+        reasoning = tuple(p for p in parts if isinstance(p, ReasoningPart))
+        out.append(Message(message.role, text, attachments, calls, None, reasoning, tuple(parts)))
     return out
 
 

@@ -32,7 +32,7 @@ from conftest import LLM_EXE
 from fakeapi import REPLY, FakeAPI, openai_json, openai_sse
 
 from llm_yaml_models import registry
-from llm_yaml_models.backends import http
+from llm_yaml_models.backends.http import backend as http
 
 # -- helpers -------------------------------------------------------------------------
 

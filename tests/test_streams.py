@@ -256,7 +256,7 @@ def test_crlf_cut_between_the_cr_and_the_lf(raw, declare, run, preset):
 
 def test_the_line_splitter_with_every_cut(tmp_path):
     """The decoder itself, fed a CRLF stream cut at every byte."""
-    from llm_yaml_models.backends.http_wire import Decoder
+    from llm_yaml_models.backends.http.decode import Decoder
 
     config = HttpConfig.from_data(
         {"preset": "anthropic-messages", "base_url": "http://x"}, tmp_path
@@ -560,7 +560,7 @@ def test_json_nested_100000_deep_is_a_model_error(raw, declare, run, stream):
 
 def test_an_unforeseen_failure_is_a_model_error_naming_what_happened(raw, declare, monkeypatch):
     """Whatever escapes the decoder still ends as this model's one line."""
-    from llm_yaml_models.backends import http_wire
+    from llm_yaml_models.backends.http import decode as http_wire
 
     url = declare(raw(sse(delta("hi"), "[DONE]")))
     monkeypatch.setattr(http_wire.Decoder, "event", lambda *a: (_ for _ in ()).throw(MemoryError()))

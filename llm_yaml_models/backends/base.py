@@ -38,6 +38,12 @@ class Message:
     attachments: tuple[llm.Attachment, ...] = ()
     tool_calls: tuple[llm.ToolCall, ...] = ()
     tool_call_id: str | None = None
+    # An earlier reply's reasoning (llm.parts.ReasoningPart, with its
+    # provider_metadata: signatures), to send back where the API needs it.
+    reasoning: tuple = ()
+    # llm's parts of the message in their order, for an API that replays
+    # blocks as they came (Anthropic: thinking, then text, then tool_use).
+    parts: tuple = field(default=(), compare=False, repr=False)
 
 
 class OptionValues(Mapping):

@@ -1,10 +1,11 @@
-"""The HTTP backend: any HTTP model API, declared in YAML.
+"""The HTTP backend's I/O: one sync and one async path over the same call
+and decoder.
 
 The sync model uses ``httpx2.Client`` and the async model
 ``httpx2.AsyncClient``: llm's own HTTP client. Each model creates its
 client once per process (per event loop, for async) and reuses it across
 prompts, so a prompt costs a request, not a new connection pool and SSL
-context. Everything but the I/O lives in ``http_wire``.
+context.
 """
 
 from __future__ import annotations
@@ -12,38 +13,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import functools
 import ipaddress
 import json
-import os
-import re
 import select
 import ssl
 import sys
 import time
 import weakref
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx2
-import yaml
 
-from ..errors import YAMLModelsError, printable
-from ..templates import check_name, env_names, names_in
-from .base import Backend, BackendConfig, Request, Secrets
-from .http_wire import (
-    SECRET_HEADERS,
-    Call,
-    Decoder,
-    WireError,
-    build_call,
-    redacted,
-    tool_arguments,
-)
+from ...errors import YAMLModelsError, printable
+from ..base import Backend, Request
+from .call import SECRET_HEADERS, Call, build_call, redacted
+from .checks import problems
+from .config import HttpConfig
+from .decode import Decoder
+from .outcome import WireError, tool_arguments
 
-PRESETS = Path(__file__).resolve().parent.parent / "presets"
 MAX_REDIRECTS = 5
 MAX_RETRY_WAIT = 60.0
 MAX_REPLY_BYTES = 64 * 2**20
@@ -52,134 +41,6 @@ MAX_REPLY_BYTES = 64 * 2**20
 # server that holds the connection open is left at once.
 END_GRACE = 0.05
 END_PIECES = 4
-
-
-@functools.cache
-def preset(name: str) -> dict:
-    return yaml.safe_load((PRESETS / f"{name}.yaml").read_text("utf-8"))
-
-
-def merged(backend: dict) -> dict:
-    """The backend mapping over its preset's defaults (the user's keys win)."""
-    base = preset(backend["preset"]) if "preset" in backend else {}
-
-    def merge(low: Any, high: Any) -> Any:
-        if isinstance(low, dict) and isinstance(high, dict):
-            return {**low, **{k: merge(low.get(k), v) for k, v in high.items()}}
-        return high
-
-    return merge(base, backend)
-
-
-@dataclass(frozen=True)
-class UsageSpec:
-    input: str | None = None
-    output: str | None = None
-    details: str | None = None
-
-
-@dataclass(frozen=True)
-class ReplySpec:
-    """Where things are in a JSON reply, or in one stream event (JMESPath)."""
-
-    text: str | None = None
-    finish_reason: str | None = None
-    error: str | None = None
-    id: str | None = None
-    model: str | None = None
-    tool_calls: str | None = None
-    usage: UsageSpec | None = None
-    # stream only
-    format: str = "none"
-    done: str | None = None
-    done_when: str | None = None
-    done_events: tuple[str, ...] = ()
-    skip_events: tuple[str, ...] = ()
-    body: dict | None = field(default=None, hash=False)
-
-    @classmethod
-    def from_data(cls, data: dict | None) -> ReplySpec:
-        data = dict(data or {})
-        if "usage" in data:
-            data["usage"] = UsageSpec(**data["usage"])
-        for name in ("done_events", "skip_events"):
-            if name in data:
-                data[name] = tuple(data[name])
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class HttpConfig(BackendConfig):
-    url: str = ""
-    method: str = "POST"
-    headers: dict = field(default_factory=dict, hash=False)
-    params: dict = field(default_factory=dict, hash=False)
-    body: Any = field(default=None, hash=False)
-    model_name: str = ""
-    messages: str = "text"
-    timeout: float = 60.0
-    retries: int = 2
-    max_connections: int = 20
-    max_reply_bytes: int = MAX_REPLY_BYTES
-    response: ReplySpec = ReplySpec()
-    stream: ReplySpec = ReplySpec()
-    tools: str | None = None
-    schema: str | None = None
-    unsent: frozenset = frozenset()
-    # Environment variables whose values are secrets: those that headers,
-    # query parameters and the URL's userinfo read.
-    secret_env: tuple[str, ...] = ()
-
-    @classmethod
-    def from_data(cls, data: dict, source: Path, model: dict | None = None) -> HttpConfig:
-        model = model or {}
-        data = merged(data)
-        url = data.get("url") or _join(data["base_url"], data.get("path", ""))
-        options = model.get("options", {})
-        return cls(
-            url=url,
-            method=data.get("method", "POST").upper(),
-            headers=data.get("headers", {}),
-            params=data.get("params", {}),
-            body=data.get("body"),
-            model_name=data.get("model_name", model.get("model_id", "")),
-            messages=data.get("messages", "text"),
-            timeout=data.get("timeout", 60.0),
-            retries=data.get("retries", 2),
-            max_connections=data.get("max_connections", 20),
-            max_reply_bytes=data.get("max_reply_bytes", MAX_REPLY_BYTES),
-            response=ReplySpec.from_data(data.get("response")),
-            stream=ReplySpec.from_data(data.get("stream")),
-            tools=data.get("tools"),
-            schema=data.get("schema"),
-            unsent=frozenset(n for n, s in options.items() if s.get("send") is False),
-            secret_env=_secret_env(merged(model["backend"]) if "backend" in model else data),
-        )
-
-    def secrets(self) -> Secrets:
-        """The values of ``secret_env`` and a password in the URL. A value
-        under 4 characters (``X-Version: ${V}``, V=1) is no credential, and
-        starring it would star every "1" of a message."""
-        values = (os.environ.get(name) or "" for name in self.secret_env)
-        secrets = Secrets(*(v for v in values if len(v.strip()) >= 4))
-        secrets.add_url(self.url)
-        return secrets
-
-
-_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
-
-
-def _secret_env(backend: dict) -> tuple[str, ...]:
-    """The variables read by the headers, params and URL userinfo of a
-    backend mapping as written (before ``${VAR}`` is expanded)."""
-    url = backend.get("url") or backend.get("base_url") or ""
-    userinfo = m.group(1) if isinstance(url, str) and (m := _USERINFO.match(url)) else ""
-    names = env_names([backend.get("headers", {}), backend.get("params", {}), userinfo])
-    return tuple(dict.fromkeys(names))
-
-
-def _join(base: str, path: str) -> str:
-    return base.rstrip("/") + ("/" + path.lstrip("/") if path else "")
 
 
 _WARNED_CLEAR: set[str] = set()
@@ -243,46 +104,9 @@ class HttpBackend(Backend):
         self._client: httpx2.Client | None = None
         self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    # -- checks ----------------------------------------------------------------
-
     @classmethod
     def check(cls, data, doc, origin, base_dir, deep=False) -> list:
-        backend = merged(data["backend"])
-        at = lambda *path: origin(("backend", *path))  # noqa: E731
-        problems = []
-        if not backend.get("url") and not backend.get("base_url"):
-            message = "an http backend needs 'url', or 'base_url' (with 'path'), or a 'preset'"
-            problems.append(doc.problem(at(), message))
-        options = data.get("options", {})
-        for path, text in _strings(
-            backend, ("url", "base_url", "path", "headers", "params", "body")
-        ):
-            for name in names_in(text):
-                why = check_name(name, options)
-                if why:
-                    problems.append(doc.problem(at(*path), why))
-        for section in ("response", "stream"):
-            for path, expr in _strings(backend.get(section) or {}, None):
-                if (
-                    path[-1] in ("format", "done", "done_events", "skip_events")
-                    or path[0] == "body"
-                ):
-                    continue
-                problems += _check_jmespath(expr, doc, at(section, *path))
-        stream = backend.get("stream") or {}
-        if not (backend.get("response") or {}).get("text"):
-            message = "needs response.text: where the reply's text is (a JMESPath)"
-            problems.append(doc.problem(at(), message))
-        if stream.get("format", "none") != "none" and not stream.get("text"):
-            message = "needs stream.text: where each event's text is (a JMESPath)"
-            problems.append(doc.problem(at("stream"), message))
-        if data.get("supports_tools") and backend.get("tools") != "openai":
-            message = "supports_tools needs backend.tools: openai (the openai-chat preset has it)"
-            problems.append(doc.problem(origin(("supports_tools",)), message))
-        if data.get("supports_schema") and not backend.get("schema"):
-            message = "supports_schema needs backend.schema: openai or ollama"
-            problems.append(doc.problem(origin(("supports_schema",)), message))
-        return problems
+        return problems(data, doc, origin)
 
     # -- shared by sync and async ------------------------------------------------
 
@@ -613,30 +437,3 @@ def _sending(request: Request, call: Call):
 def _begin(decoder: Decoder, call: Call, response) -> None:
     kind = response.headers.get("content-type", "")
     decoder.begin(response.status_code, kind, call.streaming)
-
-
-def _strings(value: Any, keys, path: tuple = ()):
-    """(path, string) for every string under ``value`` (only ``keys`` at the top)."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if keys is None or k in keys:
-                yield from _strings(v, None, path + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _strings(v, None, path + (i,))
-    elif isinstance(value, str):
-        yield path, value
-
-
-def _check_jmespath(expr: str, doc, path) -> list:
-    import jmespath
-    from jmespath.exceptions import JMESPathError
-
-    try:
-        jmespath.compile(expr)
-    except JMESPathError as exc:
-        return [doc.problem(path, f"not a valid JMESPath expression: {exc}".splitlines()[0])]
-    return []
-
-
-BACKEND = HttpBackend

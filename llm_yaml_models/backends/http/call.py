@@ -1,0 +1,127 @@
+"""A request, built: the declared templates rendered for one prompt, in
+the API family's shapes, with the secrets the call holds; and the same
+call as text for display, secrets starred."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...errors import printable
+from ...templates import UNSET, names_in, render, render_url
+from ..base import Request, Secrets
+from .outcome import WireError
+from .wire import wire
+
+SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "proxy-authorization", "cookie")
+KEY_MARK = "\x00key\x00"
+
+
+@dataclass
+class Call:
+    """One HTTP request, ready to send (or to print)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    params: dict[str, str]
+    body: Any
+    streaming: bool
+    key: str | None = field(default=None, repr=False)
+    framing: str = "none"  # how a streamed reply is framed: sse, ndjson or none
+    # Never shown, never sent to another origin: the request's secrets.
+    secrets: Secrets = field(default_factory=Secrets, repr=False)
+
+    @property
+    def where(self) -> str:
+        """The URL as errors show it: no query string, which may hold secrets."""
+        return self.url.partition("?")[0].partition("#")[0]
+
+
+def build_call(config, request: Request, key: str | None) -> Call:
+    """Render the declared templates for one request."""
+    streaming = request.stream and config.stream.format != "none"
+    context = {
+        "prompt": request.prompt,
+        "system": request.system or UNSET,
+        "messages": wire(config.messages).messages(request.messages),
+        "model": config.model_name,
+        "stream": streaming,
+        "options": dict(request.options),
+        "key": key if key is not None else UNSET,
+    }
+    headers = {
+        name: str(value)
+        for name, template in config.headers.items()
+        if not (key is None and "key" in names_in(template))
+        for value in [render(template, context)]
+        if value is not UNSET
+    }
+    params = {k: str(v) for k, v in render(config.params, context).items()}
+    body = render(config.body, context) if config.body is not None else None
+    if streaming and config.stream.body:
+        body = {**(body or {}), **render(config.stream.body, context)}
+    for name, value in _unplaced(config, request.options, streaming).items():
+        if config.method == "GET":
+            params[name] = value if isinstance(value, str) else json.dumps(value)
+        else:
+            body = {**(body or {}), name: value}
+    body = _with_tools_and_schema(config, request, body)
+    url = render_url(config.url, context)
+    for name, value in headers.items():
+        if not value.isascii():
+            raise WireError(f"header {name!r} is not ASCII once its template is filled in")
+    secrets = _secrets(config, request, url)
+    framing = config.stream.format
+    return Call(config.method, url, headers, params, body, streaming, key, framing, secrets)
+
+
+def _unplaced(config, options, streaming: bool) -> dict:
+    """The options no template places (in the URL, a header, a query
+    parameter or the body): they are sent as body keys, or query
+    parameters for GET, unless declared ``send: false``."""
+    templates = [config.url, config.headers, config.params, config.body]
+    names = names_in(templates + ([config.stream.body] if streaming else []))
+    if "options" in names:
+        return {}
+    placed = {n.partition(".")[2] for n in names if n.startswith("options.")}
+    return {k: v for k, v in options.items() if k not in placed and k not in config.unsent}
+
+
+def _with_tools_and_schema(config, request: Request, body: Any) -> Any:
+    if request.tools and config.tools:
+        body = {**(body or {}), **wire(config.tools).tool_body(request.tools)}
+    if request.schema is not None and config.schema:
+        body = {**(body or {}), **wire(config.schema).schema_body(request.schema)}
+    return body
+
+
+def _secrets(config, request: Request, url: str) -> Secrets:
+    """The request's secrets, with what this call adds: the configuration's
+    (``HttpConfig.secrets``), and a password the URL's template put in."""
+    secrets = request.secrets
+    secrets.update(config.secrets())
+    secrets.add_url(url)
+    return secrets
+
+
+def _masked(name: str, value: str) -> str:
+    if name.lower() in SECRET_HEADERS:
+        scheme, _, rest = value.partition(" ")
+        return f"{scheme} ***" if rest and scheme.isalpha() and len(scheme) < 10 else "***"
+    return value
+
+
+def redacted(built, secrets: Secrets) -> str:
+    """A built request (``httpx2.Request``) as text: the request line, every
+    header the client sends, and the body bytes as they are sent. Each
+    secret is starred, and so is the value of a header that carries
+    credentials (Authorization, x-api-key, ...)."""
+    lines = [f"{built.method} {built.url}"]
+    for raw_name, raw_value in built.headers.raw:
+        name = raw_name.decode("latin-1")
+        lines.append(f"{name}: {_masked(name, raw_value.decode('latin-1'))}")
+    if built.content:
+        lines += ["", built.content.decode("utf-8", "replace")]
+    return "\n".join(printable(secrets.hide(line)) for line in lines)

@@ -1,0 +1,317 @@
+"""Bytes in, text out: a reply read whole, or a stream's lines (SSE,
+NDJSON) decoded as they arrive, through the declared paths and the API
+family's reader."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+
+from ..base import Secrets
+from .outcome import Outcome, WireError, tool_call_deltas
+from .paths import Paths
+from .wire import wire
+
+
+class SSEParser:
+    """Server-sent events from lines: yields (event name, data) pairs."""
+
+    def __init__(self):
+        self.event = ""
+        self.data: list[str] = []
+
+    def feed(self, line: str):
+        if not line:
+            if self.data or self.event:
+                event, data = self.event or "message", "\n".join(self.data)
+                self.event, self.data = "", []
+                return event, data
+            return None
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            self.event = value
+        elif name == "data":
+            self.data.append(value)
+        return None
+
+    def flush(self):
+        return self.feed("")
+
+
+def _quoted(text: str, secrets: Secrets) -> str:
+    """The start of a reply, for an error message."""
+    text = secrets.hide(text)  # before cutting, or a cut secret would show
+    return repr(text[:80] + ("..." if len(text) > 80 else ""))
+
+
+def _json(text: str, where: str, secrets: Secrets) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise WireError(f"reply from {where} is JSON nested too deeply to read") from None
+    except ValueError:
+        raise WireError(f"reply from {where} is not JSON: {_quoted(text, secrets)}") from None
+
+
+class Decoder:
+    """Turns a reply, or a stream's lines, into chunks and an Outcome.
+
+    The backend calls ``begin`` when the reply's head has arrived, then
+    ``receive`` with each piece of the body until ``done`` (the stream said
+    it is complete) or the body ends, then ``finish``."""
+
+    def __init__(self, config, where: str, secrets: Secrets | None = None):
+        self.config = config
+        self.where = where
+        self.secrets = secrets or Secrets()  # never part of a message
+        self.limit = config.max_reply_bytes
+        self.reply_paths = Paths(config.response, where)
+        self.stream_paths = Paths(config.stream, where)
+        self.outcome = Outcome()
+        self.sse = SSEParser() if config.stream.format == "sse" else None
+        self.reader = wire(config.messages).reader(self)
+        self.done = False
+        self.begin(200, "", False)
+
+    def begin(self, status: int, kind: str, streaming: bool) -> None:
+        """A reply (this attempt's) has started, with this status and content
+        type: how to read it. Its pace and size are measured from now.
+
+        A server asked for SSE may answer with plain JSON, typically an
+        error: that is read as a reply."""
+        self.status = status
+        self.streaming = streaming
+        self.html = kind.startswith("text/html")
+        json_reply = kind.startswith("application/json") and self.sse is not None
+        self.streamed = streaming and status < 400 and not json_reply and not self.html
+        self._progress = time.monotonic()
+        self._size = 0
+        self._body: list[bytes] = []
+        self._pending: list[bytes] = []  # the start of a line
+        self._cr = False  # the last piece ended with CR: an LF next is part of it
+        self._events = 0
+
+    def _pace(self, progressed: bool) -> None:
+        """A server that sends a byte at a time, or only keep-alives, never
+        trips a read timeout: going ``timeout`` seconds without an event (or,
+        for a whole reply, without finishing it) is a timeout too."""
+        now = time.monotonic()
+        if progressed:
+            self._progress = now
+        elif now - self._progress > self.config.timeout:
+            raise WireError(
+                f"timed out waiting for {self.where} after {self.config.timeout:g}s: "
+                "the reply is arriving too slowly"
+            )
+
+    def receive(self, data: bytes) -> list:
+        """Bytes as they arrive (decompressed): the chunks to show now, if
+        the reply is a stream. A chunk is text (``str``) or an llm
+        ``StreamEvent`` (reasoning, say)."""
+        self._size += len(data)
+        if self._size > self.limit:
+            raise WireError(
+                f"reply from {self.where} is larger than {self.limit} bytes "
+                "(max_reply_bytes), decompressed"
+            )
+        if not self.streamed:
+            self._body.append(data)
+            self._pace(False)
+            return []
+        return self.feed(data)
+
+    def finish(self) -> list:
+        """The reply is complete, or said it is: what is left to show."""
+        if not self.streamed:
+            return self.whole()
+        return self.end()
+
+    def error_message(self, data: Any, paths: Paths) -> str | None:
+        found = paths.find("error", data) if isinstance(data, dict | list) else None
+        if found in (None, "", [], {}):
+            return None
+        return found if isinstance(found, str) else json.dumps(found)
+
+    def status_error(self) -> str:
+        """The provider's own message for an HTTP error status."""
+        text = b"".join(self._body).decode("utf-8", "replace").strip()
+        message = None
+        with contextlib.suppress(ValueError, RecursionError, WireError):
+            message = self.error_message(json.loads(text), self.reply_paths)
+        message = self.secrets.hide(message or text)[:200] or "(empty reply)"
+        return f"HTTP {self.status} from {self.where}: {message}"
+
+    def whole(self) -> list:
+        """A reply read in one piece: a JSON reply, or a whole stream (a
+        server may label its event stream as JSON)."""
+        body = b"".join(self._body)
+        if self.streaming and self.html:
+            text = body.decode("utf-8", "replace")
+            quoted = _quoted(text, self.secrets)
+            raise WireError(f"reply from {self.where} is an HTML page, not a stream: {quoted}")
+        if self.streaming and not body.lstrip().startswith((b"{", b"[")):
+            return _joined(self.feed(body) + self.end())
+        return self.reply(body)
+
+    def reply(self, body: bytes) -> list:
+        data = _json(_text(body, self.where), self.where, self.secrets)
+        error = self.error_message(data, self.reply_paths)
+        if error:
+            raise WireError(f"error from {self.where}: {error}")
+        self._note(data, self.reply_paths)
+        calls = self.reply_paths.find("tool_calls", data)
+        if calls is not None and not isinstance(calls, list):
+            raise WireError(f"tool calls in the reply from {self.where} are not a list")
+        for i, call in enumerate(calls or []):
+            delta = {"index": i, **call} if isinstance(call, dict) else call
+            tool_call_deltas(self.outcome, [delta], self.where)
+        chunks = list(self.reader.reply(data))
+        text = self.reply_paths.find("text", data)
+        if text is None and not (self.outcome.tool_calls or chunks):
+            raise WireError(
+                f"nothing at '{self.config.response.text}' in the reply from {self.where}"
+            )
+        text = text if isinstance(text, str) else ("" if text is None else json.dumps(text))
+        return chunks + [text]
+
+    def _note(self, data: Any, paths: Paths) -> None:
+        outcome = self.outcome
+        outcome.id = paths.find("id", data) or outcome.id
+        outcome.model = paths.find("model", data) or outcome.model
+        outcome.finish_reason = paths.find("finish_reason", data) or outcome.finish_reason
+        paths.usage(data, outcome.usage)
+
+    def feed(self, data: bytes) -> list:
+        """The chunks of every complete line in the bytes received so far.
+
+        A whole network read is decoded at once, so a burst of text events
+        costs one chunk downstream, not one per event."""
+        lines = self._lines(data)
+        before = self._events
+        chunks: list = []
+        for line in lines:
+            found = self.line(line)
+            if found:
+                chunks += found
+        self._pace(self._events != before)
+        return _joined(chunks)
+
+    def _lines(self, data: bytes) -> list[str]:
+        """The complete lines in ``data`` and what came before it.
+
+        Lines end at CR, LF or CRLF only (as SSE and NDJSON define them), so
+        this splits bytes, not text: ``str.splitlines`` would also split at
+        U+2028, U+0085 and the like, which JSON holds raw. A CR at the end of
+        one read and its LF at the start of the next are one line end."""
+        if self._cr and data[:1] == b"\n":
+            data = data[1:]
+            self._cr = False
+        if not data:
+            return []
+        end = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if end < 0:
+            self._cr = False
+            self._pending.append(data)
+            return []
+        head, rest = data[: end + 1], data[end + 1 :]
+        if self._pending:
+            head = b"".join(self._pending) + head
+        self._pending = [rest] if rest else []
+        self._cr = not rest and head.endswith(b"\r")
+        if b"\r" in head:
+            head = head.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = self._decoded(head).split("\n")
+        lines.pop()  # what follows the last line end: nothing
+        return lines
+
+    def _decoded(self, data: bytes) -> str:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise WireError(f"stream from {self.where} is not valid UTF-8") from None
+
+    def line(self, line: str) -> list | None:
+        """One line of a stream; returns the chunks to show, if any."""
+        if self.sse is not None:
+            event = self.sse.feed(line)
+            return self.event(*event) if event else None
+        return self.event("", line) if line.strip() else None
+
+    def event(self, name: str, data: str) -> list | None:
+        spec = self.config.stream
+        if self.done or name in spec.skip_events:
+            return None
+        self._events += 1
+        if spec.done is not None and data.strip() == spec.done:
+            self.done = True
+            return None
+        payload = _json(data, self.where, self.secrets)
+        error = self.error_message(payload, self.stream_paths)
+        if error:
+            raise WireError(f"error from {self.where}: {error}")
+        self._note(payload, self.stream_paths)
+        calls = self.stream_paths.find("tool_calls", payload)
+        tool_call_deltas(self.outcome, calls, self.where)
+        if name in spec.done_events or (
+            spec.done_when and self.stream_paths.find("done_when", payload)
+        ):
+            self.done = True
+        chunks = self.reader.event(name, payload)
+        text = self.stream_paths.find("text", payload)
+        if isinstance(text, str) and text:
+            return [*chunks, text] if chunks else [text]
+        return chunks or None
+
+    def end(self) -> list:
+        """The stream closed, or said it is complete: flush, and insist that
+        it finished."""
+        partial = self._decoded(b"".join(self._pending))
+        self._pending = []
+        chunks = []
+        if partial.strip() and not self.done:
+            if self.sse is None:
+                try:
+                    json.loads(partial)
+                except (ValueError, RecursionError):
+                    raise WireError(
+                        f"stream from {self.where} ended in the middle of a line"
+                    ) from None
+            chunks += self.line(partial) or []
+        if self.sse is not None:
+            event = self.sse.flush()
+            chunks += (self.event(*event) or []) if event else []
+        spec = self.config.stream
+        if not self.done and (spec.done is not None or spec.done_events or spec.done_when):
+            raise WireError(f"stream from {self.where} ended before it was complete")
+        return _joined(chunks)
+
+
+def _text(body: bytes, where: str) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WireError(f"reply from {where} is not valid UTF-8 (byte {exc.start})") from None
+
+
+def _joined(chunks: list) -> list:
+    """Adjacent text chunks as one."""
+    if len(chunks) < 2:
+        return chunks
+    out: list = []
+    texts: list[str] = []
+    for chunk in chunks:
+        if isinstance(chunk, str):
+            texts.append(chunk)
+            continue
+        if texts:
+            out.append("".join(texts))
+            texts = []
+        out.append(chunk)
+    if texts:
+        out.append("".join(texts))
+    return out

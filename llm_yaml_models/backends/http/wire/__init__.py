@@ -1,0 +1,82 @@
+"""API families: what differs from one HTTP model API to another.
+
+A family is a module here with one ``Wire`` subclass. It encodes the
+conversation, tool specs and a reply schema in its API's shapes, and its
+``Reader`` reads what a reply says beyond the declared paths (one reader
+per reply, so it may keep state across events). A preset names the family
+in ``messages:`` (and ``tools:``, ``schema:``); all else about an API is
+data in the preset. Adding a family is one module here and one preset.
+
+    Wire            the family: stateless, one instance
+      messages()      the conversation, as the API's message list
+      tool_body()     body keys that offer tools
+      schema_body()   body keys that ask for a JSON schema
+      reader()        a Reader for one reply
+    Reader          one reply: reply() for a whole one, event() per streamed event
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ...base import Message
+    from ..decode import Decoder
+
+# name as declared -> module; each module's WIRE is its family
+FAMILIES = {
+    "text": "text",
+    "openai": "openai_chat",
+    "anthropic": "anthropic",
+    "ollama": "ollama",
+}
+
+
+class Reader:
+    """What one reply says beyond the declared paths: chunks to yield
+    (``str`` text, or llm ``StreamEvent``), in the order they came."""
+
+    def __init__(self, decoder: Decoder):
+        self.decoder = decoder
+
+    def reply(self, data: Any) -> list:
+        """A whole JSON reply, after the declared paths have been read."""
+        return []
+
+    def event(self, name: str, payload: Any) -> list:
+        """One streamed event (its SSE name, or ""), after the declared paths."""
+        return []
+
+
+class Wire:
+    """One API family. Each method has the plain default; a family
+    overrides what its API does differently."""
+
+    name: ClassVar[str] = "text"
+    tools: ClassVar[bool] = False  # can it offer tools (``tool_body``)?
+    schema: ClassVar[bool] = False  # can it ask for a JSON schema (``schema_body``)?
+
+    def messages(self, messages: list[Message]) -> list[dict]:
+        return [{"role": m.role, "content": m.content} for m in messages]
+
+    def tool_body(self, tools: list) -> dict:
+        raise NotImplementedError(f"{self.name} has no tools")
+
+    def schema_body(self, schema: dict) -> dict:
+        raise NotImplementedError(f"{self.name} has no reply schema")
+
+    def reader(self, decoder: Decoder) -> Reader:
+        return Reader(decoder)
+
+
+@functools.cache
+def wire(name: str) -> Wire:
+    """The family called ``name`` in a declaration."""
+    return importlib.import_module(f"{__name__}.{FAMILIES[name]}").WIRE()
+
+
+def names(capability: str | None = None) -> list[str]:
+    """The families' names; only those with ``capability`` (tools, schema)."""
+    return [n for n in FAMILIES if capability is None or getattr(wire(n), capability)]
