@@ -12,6 +12,7 @@ flight at once, and the vectors come back in input order.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -92,7 +93,13 @@ class _EmbeddingMixin:
             return
         resolved = self.get_key(key)
         batches = _batches(map(self._checked, items), size)
-        yield from _in_flight(batches, lambda batch: self._embed(batch, resolved), self)
+        first = next(batches, None)
+        second = next(batches, None) if first is not None else None
+        if second is None:  # one batch (llm embed-multi hands over one at a time)
+            yield from self._embed(first, resolved) if first else ()
+            return
+        everything = itertools.chain([first, second], batches)
+        yield from _in_flight(everything, lambda batch: self._embed(batch, resolved), self)
 
     def _checked(self, item: str | bytes) -> str | bytes:
         self._check(item)  # llm's own message for binary to a text-only model
@@ -106,8 +113,10 @@ def _batches(items: Iterator, size: int) -> Iterator[list]:
 
 def _in_flight(batches: Iterator[list], embed, model) -> Iterator[list[float]]:
     """Up to ``model.backend.concurrency`` batches at once, their vectors
-    yielded in input order. A failure stops the rest: batches not started are
-    cancelled, those in flight are waited for."""
+    yielded in input order. As many again wait their turn, so that no
+    thread idles while the oldest batch is slow; the batches are read from
+    ``batches`` only that far ahead. A failure stops the rest: batches not
+    started are cancelled, those in flight are waited for."""
     from concurrent.futures import ThreadPoolExecutor
 
     limit = model.backend.concurrency
@@ -116,7 +125,7 @@ def _in_flight(batches: Iterator[list], embed, model) -> Iterator[list[float]]:
     try:
         for batch in batches:
             pending.append(pool.submit(embed, batch))
-            if len(pending) >= limit:
+            if len(pending) >= 2 * limit:
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()

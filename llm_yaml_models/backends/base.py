@@ -270,6 +270,7 @@ class EmbedRequest:
     options: OptionValues
     key: str | None
     secrets: Secrets = field(default_factory=Secrets, repr=False)
+    reply: Any = None  # what the backend got back, before it is checked
 
     def __post_init__(self):
         self.secrets.add(self.key)
