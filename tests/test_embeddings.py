@@ -734,3 +734,13 @@ def test_every_http_embedding_example_is_covered():
     data = yaml.safe_load((EXAMPLES / "embeddings.yaml").read_text("utf-8"))
     http = [m["model_id"] for m in data["embedding_models"] if m["backend"]["type"] == "http"]
     assert sorted(http) == sorted(EXAMPLE_CALLS)
+
+
+def test_an_unset_variable_is_the_models_one_line_error(write, run_llm, monkeypatch):
+    monkeypatch.delenv("EMBED_BASE", raising=False)
+    write("e.yaml", embedding_file(http_model("m", "preset: tei, base_url: '${EMBED_BASE}'")))
+    result = run_llm("embed", "-m", "m", "-c", "x")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: m: environment variable EMBED_BASE is not set (backend.base_url)\n",
+    )

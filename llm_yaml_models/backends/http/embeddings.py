@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...templates import EMBEDDING_NAMES, UNSET, check_name, names_in, render, render_url
+from ...templates import EMBEDDING_NAMES, UNSET, render, render_url
 from ..base import EmbedRequest
 from ..vectors import VectorError, checked, from_base64
 from .backend import HttpBackend, _building, warned
 from .call import Call, _secrets, _unplaced, rendered_headers
-from .checks import _check_jmespath, _strings
+from .checks import _check_jmespath, _strings, request_problems
 from .config import HttpConfig, merged
 from .decode import Decoder, _json, _text
 from .outcome import WireError
@@ -130,18 +130,12 @@ class HttpEmbeddingBackend(HttpBackend):
     @classmethod
     def check(cls, data, doc, origin, base_dir, deep=False) -> list:
         backend = merged(data["backend"])
-        at = lambda *path: origin(("backend", *path))  # noqa: E731
-        problems = []
-        if not backend.get("url") and not backend.get("base_url"):
-            message = "an http backend needs 'url', or 'base_url' (with 'path'), or a 'preset'"
-            problems.append(doc.problem(at(), message))
+
+        def at(*path):
+            return origin(("backend", *path))
+
         options = data.get("options", {})
-        templates = ("url", "base_url", "path", "headers", "params", "body")
-        for path, text in _strings(backend, templates):
-            for name in names_in(text):
-                why = check_name(name, options, EMBEDDING_NAMES)
-                if why:
-                    problems.append(doc.problem(at(*path), why))
+        problems = request_problems(backend, options, doc, at, EMBEDDING_NAMES)
         response = backend.get("response") or {}
         for path, expr in _strings(response, None):
             if path[-1] != "encoding":
