@@ -2,10 +2,10 @@
 and model.embed_multi() against raw httpx2, side by side in one run.
 
     python benchmarks/embeddings.py [--texts 5000] [--rounds 3] [--api-rounds 9]
-                                    [--batch 100] [--in-flight 8]
+                                    [--batch 100] [--in-flight 8] [--dimensions 256]
 
 One local server (tests/fakeapi.py) answers OpenAI's /embeddings for every
-contender, with 8-dimension vectors, as base64 or floats as asked:
+contender, with vectors of --dimensions (256), as base64 or floats as asked:
 
 - ``llm embed-multi`` of N short texts from a CSV file, in a subprocess:
   a declared model with the openai-embeddings preset, against llm's own
@@ -37,6 +37,7 @@ import httpx2
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+import fakeapi  # noqa: E402
 from fakeapi import FakeAPI  # noqa: E402
 
 LLM = str(Path(sys.executable).with_name("llm"))
@@ -119,7 +120,9 @@ def main() -> None:
     parser.add_argument("--api-rounds", type=int, default=9)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--in-flight", type=int, default=8)
+    parser.add_argument("--dimensions", type=int, default=256)
     args = parser.parse_args()
+    fakeapi.EMBEDDING_DIMENSIONS = args.dimensions  # every reply's, 3-small's too
     with tempfile.TemporaryDirectory() as tmp, FakeAPI() as server:
         work = Path(tmp)
         args.url = server.url
@@ -145,7 +148,10 @@ def main() -> None:
     n = args.texts
     print(f"llm embed-multi, {n} texts, batches of {args.batch} ({args.rounds} rounds):")
     report("openai-embeddings preset", "llm's 3-small", cli, "3-small / preset", ">= 2x")
-    print(f"model.embed_multi, {n} texts, batches of {args.batch}, {args.in_flight} in flight:")
+    print(
+        f"model.embed_multi, {n} texts of {args.dimensions} dimensions, "
+        f"batches of {args.batch}, {args.in_flight} in flight:"
+    )
     report("declared model", "raw httpx2", api, "declared / raw", "<= 1.2x")
 
 

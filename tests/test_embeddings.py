@@ -515,7 +515,19 @@ BAD_REPLIES = [
     (openai_reply([[], []]), "gave an empty vector 0"),
     (openai_reply(["AAAAAAAAAAA=", "not base64!"]), "gave vector 1 that is not base64"),
     (openai_reply(["AAAAAAA=", "AAAAAAA="]), "gave vector 0 of 5 bytes, not float32 values"),
+    (openai_reply(["AADAfw==", "AAAAAA=="]), "gave nan in vector 0, not a finite number"),
+    (openai_reply(["AAAAAA==", [1.0, "x"]]), "gave 'x' in vector 1, not a number"),
 ]
+
+
+def test_a_server_that_sends_numbers_when_asked_for_base64_is_understood(write, server):
+    # Some servers that speak OpenAI's API ignore encoding_format.
+    write(
+        "e.yaml",
+        embedding_file(http_model("m", "preset: openai-embeddings, base_url: '${FAKE_URL}'")),
+    )
+    server.fail_next("status", status=200, body=openai_reply([[0.5, 1], [2, 0.25]]))
+    assert list(llm.get_embedding_model("m").embed_multi(["a", "b"])) == [[0.5, 1.0], [2.0, 0.25]]
 
 
 @pytest.mark.parametrize(("reply", "message"), BAD_REPLIES, ids=lambda v: str(v)[:30])

@@ -21,15 +21,20 @@ class VectorError(Exception):
     """The vectors cannot be used; the message says why, for the user."""
 
 
-def checked(vectors: Any, count: int, source: str) -> list[list[float]]:
+def checked(vectors: Any, count: int, source: str, floats: bool = False) -> list[list[float]]:
     """``vectors`` as ``count`` lists of floats of one length, or a
-    VectorError naming ``source`` (the reply's URL, or the callable)."""
+    VectorError naming ``source`` (the reply's URL, or the callable).
+    ``floats``: every vector is a list of floats already (decoded from
+    base64), so only its length and finiteness are left to check."""
     vectors = _plain(vectors)
     if not isinstance(vectors, list):
         raise VectorError(f"{source} gave {_kind(vectors)}, not a list of vectors")
     if len(vectors) != count:
         raise VectorError(f"{source} gave {len(vectors)} vectors for {_items(count)}")
-    out = [_vector(_plain(v), i, source) for i, v in enumerate(vectors)]
+    if floats:
+        out = [_finite(v, i, source) if v else _vector(v, i, source) for i, v in enumerate(vectors)]
+    else:
+        out = [_vector(_plain(v), i, source) for i, v in enumerate(vectors)]
     sizes = {len(v) for v in out}
     if len(sizes) > 1:
         first = len(out[0])
@@ -62,7 +67,12 @@ def _vector(vector: Any, i: int, source: str) -> list[float]:
         if any(abs(v) > sys.float_info.max for v in vector if type(v) is int):
             raise VectorError(f"{source} gave a number too large for a float in vector {i}")
         vector = [float(v) for v in vector]
-    if not math.isfinite(math.fsum(vector)):
+    return _finite(vector, i, source)
+
+
+def _finite(vector: list[float], i: int, source: str) -> list[float]:
+    # A sum of finite floats is finite, unless it overflows: then look closer.
+    if not math.isfinite(sum(vector)):
         bad = next((v for v in vector if not math.isfinite(v)), None)
         if bad is not None:
             raise VectorError(f"{source} gave {bad!r} in vector {i}, not a finite number")
@@ -71,11 +81,17 @@ def _vector(vector: Any, i: int, source: str) -> list[float]:
 
 def from_base64(vectors: Any, source: str) -> Any:
     """Vectors written as base64 of little-endian float32 (OpenAI's
-    ``encoding_format: base64``), as lists of floats; anything that is not
-    a string is left for ``checked`` to judge."""
+    ``encoding_format: base64``), as lists of floats. A vector that is not a
+    string is left for ``checked`` to judge: some servers that speak
+    OpenAI's API send numbers whatever they are asked."""
     if not isinstance(vectors, list):
         return vectors
     return [_decoded(v, i, source) if isinstance(v, str) else v for i, v in enumerate(vectors)]
+
+
+def all_base64(vectors: Any) -> bool:
+    """Whether every vector is a base64 string: decoded, all are floats."""
+    return isinstance(vectors, list) and all(isinstance(v, str) for v in vectors)
 
 
 def _decoded(text: str, i: int, source: str) -> list[float]:

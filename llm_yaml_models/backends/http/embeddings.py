@@ -24,7 +24,7 @@ from typing import Any
 
 from ...templates import EMBEDDING_NAMES, UNSET, render, render_url
 from ..base import EmbedRequest
-from ..vectors import VectorError, checked, from_base64
+from ..vectors import VectorError, all_base64, checked, from_base64
 from .backend import HttpBackend, _building, warned
 from .call import Call, _secrets, _unplaced, rendered_headers
 from .checks import _check_jmespath, _strings, request_problems
@@ -85,6 +85,7 @@ class VectorDecoder(Decoder):
     the provider's error message), and finds the vectors in it."""
 
     vectors: Any = None
+    floats = False  # every vector was base64: decoded, they are floats
 
     def reply(self, body: bytes) -> list:
         data = _json(_text(body, self.where), self.where, self.secrets)
@@ -95,6 +96,7 @@ class VectorDecoder(Decoder):
         found = _found(spec.vectors, data, self.where)
         if found is None:
             raise WireError(f"nothing at '{spec.vectors}' in the reply from {self.where}")
+        self.floats = spec.encoding == "base64" and all_base64(found)
         try:
             self.vectors = from_base64(found, self.source) if spec.encoding == "base64" else found
         except VectorError as exc:
@@ -158,14 +160,14 @@ class HttpEmbeddingBackend(HttpBackend):
         return call, VectorDecoder(self.config, call.where, call.secrets)
 
     def _finish(self, decoder: VectorDecoder, request: EmbedRequest) -> None:
-        request.reply = (decoder.vectors, decoder.source)
+        request.reply = (decoder.vectors, decoder.source, decoder.floats)
 
     def embed(self, request: EmbedRequest) -> list[list[float]]:
         for _ in self.stream(request):
             pass
-        vectors, source = request.reply
+        vectors, source, floats = request.reply
         try:
-            return checked(vectors, len(request.items), source)
+            return checked(vectors, len(request.items), source, floats)
         except VectorError as exc:
             raise request.fail(str(exc)) from exc
 
