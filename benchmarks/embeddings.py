@@ -10,7 +10,8 @@ contender, with vectors of --dimensions (256), as base64 or floats as asked:
 - ``llm embed-multi`` of N short texts from a CSV file, in a subprocess:
   a declared model with the openai-embeddings preset, against llm's own
   ``3-small`` with OPENAI_BASE_URL pointed at the same server (each stores
-  into a fresh database; whole command);
+  into a fresh database; whole command). The floor, what llm itself costs
+  (start-up, reading, SQLite), is a declared callable that does no I/O;
 - ``model.embed_multi(texts)`` in this process (batches of --batch, up to
   --in-flight at once), against raw httpx2 sending the same batches with the
   same concurrency from a thread pool (one client; JSON parsed, base64
@@ -59,6 +60,11 @@ def model_file(directory: Path, url: str, batch: int, in_flight: int) -> Path:
         f"      base_url: {url}/v1\n"
         "      model_name: text-embedding-3-small\n"
         f"      max_connections: {in_flight}\n"
+        "  - model_id: bench-no-io\n"
+        "    backend: {type: python, callable: ./no_io.py:vectors}\n"
+    )
+    (directory / "no_io.py").write_text(
+        "def vectors(items):\n    return [[0.5] * 256 for _ in items]\n"
     )
     return path
 
@@ -74,12 +80,14 @@ def embed_multi_command(model: str, csv: Path, env: dict, db: Path) -> float:
     return time.perf_counter() - start
 
 
-def cli_round(args, work: Path, env: dict, n: int) -> tuple[float, float]:
+def cli_round(args, work: Path, env: dict, n: int) -> tuple[float, float, float]:
     csv = work / "texts.csv"
     csv.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(texts(n))))
-    ours = embed_multi_command("bench-embed", csv, env, work / f"ours-{n}-{time.time_ns()}.db")
-    theirs = embed_multi_command("3-small", csv, env, work / f"theirs-{n}-{time.time_ns()}.db")
-    return ours, theirs
+    times = [
+        embed_multi_command(model, csv, env, work / f"{model}-{time.time_ns()}.db")
+        for model in ("bench-embed", "3-small", "bench-no-io")
+    ]
+    return times[0], times[1], times[2]
 
 
 def raw_batches(client, url: str, items: list[str], batch: int, in_flight: int) -> list:
@@ -148,6 +156,8 @@ def main() -> None:
     n = args.texts
     print(f"llm embed-multi, {n} texts, batches of {args.batch} ({args.rounds} rounds):")
     report("openai-embeddings preset", "llm's 3-small", cli, "3-small / preset", ">= 2x")
+    floor = statistics.median(c[2] for c in cli)
+    print(f"  the floor: llm embed-multi of a callable with no I/O, median {floor:7.3f} s")
     print(
         f"model.embed_multi, {n} texts of {args.dimensions} dimensions, "
         f"batches of {args.batch}, {args.in_flight} in flight:"
