@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import random
 import threading
@@ -201,17 +202,24 @@ EMBEDDING_DIMENSIONS = 8
 def fake_vector(text, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
     """A vector that depends only on the text: multiples of 1/256, so float32
     holds them exactly, whichever way they travel."""
+    return list(_vector(text if isinstance(text, bytes) else str(text), dimensions))
+
+
+@functools.lru_cache(maxsize=65536)  # the same texts again cost the server nothing
+def _vector(text, dimensions: int) -> tuple[float, ...]:
     import hashlib
 
-    data = text if isinstance(text, bytes) else str(text).encode("utf-8")
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
     digest = hashlib.blake2b(data, digest_size=64).digest()
-    return [(digest[i % 64] - 128) / 256 for i in range(dimensions)]
+    return tuple((digest[i % 64] - 128) / 256 for i in range(dimensions))
 
 
-def _base64_vector(vector: list[float]) -> str:
+@functools.lru_cache(maxsize=65536)
+def _base64_vector(text, dimensions: int) -> str:
     import base64
     import struct
 
+    vector = _vector(text, dimensions)
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
@@ -221,11 +229,11 @@ def embedding_reply(path: str, data: dict) -> dict | list | None:
     size = data.get("dimensions") or data.get("output_dimension") or EMBEDDING_DIMENSIONS
     if path.endswith("/embeddings"):
         texts = data["input"] if isinstance(data["input"], list) else [data["input"]]
-        encode = _base64_vector if data.get("encoding_format") == "base64" else (lambda v: v)
+        encode = _base64_vector if data.get("encoding_format") == "base64" else fake_vector
         return {
             "object": "list",
             "data": [
-                {"object": "embedding", "index": i, "embedding": encode(fake_vector(text, size))}
+                {"object": "embedding", "index": i, "embedding": encode(text, size)}
                 for i, text in enumerate(texts)
             ],
             "model": data.get("model"),
