@@ -33,6 +33,11 @@ def _other_models() -> list:
         return llm.get_models_with_aliases()
 
 
+def _other_embedding_models() -> list:
+    with _own_hook_off():
+        return llm.get_embedding_models_with_aliases()
+
+
 class Found(NamedTuple):
     """One declaration, as ``list`` and ``show`` see it."""
 
@@ -68,7 +73,8 @@ def _check(paths: tuple[str, ...] = (), deep: bool = False, fetch: bool = False)
     templates = [_template_found(e, fetch) for e in loaded.entries if discovery.is_template(e)]
     loaded.entries = discovery.expand(loaded.entries)
     others = _other_models()
-    refused = registry.settle(loaded, others)
+    embedding = _other_embedding_models() if _any_embedding(loaded) else []
+    refused = registry.settle(loaded, others, embedding)
     links, link_warnings = _fallback_problems(loaded.entries, others)
     found = templates + [_found(e, refused.get(i, _OK)) for i, e in enumerate(loaded.entries)]
     found += [Found(file, line, named, why, []) for file, line, named, why in loaded.rejected]
@@ -102,7 +108,7 @@ def _is_discovered(loaded: registry.Loaded, i: int) -> bool:
 
 
 def _found(entry, refusal: tuple) -> Found:
-    named = Named(entry.model_id, entry.aliases, entry.backend_type)
+    named = Named(entry.model_id, entry.aliases, entry.backend_type, entry.kind)
     if not discovery.is_discovered(entry):
         return Found(entry.file, entry.line, named, *refusal)
     note = f"discovered by {entry.template.model_id}"
@@ -157,6 +163,10 @@ def _path_of(text: str) -> tuple:
     """``models[3]`` -> ``("models", 3)``; ``[3]`` -> ``(3,)``."""
     head, _, index = text.rstrip("]").partition("[")
     return (head, int(index)) if head else (int(index),)
+
+
+def _any_embedding(loaded: registry.Loaded) -> bool:
+    return any(e.kind == "embedding" for e in loaded.entries)
 
 
 def _files(paths: tuple[str, ...]) -> list[str]:
@@ -249,7 +259,8 @@ def list_command(json_):
     for row in rows:
         name = row["model_id"] or "?"
         aliases = f" (aliases: {', '.join(row['aliases'])})" if row["aliases"] else ""
-        backend = f" [{row['backend']}]" if row["backend"] else ""
+        kind = ", embedding" if row.get("kind") == "embedding" else ""
+        backend = f" [{row['backend'] or '?'}{kind}]" if row["backend"] or kind else ""
         note = f" ({row['note']})" if "note" in row else ""
         click.echo(printable(f"{name}{aliases}{backend} {row['source']}: {row['status']}{note}"))
 
@@ -259,6 +270,7 @@ def _row(found: Found) -> dict:
         "model_id": found.named.model_id,
         "aliases": list(found.named.aliases),
         "backend": found.named.backend,
+        "kind": found.named.kind,
         "source": f"{found.file}:{found.line}",
         "loaded": found.error is None,
         "status": "loaded" if found.error is None else f"error: {found.error}",

@@ -37,27 +37,27 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
     # as-written check speaks only for the rest: top level, defaults, and
     # entries that are not mappings.
     file_level, entries, defaults = _structure(doc)
-    paths = [("models", i) if isinstance(doc.value, dict) else (i,) for i in range(len(entries))]
     file_broken = any(not _under_model(p) for p in file_level)
     problems = list(file_level)
     places = {_place(p) for p in problems}
     unexplained: list[Problem] = []  # past the cap: where each declaration with problems is
-    for path, entry in zip(paths, entries, strict=True):
+    for path, entry in entries:
         loc = doc.loc(path)
         if not isinstance(entry, dict):
             result.skipped.append(loc.line)
             continue
-        merged, origin = merge(defaults, ("defaults",), entry, path)
-        if len(places) >= MAX_PROBLEMS and not is_valid(merged, "model"):
+        kind = kind_of(path)
+        merged, origin = merge(defaults_for(kind, defaults), ("defaults",), entry, path)
+        if len(places) >= MAX_PROBLEMS and not is_valid(merged, DEFINITIONS[kind]):
             found = [doc.problem(path, "")]  # schema problems, found but not explained
             unexplained += found
         else:
-            found = check_model(merged, doc, origin, deep=deep)
+            found = check_model(merged, doc, origin, deep=deep, kind=kind)
             problems += found
             places.update(map(_place, found))
         if found or file_broken:
             result.skipped.append(loc.line)
-            result.named[loc.line] = Named.of(merged)
+            result.named[loc.line] = Named.of(merged, kind)
             continue
         aliases = range(len(merged.get("aliases", ())))
         result.models.append(
@@ -69,7 +69,7 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
                 loc.col,
                 doc.loc(origin(("model_id",))),
                 [doc.loc(origin(("aliases", j))) for j in aliases],
-                _can_stream(merged),
+                _can_stream(merged) if kind == "chat" else False,
             )
         )
     result.problems = _capped(sorted(_unique(problems), key=_position), unexplained)
@@ -77,6 +77,30 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
     if file_broken and not entries:
         result.skipped.append(result.problems[0].line)
     return result
+
+
+# The two kinds of model: the list each is declared in, and the schema
+# definition a merged declaration of that kind is checked against.
+LISTS = {"chat": "models", "embedding": "embedding_models"}
+DEFINITIONS = {"chat": "model", "embedding": "embeddingModel"}
+
+
+def kind_of(path: PathT) -> str:
+    """The kind of the declaration at ``path``: ``embedding_models[i]``, or chat."""
+    return "embedding" if path[:1] == ("embedding_models",) else "chat"
+
+
+def defaults_for(kind: str, defaults: dict) -> dict:
+    """``defaults`` less the keys only the other kind of model takes:
+    ``batch_size`` never reaches a chat model, nor ``attachment_types`` an
+    embedding model. (An unknown key reaches both, to be reported.)"""
+    from .schema import schema
+
+    definitions = schema()["definitions"]
+    takes = definitions[DEFINITIONS[kind]]["properties"]
+    other = "embedding" if kind == "chat" else "chat"
+    theirs = definitions[DEFINITIONS[other]]["properties"]
+    return {k: v for k, v in defaults.items() if k in takes or k not in theirs}
 
 
 def _can_stream(data: dict) -> bool:
@@ -125,11 +149,12 @@ def _capped(problems: list[Problem], unexplained: list[Problem]) -> list[Problem
 
 
 def _under_model(problem: Problem) -> bool:
-    return bool(re.match(r"^(models)?\[\d+\]", problem.path))
+    return bool(re.match(r"^(models|embedding_models)?\[\d+\]", problem.path))
 
 
-def _structure(doc: Document) -> tuple[list[Problem], list, dict]:
-    """File-level problems, the model entries, and the defaults mapping."""
+def _structure(doc: Document) -> tuple[list[Problem], list[tuple[PathT, object]], dict]:
+    """File-level problems, the (path, entry) of every declaration of either
+    kind, and the defaults mapping."""
     from .schema import validate
 
     value = doc.value
@@ -144,8 +169,9 @@ def _structure(doc: Document) -> tuple[list[Problem], list, dict]:
             {},
         )
     if isinstance(value, list):
-        return validate(value, "modelList", doc, shallow=True), value, {}
-    if isinstance(value, dict) and "models" not in value and "model_id" in value:
+        entries = [((i,), entry) for i, entry in enumerate(value)]
+        return validate(value, "modelList", doc, shallow=True), entries, {}
+    if isinstance(value, dict) and not value.keys() & LISTS.values() and "model_id" in value:
         message = (
             "this is one model declaration; a file holds a list of them: "
             "start it with '- ', or put it under 'models:'"
@@ -153,13 +179,14 @@ def _structure(doc: Document) -> tuple[list[Problem], list, dict]:
         return [doc.problem((), message)], [], {}
     if isinstance(value, dict):
         problems = validate(value, "fileMapping", doc, shallow=True)
-        entries = value.get("models")
+        entries = [
+            ((name, i), entry)
+            for name in LISTS.values()
+            if isinstance(value.get(name), list)
+            for i, entry in enumerate(value[name])
+        ]
         defaults = value.get("defaults")
-        return (
-            problems,
-            entries if isinstance(entries, list) else [],
-            defaults if isinstance(defaults, dict) else {},
-        )
+        return problems, entries, defaults if isinstance(defaults, dict) else {}
     kind = type(value).__name__.replace("str", "string")
     return (
         [doc.problem((), f"expected a list of models or a mapping with 'models', not a {kind}")],
@@ -216,7 +243,9 @@ def merge(defaults: dict, defaults_path: PathT, model: dict, model_path: PathT):
 # -- one merged model ------------------------------------------------------
 
 
-def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> list[Problem]:
+def check_model(
+    data: dict, doc: Document, origin, *, deep: bool = False, kind: str = "chat"
+) -> list[Problem]:
     """Schema and semantic problems of one merged model declaration.
 
     The semantic checks run in the same round as the schema's, on the parts
@@ -224,9 +253,9 @@ def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> lis
     round reports never uncovers a second round."""
     from .schema import validate
 
-    problems = validate(data, "model", doc, origin)
+    problems = validate(data, DEFINITIONS[kind], doc, origin)
     problems += _name_problems(data, doc, origin)
-    sound = _sound(data) if problems else data
+    sound = _sound(data, DEFINITIONS[kind]) if problems else data
     options = sound.get("options", {})
     for name, spec in options.items():
         reserved = reserved_option_name(name)
@@ -237,7 +266,7 @@ def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> lis
     written = data.get("options", {})
     # A backend's checks read every option (a template may name any of them).
     if "backend" in sound and isinstance(written, dict) and options.keys() == written.keys():
-        problems += _backend_problems(sound, doc, origin, deep)
+        problems += _backend_problems(sound, doc, origin, deep, kind)
         if "discover" in sound:
             from .discovery_check import template_problems
 
@@ -245,10 +274,10 @@ def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> lis
     return problems
 
 
-def _backend_problems(data: dict, doc: Document, origin, deep: bool) -> list[Problem]:
+def _backend_problems(data: dict, doc: Document, origin, deep: bool, kind: str) -> list[Problem]:
     from .backends import backend_class
 
-    backend = backend_class(data["backend"]["type"])
+    backend = backend_class(data["backend"]["type"], kind)
     problems = backend.check(data, doc, origin, Path(doc.file).parent, deep)
     if deep:  # the environment of this run, so never cached
         from .templates import TemplateError, expand_env
@@ -257,7 +286,7 @@ def _backend_problems(data: dict, doc: Document, origin, deep: bool) -> list[Pro
             expand_env(data["backend"], "backend")
         except TemplateError as exc:
             problems.append(doc.problem(origin(("backend",)), str(exc)))
-    if data.get("can_stream") and not backend.can_stream:
+    if data.get("can_stream") and not getattr(backend, "can_stream", False):
         message = f"the {data['backend']['type']} backend cannot stream"
         problems.append(doc.problem(origin(("can_stream",)), message))
     from .trust import check_declaration
@@ -289,14 +318,14 @@ def _name_problems(data: dict, doc: Document, origin) -> list[Problem]:
     return problems
 
 
-def _sound(data: dict) -> dict:
+def _sound(data: dict, definition: str) -> dict:
     """``data`` less every part the schema finds fault with: a key that has
     no place, a value that breaks a rule, a mapping that lacks a required key
     (a list goes whole: its items' indexes are locations)."""
     from .schema import errors_of
 
     for _ in range(8):  # each round cuts a part; a few rounds reach the bottom
-        cuts = {_cut_point(data, path) for path in _faulty(errors_of(data, "model"))} - {()}
+        cuts = {_cut_point(data, path) for path in _faulty(errors_of(data, definition))} - {()}
         if not cuts:
             return data
         data = _without(data, cuts)

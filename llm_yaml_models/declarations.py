@@ -98,21 +98,11 @@ class Declaration:
 
     @classmethod
     def from_entry(cls, entry: ModelEntry) -> Declaration:
-        from .backends import backend_class
-        from .errors import BackendError
-        from .templates import TemplateError, expand_env
-
         data = entry.data
-        backend_type = entry.backend_type
-        try:
-            backend = expand_env(data["backend"], "backend")
-            config = backend_class(backend_type).Config.from_data(backend, Path(entry.file), data)
-        except TemplateError as exc:
-            raise BackendError(entry.model_id, str(exc)) from exc
         return cls(
             model_id=entry.model_id,
-            backend_type=backend_type,
-            backend=config,
+            backend_type=entry.backend_type,
+            backend=backend_config(entry),
             file=entry.file,
             line=entry.line,
             aliases=tuple(data.get("aliases", ())),
@@ -122,4 +112,66 @@ class Declaration:
             can_stream=entry.can_stream,
             key=KeySpec(**data["key"]) if "key" in data else None,
             replace=data.get("replace", False),
+        )
+
+
+def backend_config(entry: ModelEntry, error=None) -> Any:
+    """The backend's typed Config, ``${VAR}`` expanded; a variable that is
+    unset is the model's one-line error (``error``: its class)."""
+    from .backends import backend_class
+    from .errors import BackendError
+    from .templates import TemplateError, expand_env
+
+    data = entry.data
+    try:
+        backend = expand_env(data["backend"], "backend")
+        config_class = backend_class(entry.backend_type, entry.kind).Config
+        return config_class.from_data(backend, Path(entry.file), data)
+    except TemplateError as exc:
+        raise (error or BackendError)(entry.model_id, str(exc)) from exc
+
+
+# An embedding model's batch size when its declaration gives none, as llm's
+# own OpenAI embedding models.
+BATCH_SIZE = 100
+
+
+@dataclass(frozen=True)
+class EmbeddingDeclaration:
+    """A validated embedding model declaration, defaults merged in.
+
+    llm's embed commands take no ``-o``: an option's value is its default."""
+
+    model_id: str
+    backend_type: str
+    backend: Any  # the backend's own typed Config
+    file: str
+    line: int
+    aliases: tuple[str, ...] = ()
+    options: tuple[OptionSpec, ...] = ()
+    key: KeySpec | None = None
+    prefix: str = ""
+    batch_size: int = BATCH_SIZE
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The options' values: those with a default."""
+        return {spec.name: spec.default for spec in self.options if spec.has_default}
+
+    @classmethod
+    def from_entry(cls, entry: ModelEntry) -> EmbeddingDeclaration:
+        from .errors import EmbeddingError
+
+        data = entry.data
+        return cls(
+            model_id=entry.model_id,
+            backend_type=entry.backend_type,
+            backend=backend_config(entry, EmbeddingError),
+            file=entry.file,
+            line=entry.line,
+            aliases=entry.aliases,
+            options=option_specs(data),
+            key=KeySpec(**data["key"]) if "key" in data else None,
+            prefix=data.get("prefix", ""),
+            batch_size=data.get("batch_size", BATCH_SIZE),
         )

@@ -23,9 +23,10 @@ class Named(NamedTuple):
     model_id: str | None
     aliases: tuple[str, ...]
     backend: str | None
+    kind: str = "chat"  # or "embedding"
 
     @classmethod
-    def of(cls, data: dict) -> Named:
+    def of(cls, data: dict, kind: str = "chat") -> Named:
         def text(value):
             return value if isinstance(value, str) else None
 
@@ -38,6 +39,7 @@ class Named(NamedTuple):
             text(data.get("model_id")),
             aliases,
             text(backend.get("type")) if isinstance(backend, dict) else None,
+            kind,
         )
 
 
@@ -63,6 +65,11 @@ class ModelEntry:
     @property
     def aliases(self) -> tuple[str, ...]:
         return tuple(self.data.get("aliases", ()))
+
+    @property
+    def kind(self) -> str:
+        """``embedding`` for a declaration under ``embedding_models:``, else ``chat``."""
+        return "embedding" if self.path.startswith("embedding_models[") else "chat"
 
     @property
     def backend_type(self) -> str:

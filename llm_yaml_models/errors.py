@@ -4,9 +4,12 @@
      ├── ConfigError        a model file is wrong; carries located Problems
      └── BackendError       a declared model failed while answering a prompt
           │                 (also an llm.ModelError, so llm prints one line)
-          └── Unavailable   it failed before any output and another model may
-                            answer instead: no connection, a timeout, 429 or
-                            5xx after its retries, no key (see ``fallbacks``)
+          ├── Unavailable   it failed before any output and another model may
+          │                 answer instead: no connection, a timeout, 429 or
+          │                 5xx after its retries, no key (see ``fallbacks``)
+          └── EmbeddingError  a declared embedding model failed; also a
+                            click.ClickException, as llm's embed commands
+                            catch nothing and would print a traceback
 
 Lower-level errors (PyYAML, jsonschema, OS errors, a backend's own
 exceptions) are translated into these at the boundary where they happen,
@@ -18,6 +21,7 @@ from __future__ import annotations
 import unicodedata
 from typing import NamedTuple
 
+import click
 import llm
 
 # Characters that would break one problem over several lines, or hide in a
@@ -93,3 +97,13 @@ class BackendError(YAMLModelsError, llm.ModelError):
 class Unavailable(BackendError):
     """The model could not answer at all, before any output: a model with
     ``fallbacks`` asks the next one."""
+
+
+class EmbeddingError(BackendError, click.ClickException):
+    """A declared embedding model failed. ``llm embed``, ``embed-multi`` and
+    ``similar`` let every exception through; click prints this one as
+    ``Error: ...`` and exits 1. Through the Python API it is an llm.ModelError."""
+
+    def __init__(self, model_id: str, message: str):
+        BackendError.__init__(self, model_id, message)
+        self.message = str(self)

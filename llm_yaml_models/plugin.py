@@ -24,6 +24,19 @@ def register_models(register, model_aliases):
         register(model, async_model, aliases=aliases)
 
 
+@llm.hookimpl(trylast=True)
+def register_embedding_models(register):
+    try:
+        from .registry import embedding_registrations
+
+        found = embedding_registrations()
+    except Exception as exc:  # noqa: BLE001 - never break llm
+        _internal_error("no embedding models registered", exc)
+        return
+    for model, aliases in found:
+        register(model, aliases=aliases)
+
+
 @llm.hookimpl
 def register_commands(cli):
     try:

@@ -224,16 +224,22 @@ def _combine(results: list[FileResult], names: list[str]) -> Loaded:
     return loaded
 
 
-def settle(loaded: Loaded, others: list) -> dict[int, tuple[str, list[Problem]]]:
+def settle(
+    loaded: Loaded, others: list, embedding_others: list = ()
+) -> dict[int, tuple[str, list[Problem]]]:
     """The entries that cannot load for their names, each with why and the
     problems: a name llm or another plugin registered (``others``: llm's
-    ModelWithAliases), unless the entry sets ``replace``, or a name that an
-    earlier declaration holds. Only a declaration that loads holds its names:
-    one refused for any reason blocks no other."""
-    taken = _registered(others)
-    held: dict[str, str] = {}  # name -> FILE:LINE:COL of the declaration that holds it
+    ModelWithAliases; ``embedding_others``: its EmbeddingModelWithAliases),
+    unless the entry sets ``replace``, or a name that an earlier declaration
+    holds. Chat and embedding models have names of their own, as in llm.
+    Only a declaration that loads holds its names: one refused for any
+    reason blocks no other."""
+    takens = {"chat": _registered(others), "embedding": _registered(embedding_others)}
+    # name -> FILE:LINE:COL of the declaration that holds it, per kind
+    helds: dict[str, dict[str, str]] = {"chat": {}, "embedding": {}}
     refused = {}
     for i, entry in enumerate(loaded.entries):
+        taken, held = takens[entry.kind], helds[entry.kind]
         registered = (
             []
             if entry.data.get("replace")
@@ -267,7 +273,7 @@ def _registered(others: list) -> dict[str, str]:
     """Each name llm or another plugin registered -> who registered it."""
     taken: dict[str, str] = {}
     for other in others:
-        model = other.model or other.async_model
+        model = other.model or getattr(other, "async_model", None)
         owner = f"{type(model).__module__} ({model})"
         for name in (model.model_id, *other.aliases):
             taken.setdefault(name, owner)
@@ -285,7 +291,16 @@ _state = {"warned": False, "quiet": False, "disabled": False, "cache_warned": Fa
 
 
 def registrations(model_aliases: list) -> list[tuple]:
-    """(model, async_model, aliases) for every good declaration."""
+    """(model, async_model, aliases) for every good chat declaration."""
+    return _registrations("chat", model_aliases)
+
+
+def embedding_registrations() -> list[tuple]:
+    """(embedding model, aliases) for every good embedding declaration."""
+    return _registrations("embedding", [])
+
+
+def _registrations(kind: str, others: list) -> list[tuple]:
     if _state["disabled"]:
         return []
     from . import discovery
@@ -300,7 +315,10 @@ def registrations(model_aliases: list) -> list[tuple]:
     if "models" not in _memo or _memo.get("lists") != lists:
         _build(loaded, lists)
     loaded, models = _memo["expanded"], _memo["models"]
-    refused = settle(loaded, model_aliases)
+    if kind == "embedding":
+        refused = settle(loaded, [], _other_embedding_models())
+    else:
+        refused = settle(loaded, others)
     # A discovered id that another model has is not registered, silently:
     # servers list what they list ('llm yaml-models list' says why).
     skipped = loaded.skipped + [
@@ -311,7 +329,9 @@ def registrations(model_aliases: list) -> list[tuple]:
     if skipped:
         warn_once(skipped)
     return [
-        (*models[i], entry.aliases) for i, entry in enumerate(loaded.entries) if i not in refused
+        (*models[i], entry.aliases)
+        for i, entry in enumerate(loaded.entries)
+        if i not in refused and entry.kind == kind
     ]
 
 
@@ -322,7 +342,28 @@ def _build(loaded: Loaded, lists) -> None:
     _release(_memo.get("models", []))
     expanded = Loaded(loaded.files)
     expanded.__dict__.update({**loaded.__dict__, "entries": expand(loaded.entries)})
-    _memo.update(lists=lists, expanded=expanded, models=families(expanded.entries))
+    chat = [e for e in expanded.entries if e.kind != "embedding"]
+    built = dict(zip(map(id, chat), families(chat), strict=True))
+    models = [built.get(id(e)) or _embedding_model(e) for e in expanded.entries]
+    _memo.update(lists=lists, expanded=expanded, models=models)
+
+
+def _embedding_model(entry: ModelEntry) -> tuple:
+    from .embeddings import build_embedding_model
+
+    return (build_embedding_model(entry),)
+
+
+def _other_embedding_models() -> list:
+    """The embedding models llm and other plugins register. llm's hook gives
+    no list of them, as it does for chat models: ask llm, with ours off."""
+    if not any(e.kind == "embedding" for e in _memo["loaded"].entries):
+        return []
+    _state["disabled"] = True
+    try:
+        return llm.get_embedding_models_with_aliases()
+    finally:
+        _state["disabled"] = False
 
 
 def forget() -> None:

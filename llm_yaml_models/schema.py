@@ -45,7 +45,8 @@ def _definitions(shallow: bool) -> dict:
         return definitions
     # A model entry that is a mapping is checked whole once defaults are
     # merged in (config.check_document): as written, only that it is one.
-    return {**definitions, "modelList": {"type": "array", "items": {"type": "object"}}}
+    entries = {"type": "array", "items": {"type": "object"}}
+    return {**definitions, "modelList": entries, "embeddingModelList": entries}
 
 
 @functools.cache

@@ -18,12 +18,15 @@ from .source import Document, PathT, format_path, parse, read_text
 def render(found, problems: list[Problem]) -> str:
     """``found`` (a cli.Found: a declaration, and why it did not load if it
     did not) as YAML; ``problems``: those of the files checked."""
+    from .config import LISTS, defaults_for
+
     doc = parse(found.file, read_text(found.file, found.file))
     mapping = isinstance(doc.value, dict)
-    entries = doc.value.get("models") if mapping else doc.value
+    listed = LISTS[found.named.kind]
+    entries = doc.value.get(listed) if mapping else doc.value
     defaults = doc.value.get("defaults") if mapping else None
-    prefix: PathT = ("models",) if mapping else ()
-    defaults = defaults if isinstance(defaults, dict) else {}
+    prefix: PathT = (listed,) if mapping else ()
+    defaults = defaults_for(found.named.kind, defaults if isinstance(defaults, dict) else {})
     for i, item in enumerate(entries if isinstance(entries, list) else []):
         at = doc.loc(prefix + (i,))
         if at.line == found.line and isinstance(item, dict) and _names(item, found.named):
@@ -31,7 +34,7 @@ def render(found, problems: list[Problem]) -> str:
             lines = _heading(found, format_path(prefix + (i,)), problems)
             _emit(merged, (), 0, lines, doc, origin)
             text = "".join(printable(line) + "\n" for line in lines)
-            return _secrets(merged, found.file).hide(text)
+            return _secrets(merged, found.file, found.named.kind).hide(text)
     raise LookupError(found.named.model_id)
 
 
@@ -58,10 +61,10 @@ def _stopping(file: str, path: str, problems: list[Problem]) -> list[Problem]:
     return inside or [p for p in mine if not _MODEL_PATH.match(p.path)]
 
 
-_MODEL_PATH = re.compile(r"^(models)?\[\d+\]")
+_MODEL_PATH = re.compile(r"^(models|embedding_models)?\[\d+\]")
 
 
-def _secrets(data: dict, file: str):
+def _secrets(data: dict, file: str, kind: str):
     """The backend configuration's secrets (``BackendConfig.secrets``); if
     it cannot be built (a variable unset, or a declaration that did not
     load), a URL's password as written."""
@@ -73,7 +76,7 @@ def _secrets(data: dict, file: str):
     backend = backend if isinstance(backend, dict) else {}
     try:
         expanded = expand_env(backend, "backend")
-        config = backend_class(backend["type"]).Config.from_data(expanded, Path(file), data)
+        config = backend_class(backend["type"], kind).Config.from_data(expanded, Path(file), data)
         return config.secrets()
     except Exception:  # noqa: BLE001 - shown anyway, with what can be found
         secrets = Secrets()

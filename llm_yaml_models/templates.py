@@ -30,6 +30,8 @@ PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 NAMES = ("prompt", "system", "messages", "model", "stream", "options", "key", "env")
+# An embedding model's templates: ``items`` is the batch (texts, and bytes as base64).
+EMBEDDING_NAMES = ("items", "model", "options", "key", "env")
 
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
 
@@ -61,11 +63,11 @@ def env_names(value: Any) -> list[str]:
     return []
 
 
-def check_name(name: str, options: Mapping) -> str | None:
+def check_name(name: str, options: Mapping, names: tuple[str, ...] = NAMES) -> str | None:
     """Why ``name`` cannot be used in a template, or None if it can."""
     head, _, tail = name.partition(".")
-    if head not in NAMES:
-        return f"unknown template name '{name}'; names are: {', '.join(NAMES)}"
+    if head not in names:
+        return f"unknown template name '{name}'; names are: {', '.join(names)}"
     if head == "options" and tail and tail not in options:
         return f"'{name}' names no declared option"
     if head == "env" and not tail:

@@ -15,6 +15,12 @@ Routes (any prefix before them is ignored, so base URLs may carry one):
   GET .../models         OpenAI's list of models (ids from ``models``)
   GET .../api/tags       Ollama's list of models (names from ``models``)
   GET PATH in ``bodies``   that body, as JSON
+  .../embeddings         OpenAI embeddings (float or base64, as asked)
+  .../api/embed          Ollama embeddings
+  .../v2/embed           Cohere embeddings (v2)
+  .../embed              Hugging Face TEI embeddings
+  Each embedding is ``fake_vector(text, dimensions)``: the same text gets the
+  same vector from every route.
 Every request is recorded in ``requests``.
 """
 
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import random
 import threading
@@ -406,6 +413,72 @@ def sse_of(events: list[tuple[str, dict]]) -> bytes:
     return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
 
 
+EMBEDDING_DIMENSIONS = 8
+
+
+def fake_vector(text, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """A vector that depends only on the text: multiples of 1/256, so float32
+    holds them exactly, whichever way they travel."""
+    return list(_vector(text if isinstance(text, bytes) else str(text), dimensions))
+
+
+@functools.lru_cache(maxsize=65536)  # the same texts again cost the server nothing
+def _vector(text, dimensions: int) -> tuple[float, ...]:
+    import hashlib
+
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
+    digest = hashlib.blake2b(data, digest_size=64).digest()
+    return tuple((digest[i % 64] - 128) / 256 for i in range(dimensions))
+
+
+@functools.lru_cache(maxsize=65536)
+def _base64_vector(text, dimensions: int) -> str:
+    import base64
+    import struct
+
+    vector = _vector(text, dimensions)
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def embedding_reply(path: str, data: dict) -> dict | list | None:
+    """The reply of an embedding route, shaped as its provider's API
+    reference documents it; None for a path that is no embedding route."""
+    size = data.get("dimensions") or data.get("output_dimension") or EMBEDDING_DIMENSIONS
+    if path.endswith("/embeddings"):
+        texts = data["input"] if isinstance(data["input"], list) else [data["input"]]
+        encode = _base64_vector if data.get("encoding_format") == "base64" else fake_vector
+        return {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": encode(text, size)}
+                for i, text in enumerate(texts)
+            ],
+            "model": data.get("model"),
+            "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+        }
+    if path.endswith("/api/embed"):
+        texts = data["input"] if isinstance(data["input"], list) else [data["input"]]
+        return {
+            "model": data.get("model"),
+            "embeddings": [fake_vector(text, size) for text in texts],
+            "total_duration": 1000,
+            "load_duration": 10,
+            "prompt_eval_count": len(texts),
+        }
+    if path.endswith("/v2/embed"):
+        return {
+            "id": "embed-fake",
+            "embeddings": {"float": [fake_vector(text, size) for text in data["texts"]]},
+            "texts": data["texts"],
+            "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": 3}},
+            "response_type": "embeddings_by_type",
+        }
+    if path.endswith("/embed"):
+        texts = data["inputs"] if isinstance(data["inputs"], list) else [data["inputs"]]
+        return [fake_vector(text, size) for text in texts]
+    return None
+
+
 class FakeAPI:
     """Start with ``with FakeAPI() as server:``; ``server.url`` is its base URL."""
 
@@ -556,6 +629,9 @@ class FakeAPI:
 
     def _reply(self, request: Recorded) -> tuple[bool, str, bytes]:
         data = json.loads(request.body) if request.body else {}
+        embedded = embedding_reply(request.path, data)
+        if embedded is not None:
+            return False, "application/json", json.dumps(embedded).encode()
         streaming = bool(data.get("stream"))
         key = (request.path.rsplit("/", 2)[-2:].__str__(), streaming, self.reply)
         if key in self._cache:

@@ -1,4 +1,5 @@
-"""Every file in examples/ loads with no problems, and its markov models run.
+"""Every file in examples/ loads with no problems, its markov models run and
+its Python embedding models embed.
 
 The files are collected from the directory, so a new example is covered
 without touching this module."""
@@ -76,5 +77,18 @@ def test_example_markov_models_run(example, run_llm):
 
 def test_example_aliases_resolve(example, run_llm):
     for row in declared(run_llm):
+        get = llm.get_embedding_model if row["kind"] == "embedding" else llm.get_model
         for alias in row["aliases"]:
-            assert llm.get_model(alias).model_id == row["model_id"]
+            assert get(alias).model_id == row["model_id"]
+
+
+def test_example_python_embedding_models_embed(example, run_llm):
+    for row in declared(run_llm):
+        if row["kind"] != "embedding" or row["backend"] != "python":
+            continue  # an HTTP one needs a server: validating is enough
+        model = llm.get_embedding_model(row["model_id"])
+        vectors = list(model.embed_multi([PROMPT, "a cat", "the dog"]))
+        assert len(vectors) == 3 and len({len(v) for v in vectors}) == 1
+        result = run_llm("embed", "-m", row["model_id"], "-c", PROMPT)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == vectors[0]

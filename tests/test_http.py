@@ -1397,8 +1397,8 @@ def http_example_models() -> dict[str, str]:
     for path in sorted(EXAMPLES.glob("*.yaml")):
         data = yaml.safe_load(path.read_text("utf-8"))
         defaults = data.get("defaults", {}) if isinstance(data, dict) else {}
-        models = data["models"] if isinstance(data, dict) else data
-        for model in models:
+        models = data.get("models", []) if isinstance(data, dict) else data
+        for model in models:  # chat models: embedding models are in test_embeddings
             backend = {**defaults.get("backend", {}), **model.get("backend", {})}
             # A discovery template is no model (tests/test_examples.py runs it).
             if backend.get("type") == "http" and "discover" not in model:

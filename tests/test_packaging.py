@@ -31,13 +31,9 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_carries_the_schema_and_presets(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "llm_yaml_models/schemas/llm-yaml-models.schema.json" in names
-    for preset in (
-        "openai-chat",
-        "ollama-chat",
-        "anthropic-messages",
-        "gemini",
-        "openai-responses",
-    ):
+    chat = ("openai-chat", "ollama-chat", "anthropic-messages", "gemini", "openai-responses")
+    embedding = ("openai-embeddings", "ollama-embed", "tei", "cohere-embed")
+    for preset in chat + embedding:
         assert f"llm_yaml_models/presets/{preset}.yaml" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "[llm]\nyaml_models = llm_yaml_models.plugin" in (

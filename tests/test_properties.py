@@ -93,17 +93,23 @@ def llm_cli(*args: str):
 
 
 def call_hook() -> tuple[list[tuple[str, tuple[str, ...]]], str]:
-    """Call the plugin's register_models hook directly: (model id, aliases)
-    for each registration, and what it wrote on stderr."""
+    """Call the plugin's register_models and register_embedding_models hooks
+    directly: (model id, aliases) for each registration, and what they wrote
+    on stderr."""
     registered = []
 
     def register(model, async_model=None, aliases=None):
         assert async_model is not None and async_model.model_id == model.model_id
         registered.append((model.model_id, tuple(aliases or ())))
 
+    def register_embedding(model, aliases=None):
+        assert isinstance(model, llm.EmbeddingModel)
+        registered.append((model.model_id, tuple(aliases or ())))
+
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         plugin.register_models(register, model_aliases=[])
+        plugin.register_embedding_models(register_embedding)
     return registered, err.getvalue()
 
 
@@ -174,6 +180,7 @@ def check(path: Path) -> Checked:
     assert listed.exit_code == 0, listed.output
     for model_id in in_llm:
         assert f": {model_id}" in listed.stdout
+    assert llm_cli("embed-models", "list").exit_code == 0
     if in_llm:  # every registered model can build its Options class
         args = [a for model_id in in_llm for a in ("-m", model_id)]
         with_options = llm_cli("models", "list", "--options", *args)
@@ -1261,7 +1268,7 @@ def test_a_merge_key_bomb_is_never_expanded():
     result = load_file(str(CORPUS / "merge-key-bomb.yaml"))
     assert [p.message for p in result.problems] == [
         "'models' is a required property",
-        "unknown key 'x'; expected one of: defaults, models, version",
+        "unknown key 'x'; expected one of: defaults, embedding_models, models, version",
     ]
 
 

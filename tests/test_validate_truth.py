@@ -474,8 +474,9 @@ def test_show_a_model_skipped_for_its_files_defaults(write, run_llm):
     assert result.output.splitlines()[:2] == [
         f"# m, declared at {file}:4, is not loaded:",
         f"#   {file}:2:3: defaults.colour: unknown key 'colour'; expected one of: "
-        "attachment_types, backend, can_stream, description, fallbacks, key, limits, options, "
-        "replace, supports_schema, supports_tools",
+        "attachment_types, backend, batch_size, can_stream, description, fallbacks, key, "
+        "limits, options, prefix, replace, supports_binary, supports_schema, supports_text, "
+        "supports_tools",
     ]
 
 
@@ -540,6 +541,6 @@ def test_a_json_schema_keyword_never_hides_a_missing_key(write, validate):
         [
             f"{file}:1:1: 'models' is a required property",
             f"{file}:2:1: else: unknown key 'else': a JSON Schema keyword this place does not "
-            "take; expected one of: defaults, models, version",
+            "take; expected one of: defaults, embedding_models, models, version",
         ],
     )

@@ -21,7 +21,7 @@ from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import llm
 
-from ..errors import BackendError, Unavailable
+from ..errors import BackendError, EmbeddingError, Unavailable
 
 if TYPE_CHECKING:
     from ..declarations import Declaration
@@ -269,3 +269,55 @@ class Backend(ABC):
     @abstractmethod
     def astream(self, request: Request) -> AsyncIterator[str]:
         """The async twin of ``stream``."""
+
+
+# -- embedding models ----------------------------------------------------------
+
+
+@dataclass
+class EmbedRequest:
+    """One batch for an embedding backend: texts (the declared ``prefix``
+    already prepended) and bytes, in order."""
+
+    model_id: str
+    items: list[str | bytes]
+    options: OptionValues
+    key: str | None
+    secrets: Secrets = field(default_factory=Secrets, repr=False)
+    reply: Any = None  # what the backend got back, before it is checked
+
+    def __post_init__(self):
+        self.secrets.add(self.key)
+        if self.key is not None:
+            self.key = self.key.strip() or None
+
+    def fail(self, message: str, *, unavailable: bool = False) -> EmbeddingError:
+        """The one-line error of this model, every secret starred (an
+        embedding model has no fallbacks: ``unavailable`` changes nothing)."""
+        return EmbeddingError(self.model_id, self.secrets.hide(message))
+
+
+class EmbeddingBackend(ABC):
+    """One instance per declared embedding model, created on first use and
+    kept for the life of the process: a client and its connection pool are
+    made once and serve every batch."""
+
+    Config: ClassVar[type[BackendConfig]] = BackendConfig
+    # How many batches one call may have in flight at once.
+    concurrency: int = 1
+
+    def __init__(self, declaration):
+        self.declaration = declaration
+        self.config = declaration.backend
+
+    @classmethod
+    def check(cls, data: dict, doc: Document, origin, base_dir: Path, deep: bool = False) -> list:
+        """As ``Backend.check``, for a merged embedding declaration."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing
+        """Let go of connections and the like; the model may be rebuilt."""
+
+    @abstractmethod
+    def embed(self, request: EmbedRequest) -> list[list[float]]:
+        """One vector per item of ``request.items``, in order."""

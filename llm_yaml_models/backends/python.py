@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .base import Backend, BackendConfig, Request
+from .base import Backend, BackendConfig, EmbeddingBackend, EmbedRequest, Request
 from .worker import in_thread, second_interrupt_ends
 
 _DONE = object()
@@ -206,6 +206,24 @@ class _PrivateLoop:
             self.loop.close()
 
 
+def _failure(request, exc: BaseException):
+    """The callable raised ``exc``: the model's one-line error."""
+    if isinstance(exc, _Raised):
+        exc = exc.original
+    said = str(exc)
+    return request.fail(f"{type(exc).__name__}: {said}" if said else type(exc).__name__)
+
+
+def _loaded(backend, request):
+    """The backend's callable, imported on first use."""
+    if backend._fn is None:
+        try:
+            backend._fn = load_callable(backend.config)
+        except CallableError as exc:
+            raise request.fail(str(exc)) from exc
+    return backend._fn
+
+
 def _is_async(fn) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
 
@@ -228,12 +246,7 @@ class PythonBackend(Backend):
         return []
 
     def function(self, request: Request):
-        if self._fn is None:
-            try:
-                self._fn = load_callable(self.config)
-            except CallableError as exc:
-                raise request.fail(str(exc)) from exc
-        return self._fn
+        return _loaded(self, request)
 
     def _call(self, fn, request: Request):
         try:
@@ -242,10 +255,7 @@ class PythonBackend(Backend):
             raise self._error(request, exc) from exc
 
     def _error(self, request: Request, exc: BaseException):
-        if isinstance(exc, _Raised):
-            exc = exc.original
-        said = str(exc)
-        return request.fail(f"{type(exc).__name__}: {said}" if said else type(exc).__name__)
+        return _failure(request, exc)
 
     def _chunk(self, request: Request, chunk: Any) -> str:
         if not isinstance(chunk, str):
@@ -395,4 +405,52 @@ class PythonBackend(Backend):
             stop.set()
 
 
+class Batch(list):
+    """The items an embedding callable is given: a list of texts (the
+    declared prefix prepended) and bytes, which also carries the model's
+    ``model_id``, its ``options`` and its ``key``."""
+
+    def __init__(self, request: EmbedRequest):
+        super().__init__(request.items)
+        self.model_id = request.model_id
+        self.options = request.options
+        self.key = request.key
+
+
+class PythonEmbeddingBackend(EmbeddingBackend):
+    """An embedding model backed by ``fn(items, **arguments)``, which returns
+    a list of vectors (or a numpy array), plain or ``async def``. One batch
+    at a time: a callable owns its own concurrency."""
+
+    Config = PythonConfig
+    check = PythonBackend.check
+
+    def __init__(self, declaration):
+        super().__init__(declaration)
+        self._fn = None
+        self._loop: _PrivateLoop | None = None
+
+    def embed(self, request: EmbedRequest) -> list[list[float]]:
+        from .vectors import VectorError, checked
+
+        fn = _loaded(self, request)
+        try:
+            result = fn(Batch(request), **self.config.arguments)
+            if inspect.isawaitable(result):
+                self._loop = self._loop or _PrivateLoop()
+                result = self._loop.run(result)
+        except _FAILURES as exc:
+            raise _failure(request, exc) from exc
+        try:
+            return checked(result, len(request.items), self.config.callable)
+        except VectorError as exc:
+            raise request.fail(str(exc)) from exc
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+
 BACKEND = PythonBackend
+EMBEDDING_BACKEND = PythonEmbeddingBackend

@@ -62,6 +62,19 @@ def _in_the_clear(url: str) -> bool:
         return True
 
 
+def warned(call: Call, model_id: str) -> Call:
+    """``call``, after one warning per model per process if it sends a key
+    over plain http to another machine."""
+    if call.key and _in_the_clear(call.url) and model_id not in _WARNED_CLEAR:
+        _WARNED_CLEAR.add(model_id)
+        host = urlsplit(call.url).hostname
+        sys.stderr.write(
+            f"llm-yaml-models: warning: {model_id} sends its key to {host} "
+            "over plain http, unencrypted\n"
+        )
+    return call
+
+
 def _causes(exc: BaseException) -> list[BaseException]:
     """The exception and what caused it, outermost first (async errors often
     say nothing themselves)."""
@@ -144,15 +157,7 @@ class HttpBackend(Backend):
 
     def call(self, request: Request, target: Target | None = None) -> Call:
         target = target or Target(self.config, request.key)
-        call = build_call(target.config, request, target.key)
-        if call.key and _in_the_clear(call.url) and request.model_id not in _WARNED_CLEAR:
-            _WARNED_CLEAR.add(request.model_id)
-            host = urlsplit(call.url).hostname
-            sys.stderr.write(
-                f"llm-yaml-models: warning: {request.model_id} sends its key to {host} "
-                "over plain http, unencrypted\n"
-            )
-        return call
+        return warned(build_call(target.config, request, target.key), request.model_id)
 
     def dry_run(self, request: Request) -> str:
         """The request as it would be sent, secrets starred: nothing is sent;

@@ -52,13 +52,7 @@ def build_call(config, request: Request, key: str | None) -> Call:
         "options": dict(request.options),
         "key": key if key is not None else UNSET,
     }
-    headers = {
-        name: str(value)
-        for name, template in config.headers.items()
-        if not (key is None and "key" in names_in(template))
-        for value in [render(template, context)]
-        if value is not UNSET
-    }
+    headers = rendered_headers(config, context, key)
     params = {k: str(v) for k, v in render(_params(config, streaming), context).items()}
     body = render(config.body, context) if config.body is not None else None
     if streaming and config.stream.body:
@@ -70,12 +64,25 @@ def build_call(config, request: Request, key: str | None) -> Call:
             body = {**(body or {}), name: value}
     body = _with_tools_and_schema(config, request, body)
     url = render_url(config.stream_url if streaming else config.url, context)
-    for name, value in headers.items():
-        if not value.isascii():
-            raise WireError(f"header {name!r} is not ASCII once its template is filled in")
     secrets = _secrets(config, request, url)
     framing = config.stream.format
     return Call(config.method, url, headers, params, body, streaming, key, framing, secrets)
+
+
+def rendered_headers(config, context: dict, key: str | None) -> dict[str, str]:
+    """The declared headers filled in; one that uses ``{{ key }}`` is not
+    sent without a key, and a value must be ASCII."""
+    headers = {
+        name: str(value)
+        for name, template in config.headers.items()
+        if not (key is None and "key" in names_in(template))
+        for value in [render(template, context)]
+        if value is not UNSET
+    }
+    for name, value in headers.items():
+        if not value.isascii():
+            raise WireError(f"header {name!r} is not ASCII once its template is filled in")
+    return headers
 
 
 def _unplaced(config, options, streaming: bool) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...templates import check_name, names_in
+from ...templates import NAMES, check_name, names_in
 from . import wire
 from .config import merged
 
@@ -17,6 +17,15 @@ def problems(data: dict, doc, origin) -> list:
     def at(*path):
         return origin(("backend", *path))
 
+    found = request_problems(backend, data.get("options", {}), doc, at, NAMES)
+    found += _paths(backend, doc, at)
+    found += _capabilities(data, backend, doc, origin)
+    return found
+
+
+def request_problems(backend: dict, options: dict, doc, at, names: tuple[str, ...]) -> list:
+    """Where the request goes, and the names its templates use (``names``:
+    a chat model's, or an embedding model's)."""
     found = []
     if backend.get("url") and backend.get("deployments"):
         message = (
@@ -28,14 +37,11 @@ def problems(data: dict, doc, origin) -> list:
         message = "an http backend needs 'url', or 'base_url' (with 'path'), or a 'preset'"
         found.append(doc.problem(at(), message))
     # A preset's own options may be placed by its templates.
-    options = {**(backend.get("options") or {}), **data.get("options", {})}
-    found += _template_names(backend, options, doc, at)
-    found += _paths(backend, doc, at)
-    found += _capabilities(data, backend, doc, origin)
-    return found
+    options = {**(backend.get("options") or {}), **options}
+    return found + _template_names(backend, options, doc, at, names)
 
 
-def _template_names(backend: dict, options: dict, doc, at) -> list:
+def _template_names(backend: dict, options: dict, doc, at, names: tuple[str, ...]) -> list:
     found = []
     templates = ("url", "base_url", "path", "headers", "params", "body")
     stream = list(
@@ -43,7 +49,7 @@ def _template_names(backend: dict, options: dict, doc, at) -> list:
     )
     for path, text in [*_strings(backend, templates), *stream]:
         for name in names_in(text):
-            why = check_name(name, options)
+            why = check_name(name, options, names)
             if why:
                 found.append(doc.problem(at(*path), why))
     return found

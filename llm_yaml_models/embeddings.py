@@ -1,0 +1,159 @@
+"""Declaration -> an ``llm.EmbeddingModel`` of a class of its own.
+
+The chat factory's twin (``factory.py``): the same entries, from the same
+loader and cache, become embedding models here. Registration needs only the
+entry; the typed declaration and the backend (with its client) are made on
+first use and kept for the life of the process.
+
+When llm hands one call more items than ``batch_size`` (the Python API's
+``model.embed_multi``), up to the backend's ``concurrency`` batches are in
+flight at once, and the vectors come back in input order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import TYPE_CHECKING, ClassVar
+
+import llm
+
+from .entries import ModelEntry
+
+if TYPE_CHECKING:
+    from .backends.base import EmbeddingBackend
+    from .declarations import EmbeddingDeclaration
+
+
+class _EmbeddingMixin:
+    entry: ClassVar[ModelEntry]
+    _declaration: ClassVar[EmbeddingDeclaration | None] = None
+    _backend: ClassVar[EmbeddingBackend | None] = None
+
+    @property
+    def declaration(self) -> EmbeddingDeclaration:
+        cls = type(self)
+        if cls._declaration is None:
+            from .declarations import EmbeddingDeclaration
+
+            cls._declaration = EmbeddingDeclaration.from_entry(self.entry)
+        return cls._declaration
+
+    @property
+    def backend(self) -> EmbeddingBackend:
+        cls = type(self)
+        if cls._backend is None:
+            from .backends import backend_class
+
+            declaration = self.declaration
+            cls._backend = backend_class(declaration.backend_type, "embedding")(declaration)
+        return cls._backend
+
+    @classmethod
+    def release(cls) -> None:
+        """Close the backend, if one was made: the registry is done with us."""
+        if cls._backend is not None:
+            cls._backend.close()
+            cls._backend = None
+
+    def __str__(self) -> str:
+        return f"YAML {self.entry.backend_type} embedding: {self.model_id}"
+
+    def get_key(self, explicit_key: str | None = None) -> str | None:
+        """llm's key lookup; a missing key is this model's one-line error
+        (llm's embed commands would show NeedsKeyException as a traceback)."""
+        try:
+            return super().get_key(explicit_key)
+        except llm.NeedsKeyException as exc:
+            from .errors import EmbeddingError
+
+            raise EmbeddingError(self.model_id, str(exc)) from None
+
+    def embed_batch(self, items: Iterable[str | bytes], *, key: str | None = None):
+        return iter(self._embed(list(items), key))
+
+    def _embed(self, items: list[str | bytes], key: str | None) -> list[list[float]]:
+        from .backends.base import EmbedRequest, OptionValues
+
+        declaration = self.declaration
+        prefix = declaration.prefix
+        if prefix:
+            items = [prefix + i if isinstance(i, str) else i for i in items]
+        request = EmbedRequest(self.model_id, items, OptionValues(declaration.values), key)
+        return self.backend.embed(request)
+
+    def embed_multi(
+        self, items: Iterable[str | bytes], batch_size: int | None = None, *, key: str | None = None
+    ) -> Iterator[list[float]]:
+        size = self.batch_size if batch_size is None else batch_size
+        if not size or self.backend.concurrency <= 1:
+            yield from super().embed_multi(items, batch_size, key=key)
+            return
+        resolved = self.get_key(key)
+        batches = _batches(map(self._checked, items), size)
+        first = next(batches, None)
+        second = next(batches, None) if first is not None else None
+        if second is None:  # one batch (llm embed-multi hands over one at a time)
+            yield from self._embed(first, resolved) if first else ()
+            return
+        everything = itertools.chain([first, second], batches)
+        yield from _in_flight(everything, lambda batch: self._embed(batch, resolved), self)
+
+    def _checked(self, item: str | bytes) -> str | bytes:
+        self._check(item)  # llm's own message for binary to a text-only model
+        return item
+
+
+def _batches(items: Iterator, size: int) -> Iterator[list]:
+    while batch := list(islice(items, size)):
+        yield batch
+
+
+def _in_flight(batches: Iterator[list], embed, model) -> Iterator[list[float]]:
+    """Up to ``model.backend.concurrency`` batches at once, their vectors
+    yielded in input order. As many again wait their turn, so that no
+    thread idles while the oldest batch is slow; the batches are read from
+    ``batches`` only that far ahead. A failure stops the rest: batches not
+    started are cancelled, those in flight are waited for."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    limit = model.backend.concurrency
+    pool = ThreadPoolExecutor(limit, thread_name_prefix=f"embed-{model.model_id}")
+    pending: deque = deque()
+    try:
+        for batch in batches:
+            pending.append(pool.submit(embed, batch))
+            if len(pending) >= 2 * limit:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def build_embedding_model(entry: ModelEntry) -> llm.EmbeddingModel:
+    """A new embedding model instance, of its own class."""
+    data = entry.data
+    key = data.get("key")
+    namespace = {
+        "model_id": entry.model_id,
+        "entry": entry,
+        "supports_text": data.get("supports_text", True),
+        "supports_binary": data.get("supports_binary", False),
+        "batch_size": data.get("batch_size", _batch_size()),
+        "needs_key": key["name"] if key else None,
+        "key_env_var": key.get("env") if key else None,
+        "__module__": __name__,
+    }
+    cls = type(
+        f"YAMLEmbeddingModel[{entry.model_id}]", (_EmbeddingMixin, llm.EmbeddingModel), namespace
+    )
+    return cls()
+
+
+def _batch_size() -> int:
+    from .declarations import BATCH_SIZE
+
+    return BATCH_SIZE
