@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class OptionSpec:
     pattern: str | None = None
     items: OptionSpec | None = None
     send: bool = True  # HTTP: put the option in the body when the template has no place for it
+    # HTTP: body keys (a template) sent when the option is set and not false
+    body: Any = field(default=None, hash=False)
 
     @property
     def has_default(self) -> bool:
@@ -98,11 +100,11 @@ class Declaration:
 
     @classmethod
     def from_entry(cls, entry: ModelEntry) -> Declaration:
-        from .backends import backend_class
+        from .backends import backend_class, with_declared_options
         from .errors import BackendError
         from .templates import TemplateError, expand_env
 
-        data = entry.data
+        data = with_declared_options(entry.data)
         backend_type = entry.backend_type
         try:
             backend = expand_env(data["backend"], "backend")

@@ -8,7 +8,10 @@ with quotes, newlines, braces or non-ASCII arrives exactly as typed.
 Names: ``prompt``, ``system``, ``messages``, ``model``, ``stream``,
 ``options`` (all that are set) and ``options.NAME``, ``key``, ``env.VAR``.
 A whole-string placeholder whose value is unset (an option not given)
-removes its key from the enclosing mapping.
+removes its key from the enclosing mapping, and a mapping left empty by
+that is removed in turn (``options: {temperature: ...}`` with no option
+set sends no ``"options": {}``). ``{{ options }}`` is the options that no
+template places by name (``TemplateOptions``), and is unset when there are none.
 
 In a URL, a value placed in the path, query or fragment is percent-encoded,
 so that it stays one segment (or one value): ``../admin?x#`` cannot climb
@@ -31,6 +34,15 @@ SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 NAMES = ("prompt", "system", "messages", "model", "stream", "options", "key", "env")
 
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
+
+
+class TemplateOptions(dict):
+    """``{{ options }}``: the options that no template places by name;
+    ``{{ options.NAME }}`` reads ``every`` option that is set."""
+
+    def __init__(self, rest: dict, every: dict):
+        super().__init__(rest)
+        self.every = every
 
 
 class TemplateError(Exception):
@@ -80,7 +92,10 @@ def lookup(name: str, context: Mapping) -> Any:
         return os.environ.get(tail, UNSET)
     value = context.get(head, UNSET)
     if tail:
+        value = getattr(value, "every", value)
         return value.get(tail, UNSET) if isinstance(value, Mapping) else UNSET
+    if isinstance(value, TemplateOptions) and not value:
+        return UNSET
     return value
 
 
@@ -93,7 +108,13 @@ def _text(value: Any) -> str:
 
 
 def render(template: Any, context: Mapping) -> Any:
-    """The template with every placeholder filled from ``context``."""
+    """The template with every placeholder filled from ``context``. A
+    mapping at the top is a mapping still, if all its keys were dropped."""
+    out = _render(template, context)
+    return {} if out is UNSET and isinstance(template, Mapping) else out
+
+
+def _render(template: Any, context: Mapping) -> Any:
     if isinstance(template, str):
         whole = PLACEHOLDER.fullmatch(template)
         if whole:
@@ -102,12 +123,12 @@ def render(template: Any, context: Mapping) -> Any:
     if isinstance(template, Mapping):
         out = {}
         for key, value in template.items():
-            rendered = render(value, context)
+            rendered = _render(value, context)
             if rendered is not UNSET:
                 out[key] = rendered
-        return out
+        return out if out or not template else UNSET
     if isinstance(template, list):
-        return [v for v in (render(item, context) for item in template) if v is not UNSET]
+        return [v for v in (_render(item, context) for item in template) if v is not UNSET]
     return template
 
 

@@ -21,20 +21,30 @@ def problems(data: dict, doc, origin) -> list:
     if not backend.get("url") and not backend.get("base_url"):
         message = "an http backend needs 'url', or 'base_url' (with 'path'), or a 'preset'"
         found.append(doc.problem(at(), message))
-    found += _template_names(backend, data.get("options", {}), doc, at)
+    # A preset's own templates may name an option the model removed: that
+    # option is then never set, and its key never sent.
+    found += _template_names(data["backend"], data.get("options", {}), doc, origin)
     found += _paths(backend, doc, at)
     found += _capabilities(data, backend, doc, origin)
     return found
 
 
-def _template_names(backend: dict, options: dict, doc, at) -> list:
-    found = []
-    for path, text in _strings(backend, ("url", "base_url", "path", "headers", "params", "body")):
-        for name in names_in(text):
-            why = check_name(name, options)
-            if why:
-                found.append(doc.problem(at(*path), why))
-    return found
+def _template_names(backend: dict, options: dict, doc, origin) -> list:
+    """Names the templates use that do not exist: the backend's as written,
+    and each option's ``body:``."""
+    keys = ("url", "base_url", "path", "headers", "params", "body")
+    places = [(("backend", *p), text) for p, text in _strings(backend, keys)]
+    for name, spec in options.items():
+        places += [(("options", name, *p), text) for p, text in _strings(spec, ("body",))]
+    return [
+        doc.problem(origin(path), why)
+        for path, text in places
+        for why in _unknown_names(text, options)
+    ]
+
+
+def _unknown_names(text: str, options: dict) -> list[str]:
+    return [why for name in names_in(text) if (why := check_name(name, options))]
 
 
 _NOT_PATHS = ("format", "done", "done_events", "skip_events")

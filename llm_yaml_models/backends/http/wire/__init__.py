@@ -31,6 +31,7 @@ FAMILIES = {
     "openai": "openai_chat",
     "anthropic": "anthropic",
     "ollama": "ollama",
+    "completions": "openai_completions",
 }
 
 
