@@ -229,9 +229,9 @@ def check_model(data: dict, doc: Document, origin, *, deep: bool = False) -> lis
     sound = _sound(data) if problems else data
     options = sound.get("options", {})
     for name, spec in options.items():
-        reserved = reserved_option_name(name)
         if spec is None:
             continue  # a removal: checked against the preset's options below
+        reserved = reserved_option_name(name)
         if reserved:
             problems.append(doc.problem(origin(("options", name)), reserved, key=True))
             continue

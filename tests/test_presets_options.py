@@ -6,9 +6,11 @@ azure-openai presets; differentially against llm's own OpenAI client
 from __future__ import annotations
 
 import json
+import textwrap
 
 import llm
 import pytest
+import yaml
 from fakeapi import REPLY, FakeAPI, client_headers
 
 # Our models, one per preset; ${FAKE_URL} is the server's base URL.
@@ -466,3 +468,22 @@ def test_registering_models_reads_no_preset(server, run_llm):
     assert preset.cache_info().currsize == 0  # llm models list read no preset file
     assert run_llm("models", "list", "--options", "-q", "ours").exit_code == 0
     assert preset.cache_info().currsize > 0  # --options reads them
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["openai-chat", "openai-completions", "azure-openai", "ollama-chat", "anthropic-messages"],
+)
+def test_every_presets_options_pass_the_checks_a_models_own_would(name, write, run_llm):
+    from llm_yaml_models.backends.http import preset
+
+    options = yaml.safe_dump({"options": preset(name)["options"]}, sort_keys=False)
+    path = write(
+        "copied.yaml",
+        "- model_id: copied\n  backend: {type: markov}\n" + textwrap.indent(options, "  "),
+    )
+    result = run_llm("yaml-models", "validate", str(path))
+    assert (result.exit_code, result.output) == (0, "OK: 1 model in 1 file, no problems\n")
+    assert llm.get_model("copied").Options().model_dump() == {
+        n: s.get("default") for n, s in preset(name)["options"].items()
+    }
