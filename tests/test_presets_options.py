@@ -365,6 +365,15 @@ def test_completions_option_bodies_equal_llms_own(server, run_llm, name, value):
     assert ours == theirs
 
 
+def test_a_completions_system_prompt_comes_first(server, run_llm):
+    result = run_llm("-m", "theirs-c", "hi", "-s", "Be brief")
+    assert result.output == (
+        "Error: System prompts are not supported for OpenAI completion models\n"
+    )
+    assert sent(server, run_llm, "-m", "ours-c", "hi", "-s", "Be brief")["prompt"] == "Be brief\nhi"
+    assert sent(server, run_llm, "-c", "more")["prompt"] == f"Be brief\nhi\n{REPLY}\nmore"
+
+
 def test_completions_streamed_and_whole_text_and_usage(server, run_llm):
     for stream in ([], ["--no-stream"]):
         result = run_llm("-m", "ours-c", "hi", *stream)
