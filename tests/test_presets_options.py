@@ -496,3 +496,92 @@ def test_every_presets_options_pass_the_checks_a_models_own_would(name, write, r
     assert llm.get_model("copied").Options().model_dump() == {
         n: s.get("default") for n, s in preset(name)["options"].items()
     }
+
+
+def test_completions_and_azure_through_the_async_api(server, write, monkeypatch):
+    import asyncio
+
+    monkeypatch.setenv("AZ_TEST_KEY", "azure-key-1234")
+    write("azure.yaml", AZURE)
+
+    async def run(model_id):
+        model = llm.get_async_model(model_id)
+        whole = await model.prompt("hi", stream=False, temperature=0.5).text()
+        return whole, "".join([chunk async for chunk in model.prompt("hi")])
+
+    for model_id in ("ours-c", "az"):
+        assert asyncio.run(run(model_id)) == (REPLY, REPLY)
+        first, second = server.requests[-2:]
+        assert (first.json["stream"], first.json["temperature"], second.json["stream"]) == (
+            False,
+            0.5,
+            True,
+        )
+    assert first.headers["api-key"] == "azure-key-1234"
+
+
+HEADERS = """\
+- model_id: lower
+  key: {name: lower, env: KEYED_TEST_KEY}
+  backend:
+    type: http
+    preset: openai-chat
+    base_url: "${FAKE_URL}/v1"
+    headers: {authorization: "Token {{ key }}"}
+- model_id: gone
+  key: {name: gone, env: KEYED_TEST_KEY}
+  backend:
+    type: http
+    preset: openai-chat
+    base_url: "${FAKE_URL}/v1"
+    headers: {authorization: null}
+"""
+
+
+def test_a_header_is_replaced_or_removed_whatever_its_case(server, write, run_llm, monkeypatch):
+    monkeypatch.setenv("KEYED_TEST_KEY", "sk-keyed-1234")
+    write("headers.yaml", HEADERS)
+    result = run_llm("yaml-models", "request", "lower", "hi")
+    assert [line for line in result.output.splitlines() if "uthorization" in line] == [
+        "authorization: Token ***"
+    ]
+    sent(server, run_llm, "-m", "lower", "hi")
+    assert server.last.headers["authorization"] == "Token sk-keyed-1234"
+    sent(server, run_llm, "-m", "gone", "hi")
+    assert "authorization" not in server.last.headers
+
+
+NULLS_ELSEWHERE = """\
+- model_id: n1
+  backend:
+    type: http
+    preset: openai-chat
+    base_url: http://127.0.0.1:9/v1
+    headers: {X-Nope: null}
+- model_id: n2
+  backend:
+    type: http
+    preset: anthropic-messages
+    stream: {done: null}
+- model_id: n3
+  backend:
+    type: http
+    url: http://127.0.0.1:9/generic
+    response: {text: output}
+    headers: {X-Nope: null}
+"""
+
+
+def test_validate_explains_a_null_header_or_done_that_removes_nothing(write, run_llm):
+    path = write("nulls.yaml", NULLS_ELSEWHERE)
+    result = run_llm("yaml-models", "validate", str(path))
+    assert result.exit_code == 1
+    assert result.output == (
+        f"{path}:6:23: [0].backend.headers.X-Nope: null removes a header of the openai-chat "
+        "preset, which has no 'X-Nope'\n"
+        f"{path}:11:20: [1].backend.stream.done: null removes the done sentinel of the "
+        "anthropic-messages preset, which has none\n"
+        f"{path}:17:23: [2].backend.headers.X-Nope: null removes a header of the preset, "
+        "and this model has none\n"
+        "Error: 3 problems (0 models in 1 file usable)\n"
+    )

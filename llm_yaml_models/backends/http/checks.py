@@ -7,7 +7,7 @@ from typing import Any
 
 from ...templates import check_name, names_in
 from . import wire
-from .config import merged
+from .config import merged, preset
 
 
 def problems(data: dict, doc, origin) -> list:
@@ -24,6 +24,7 @@ def problems(data: dict, doc, origin) -> list:
     # A preset's own templates may name an option the model removed: that
     # option is then never set, and its key never sent.
     found += _template_names(data["backend"], data.get("options", {}), doc, origin)
+    found += _removals(data["backend"], doc, at)
     found += _paths(backend, doc, at)
     found += _capabilities(data, backend, doc, origin)
     return found
@@ -45,6 +46,27 @@ def _template_names(backend: dict, options: dict, doc, origin) -> list:
 
 def _unknown_names(text: str, options: dict) -> list[str]:
     return [why for name in names_in(text) if (why := check_name(name, options))]
+
+
+def _removals(written: dict, doc, at) -> list:
+    """A null header or done sentinel removes the preset's; one the preset
+    does not have is a mistake (a misspelling, or no preset)."""
+    name = written.get("preset")
+    base = preset(name) if name else {}
+    what = f"the {name} preset" if name else "the preset, and this model has none"
+    found = []
+    headers = {h.lower() for h in base.get("headers", {})}
+    for header, value in (written.get("headers") or {}).items():
+        if value is None and header.lower() not in headers:
+            message = f"null removes a header of {what}" + (
+                f", which has no '{header}'" if name else ""
+            )
+            found.append(doc.problem(at("headers", header), message))
+    stream = written.get("stream") or {}
+    if "done" in stream and stream["done"] is None and not (base.get("stream") or {}).get("done"):
+        message = f"null removes the done sentinel of {what}" + (", which has none" if name else "")
+        found.append(doc.problem(at("stream", "done"), message))
+    return found
 
 
 _NOT_PATHS = ("format", "done", "done_events", "skip_events")

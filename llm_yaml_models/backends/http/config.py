@@ -37,7 +37,14 @@ def merged(backend: dict) -> dict:
     """The backend mapping over its preset's defaults (the user's keys win;
     a null removes the preset's key, as ``headers: {Authorization: null}``)."""
     base = preset(backend["preset"]) if "preset" in backend else {}
-    return _merge({k: v for k, v in base.items() if k != "options"}, backend)
+    base = {k: v for k, v in base.items() if k != "options"}
+    written = backend.get("headers")
+    if isinstance(written, dict) and "headers" in base:
+        # Header names are case-insensitive: the user's 'authorization'
+        # replaces (or removes) the preset's 'Authorization'.
+        mine = {name.lower() for name in written}
+        base["headers"] = {k: v for k, v in base["headers"].items() if k.lower() not in mine}
+    return _merge(base, backend)
 
 
 def _merge(low: Any, high: Any) -> Any:
