@@ -258,20 +258,55 @@ def check_model(
     sound = _sound(data, DEFINITIONS[kind]) if problems else data
     options = sound.get("options", {})
     for name, spec in options.items():
+        if spec is None:
+            continue  # a removal: checked against the preset's options below
         reserved = reserved_option_name(name)
         if reserved:
             problems.append(doc.problem(origin(("options", name)), reserved, key=True))
             continue
         problems += _check_option(spec, doc, lambda p, n=name: origin(("options", n) + p))
     written = data.get("options", {})
+    if "backend" in sound:
+        problems += _removals(sound, doc, origin, kind)
     # A backend's checks read every option (a template may name any of them).
     if "backend" in sound and isinstance(written, dict) and options.keys() == written.keys():
-        problems += _backend_problems(sound, doc, origin, deep, kind)
+        from .backends import with_declared_options
+
+        problems += _backend_problems(with_declared_options(sound, kind), doc, origin, deep, kind)
         if "discover" in sound:
             from .discovery_check import template_problems
 
             problems += template_problems(sound, doc, origin, deep)
     return problems
+
+
+def _removals(data: dict, doc: Document, origin, kind: str) -> list[Problem]:
+    """A null option removes one of the preset's; one it does not have is a
+    mistake (a misspelling, or a model with no preset)."""
+    from .backends import standard_options
+
+    backend = data["backend"]
+    standard = standard_options(backend, kind)
+    preset = backend.get("preset")
+    problems = []
+    for name, spec in data.get("options", {}).items():
+        if spec is not None or name in standard:
+            continue
+        if preset is None:
+            why = "null removes an option of the backend's preset, and this model has no preset"
+        else:
+            why = f"null removes an option of the {preset} preset, which has no '{name}'"
+            close = _close_name(name, tuple(standard))
+            why += f"; did you mean '{close}'?" if close else ""
+        problems.append(doc.problem(origin(("options", name)), why))
+    return problems
+
+
+def _close_name(name: str, choices: tuple[str, ...]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(name, choices, n=1)
+    return found[0] if found else None
 
 
 def _backend_problems(data: dict, doc: Document, origin, deep: bool, kind: str) -> list[Problem]:

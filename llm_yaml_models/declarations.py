@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class OptionSpec:
     pattern: str | None = None
     items: OptionSpec | None = None
     send: bool = True  # HTTP: put the option in the body when the template has no place for it
+    # HTTP: body keys (a template) sent when the option is set and not false
+    body: Any = field(default=None, hash=False)
 
     @property
     def has_default(self) -> bool:
@@ -98,7 +100,9 @@ class Declaration:
 
     @classmethod
     def from_entry(cls, entry: ModelEntry) -> Declaration:
-        data = entry.data
+        from .backends import with_declared_options
+
+        data = with_declared_options(entry.data)
         return cls(
             model_id=entry.model_id,
             backend_type=entry.backend_type,
@@ -118,11 +122,11 @@ class Declaration:
 def backend_config(entry: ModelEntry, error=None) -> Any:
     """The backend's typed Config, ``${VAR}`` expanded; a variable that is
     unset is the model's one-line error (``error``: its class)."""
-    from .backends import backend_class
+    from .backends import backend_class, with_declared_options
     from .errors import BackendError
     from .templates import TemplateError, expand_env
 
-    data = entry.data
+    data = with_declared_options(entry.data, entry.kind)
     try:
         backend = expand_env(data["backend"], "backend")
         config_class = backend_class(entry.backend_type, entry.kind).Config

@@ -361,11 +361,13 @@ def _classes(entry: ModelEntry) -> tuple[type, type]:
         return _declare(entry)
 
     def options() -> type[llm.Options]:
+        from .backends import with_declared_options
         from .declarations import option_specs
         from .options import build_options
 
         rules = backend_class(entry.backend_type).option_rules
-        return build_options(entry.model_id, option_specs(entry.data), rules)
+        specs = option_specs(with_declared_options(entry.data))
+        return build_options(entry.model_id, specs, rules)
 
     declaration = _Once(declare)
 

@@ -9,7 +9,10 @@ Names: ``prompt``, ``system``, ``messages``, ``model``, ``stream``,
 ``options`` (all that are set) and ``options.NAME``, ``key``, ``env.VAR``.
 A whole-string placeholder whose value is unset (an option not given)
 removes its key from the enclosing mapping (or its item from a list), and
-so does a mapping or list left empty by that.
+so does a mapping or list left empty by that (``options: {temperature: ...}``
+with no option set sends no ``"options": {}``). ``{{ options }}`` is the
+options that no template places by name (``TemplateOptions``), and is unset
+when there are none.
 
 In a URL, a value placed in the path, query or fragment is percent-encoded,
 so that it stays one segment (or one value): ``../admin?x#`` cannot climb
@@ -34,6 +37,15 @@ NAMES = ("prompt", "system", "messages", "model", "stream", "options", "key", "e
 EMBEDDING_NAMES = ("items", "model", "options", "key", "env")
 
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
+
+
+class TemplateOptions(dict):
+    """``{{ options }}``: the options that no template places by name;
+    ``{{ options.NAME }}`` reads ``every`` option that is set."""
+
+    def __init__(self, rest: dict, every: dict):
+        super().__init__(rest)
+        self.every = every
 
 
 class TemplateError(Exception):
@@ -83,7 +95,10 @@ def lookup(name: str, context: Mapping) -> Any:
         return os.environ.get(tail, UNSET)
     value = context.get(head, UNSET)
     if tail:
+        value = getattr(value, "every", value)
         return value.get(tail, UNSET) if isinstance(value, Mapping) else UNSET
+    if isinstance(value, TemplateOptions) and not value:
+        return UNSET
     return value
 
 

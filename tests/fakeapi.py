@@ -6,6 +6,7 @@ benchmark against. Tests make it misbehave on purpose with ``fail_next``.
 
 Routes (any prefix before them is ignored, so base URLs may carry one):
   .../chat/completions   OpenAI Chat Completions (JSON, or SSE when stream)
+  .../completions        OpenAI (legacy) Completions (JSON, or SSE when stream)
   .../api/chat           Ollama (JSON, or NDJSON when stream)
   .../messages           Anthropic Messages (JSON, or SSE with named events)
   ...:generateContent    Gemini (JSON); ...:streamGenerateContent: SSE
@@ -21,6 +22,7 @@ Routes (any prefix before them is ignored, so base URLs may carry one):
   .../embed              Hugging Face TEI embeddings
   Each embedding is ``fake_vector(text, dimensions)``: the same text gets the
   same vector from every route.
+  /nodone/...            as without /nodone, but a stream never says [DONE]
 Every request is recorded in ``requests``.
 """
 
@@ -107,6 +109,34 @@ def openai_sse(text: str) -> bytes:
     out.append(f"data: {json.dumps(usage)}\n\n")
     out.append("data: [DONE]\n\n")
     return "".join(out).encode()
+
+
+def completion_json(text: str) -> dict:
+    return {
+        "id": "cmpl-fake",
+        "object": "text_completion",
+        "created": 1700000000,
+        "model": "fake-model",
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": 5,
+            "completion_tokens": len(text.split()),
+            "total_tokens": 5 + len(text.split()),
+        },
+    }
+
+
+def completion_sse(text: str) -> bytes:
+    head = {"id": "cmpl-fake", "object": "text_completion", "created": 1700000000}
+    head["model"] = "fake-model"
+    out = []
+    for word in _words(text):
+        choice = {"index": 0, "text": word, "logprobs": None, "finish_reason": None}
+        out.append({**head, "choices": [choice]})
+    out.append({**head, "choices": [{"index": 0, "text": "", "finish_reason": "stop"}]})
+    out.append({**head, "choices": [], "usage": completion_json(text)["usage"]})
+    events = [f"data: {json.dumps(chunk)}\n\n" for chunk in out]
+    return ("".join(events) + "data: [DONE]\n\n").encode()
 
 
 def ollama_json(text: str) -> dict:
@@ -612,6 +642,8 @@ class FakeAPI:
             self._write(writer, 200, listed, "application/json")
             return True
         streaming, kind, body = self._reply(request)
+        if request.path.startswith("/nodone/"):
+            body = body.replace(b"data: [DONE]\n\n", b"")
         if fault:
             return await self._misbehave(fault, writer, streaming, kind, body)
         self._write(writer, 200, body, kind, chunked=streaming)
@@ -642,6 +674,12 @@ class FakeAPI:
                 (True, "text/event-stream", openai_sse(text))
                 if streaming
                 else (False, "application/json", json.dumps(openai_json(text)).encode())
+            )
+        elif path.endswith("/completions"):
+            reply = (
+                (True, "text/event-stream", completion_sse(text))
+                if streaming
+                else (False, "application/json", json.dumps(completion_json(text)).encode())
             )
         elif path.endswith("/api/chat"):
             reply = (

@@ -1523,6 +1523,31 @@ EXAMPLE_CALLS = {
         },
         "headers": {"x-team": "research"},
     },
+    "local-base": {
+        "path": "/v1/completions",
+        "args": ["-o", "temperature", "0.7"],
+        "body": {
+            "model": "meta-llama/Llama-3.1-8B",
+            "prompt": "hi",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": 64,
+            "temperature": 0.7,
+        },
+        "headers": {},
+    },
+    "azure-gpt": {
+        "path": "/openai/deployments/my-gpt-4o-deployment/chat/completions",
+        "args": ["-o", "seed", "2"],
+        "body": {
+            "model": "my-gpt-4o-deployment",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "seed": 2,
+        },
+        "headers": {"api-key": "azure-secret"},
+    },
 }
 
 
@@ -1544,6 +1569,9 @@ def test_http_example_runs_against_the_fake_server(server, run_llm, monkeypatch,
     monkeypatch.setenv("GEMINI_API_KEY", "gemini-secret")
     monkeypatch.setenv("LLM_EXAMPLE_RESPONSES_URL", f"{server.url}/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "openai-secret")
+    monkeypatch.setenv("LLM_EXAMPLE_COMPLETIONS_URL", f"{server.url}/v1")
+    monkeypatch.setenv("LLM_EXAMPLE_AZURE_URL", server.url)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-secret")
     expected = EXAMPLE_CALLS[model_id]
     result = run_llm("-m", model_id, "hi", *expected["args"])
     assert (result.exit_code, result.stdout, result.stderr) == (0, REPLY + "\n", "")

@@ -217,7 +217,7 @@ def test_did_you_mean_suggests_only_keys_valid_at_that_place(write, validate):
         [
             f"{file}:4:23: [0].options.o.maxItems: unknown key 'maxItems': a JSON Schema "
             "keyword this place does not take; expected one of: "
-            "default, description, enum, maxLength, minLength, pattern, send, type"
+            "body, default, description, enum, maxLength, minLength, pattern, send, type"
         ],
     )
 
@@ -232,7 +232,7 @@ def test_a_json_schema_keyword_is_never_taken_for_a_misspelt_key(write, validate
         [
             f"{file}:4:45: [0].options.o.maxItems: unknown key 'maxItems': a JSON Schema "
             "keyword this place does not take; expected one of: "
-            "default, description, enum, items, send, type"
+            "body, default, description, enum, items, send, type"
         ],
     )
 

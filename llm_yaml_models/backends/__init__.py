@@ -21,3 +21,31 @@ _ATTRIBUTES = {"chat": "BACKEND", "embedding": "EMBEDDING_BACKEND"}
 def backend_class(backend_type: str, kind: str = "chat") -> type[Backend]:
     module = importlib.import_module(_MODULES[backend_type, kind])
     return getattr(module, _ATTRIBUTES[kind])
+
+
+def standard_options(backend, kind: str = "chat") -> dict:
+    """The options a backend gives every model that uses it (an HTTP
+    preset's ``options:``); {} for an unknown type or kind."""
+    backend_type = backend.get("type") if isinstance(backend, dict) else None
+    if (backend_type, kind) not in _MODULES:
+        return {}
+    found = getattr(backend_class(backend_type, kind), "standard_options", None)
+    return found(backend) if found else {}
+
+
+def declared_options(data: dict, kind: str = "chat") -> dict:
+    """A model's options: its backend's standard ones (an HTTP preset's)
+    under its own. The model's entry for a name replaces the standard one
+    whole, and a null removes it."""
+    standard = standard_options(data.get("backend"), kind)
+    own = data.get("options")
+    every = {**standard, **(own if isinstance(own, dict) else {})}
+    return {name: spec for name, spec in every.items() if spec is not None}
+
+
+def with_declared_options(data: dict, kind: str = "chat") -> dict:
+    """``data`` with ``options`` as ``declared_options`` works them out."""
+    options = declared_options(data, kind)
+    if not options and "options" not in data:
+        return data
+    return {**data, "options": options}

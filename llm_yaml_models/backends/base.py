@@ -259,6 +259,12 @@ class Backend(ABC):
         """
         return []
 
+    @classmethod
+    def standard_options(cls, backend: dict) -> dict:
+        """Options every model of this backend mapping has unless it
+        removes them (an HTTP preset's): name -> spec, as a file writes it."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - most backends hold nothing
         """Let go of connections and the like; the model may be rebuilt."""
 

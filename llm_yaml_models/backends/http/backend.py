@@ -31,7 +31,7 @@ from ...errors import YAMLModelsError, printable
 from ..base import Backend, Request
 from .call import KEY_MARK, SECRET_HEADERS, Call, build_call, redacted
 from .checks import problems
-from .config import HttpConfig
+from .config import HttpConfig, preset_options
 from .decode import Decoder
 from .outcome import WireError, tool_arguments
 
@@ -134,6 +134,10 @@ class HttpBackend(Backend):
     @classmethod
     def check(cls, data, doc, origin, base_dir, deep=False) -> list:
         return problems(data, doc, origin)
+
+    @classmethod
+    def standard_options(cls, backend: dict) -> dict:
+        return preset_options(backend)
 
     # -- shared by sync and async ------------------------------------------------
 

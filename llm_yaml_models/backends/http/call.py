@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import printable
-from ...templates import UNSET, names_in, render, render_url
+from ...templates import UNSET, TemplateOptions, names_in, render, render_url
 from ..base import Request, Secrets
 from .outcome import WireError
 from .wire import wire
@@ -43,13 +43,16 @@ class Call:
 def build_call(config, request: Request, key: str | None) -> Call:
     """Render the declared templates for one request."""
     streaming = request.stream and config.stream.format != "none"
+    every = dict(request.options)
+    placed = _placed(config, streaming)
+    rest = {k: v for k, v in every.items() if k not in placed and k not in config.unsent}
     context = {
         "prompt": request.prompt,
         "system": request.system or UNSET,
         "messages": wire(config.messages).messages(request.messages),
         "model": config.model_name,
         "stream": streaming,
-        "options": dict(request.options),
+        "options": TemplateOptions(rest, every),
         "key": key if key is not None else UNSET,
     }
     headers = rendered_headers(config, context, key)
@@ -57,6 +60,9 @@ def build_call(config, request: Request, key: str | None) -> Call:
     body = render(config.body, context) if config.body is not None else None
     if streaming and config.stream.body:
         body = {**(body or {}), **render(config.stream.body, context)}
+    for name, template in config.option_bodies.items():
+        if every.get(name) not in (None, False):
+            body = {**(body or {}), **render(template, context)}
     for name, value in _unplaced(config, request.options, streaming).items():
         if config.method == "GET":
             params[name] = value if isinstance(value, str) else json.dumps(value)
@@ -85,16 +91,26 @@ def rendered_headers(config, context: dict, key: str | None) -> dict[str, str]:
     return headers
 
 
+def _names(config, streaming: bool) -> list[str]:
+    """Every name the request's templates use."""
+    url = config.stream_url if streaming else config.url
+    templates = [url, config.headers, _params(config, streaming), config.body]
+    return names_in(templates + ([config.stream.body] if streaming else []))
+
+
+def _placed(config, streaming: bool) -> set[str]:
+    """The options a template places by name (``{{ options.NAME }}``)."""
+    names = _names(config, streaming) + names_in(list(config.option_bodies.values()))
+    return {n.partition(".")[2] for n in names if n.startswith("options.")}
+
+
 def _unplaced(config, options, streaming: bool) -> dict:
     """The options no template places (in the URL, a header, a query
     parameter or the body): they are sent as body keys, or query
-    parameters for GET, unless declared ``send: false``."""
-    url = config.stream_url if streaming else config.url
-    templates = [url, config.headers, _params(config, streaming), config.body]
-    names = names_in(templates + ([config.stream.body] if streaming else []))
-    if "options" in names:
+    parameters for GET, unless declared ``send: false`` (or ``body:``)."""
+    if "options" in _names(config, streaming):
         return {}
-    placed = {n.partition(".")[2] for n in names if n.startswith("options.")}
+    placed = _placed(config, streaming)
     return {k: v for k, v in options.items() if k not in placed and k not in config.unsent}
 
 

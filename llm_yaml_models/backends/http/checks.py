@@ -7,7 +7,7 @@ from typing import Any
 
 from ...templates import NAMES, check_name, names_in
 from . import wire
-from .config import merged
+from .config import merged, preset, preset_options
 
 
 def problems(data: dict, doc, origin) -> list:
@@ -17,7 +17,12 @@ def problems(data: dict, doc, origin) -> list:
     def at(*path):
         return origin(("backend", *path))
 
-    found = request_problems(backend, data.get("options", {}), doc, at, NAMES)
+    # The preset's templates may name a preset option the model removed
+    # (never set, so never sent): every preset option counts as declared.
+    options = {**preset_options(data["backend"]), **data.get("options", {})}
+    found = request_problems(backend, options, doc, at, NAMES)
+    found += _option_bodies(data.get("options", {}), doc, origin)
+    found += _removals(data["backend"], doc, at)
     found += _paths(backend, doc, at)
     found += _capabilities(data, backend, doc, origin)
     return found
@@ -36,8 +41,6 @@ def request_problems(backend: dict, options: dict, doc, at, names: tuple[str, ..
     elif not (backend.get("url") or backend.get("base_url") or backend.get("deployments")):
         message = "an http backend needs 'url', or 'base_url' (with 'path'), or a 'preset'"
         found.append(doc.problem(at(), message))
-    # A preset's own options may be placed by its templates.
-    options = {**(backend.get("options") or {}), **options}
     return found + _template_names(backend, options, doc, at, names)
 
 
@@ -52,6 +55,38 @@ def _template_names(backend: dict, options: dict, doc, at, names: tuple[str, ...
             why = check_name(name, options, names)
             if why:
                 found.append(doc.problem(at(*path), why))
+    return found
+
+
+def _option_bodies(options: dict, doc, origin) -> list:
+    """Names each option's ``body:`` template uses that do not exist."""
+    return [
+        doc.problem(origin(("options", name, *path)), why)
+        for name, spec in options.items()
+        for path, text in _strings(spec, ("body",))
+        for n in names_in(text)
+        if (why := check_name(n, options))
+    ]
+
+
+def _removals(written: dict, doc, at) -> list:
+    """A null header or done sentinel removes the preset's; one the preset
+    does not have is a mistake (a misspelling, or no preset)."""
+    name = written.get("preset")
+    base = preset(name) if name else {}
+    what = f"the {name} preset" if name else "the preset, and this model has none"
+    found = []
+    headers = {h.lower() for h in base.get("headers", {})}
+    for header, value in (written.get("headers") or {}).items():
+        if value is None and header.lower() not in headers:
+            message = f"null removes a header of {what}" + (
+                f", which has no '{header}'" if name else ""
+            )
+            found.append(doc.problem(at("headers", header), message))
+    stream = written.get("stream") or {}
+    if "done" in stream and stream["done"] is None and not (base.get("stream") or {}).get("done"):
+        message = f"null removes the done sentinel of {what}" + (", which has none" if name else "")
+        found.append(doc.problem(at("stream", "done"), message))
     return found
 
 

@@ -23,19 +23,36 @@ MAX_REPLY_BYTES = 64 * 2**20
 
 @functools.cache
 def preset(name: str) -> dict:
-    return yaml.safe_load((PRESETS / f"{name}.yaml").read_text("utf-8"))
+    """A preset file, over the preset it ``extends`` (if it names one)."""
+    data = yaml.safe_load((PRESETS / f"{name}.yaml").read_text("utf-8"))
+    parent = data.pop("extends", None)
+    return _merge(preset(parent), data) if parent else data
+
+
+def preset_options(backend: dict) -> dict:
+    """The standard options of the backend's preset: name -> spec."""
+    return preset(backend["preset"]).get("options", {}) if "preset" in backend else {}
 
 
 def merged(backend: dict) -> dict:
-    """The backend mapping over its preset's defaults (the user's keys win)."""
+    """The backend mapping over its preset's defaults (the user's keys win;
+    a null removes the preset's key, as ``headers: {Authorization: null}``)."""
     base = preset(backend["preset"]) if "preset" in backend else {}
+    base = {k: v for k, v in base.items() if k != "options"}
+    written = backend.get("headers")
+    if isinstance(written, dict) and "headers" in base:
+        # Header names are case-insensitive: the user's 'authorization'
+        # replaces (or removes) the preset's 'Authorization'.
+        mine = {name.lower() for name in written}
+        base["headers"] = {k: v for k, v in base["headers"].items() if k.lower() not in mine}
+    return _merge(base, backend)
 
-    def merge(low: Any, high: Any) -> Any:
-        if isinstance(low, dict) and isinstance(high, dict):
-            return {**low, **{k: merge(low.get(k), v) for k, v in high.items()}}
-        return high
 
-    return merge(base, backend)
+def _merge(low: Any, high: Any) -> Any:
+    if isinstance(low, dict) and isinstance(high, dict):
+        both = {**low, **{k: _merge(low.get(k), v) for k, v in high.items()}}
+        return {k: v for k, v in both.items() if v is not None}
+    return high
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,9 @@ class HttpConfig(BackendConfig):
     deployments: tuple[DeploymentSpec, ...] = ()
     strategy: str = "least-busy"
     cooldown: Cooldown = Cooldown()
+    # Option name -> body keys (a template) sent when the option is set and
+    # not false, as an option spec's ``body:`` says.
+    option_bodies: dict = field(default_factory=dict, hash=False)
     # Environment variables whose values are secrets: those that headers,
     # query parameters and the URL's userinfo read.
     secret_env: tuple[str, ...] = ()
@@ -113,12 +133,15 @@ class HttpConfig(BackendConfig):
         data = merged(data)
         url = data.get("url") or _join(data.get("base_url", ""), data.get("path", ""))
         options = model.get("options", {})
+        params = data.get("params", {})
+        if "api_version" in data:
+            params = {"api-version": data["api_version"], **params}
         return cls(
             url=url,
             stream_url=_stream_url(data, url),
             method=data.get("method", "POST").upper(),
             headers=data.get("headers", {}),
-            params=data.get("params", {}),
+            params=params,
             body=data.get("body"),
             model_name=data.get("model_name", model.get("model_id", "")),
             messages=data.get("messages", "text"),
@@ -130,11 +153,12 @@ class HttpConfig(BackendConfig):
             stream=ReplySpec.from_data(data.get("stream")),
             tools=data.get("tools"),
             schema=data.get("schema"),
-            unsent=frozenset(n for n, s in options.items() if s.get("send") is False),
             path=data.get("path", ""),
             deployments=tuple(DeploymentSpec.from_data(d) for d in data.get("deployments", ())),
             strategy=data.get("strategy", "least-busy"),
             cooldown=Cooldown.from_data(data.get("cooldown")),
+            unsent=frozenset(n for n, s in options.items() if _unsent(s)),
+            option_bodies={n: s["body"] for n, s in options.items() if "body" in s},
             secret_env=_secret_env(merged(model["backend"]) if "backend" in model else data),
         )
 
@@ -154,6 +178,11 @@ class HttpConfig(BackendConfig):
         stream_url = _join(spec.base_url, self.stream.path) if self.stream.path else url
         model_name = spec.model_name or self.model_name
         return replace(self, url=url, stream_url=stream_url, model_name=model_name)
+
+
+def _unsent(spec: dict) -> bool:
+    """An option never sent by itself: ``send: false``, or its ``body:`` sends it."""
+    return spec.get("send") is False or "body" in spec
 
 
 _USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")

@@ -33,6 +33,7 @@ FAMILIES = {
     "ollama": "ollama",
     "gemini": "gemini",
     "openai-responses": "openai_responses",
+    "completions": "openai_completions",
 }
 
 

@@ -20,6 +20,11 @@ def _attachment(attachment) -> dict:
             "type": "input_audio",
             "input_audio": {"data": attachment.base64_content(), "format": fmt},
         }
+    if kind == "application/pdf":  # as llm's own client sends a PDF
+        return {
+            "type": "file",
+            "file": {"filename": f"{attachment.id()}.pdf", "file_data": data_url(attachment)},
+        }
     url = attachment.url or data_url(attachment)
     return {"type": "image_url", "image_url": {"url": url}}
 
