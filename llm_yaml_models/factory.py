@@ -8,6 +8,7 @@ backend.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -117,14 +118,25 @@ class _Shared:
             response.add_tool_call(call)
 
 
-def _tool_call_events(request: Request) -> list:
+def _named(chunk: Any, named: set) -> Any:
+    """Note the id of a tool call whose name the backend streamed."""
+    if type(chunk) is not str and chunk.type == "tool_call_name":
+        named.add(chunk.tool_call_id)
+    return chunk
+
+
+def _tool_call_events(request: Request, named: set) -> list:
     """llm builds the assistant message from stream events, so a tool call
-    must be one too, or the next turn would not say what it answers."""
+    must be one too, or the next turn would not say what it answers. A
+    backend may have streamed a call's name where it came among the text
+    and reasoning (same id, so llm makes one part of them); its arguments
+    come here, whole, as the request holds them (secrets starred)."""
     from llm.parts import StreamEvent
 
     events = []
     for call in request.tool_calls:
-        events.append(StreamEvent("tool_call_name", call.name, tool_call_id=call.tool_call_id))
+        if call.tool_call_id not in named:
+            events.append(StreamEvent("tool_call_name", call.name, tool_call_id=call.tool_call_id))
         arguments = json.dumps(call.arguments)
         events.append(StreamEvent("tool_call_args", arguments, tool_call_id=call.tool_call_id))
     return events
@@ -135,11 +147,15 @@ class _SyncMixin(_Shared):
 
     def execute(self, prompt, stream, response, conversation, key=None):
         request = self.request(prompt, stream, key)
+        named: set = set()
         try:
-            yield from self.backend.stream(request)
+            # closed at once if llm stops reading, as ``yield from`` would
+            with contextlib.closing(self.backend.stream(request)) as chunks:
+                for chunk in chunks:
+                    yield _named(chunk, named)
         finally:
             self.report(request, response)
-        yield from _tool_call_events(request)
+        yield from _tool_call_events(request, named)
 
 
 class _AsyncMixin(_Shared):
@@ -148,12 +164,13 @@ class _AsyncMixin(_Shared):
 
     async def execute(self, prompt, stream, response, conversation, key=None):
         request = self.request(prompt, stream, key)
+        named: set = set()
         try:
             async for chunk in self.backend.astream(request):
-                yield chunk
+                yield _named(chunk, named)
         finally:
             self.report(request, response)
-        for event in _tool_call_events(request):
+        for event in _tool_call_events(request, named):
             yield event
 
 

@@ -54,9 +54,11 @@ class ReplySpec:
     id: str | None = None
     model: str | None = None
     tool_calls: str | None = None
+    reasoning: str | None = None
     usage: UsageSpec | None = None
     # stream only
     format: str = "none"
+    think_tags: bool = False  # <think>...</think> in the text is reasoning
     done: str | None = None
     done_when: str | None = None
     done_events: tuple[str, ...] = ()
@@ -91,6 +93,9 @@ class HttpConfig(BackendConfig):
     stream: ReplySpec = ReplySpec()
     tools: str | None = None
     schema: str | None = None
+    # Which assistant messages carry their reasoning back (DeepSeek needs it
+    # in tool-call turns): "tool_calls", "always", or None (never).
+    send_reasoning: str | None = None
     unsent: frozenset = frozenset()
     # Environment variables whose values are secrets: those that headers,
     # query parameters and the URL's userinfo read.
@@ -118,6 +123,7 @@ class HttpConfig(BackendConfig):
             stream=ReplySpec.from_data(data.get("stream")),
             tools=data.get("tools"),
             schema=data.get("schema"),
+            send_reasoning=data.get("send_reasoning"),
             unsent=frozenset(n for n, s in options.items() if s.get("send") is False),
             secret_env=_secret_env(merged(model["backend"]) if "backend" in model else data),
         )

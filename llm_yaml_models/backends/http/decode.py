@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import uuid
 from typing import Any
 
 from ..base import Secrets
 from .outcome import Outcome, WireError, tool_call_deltas
 from .paths import Paths
+from .think import ThinkTags, reasoning_event
 from .wire import wire
 
 
@@ -95,6 +97,8 @@ class Decoder:
         self._pending: list[bytes] = []  # the start of a line
         self._cr = False  # the last piece ended with CR: an LF next is part of it
         self._events = 0
+        self.think = ThinkTags() if self.config.stream.think_tags else None
+        self.reasoned = False  # some reasoning text came (a reader may want to know)
 
     def _pace(self, progressed: bool) -> None:
         """A server that sends a byte at a time, or only keep-alives, never
@@ -167,17 +171,50 @@ class Decoder:
         calls = self.reply_paths.find("tool_calls", data)
         if calls is not None and not isinstance(calls, list):
             raise WireError(f"tool calls in the reply from {self.where} are not a list")
+        named = []
         for i, call in enumerate(calls or []):
             delta = {"index": i, **call} if isinstance(call, dict) else call
-            tool_call_deltas(self.outcome, [delta], self.where)
-        chunks = list(self.reader.reply(data))
+            named += tool_call_deltas(self.outcome, [delta], self.where)
+        chunks = self.reasoning(self.reply_paths, data)
+        chunks += self.reader.reply(data)
         text = self.reply_paths.find("text", data)
         if text is None and not (self.outcome.tool_calls or chunks):
             raise WireError(
                 f"nothing at '{self.config.response.text}' in the reply from {self.where}"
             )
         text = text if isinstance(text, str) else ("" if text is None else json.dumps(text))
-        return chunks + [text]
+        if self.think is not None:
+            chunks += self.think.feed(text) + self.think.finish()
+        else:
+            chunks.append(text)
+        return _joined(chunks + self.named(named))
+
+    def reasoning(self, paths: Paths, data: Any) -> list:
+        """The reasoning at the declared path, as a chunk; it must be text."""
+        found = paths.find("reasoning", data)
+        if found is None or found == "":
+            return []
+        if not isinstance(found, str):
+            raise WireError(
+                f"reasoning at '{paths.spec.reasoning}' in the reply from {self.where} "
+                f"is {_json_kind(found)}, not a string"
+            )
+        self.reasoned = True
+        return [reasoning_event(found)]
+
+    def named(self, slots: list) -> list:
+        """A tool call's name, as llm's event, when it first comes: once,
+        however often a server repeats it. The call's id is fixed then (one
+        made up if the API gave none), and its arguments follow whole, when
+        the reply has ended (``factory``), so that a secret a server echoes
+        in them is starred before llm logs them."""
+        from llm.parts import StreamEvent
+
+        events = []
+        for slot in slots:
+            slot["id"] = self.secrets.hide(slot["id"]) or f"call_{uuid.uuid4().hex[:24]}"
+            events.append(StreamEvent("tool_call_name", slot["name"], tool_call_id=slot["id"]))
+        return events
 
     def _note(self, data: Any, paths: Paths) -> None:
         outcome = self.outcome
@@ -256,15 +293,21 @@ class Decoder:
             raise WireError(f"error from {self.where}: {error}")
         self._note(payload, self.stream_paths)
         calls = self.stream_paths.find("tool_calls", payload)
-        tool_call_deltas(self.outcome, calls, self.where)
+        named = tool_call_deltas(self.outcome, calls, self.where) if calls is not None else ()
         if name in spec.done_events or (
             spec.done_when and self.stream_paths.find("done_when", payload)
         ):
             self.done = True
-        chunks = self.reader.event(name, payload)
+        chunks = self.reasoning(self.stream_paths, payload) if spec.reasoning else []
+        chunks += self.reader.event(name, payload)
         text = self.stream_paths.find("text", payload)
         if isinstance(text, str) and text:
-            return [*chunks, text] if chunks else [text]
+            if self.think is None:
+                chunks.append(text)
+            else:
+                chunks += self.think.feed(text)
+        if named:
+            chunks += self.named(named)
         return chunks or None
 
     def end(self) -> list:
@@ -288,7 +331,9 @@ class Decoder:
         spec = self.config.stream
         if not self.done and (spec.done is not None or spec.done_events or spec.done_when):
             raise WireError(f"stream from {self.where} ended before it was complete")
-        return _joined(chunks)
+        if self.think is not None:
+            chunks += self.think.finish()
+        return _joined(chunks + self.reader.end())
 
 
 def _text(body: bytes, where: str) -> str:
@@ -298,20 +343,44 @@ def _text(body: bytes, where: str) -> str:
         raise WireError(f"reply from {where} is not valid UTF-8 (byte {exc.start})") from None
 
 
+_JSON_KINDS = {dict: "an object", list: "an array", bool: "a boolean"}
+
+
+def _json_kind(value: Any) -> str:
+    return _JSON_KINDS.get(type(value), "a number")
+
+
+def _kind(chunk: Any) -> str | None:
+    """What a chunk may be joined with: text, plain reasoning, or nothing."""
+    if type(chunk) is str:
+        return "text"
+    plain = not (chunk.redacted or chunk.provider_metadata or chunk.part_index is not None)
+    return "reasoning" if chunk.type == "reasoning" and plain and not chunk.message_index else None
+
+
 def _joined(chunks: list) -> list:
-    """Adjacent text chunks as one."""
+    """Adjacent text chunks as one, and adjacent plain reasoning: llm joins
+    them anyway, and each chunk costs it a StreamEvent."""
     if len(chunks) < 2:
         return chunks
+    if all(type(c) is str for c in chunks):
+        return ["".join(chunks)]
     out: list = []
-    texts: list[str] = []
+    run: list[str] = []
+    kind = None
     for chunk in chunks:
-        if isinstance(chunk, str):
-            texts.append(chunk)
-            continue
-        if texts:
-            out.append("".join(texts))
-            texts = []
-        out.append(chunk)
-    if texts:
-        out.append("".join(texts))
+        this = _kind(chunk)
+        if this != kind or this is None:
+            _flush(out, run, kind)
+            run, kind = [], this
+        if this is None:
+            out.append(chunk)
+        else:
+            run.append(chunk if this == "text" else chunk.chunk)
+    _flush(out, run, kind)
     return out
+
+
+def _flush(out: list, run: list[str], kind: str | None) -> None:
+    if run:
+        out.append("".join(run) if kind == "text" else reasoning_event("".join(run)))

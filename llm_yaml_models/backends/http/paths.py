@@ -84,7 +84,8 @@ class Paths:
         self.spec = spec
         self.where = where
         self._finders: dict[str, tuple] = {}
-        for name in ("text", "finish_reason", "error", "id", "model", "tool_calls", "done_when"):
+        names = ("text", "reasoning", "finish_reason", "error", "id", "model", "tool_calls")
+        for name in (*names, "done_when"):
             expr = getattr(spec, name, None)
             if expr:
                 self._finders[name] = (expr, compile_path(expr))
