@@ -19,6 +19,8 @@ import llm
 import pytest
 import yaml
 from fakeapi import FakeAPI, openai_chunk, openai_reasoning_sse, sse_pieces
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from llm.parts import ReasoningPart, TextPart, ToolCallPart
 
 from llm_yaml_models.backends.http.think import ThinkTags
@@ -89,7 +91,7 @@ def think(*chunks: str) -> list[tuple[str, str]]:
     out += splitter.finish()
     joined: list[tuple[str, str]] = []
     for c in out:
-        kind, text = ("text", c) if isinstance(c, str) else ("reasoning", c.chunk)
+        kind, text = ("text", c) if type(c) is str else ("reasoning", str(c))
         if joined and joined[-1][0] == kind:
             joined[-1] = (kind, joined[-1][1] + text)
         else:
@@ -295,6 +297,12 @@ def test_reasoning_tokens_with_reasoning_text_add_no_redacted_part(api, declare,
         "Hello there!",
         [("reasoning", "".join(REASONING), False), ("text", "Hello there!")],
     )
+
+
+def test_reasoning_in_think_tags_adds_no_redacted_part_either(api, declare):
+    declare(api, stream={"think_tags": True})
+    api.queue(openai_reasoning_sse([], ["<think>Hm", "m.</think>", "Hi"], usage=HIDDEN))
+    assert answer("sync") == ("Hi", [("reasoning", "Hmm.", False), ("text", "Hi")])
 
 
 def logged(llm_exe) -> list[dict]:
@@ -514,3 +522,42 @@ def test_a_python_callables_reasoning_through_llm(callables, llm_exe):
         "Let me think.\n",
     )
     assert logged(llm_exe)[0]["reasoning"] == "Let me think."
+
+
+# -- the path walkers that run per event ---------------------------------------------------
+
+PLAIN_PATHS = [
+    "a",
+    "a.b",
+    "a[0]",
+    "a[-1].b",
+    "a.b || a.c",
+    "a[0].b.c || a[0].b.d",
+    "a || b",
+    "x.y[1] || x.z",
+    "a.b || a.b.c",
+    "choices[0].delta.reasoning_content || choices[0].delta.reasoning",
+]
+KEYS = st.sampled_from(["a", "b", "c", "d", "x", "y", "z", "choices", "delta", "reasoning"])
+
+
+def _containers(children):
+    return st.one_of(st.lists(children, max_size=3), st.dictionaries(KEYS, children, max_size=4))
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 2) | st.sampled_from(["", "s"]),
+    _containers,
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=JSON)
+def test_compiled_plain_paths_find_what_jmespath_finds(data):
+    import jmespath
+
+    from llm_yaml_models.backends.http.paths import compile_path
+
+    for expr in PLAIN_PATHS:
+        assert compile_path(expr)(data) == jmespath.search(expr, data), expr

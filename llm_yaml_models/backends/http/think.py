@@ -14,7 +14,15 @@ from __future__ import annotations
 OPEN, CLOSE = "<think>", "</think>"
 
 
+class Thought(str):
+    """Reasoning text, inside the decoder: cheaper to make than llm's
+    StreamEvent, and joined into one per network read before it leaves."""
+
+    __slots__ = ()
+
+
 def reasoning_event(text: str):
+    """llm's event for reasoning text."""
     from llm.parts import StreamEvent
 
     return StreamEvent(type="reasoning", chunk=text)
@@ -30,11 +38,13 @@ def _held(text: str, tags: tuple[str, ...]) -> int:
 
 
 class ThinkTags:
-    """One reply's text in, text and reasoning chunks out, in order."""
+    """One reply's text in, text (``str``) and reasoning (``Thought``)
+    chunks out, in order."""
 
     def __init__(self):
         self.depth = 0  # tags open
         self.pending = ""  # the end of the last chunk: maybe the start of a tag
+        self.thought = False  # some reasoning came
 
     def feed(self, text: str) -> list:
         text, self.pending = self.pending + text, ""
@@ -67,5 +77,8 @@ class ThinkTags:
         return out
 
     def _emit(self, out: list, text: str) -> None:
-        if text:
-            out.append(reasoning_event(text) if self.depth else text)
+        if text and self.depth:
+            self.thought = True
+            out.append(Thought(text))
+        elif text:
+            out.append(text)
