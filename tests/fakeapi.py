@@ -222,8 +222,12 @@ def openai_reasoning_sse(
 class FakeAPI:
     """Start with ``with FakeAPI() as server:``; ``server.url`` is its base URL."""
 
-    def __init__(self, reply: str = REPLY, fail_rate: float = 0.0, seed: int = 1):
+    def __init__(
+        self, reply: str = REPLY, fail_rate: float = 0.0, seed: int = 1, reasoning: str = ""
+    ):
         self.reply = reply
+        # streamed Chat Completions replies think first: these words as reasoning_content
+        self.reasoning = reasoning
         self.fail_rate = fail_rate  # answer this share of requests with 503, at random
         self._random = random.Random(seed)
         self.failed = 0
@@ -368,7 +372,7 @@ class FakeAPI:
         path, text = request.path, self.reply
         if path.endswith("/chat/completions"):
             reply = (
-                (True, "text/event-stream", openai_sse(text))
+                (True, "text/event-stream", self._openai_stream(text))
                 if streaming
                 else (False, "application/json", json.dumps(openai_json(text)).encode())
             )
@@ -393,6 +397,12 @@ class FakeAPI:
             reply = (False, "application/json", json.dumps(body).encode())
         self._cache[key] = reply
         return reply
+
+    def _openai_stream(self, text: str) -> bytes:
+        if not self.reasoning:
+            return openai_sse(text)
+        pieces = openai_reasoning_sse(_words(self.reasoning), _words(text))
+        return b"".join(pieces)
 
     async def _misbehave(
         self, fault: Fault, writer, streaming: bool, kind: str, body: bytes
