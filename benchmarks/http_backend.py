@@ -14,6 +14,11 @@ words per prompt to every contender, side by side in one run:
 
 It also reports the most connections the server saw open during our async
 batch, against the declared pool limit.
+
+Then a reasoning model's stream: 100 reasoning_content deltas, then 200 text
+deltas, through the openai-chat preset against its floor (raw httpx2 reading
+both fields, plus llm's overhead for a model that yields 100 reasoning
+events and 200 words with no I/O).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fakeapi import FakeAPI  # noqa: E402
 
 WORDS = " ".join(f"word{i}" for i in range(200))
+THOUGHTS = " ".join(f"thought{i}" for i in range(100))
 POOL = 20
 
 
@@ -56,6 +62,47 @@ class AsyncNoIO(llm.AsyncModel):
     async def execute(self, prompt, stream, response, conversation):
         for word in WORDS.split(" "):
             yield word + " "
+
+
+class ThinkingNoIO(llm.Model):
+    """llm's own per-prompt overhead for a reasoning reply, with no I/O."""
+
+    model_id = "thinking-no-io"
+    can_stream = True
+
+    def execute(self, prompt, stream, response, conversation):
+        from llm.parts import StreamEvent
+
+        for word in THOUGHTS.split(" "):
+            yield StreamEvent(type="reasoning", chunk=word + " ")
+        for word in WORDS.split(" "):
+            yield word + " "
+
+
+def raw_thinking(client: httpx2.Client, url: str) -> tuple[str, str]:
+    """(reasoning, text) of a streamed reply, with raw httpx2."""
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    thoughts, out = [], []
+    with client.stream("POST", url, json=body) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                choices = json.loads(line[6:])["choices"]
+                delta = choices[0]["delta"] if choices else {}
+                if delta.get("reasoning_content"):
+                    thoughts.append(delta["reasoning_content"])
+                if delta.get("content"):
+                    out.append(delta["content"])
+    return "".join(thoughts), "".join(out)
+
+
+def ours_thinking(model) -> tuple[str, str]:
+    """(reasoning, text) of a streamed prompt through llm."""
+    from llm.parts import ReasoningPart
+
+    response = model.prompt("hi")
+    text = "".join(response)
+    parts = [p for m in response.messages() for p in m.parts]
+    return "".join(p.text for p in parts if isinstance(p, ReasoningPart)), text
 
 
 def raw_sync(client: httpx2.Client, url: str) -> str:
@@ -100,7 +147,7 @@ async def batch(prompt, count: int, in_flight: int) -> float:
     return time.perf_counter() - start
 
 
-def setup(tmp: Path, url: str) -> None:
+def setup(tmp: Path, url: str, thinking_url: str) -> None:
     (tmp / "extra-openai-models.yaml").write_text(
         f"- model_id: extra-chat\n  model_name: fake-model\n  api_base: {url}/v1\n"
     )
@@ -109,6 +156,8 @@ def setup(tmp: Path, url: str) -> None:
         "  - model_id: yaml-chat\n"
         f"    backend: {{type: http, preset: openai-chat, base_url: '{url}/v1',"
         f" model_name: fake-model, max_connections: {POOL}}}\n"
+        "  - model_id: yaml-thinking\n"
+        f"    backend: {{type: http, preset: openai-chat, base_url: '{thinking_url}/v1'}}\n"
     )
     os.environ["LLM_USER_PATH"] = str(tmp)
     os.environ["LLM_YAML_MODELS_PATH"] = str(tmp / "ours.yaml")
@@ -120,8 +169,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--in-flight", type=int, default=50)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, FakeAPI(reply=WORDS) as server:
-        setup(Path(tmp), server.url)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FakeAPI(reply=WORDS) as server,
+        FakeAPI(reply=WORDS, reasoning=THOUGHTS) as thinking,
+    ):
+        setup(Path(tmp), server.url, thinking.url)
         url = f"{server.url}/v1/chat/completions"
         ours, theirs, no_io = llm.get_model("yaml-chat"), llm.get_model("extra-chat"), NoIO()
         client = httpx2.Client()
@@ -165,6 +218,7 @@ def main() -> None:
                 return out
 
         many = asyncio.run(async_runs())
+        thinking_seq = thinking_runs(thinking.url, client, args.prompts)
     peak = many.pop("peak")
     a_floor = many["raw httpx2"] + many["llm overhead, no I/O"]
     print("Streaming 200 words per prompt from one local OpenAI-compatible server.\n")
@@ -173,6 +227,29 @@ def main() -> None:
     print(f"\nAsync: {args.batch} prompts, {args.in_flight} in flight, total")
     report(many, a_floor, "ms", 1)
     print(f"  most connections open during our batch: {peak} (pool limit {POOL})")
+    print("\nReasoning: 100 reasoning_content deltas, then 200 text deltas, median per prompt")
+    for name, value in thinking_seq.items():
+        print(f"  {name:<28} {value:8.2f} ms")
+    floor = thinking_seq["raw httpx2"] + thinking_seq["llm overhead, no I/O"]
+    print(f"  ours / floor (raw + overhead) {thinking_seq['llm-yaml-models'] / floor:8.2f}x")
+
+
+def thinking_runs(base_url: str, client: httpx2.Client, prompts: int) -> dict:
+    url = f"{base_url}/v1/chat/completions"
+    ours, no_io = llm.get_model("yaml-thinking"), ThinkingNoIO()
+    contenders = {
+        "llm-yaml-models": lambda: ours_thinking(ours),
+        "raw httpx2": lambda: raw_thinking(client, url),
+        "llm overhead, no I/O": lambda: ours_thinking(no_io),
+    }
+    for fn in contenders.values():  # warm up, and check every one gets both
+        thoughts, text = fn()
+        assert (thoughts.split(), text.split()) == (THOUGHTS.split(), WORDS.split()), "wrong"
+    times: dict = {name: [] for name in contenders}
+    for _ in range(prompts):
+        for name, fn in contenders.items():
+            times[name].append(per_prompt(fn))
+    return {name: statistics.median(t) * 1000 for name, t in times.items()}
 
 
 def report(figures: dict, floor: float, unit: str, places: int) -> None:

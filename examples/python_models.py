@@ -7,6 +7,8 @@ any fixed ``arguments`` from the YAML as keyword arguments.
 
 import asyncio
 
+from llm.parts import StreamEvent
+
 
 def shout(request, exclaim_with="!"):
     """A plain function returning a str."""
@@ -34,6 +36,14 @@ async def spell(request):
     for letter in request.prompt:
         await asyncio.sleep(request.options.get("delay", 0))
         yield letter
+
+
+def ponder(request):
+    """Yields its reasoning (llm's StreamEvent), then the answer: llm -R hides it."""
+    words = request.prompt.split()
+    yield StreamEvent(type="reasoning", chunk=f"The prompt has {len(words)} words. ")
+    yield StreamEvent(type="reasoning", chunk="The longest one is the answer.")
+    yield max(words, key=len) if words else "(nothing to ponder)"
 
 
 def recall(request):

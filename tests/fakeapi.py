@@ -23,7 +23,9 @@ Routes (any prefix before them is ignored, so base URLs may carry one):
   Each embedding is ``fake_vector(text, dimensions)``: the same text gets the
   same vector from every route.
   /nodone/...            as without /nodone, but a stream never says [DONE]
-Every request is recorded in ``requests``.
+Every request is recorded in ``requests``. ``queue(pieces)`` makes the next
+request's reply exactly those bytes, one HTTP chunk per piece, written with a
+pause between them so that each is its own network read.
 """
 
 from __future__ import annotations
@@ -509,11 +511,43 @@ def embedding_reply(path: str, data: dict) -> dict | list | None:
     return None
 
 
+def openai_chunk(delta: dict | None = None, finish: str | None = None, **top) -> dict:
+    """One Chat Completions stream chunk, as OpenAI documents it."""
+    choice = {"index": 0, "delta": delta or {}, "finish_reason": finish}
+    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": "fake-model"}
+    return {**base, "choices": [choice], **top}
+
+
+def sse_pieces(*payloads) -> list[bytes]:
+    """One SSE event per payload (a dict as JSON, a str as it is)."""
+    return [f"data: {p if isinstance(p, str) else json.dumps(p)}\n\n".encode() for p in payloads]
+
+
+def openai_reasoning_sse(
+    reasoning: list[str], text: list[str], field: str = "reasoning_content", usage=None
+) -> list[bytes]:
+    """A reasoning model's stream: the role, then reasoning deltas in
+    ``field`` (DeepSeek, vLLM, SGLang: reasoning_content; OpenRouter, Groq,
+    Ollama /v1, vLLM 0.11+: reasoning) with ``content`` null, then text
+    deltas with ``field`` null, the finish, usage, [DONE]."""
+    chunks = [openai_chunk({"role": "assistant", "content": None, field: ""})]
+    chunks += [openai_chunk({"content": None, field: r}) for r in reasoning]
+    chunks += [openai_chunk({"content": t, field: None}) for t in text]
+    chunks.append(openai_chunk({}, "stop"))
+    counts = {"prompt_tokens": 5, "completion_tokens": len(reasoning) + len(text)}
+    chunks.append({**openai_chunk(), "choices": [], "usage": usage or counts})
+    return sse_pieces(*chunks, "[DONE]")
+
+
 class FakeAPI:
     """Start with ``with FakeAPI() as server:``; ``server.url`` is its base URL."""
 
-    def __init__(self, reply: str = REPLY, fail_rate: float = 0.0, seed: int = 1):
+    def __init__(
+        self, reply: str = REPLY, fail_rate: float = 0.0, seed: int = 1, reasoning: str = ""
+    ):
         self.reply = reply
+        # streamed Chat Completions replies think first: these words as reasoning_content
+        self.reasoning = reasoning
         self.fail_rate = fail_rate  # answer this share of requests with 503, at random
         self._random = random.Random(seed)
         self.failed = 0
@@ -525,6 +559,7 @@ class FakeAPI:
         self._cache: dict = {}
         self.models = ["fake-chat", "fake-vision"]  # what GET .../models lists
         self.bodies: dict[str, bytes] = {}  # GET path -> reply body
+        self._queued: list[tuple[list[bytes], str, float]] = []
         self._tasks: dict = {}  # connection handler task -> its writer
         self._loop = asyncio.new_event_loop()
         self._server = None
@@ -560,6 +595,10 @@ class FakeAPI:
 
     def fail_next(self, kind: str, **kwargs) -> None:
         self.faults.append(Fault(kind, **kwargs))
+
+    def queue(self, pieces: list[bytes], kind: str = "text/event-stream", pause=0.005) -> None:
+        """The next request's reply: these bytes, one chunk (and read) each."""
+        self._queued.append((pieces, kind, pause))
 
     @property
     def last(self) -> Recorded:
@@ -633,6 +672,9 @@ class FakeAPI:
         if fault and fault.kind == "reset":
             writer.transport.abort()
             return False
+        if self._queued:
+            await self._scripted(writer, *self._queued.pop(0))
+            return True
         if request.path.endswith("/redirect"):
             target = request.query["to"][0]
             self._write(writer, 307, b"", "text/plain", {"Location": target})
@@ -671,7 +713,7 @@ class FakeAPI:
         path, text = request.path, self.reply
         if path.endswith("/chat/completions"):
             reply = (
-                (True, "text/event-stream", openai_sse(text))
+                (True, "text/event-stream", self._openai_stream(text))
                 if streaming
                 else (False, "application/json", json.dumps(openai_json(text)).encode())
             )
@@ -713,6 +755,12 @@ class FakeAPI:
             reply = (False, "application/json", json.dumps(body).encode())
         self._cache[key] = reply
         return reply
+
+    def _openai_stream(self, text: str) -> bytes:
+        if not self.reasoning:
+            return openai_sse(text)
+        pieces = openai_reasoning_sse(_words(self.reasoning), _words(text))
+        return b"".join(pieces)
 
     async def _misbehave(
         self, fault: Fault, writer, streaming: bool, kind: str, body: bytes
@@ -770,6 +818,14 @@ class FakeAPI:
                 await asyncio.sleep(fault.seconds or 1.0)
             return True
         raise ValueError(f"unknown fault {fault.kind}")
+
+    async def _scripted(self, writer, pieces: list[bytes], kind: str, pause: float) -> None:
+        writer.write(self._head(200, kind, {"Transfer-Encoding": "chunked"}))
+        for piece in pieces:
+            writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            await writer.drain()
+            await asyncio.sleep(pause)
+        writer.write(b"0\r\n\r\n")
 
     @staticmethod
     def _head(status: int, kind: str, extra: dict) -> bytes:

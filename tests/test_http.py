@@ -1548,6 +1548,23 @@ EXAMPLE_CALLS = {
         },
         "headers": {"api-key": "azure-secret"},
     },
+    "in-house-thinker": {
+        "path": "/generic",
+        "args": [],
+        "body": {"input": "hi", "stream": True},
+        "headers": {},
+    },
+    "deepseek": {
+        "path": "/deepseek/chat/completions",
+        "args": [],
+        "body": {
+            "model": "deepseek-reasoner",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        "headers": {"authorization": "Bearer deepseek-secret"},
+    },
 }
 
 
@@ -1563,6 +1580,8 @@ def test_http_example_runs_against_the_fake_server(server, run_llm, monkeypatch,
     monkeypatch.setenv("LLM_EXAMPLE_OLLAMA_URL", server.url)
     monkeypatch.setenv("LLM_EXAMPLE_ANTHROPIC_URL", f"{server.url}/v1")
     monkeypatch.setenv("LLM_EXAMPLE_GENERIC_URL", server.url)
+    monkeypatch.setenv("LLM_EXAMPLE_DEEPSEEK_URL", f"{server.url}/deepseek")
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "deepseek-secret")
     monkeypatch.setenv("HOSTED_API_KEY", "hosted-secret")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "anthropic-secret")
     monkeypatch.setenv("LLM_EXAMPLE_GEMINI_URL", f"{server.url}/v1beta")

@@ -1130,6 +1130,7 @@ EXAMPLE_RUNS = [
     (("-m", "describe-attachments", "nothing"), "no attachments\n"),
     (("-m", "hello", "world"), "Hello, world\n"),
     (("-m", "bonjour", "world"), "Bonjour, world\n"),
+    (("-m", "ponder", "-R", "a bb ccc"), "ccc\n"),  # -R: its reasoning is not shown
 ]
 
 
@@ -1149,7 +1150,7 @@ def test_every_example_model_is_covered():
 
 
 def test_the_examples_validate(examples, run_llm):
-    assert ok(run_llm("yaml-models", "validate")) == "OK: 8 models in 1 file, no problems\n"
+    assert ok(run_llm("yaml-models", "validate")) == "OK: 9 models in 1 file, no problems\n"
 
 
 def test_the_recall_example_in_process(examples, run_llm):

@@ -8,7 +8,10 @@
 
 The callable is called as ``fn(request, **arguments)`` and may return a
 ``str``, return or yield ``str`` chunks, be an ``async def`` returning a
-``str``, or be an async generator. Both llm APIs serve every shape: the
+``str``, or be an async generator. A chunk may also be llm's own
+``llm.parts.StreamEvent(type="reasoning", chunk=...)``: the model's
+reasoning, which llm shows apart from the text (``-R`` hides it) and logs
+as its own part. Both llm APIs serve every shape: the
 sync model drives async callables on an event loop of its own, and the
 async model runs sync callables in a worker thread, streaming their chunks
 as they come, so the event loop is never blocked.
@@ -34,6 +37,8 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from llm.parts import StreamEvent
 
 from .base import Backend, BackendConfig, EmbeddingBackend, EmbedRequest, Request
 from .worker import in_thread, second_interrupt_ends
@@ -257,17 +262,28 @@ class PythonBackend(Backend):
     def _error(self, request: Request, exc: BaseException):
         return _failure(request, exc)
 
-    def _chunk(self, request: Request, chunk: Any) -> str:
-        if not isinstance(chunk, str):
+    def _chunk(self, request: Request, chunk: Any) -> str | StreamEvent:
+        """A chunk as llm takes it: ``str`` text, or llm's ``StreamEvent`` of
+        type text or reasoning (``redacted`` and ``provider_metadata`` kept)."""
+        if isinstance(chunk, str):
+            return chunk
+        if isinstance(chunk, StreamEvent):
+            if chunk.type in ("text", "reasoning") and isinstance(chunk.chunk, str):
+                return chunk
             raise request.fail(
-                f"{self.config.callable} produced {type(chunk).__name__} {chunk!r:.60}, "
-                "expected str"
+                f"{self.config.callable} produced a StreamEvent of type {chunk.type!r} "
+                f"with chunk {chunk.chunk!r:.60}, expected type 'text' or 'reasoning' "
+                "with a str chunk"
             )
-        return chunk
+        raise request.fail(
+            f"{self.config.callable} produced {type(chunk).__name__} {chunk!r:.60}, expected str"
+        )
 
     def _shape(self, request: Request, result: Any) -> str:
-        """What the callable gave back: text, awaitable, async or sync iterable."""
-        if isinstance(result, str):
+        """What the callable gave back: text (or one event), awaitable, async
+        or sync iterable."""
+        if isinstance(result, str | StreamEvent):
+            self._chunk(request, result)
             return "text"
         if inspect.isawaitable(result):
             return "awaitable"

@@ -49,7 +49,7 @@ def build_call(config, request: Request, key: str | None) -> Call:
     context = {
         "prompt": request.prompt,
         "system": request.system or UNSET,
-        "messages": wire(config.messages).messages(request.messages),
+        "messages": wire(config.messages).conversation(request.messages, config),
         "model": config.model_name,
         "stream": streaming,
         "options": TemplateOptions(rest, every),

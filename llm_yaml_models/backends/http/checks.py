@@ -25,6 +25,23 @@ def problems(data: dict, doc, origin) -> list:
     found += _removals(data["backend"], doc, at)
     found += _paths(backend, doc, at)
     found += _capabilities(data, backend, doc, origin)
+    found += _reasoning(backend, doc, at)
+    return found
+
+
+def _reasoning(backend: dict, doc, at) -> list:
+    """Reasoning keys where they cannot apply: think_tags on a backend that
+    never streams, send_reasoning with messages no family sends it in."""
+    found = []
+    stream = backend.get("stream") or {}
+    if stream.get("think_tags") and stream.get("format", "none") == "none":
+        message = "think_tags needs stream.format: sse or ndjson (a backend that streams)"
+        found.append(doc.problem(at("stream", "think_tags"), message))
+    sent = backend.get("send_reasoning", "never")
+    families = wire.names("send_reasoning")
+    if sent != "never" and backend.get("messages", "text") not in families:
+        message = f"send_reasoning needs backend.messages: {' or '.join(families)}"
+        found.append(doc.problem(at("send_reasoning"), message))
     return found
 
 

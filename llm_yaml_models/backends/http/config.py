@@ -72,9 +72,11 @@ class ReplySpec:
     id: str | None = None
     model: str | None = None
     tool_calls: str | None = None
+    reasoning: str | None = None
     usage: UsageSpec | None = None
     # stream only
     format: str = "none"
+    think_tags: bool = False  # <think>...</think> in the text is reasoning
     done: str | None = None
     done_when: str | None = None
     done_events: tuple[str, ...] = ()
@@ -115,6 +117,9 @@ class HttpConfig(BackendConfig):
     stream: ReplySpec = ReplySpec()
     tools: str | None = None
     schema: str | None = None
+    # Which assistant messages carry their reasoning back (DeepSeek needs it
+    # in tool-call turns): "tool_calls", "always", or None (never).
+    send_reasoning: str | None = None
     unsent: frozenset = frozenset()
     path: str = ""
     deployments: tuple[DeploymentSpec, ...] = ()
@@ -159,6 +164,7 @@ class HttpConfig(BackendConfig):
             cooldown=Cooldown.from_data(data.get("cooldown")),
             unsent=frozenset(n for n, s in options.items() if _unsent(s)),
             option_bodies={n: s["body"] for n, s in options.items() if "body" in s},
+            send_reasoning=data.get("send_reasoning"),
             secret_env=_secret_env(merged(model["backend"]) if "backend" in model else data),
         )
 

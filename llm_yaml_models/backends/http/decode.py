@@ -7,11 +7,15 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import uuid
 from typing import Any
+
+from llm.parts import StreamEvent
 
 from ..base import Secrets
 from .outcome import Outcome, WireError, tool_call_deltas
-from .paths import Paths
+from .paths import USAGE, Paths, merge_usage
+from .think import ThinkTags, Thought, reasoning_event
 from .wire import wire
 
 
@@ -95,6 +99,8 @@ class Decoder:
         self._pending: list[bytes] = []  # the start of a line
         self._cr = False  # the last piece ended with CR: an LF next is part of it
         self._events = 0
+        self.think = ThinkTags() if self.config.stream.think_tags else None
+        self._reasoned = False
 
     def _pace(self, progressed: bool) -> None:
         """A server that sends a byte at a time, or only keep-alives, never
@@ -132,10 +138,7 @@ class Decoder:
         return self.end()
 
     def error_message(self, data: Any, paths: Paths) -> str | None:
-        found = paths.find("error", data) if isinstance(data, dict | list) else None
-        if found in (None, "", [], {}):
-            return None
-        return found if isinstance(found, str) else json.dumps(found)
+        return _error_text(data, paths.get["error"](data))
 
     def status_error(self) -> str:
         """The provider's own message for an HTTP error status."""
@@ -160,31 +163,70 @@ class Decoder:
 
     def reply(self, body: bytes) -> list:
         data = _json(_text(body, self.where), self.where, self.secrets)
-        error = self.error_message(data, self.reply_paths)
-        if error:
-            raise WireError(f"error from {self.where}: {error}")
-        self._note(data, self.reply_paths)
-        calls = self.reply_paths.find("tool_calls", data)
+        _, text, reasoning, *_, calls, _ = self._read(data, self.reply_paths)[:-3]
         if calls is not None and not isinstance(calls, list):
             raise WireError(f"tool calls in the reply from {self.where} are not a list")
+        named = []
         for i, call in enumerate(calls or []):
             delta = {"index": i, **call} if isinstance(call, dict) else call
-            tool_call_deltas(self.outcome, [delta], self.where)
-        chunks = list(self.reader.reply(data))
-        text = self.reply_paths.find("text", data)
+            named += tool_call_deltas(self.outcome, [delta], self.where)
+        chunks = self.reasoning(reasoning, self.reply_paths)
+        chunks += self.reader.reply(data)
         if text is None and not (self.outcome.tool_calls or chunks):
             raise WireError(
                 f"nothing at '{self.config.response.text}' in the reply from {self.where}"
             )
         text = text if isinstance(text, str) else ("" if text is None else json.dumps(text))
-        return chunks + [text]
+        if self.think is not None:
+            chunks += self.think.feed(text) + self.think.finish()
+        else:
+            chunks.append(text)
+        return _joined(chunks + self.named(named))
 
-    def _note(self, data: Any, paths: Paths) -> None:
+    def reasoning(self, found: Any, paths: Paths) -> list:
+        """The reasoning found at the declared path, as a chunk; it must be text."""
+        if found is None or found == "":
+            return []
+        if not isinstance(found, str):
+            raise WireError(
+                f"reasoning at '{paths.spec.reasoning}' in the reply from {self.where} "
+                f"is {_json_kind(found)}, not a string"
+            )
+        self._reasoned = True
+        return [Thought(found)]
+
+    @property
+    def reasoned(self) -> bool:
+        """Some reasoning text came (at the declared path, or in think tags)."""
+        return self._reasoned or (self.think is not None and self.think.thought)
+
+    def named(self, slots: list) -> list:
+        """A tool call's name, as llm's event, when it first comes: once,
+        however often a server repeats it. The call's id is fixed then (one
+        made up if the API gave none), and its arguments follow whole, when
+        the reply has ended (``factory``), so that a secret a server echoes
+        in them is starred before llm logs them."""
+        events = []
+        for slot in slots:
+            slot["id"] = self.secrets.hide(slot["id"]) or f"call_{uuid.uuid4().hex[:24]}"
+            events.append(StreamEvent("tool_call_name", slot["name"], tool_call_id=slot["id"]))
+        return events
+
+    def _read(self, data: Any, paths: Paths) -> tuple:
+        """Every declared path in a reply or event, at once (``Paths.read``):
+        an error the reply reports is raised, and what the Outcome keeps is
+        noted. Returns the values in ``paths.NAMES`` order, then usage."""
+        values = paths.read(data)
+        if values[0] is not None and (error := _error_text(data, values[0])):
+            raise WireError(f"error from {self.where}: {error}")
         outcome = self.outcome
-        outcome.id = paths.find("id", data) or outcome.id
-        outcome.model = paths.find("model", data) or outcome.model
-        outcome.finish_reason = paths.find("finish_reason", data) or outcome.finish_reason
-        paths.usage(data, outcome.usage)
+        _, _, _, finish_reason, found_id, model, _, _, *usage = values
+        outcome.id = found_id or outcome.id
+        outcome.model = model or outcome.model
+        outcome.finish_reason = finish_reason or outcome.finish_reason
+        if usage[0] is not None or usage[1] is not None or usage[2] is not None:
+            merge_usage(list(zip(USAGE, usage, strict=True)), outcome.usage)
+        return values
 
     def feed(self, data: bytes) -> list:
         """The chunks of every complete line in the bytes received so far.
@@ -251,20 +293,19 @@ class Decoder:
             self.done = True
             return None
         payload = _json(data, self.where, self.secrets)
-        error = self.error_message(payload, self.stream_paths)
-        if error:
-            raise WireError(f"error from {self.where}: {error}")
-        self._note(payload, self.stream_paths)
-        calls = self.stream_paths.find("tool_calls", payload)
-        tool_call_deltas(self.outcome, calls, self.where)
-        if name in spec.done_events or (
-            spec.done_when and self.stream_paths.find("done_when", payload)
-        ):
+        _, text, reasoning, *_, calls, done_when = self._read(payload, self.stream_paths)[:-3]
+        named = tool_call_deltas(self.outcome, calls, self.where) if calls is not None else ()
+        if done_when or name in spec.done_events:
             self.done = True
-        chunks = self.reader.event(name, payload)
-        text = self.stream_paths.find("text", payload)
+        chunks = self.reasoning(reasoning, self.stream_paths) if reasoning is not None else []
+        chunks += self.reader.event(name, payload)
         if isinstance(text, str) and text:
-            return [*chunks, text] if chunks else [text]
+            if self.think is None:
+                chunks.append(text)
+            else:
+                chunks += self.think.feed(text)
+        if named:
+            chunks += self.named(named)
         return chunks or None
 
     def end(self) -> list:
@@ -288,7 +329,16 @@ class Decoder:
         spec = self.config.stream
         if not self.done and (spec.done is not None or spec.done_events or spec.done_when):
             raise WireError(f"stream from {self.where} ended before it was complete")
-        return _joined(chunks)
+        if self.think is not None:
+            chunks += self.think.finish()
+        return _joined(chunks + self.reader.end())
+
+
+def _error_text(data: Any, found: Any) -> str | None:
+    """What a reply's error path found, as a message (None: no error)."""
+    if found in (None, "", [], {}) or type(data) not in (dict, list):
+        return None
+    return found if isinstance(found, str) else json.dumps(found)
 
 
 def _text(body: bytes, where: str) -> str:
@@ -298,20 +348,47 @@ def _text(body: bytes, where: str) -> str:
         raise WireError(f"reply from {where} is not valid UTF-8 (byte {exc.start})") from None
 
 
+_JSON_KINDS = {dict: "an object", list: "an array", bool: "a boolean"}
+
+
+def _json_kind(value: Any) -> str:
+    return _JSON_KINDS.get(type(value), "a number")
+
+
+def _kind(chunk: Any) -> str | None:
+    """What a chunk may be joined with: text, plain reasoning, or nothing."""
+    if type(chunk) is str:
+        return "text"
+    if type(chunk) is Thought:
+        return "reasoning"
+    plain = not (chunk.redacted or chunk.provider_metadata or chunk.part_index is not None)
+    return "reasoning" if chunk.type == "reasoning" and plain and not chunk.message_index else None
+
+
 def _joined(chunks: list) -> list:
-    """Adjacent text chunks as one."""
-    if len(chunks) < 2:
+    """The chunks as they leave the decoder: adjacent text as one, adjacent
+    plain reasoning as one llm StreamEvent (llm joins them anyway, and each
+    chunk costs it an event)."""
+    if len(chunks) < 2 and not (chunks and type(chunks[0]) is Thought):
         return chunks
+    if all(type(c) is str for c in chunks):
+        return ["".join(chunks)]
     out: list = []
-    texts: list[str] = []
+    run: list[str] = []
+    kind = None
     for chunk in chunks:
-        if isinstance(chunk, str):
-            texts.append(chunk)
-            continue
-        if texts:
-            out.append("".join(texts))
-            texts = []
-        out.append(chunk)
-    if texts:
-        out.append("".join(texts))
+        this = _kind(chunk)
+        if this != kind or this is None:
+            _flush(out, run, kind)
+            run, kind = [], this
+        if this is None:
+            out.append(chunk)
+        else:
+            run.append(chunk if type(chunk) is not StreamEvent else chunk.chunk)
+    _flush(out, run, kind)
     return out
+
+
+def _flush(out: list, run: list[str], kind: str | None) -> None:
+    if run:
+        out.append("".join(run) if kind == "text" else reasoning_event("".join(run)))

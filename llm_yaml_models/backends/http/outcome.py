@@ -70,21 +70,26 @@ def tool_arguments(text: str) -> dict:
     return arguments if isinstance(arguments, dict) else {"_raw": text}
 
 
-def tool_call_deltas(outcome: Outcome, deltas: Any, where: str) -> None:
-    """Fold OpenAI-style tool-call fragments into ``outcome``.
+def tool_call_deltas(outcome: Outcome, deltas: Any, where: str) -> list[dict]:
+    """Fold OpenAI-style tool-call fragments into ``outcome``; returns the
+    calls whose name came in these fragments, in order.
 
     Arguments arrive in pieces; the id and the name come whole, in the first
     fragment that has them (some servers repeat them in every fragment)."""
     if deltas is None:
-        return
+        return []
     if not isinstance(deltas, list):
         raise WireError(f"tool calls in the reply from {where} are not a list")
+    named = []
     for delta in deltas:
         index, call_id, name, arguments = _tool_call(delta, len(outcome.tool_calls), where)
         slot = outcome.tool_calls.setdefault(index, {"id": None, "name": "", "arguments": ""})
         slot["id"] = slot["id"] or call_id
-        slot["name"] = slot["name"] or name
+        if name and not slot["name"]:
+            slot["name"] = name
+            named.append(slot)
         slot["arguments"] += arguments
+    return named
 
 
 def _tool_call(delta: Any, next_index: int, where: str) -> tuple:

@@ -30,24 +30,12 @@ def _steps(node: dict) -> list | None:
     return None
 
 
-def _walk(steps: list, data: Any) -> Any:
-    for step in steps:
-        if isinstance(step, str):
-            if not isinstance(data, dict):
-                return None
-            data = data.get(step)
-        else:
-            if not isinstance(data, list) or not -len(data) <= step < len(data):
-                return None
-            data = data[step]
-    return data
-
-
 def _false(value: Any) -> bool:
     # JMESPath's idea of false, for ||
     return value is None or value is False or value in ("", [], {})
 
 
+@functools.cache  # a Decoder per request compiles its paths: once per expression
 def compile_path(expr: str):
     """A JMESPath expression as a function of the data.
 
@@ -60,22 +48,110 @@ def compile_path(expr: str):
     paths = [_steps(n) for n in alternatives]
     if any(p is None for p in paths):
         return compiled.search
-    if len(paths) == 1:
-        return functools.partial(_walk, paths[0])
+    read = _reader((expr,))
 
-    def first(data: Any) -> Any:
-        value = None
-        for path in paths:
-            value = _walk(path, data)
-            if not _false(value):
-                return value
-        return value
+    def walk(data: Any) -> Any:
+        return read(data)[0]
 
-    return first
+    walk.plain = True  # it never fails: no error to translate
+    return walk
+
+
+def _nothing(data: Any) -> None:
+    return None
+
+
+# The order of Paths.read()'s tuple; the error first, as it is looked at first.
+NAMES = ("error", "text", "reasoning", "finish_reason", "id", "model", "tool_calls", "done_when")
+USAGE = ("input", "output", "details")
+
+
+def _plain(expr: str | None) -> list[list] | None:
+    """The alternatives of a plain path (``a.b || c[0]``) as steps, [] for
+    no path, or None for any other expression."""
+    if not expr:
+        return []
+    node = jmespath.compile(expr).parsed
+    alternatives = node["children"] if node["type"] == "or_expression" else [node]
+    paths = [_steps(n) for n in alternatives]
+    return None if any(p is None for p in paths) else paths
+
+
+@functools.cache
+def _reader(exprs: tuple):
+    """One function that finds every path of ``exprs`` in an event, as a
+    tuple in their order: the steps the paths share are walked once
+    (``choices[0]`` serves the text, the reasoning, the finish reason and the
+    tool calls). None if one of them is not a plain path."""
+    plains = [_plain(e) for e in exprs]
+    if any(p is None for p in plains):
+        return None
+    trie: dict = {"leaves": [], "children": {}}
+    results = []
+    for paths in plains:
+        if not paths:
+            results.append("None")
+            continue
+        names = []
+        for steps in paths:
+            node = trie
+            for step in steps:
+                node = node["children"].setdefault(repr(step), {"leaves": [], "children": {}})
+            names.append(f"v{len(list(_leaves(trie)))}")
+            node["leaves"].append(names[-1])
+        results.append(_either(names))
+    lines = ["def read(n0):", *(f"    {v} = None" for v in _leaves(trie))]
+    _branch(trie, "n0", "    ", lines, [0])
+    lines.append(f"    return ({', '.join(results)},)")
+    namespace: dict = {}
+    exec("\n".join(lines), namespace)  # noqa: S102 - the steps are literals
+    return namespace["read"]
+
+
+def _leaves(node: dict):
+    yield from node["leaves"]
+    for child in node["children"].values():
+        yield from _leaves(child)
+
+
+def _branch(node: dict, var: str, indent: str, lines: list[str], count: list[int]) -> None:
+    """The code for one trie node: its leaves take ``var``; its fields are
+    looked up under one dict test, each index under its own list test."""
+    for leaf in node["leaves"]:
+        lines.append(f"{indent}{leaf} = {var}")
+    fields = {k: c for k, c in node["children"].items() if k[0] in "'\""}
+    if fields:
+        lines.append(f"{indent}if type({var}) is dict:")
+        for step, child in fields.items():
+            count[0] += 1
+            lines.append(f"{indent}    n{count[0]} = {var}.get({step})")
+            _branch(child, f"n{count[0]}", indent + "    ", lines, count)
+    for step, child in node["children"].items():
+        if step in fields:
+            continue
+        count[0] += 1
+        lines.append(f"{indent}if type({var}) is list and -len({var}) <= {step} < len({var}):")
+        lines.append(f"{indent}    n{count[0]} = {var}[{step}]")
+        _branch(child, f"n{count[0]}", indent + "    ", lines, count)
+
+
+def _either(names: list[str]) -> str:
+    """``a || b || ...`` of found values, as an expression (JMESPath's
+    false: null, false, "", [], {})."""
+    if len(names) == 1:
+        return names[0]
+    first, rest = names[0], _either(names[1:])
+    true = f"{first} is not None and {first} is not False and {first} not in ('', [], {{}})"
+    return f"({first} if {true} else {rest})"
 
 
 class Paths:
     """Compiled JMESPath expressions from a ``response:`` or ``stream:`` spec.
+
+    ``read(data)`` finds them all at once, as a tuple in the order of
+    ``NAMES`` then ``USAGE``: the decoder calls it once per streamed event,
+    and where all are plain paths it is one function written out for them
+    (``_reader``). ``get[name]`` finds one.
 
     An expression that fails on the data it meets (``join()`` of a null, say)
     is a WireError naming it, like any other reply we cannot read."""
@@ -83,40 +159,49 @@ class Paths:
     def __init__(self, spec, where: str = ""):
         self.spec = spec
         self.where = where
-        self._finders: dict[str, tuple] = {}
-        for name in ("text", "finish_reason", "error", "id", "model", "tool_calls", "done_when"):
-            expr = getattr(spec, name, None)
-            if expr:
-                self._finders[name] = (expr, compile_path(expr))
         usage = getattr(spec, "usage", None)
-        self._usage = [
-            (part, getattr(usage, part), compile_path(getattr(usage, part)))
-            for part in ("input", "output", "details")
-            if usage is not None and getattr(usage, part)
-        ]
+        exprs = [getattr(spec, name, None) for name in NAMES]
+        exprs += [getattr(usage, part) if usage is not None else None for part in USAGE]
+        finders = [self._finder(e) for e in exprs]
+        self.get = dict(zip(NAMES, finders, strict=False))
+        self.read = _reader(tuple(exprs)) or functools.partial(_each, finders)
 
-    def _failed(self, expr: str, exc: Exception) -> WireError:
-        message = str(exc).replace("\n", " ")
-        return WireError(f"cannot apply '{expr}' to the reply from {self.where}: {message}")
+    def _finder(self, expr: str | None):
+        if not expr:
+            return _nothing
+        search = compile_path(expr)
+        if getattr(search, "plain", False):
+            return search  # a plain path: it never fails
+
+        def find(data: Any) -> Any:
+            try:
+                return search(data)
+            except JMESPathError as exc:
+                message = str(exc).replace("\n", " ")
+                raise WireError(
+                    f"cannot apply '{expr}' to the reply from {self.where}: {message}"
+                ) from exc
+
+        return find
 
     def find(self, name: str, data: Any) -> Any:
-        found = self._finders.get(name)
-        if found is None:
-            return None
-        try:
-            return found[1](data)
-        except JMESPathError as exc:
-            raise self._failed(found[0], exc) from exc
+        return self.get[name](data)
 
-    def usage(self, data: Any, into: dict) -> None:
-        """Usage found in ``data``, over what earlier events said: the last
-        value wins, but a count of 0 never hides an earlier one (LiteLLM's
-        Anthropic stream says 0 input tokens first, and the count later)."""
-        for part, expr, finder in self._usage:
-            try:
-                found = finder(data)
-            except JMESPathError as exc:
-                raise self._failed(expr, exc) from exc
-            if found is None or (found == 0 and part != "details" and into.get(part)):
-                continue
-            into[part] = simplified(found) if part == "details" else found
+
+def _each(finders: list, data: Any) -> tuple:
+    """Paths.read() where some paths are not plain: one at a time, and none
+    after an error (a path may fail on an error's shape)."""
+    error = finders[0](data)
+    if not _false(error):
+        return (error, *(None for _ in finders[1:]))
+    return (error, *(f(data) for f in finders[1:]))
+
+
+def merge_usage(found: list[tuple[str, Any]], into: dict) -> None:
+    """Usage found, (part, value) pairs, over what earlier events said: the
+    last value wins, but a count of 0 never hides an earlier one (LiteLLM's
+    Anthropic stream says 0 input tokens first, and the count later)."""
+    for part, value in found:
+        if value is None or (value == 0 and part != "details" and into.get(part)):
+            continue
+        into[part] = simplified(value) if part == "details" else value

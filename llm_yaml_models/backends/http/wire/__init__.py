@@ -9,10 +9,12 @@ data in the preset. Adding a family is one module here and one preset.
 
     Wire            the family: stateless, one instance
       messages()      the conversation, as the API's message list
+      conversation()  the same, as one declaration asks for it
       tool_body()     body keys that offer tools
       schema_body()   body keys that ask for a JSON schema
       reader()        a Reader for one reply
-    Reader          one reply: reply() for a whole one, event() per streamed event
+    Reader          one reply: reply() for a whole one, event() per streamed event,
+                    end() when a stream has ended
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from ...base import Message
+    from ..config import HttpConfig
     from ..decode import Decoder
 
 # name as declared -> module; each module's WIRE is its family
@@ -52,6 +55,10 @@ class Reader:
         """One streamed event (its SSE name, or ""), after the declared paths."""
         return []
 
+    def end(self) -> list:
+        """The stream has ended: what is left to say."""
+        return []
+
 
 class Wire:
     """One API family. Each method has the plain default; a family
@@ -60,9 +67,16 @@ class Wire:
     name: ClassVar[str] = "text"
     tools: ClassVar[bool] = False  # can it offer tools (``tool_body``)?
     schema: ClassVar[bool] = False  # can it ask for a JSON schema (``schema_body``)?
+    # can its messages carry an earlier reply's reasoning (``conversation``)?
+    send_reasoning: ClassVar[bool] = False
 
     def messages(self, messages: list[Message]) -> list[dict]:
         return [{"role": m.role, "content": m.content} for m in messages]
+
+    def conversation(self, messages: list[Message], config: HttpConfig) -> list[dict]:
+        """``messages()`` for one declaration, which may ask for more
+        (``send_reasoning``)."""
+        return self.messages(messages)
 
     def tool_body(self, tools: list) -> dict:
         raise NotImplementedError(f"{self.name} has no tools")

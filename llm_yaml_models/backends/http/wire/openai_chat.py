@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import Wire
+from . import Reader, Wire
 
 
 def data_url(attachment) -> str:
@@ -29,7 +29,7 @@ def _attachment(attachment) -> dict:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def _message(m) -> dict:
+def _message(m, send_reasoning: str | None = None) -> dict:
     if m.role == "tool":
         return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
     out: dict[str, Any] = {"role": m.role}
@@ -48,7 +48,46 @@ def _message(m) -> dict:
             }
             for call in m.tool_calls
         ]
+    sends = send_reasoning == "always" or (send_reasoning == "tool_calls" and m.tool_calls)
+    if m.role == "assistant" and sends:
+        reasoning = "".join(p.text for p in m.reasoning if p.text and not p.redacted)
+        if reasoning:
+            out["reasoning_content"] = reasoning
     return out
+
+
+def _reasoning_tokens(data: Any) -> bool:
+    """Whether a reply's usage counts reasoning tokens."""
+    usage = data.get("usage") if type(data) is dict else None
+    if not usage or type(usage) is not dict:
+        return False
+    details = usage.get("completion_tokens_details")
+    return type(details) is dict and bool(details.get("reasoning_tokens"))
+
+
+class OpenAIReader(Reader):
+    """Reasoning a hosted model did but did not show (usage counts its
+    tokens, no text came) is recorded as llm's own OpenAI client records
+    it: one redacted reasoning part, which llm puts first in the message."""
+
+    hidden = False
+
+    def reply(self, data: Any) -> list:
+        self.hidden = _reasoning_tokens(data)
+        return self.end()
+
+    def event(self, name: str, payload: Any) -> list:
+        if type(payload) is dict and "usage" in payload and _reasoning_tokens(payload):
+            self.hidden = True
+        return []
+
+    def end(self) -> list:
+        if not self.hidden or self.decoder.reasoned:
+            return []
+        from llm.parts import StreamEvent
+
+        self.hidden = False
+        return [StreamEvent(type="reasoning", chunk="", redacted=True)]
 
 
 def tool_specs(tools) -> list[dict]:
@@ -70,9 +109,16 @@ class OpenAIChat(Wire):
     name = "openai"
     tools = True
     schema = True
+    send_reasoning = True
 
     def messages(self, messages) -> list[dict]:
         return [_message(m) for m in messages]
+
+    def conversation(self, messages, config) -> list[dict]:
+        return [_message(m, config.send_reasoning) for m in messages]
+
+    def reader(self, decoder) -> Reader:
+        return OpenAIReader(decoder)
 
     def tool_body(self, tools) -> dict:
         return {"tools": tool_specs(tools)}
