@@ -245,16 +245,20 @@ class _AsyncMixin(_Shared):
 
     async def execute(self, prompt, stream, response, conversation, key=None):
         if not self._falls_back():
-            async for chunk in self.answer(prompt, stream, response, key):
-                yield chunk
+            async with contextlib.aclosing(self.answer(prompt, stream, response, key)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
             return
         chain = self._chain(prompt, key, llm.get_async_model)
         for candidate in chain:
             started = False
             try:
-                async for chunk in candidate.run(stream, response, conversation):
-                    started = True
-                    yield chunk
+                async with contextlib.aclosing(
+                    candidate.run(stream, response, conversation)
+                ) as run:
+                    async for chunk in run:
+                        started = True
+                        yield chunk
             except Exception as exc:
                 chain.failed(candidate, exc, started)
                 continue
@@ -270,8 +274,10 @@ class _AsyncMixin(_Shared):
         request = self.request(prompt, stream, key)
         named: set = set()
         try:
-            async for chunk in self.backend.astream(request):
-                yield _named(chunk, named)
+            # closed at once if llm stops reading, as the sync twin's is
+            async with contextlib.aclosing(self.backend.astream(request)) as chunks:
+                async for chunk in chunks:
+                    yield _named(chunk, named)
         finally:
             if ticket:
                 limiter.done(ticket, _tokens(request))

@@ -132,6 +132,33 @@ def test_anthropic_thinking_blocks_in_a_row_stay_apart(api, stream):
 
 
 @STREAM
+def test_anthropic_thinking_blocks_around_text_go_back_in_their_order(api, stream):
+    # Whole or streamed, [thinking, text, thinking, tool_use] goes back as it
+    # came: joining the two thinking blocks would break their signatures.
+    second = {"type": "thinking", "thinking": "Then add.", "signature": "sig2"}
+    api.turns = [([THINK, {"type": "text", "text": "Let me add."}, second, ADD], "tool_use")]
+    api.turns.append(([{"type": "text", "text": "5."}], "end_turn"))
+    chain = llm.get_model("claude").chain("2+3?", tools=[make_add([])], stream=stream)
+    assert chain.text() == "Let me add. 5."
+    assistant = api.last.json["messages"][1]
+    assert assistant == {
+        "role": "assistant",
+        "content": [THINK, {"type": "text", "text": "Let me add."}, second, ADD],
+    }
+
+
+@STREAM
+def test_anthropic_tool_use_with_an_empty_id_is_one_call(api, stream):
+    # A proxy's "id": "": the call gets one made-up id, for its name and input.
+    api.turns = [([{**ADD, "id": ""}], "tool_use"), ([{"type": "text", "text": "5."}], "end_turn")]
+    chain = llm.get_model("claude").chain("2+3?", tools=[make_add([])], stream=stream)
+    assert chain.text() == "5."
+    (sent,) = api.last.json["messages"][1]["content"]
+    assert sent["type"] == "tool_use" and sent["input"] == {"a": 2, "b": 3}
+    assert sent["id"].startswith("toolu_") and len(sent["id"]) == 30
+
+
+@STREAM
 def test_anthropic_next_turn_carries_the_thinking_back(api, stream):
     api.turns = [([THINK, HIDDEN, {"type": "text", "text": "Five."}], "end_turn")]
     conversation = llm.get_model("claude").conversation()
@@ -316,6 +343,10 @@ BAD_EVENTS = {
             {"type": "content_block_stop", "index": 0},
         ],
         "a tool_use block in the reply from {where}: input is not a JSON object",
+    ),
+    "index not an integer": (
+        [{"type": "content_block_start", "index": [0], "content_block": {**ADD, "input": {}}}],
+        "a content_block_start event in the reply from {where}: index is not an integer",
     ),
     "partial_json not a string": (
         [

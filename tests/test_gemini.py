@@ -624,3 +624,36 @@ def test_a_cli_tool_chain_and_llm_c_keep_the_call_s_signature(gemini, run_llm):
         {"role": "model", "parts": [{"text": "Hello there"}]},
         {"role": "user", "parts": [{"text": "and now?"}]},
     ]
+
+
+def test_a_stream_cut_off_before_its_finish_reason_is_an_error(gemini, run_llm):
+    where = gemini.url.removesuffix("/v1beta")
+    gemini.stream(reply({"text": "The answer is"}, finish=None))
+    result = run_llm("-m", "gem", "hi")
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        f"Error: gem: stream from {where}{STREAMED} ended before it was complete\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"unexpected": "shape"}, {"candidates": [{"finishReason": "SAFETY"}]}],
+    ids=["empty", "unknown", "no-content"],
+)
+def test_a_whole_reply_with_no_parts_is_an_error_not_empty_text(gemini, run_llm, data):
+    where = gemini.url.removesuffix("/v1beta")
+    gemini.answer(data)
+    result = run_llm("-m", "gem", "hi", "--no-stream")
+    assert result.exit_code == 1
+    path = "candidates[0].content.parts && join('', candidates[0].content.parts[?!thought].text)"
+    assert result.stderr == f"Error: gem: nothing at '{path}' in the reply from {where}{WHOLE}\n"
+
+
+def test_a_token_count_that_is_not_a_number_is_not_counted(gemini):
+    usage = {**USAGE, "promptTokenCount": "7"}
+    gemini.answer(reply({"text": "ok"}, usage=usage))
+    response = llm.get_model("gem").prompt("hi", stream=False)
+    assert response.text() == "ok"
+    # The count that is no number is left out of the sum, not a failed reply.
+    assert (response.input_tokens, response.output_tokens) == (0, 3 + 11)  # thoughts count

@@ -191,6 +191,13 @@ OUTSIDE = """\
     body: {input: "{{ prompt }}"}
     response: {text: output.text}
     retries: 0
+- model_id: queried
+  backend:
+    type: http
+    url: "${FAKE_URL}/generic?token=${TOKEN_TEST}"
+    body: {input: "{{ prompt }}"}
+    response: {text: output.text}
+    retries: 0
 """
 
 
@@ -247,6 +254,14 @@ def test_a_header_from_the_environment_is_starred_in_errors(outside, run_llm, fl
     assert result.stderr == (
         f"Error: gem: HTTP 403 from {first.url}/generic: bad credentials *** and t=***\n"
     )
+
+
+@pytest.mark.parametrize("flags", [(), ("--async",)], ids=["sync", "async"])
+def test_a_variable_in_the_url_s_query_string_is_starred_in_errors(outside, run_llm, flags):
+    first, _ = outside
+    first.fail_next("status", status=401, body=f"bad token {TOKEN}".encode())
+    result = run_llm("-m", "queried", "hi", *flags)
+    assert result.stderr == f"Error: queried: HTTP 401 from {first.url}/generic: bad token ***\n"
 
 
 def test_an_illegal_header_value_from_the_environment_is_starred(outside, run_llm, monkeypatch):

@@ -684,3 +684,45 @@ def test_an_attachment_that_cannot_be_read_is_a_model_error(raw, declare, run):
         "m: cannot build the request: ConnectError: [Errno 111] Connection refused"
     )
     assert server.requests == []
+
+
+def test_execute_closes_the_backend_stream_when_llm_stops_reading(write):
+    # Sync and async alike: a reader that stops early (a closed pipe, Ctrl-C)
+    # lets go of the backend's stream, and with it the HTTP response, at once.
+    backend = '{type: http, url: "http://127.0.0.1:9/x", response: {text: out}}'
+    write("gen.yaml", f"- model_id: gen\n  backend: {backend}\n")
+    closed = []
+
+    class Backend:
+        def close(self):
+            pass
+
+        def stream(self, request):
+            try:
+                yield from ("a", "b")
+            finally:
+                closed.append("sync")
+
+        async def astream(self, request):
+            try:
+                for chunk in ("a", "b"):
+                    yield chunk
+            finally:
+                closed.append("async")
+
+    model = llm.get_model("gen")
+    model._backends["backend"] = Backend()
+    chunks = model.execute(llm.Prompt("hi", model=model), True, None, None)
+    next(chunks)
+    chunks.close()
+
+    async def run_async():
+        model = llm.get_async_model("gen")
+        model._backends["backend"] = Backend()
+        chunks = model.execute(llm.Prompt("hi", model=model), True, None, None)
+        await chunks.__anext__()
+        await chunks.aclose()
+        return list(closed)  # before the event loop's shutdown closes leftovers
+
+    assert closed == ["sync"]
+    assert asyncio.run(run_async()) == ["sync", "async"]

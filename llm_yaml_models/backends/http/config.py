@@ -195,15 +195,24 @@ _USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
 
 
 def _secret_env(backend: dict) -> tuple[str, ...]:
-    """The variables read by the headers, params and URL userinfo of a
-    backend mapping as written (before ``${VAR}`` is expanded)."""
-    url = backend.get("url") or backend.get("base_url") or ""
-    userinfo = m.group(1) if isinstance(url, str) and (m := _USERINFO.match(url)) else ""
-    stream_params = (backend.get("stream") or {}).get("params", {})
+    """The variables read by the headers, params, URL userinfo and URL
+    query strings of a backend mapping as written (before ``${VAR}`` is
+    expanded): where credentials go. A variable in a URL's host or path
+    (``${BASE_URL}/v1``) is no secret, and starring it would hide the URL."""
+    stream = backend.get("stream") or {}
+    urls = [u for u in (backend.get("url"), backend.get("base_url"), stream.get("url")) if u]
+    urls += [p for p in (backend.get("path"), stream.get("path")) if p]
+    parts = [_credential_parts(u) for u in urls if isinstance(u, str)]
     names = env_names(
-        [backend.get("headers", {}), backend.get("params", {}), stream_params, userinfo]
+        [backend.get("headers", {}), backend.get("params", {}), stream.get("params", {}), parts]
     )
     return tuple(dict.fromkeys(names))
+
+
+def _credential_parts(url: str) -> str:
+    """A URL template's userinfo and query string."""
+    userinfo = m.group(1) if (m := _USERINFO.match(url)) else ""
+    return userinfo + " " + url.partition("?")[2]
 
 
 def _stream_url(data: dict, url: str) -> str:

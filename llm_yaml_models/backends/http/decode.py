@@ -171,7 +171,10 @@ class Decoder:
             delta = {"index": i, **call} if isinstance(call, dict) else call
             named += tool_call_deltas(self.outcome, [delta], self.where)
         chunks = self.reasoning(reasoning, self.reply_paths)
-        chunks += self.reader.reply(data)
+        read = self.reader.reply(data)
+        if any(type(c) is str for c in read):  # the family gave the text, in its place
+            return _joined(chunks + read + self.named(named))
+        chunks += read
         if text is None and not (self.outcome.tool_calls or chunks):
             raise WireError(
                 f"nothing at '{self.config.response.text}' in the reply from {self.where}"

@@ -11,6 +11,7 @@ blocks in a user message. Unknown block types are ignored."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from ..outcome import WireError
@@ -101,6 +102,9 @@ def tool_specs(tools) -> list[dict]:
     ]
 
 
+_BLOCK_EVENTS = ("content_block_start", "content_block_delta", "content_block_stop")
+
+
 class Anthropic(Wire):
     name = "anthropic"
     tools = True
@@ -177,6 +181,8 @@ class AnthropicReader(Reader):
 
     def _tool_use(self, block: dict) -> dict:
         call_id = self.decoder.secrets.hide(self._checked(block, "id"))
+        # A proxy's "": an id made up here names the call and its arguments alike.
+        call_id = call_id or f"toolu_{uuid.uuid4().hex[:24]}"
         return {"id": call_id, "name": self._checked(block, "name")}
 
     # -- a whole reply ----------------------------------------------------------
@@ -193,6 +199,9 @@ class AnthropicReader(Reader):
                 chunks += self._whole_thinking(block)
             elif kind == "tool_use":
                 self._call(i, self._tool_use(block), block.get("input"))
+            elif kind == "text" and isinstance(block.get("text"), str):
+                # In its place: between thinking blocks, it keeps them apart.
+                chunks.append(block["text"])
         return chunks
 
     def _whole_thinking(self, block: dict) -> list:
@@ -209,6 +218,10 @@ class AnthropicReader(Reader):
         if not isinstance(payload, dict):
             return []
         kind = payload.get("type", name)
+        index = payload.get("index")
+        if kind in _BLOCK_EVENTS and index is not None and type(index) is not int:
+            where = self.decoder.where
+            raise WireError(f"a {kind} event in the reply from {where}: index is not an integer")
         if kind == "content_block_start" and isinstance(payload.get("content_block"), dict):
             return self._start(payload.get("index"), payload["content_block"])
         if kind == "content_block_delta" and isinstance(payload.get("delta"), dict):
