@@ -81,6 +81,17 @@ def test_a_warm_start_makes_no_request(server, write, llm_exe):
     assert [r.path for r in server.requests] == ["/v1/models"]
 
 
+def test_every_discovered_model_shows_its_option_descriptions(server, write, run_llm):
+    # llm prints descriptions for the first model of each class only.
+    write("lab.yaml", template(server.url))
+    result = run_llm("models", "list", "--options", "-q", "lab/")
+    assert result.exit_code == 0, result.output
+    described = "Maximum number of tokens to generate."
+    shown = [block for block in result.stdout.split("\nYAML ") if "max_tokens" in block]
+    assert len(shown) == 2 and all(described in block for block in shown), result.stdout
+    assert type(llm.get_model("lab/fake-chat")) is not type(llm.get_model("lab/fake-vision"))
+
+
 def test_a_stale_list_is_refreshed_once(server, write, run_llm, user_dir):
     write("lab.yaml", template(server.url, "{source: openai, prefix: lab/, ttl: 60}"))
     assert run_llm("models", "list").exit_code == 0
@@ -460,13 +471,15 @@ def test_validate_reads_only_the_cache(write, run_llm):
     assert result.output == "OK: 0 models in 1 file, no problems\n"
 
 
-def test_models_of_one_template_share_classes_but_not_their_names(server, write, run_llm):
+def test_models_of_one_template_share_a_base_class_but_not_their_names(server, write, run_llm):
     server.models = ["a-chat", "b-chat", "c-vision"]
     discover = '{source: openai, overrides: {"*vision*": {attachment_types: [image/png]}}}'
     write("lab.yaml", template(server.url, discover))
     run_llm("models", "list")
     a, b, c = (llm.get_model(name) for name in ("a-chat", "b-chat", "c-vision"))
-    assert type(a) is type(b) is not type(c)  # one class per set of overrides
+    # one class pair built per set of overrides; a bare subclass of it each
+    assert type(a).__base__ is type(b).__base__ is not type(c).__base__
+    assert type(a) is not type(b)
     for model in (a, b, c, a):
         assert model.prompt("hi").text() == "Hello from the fake API"
         assert server.last.json["model"] == model.model_id
