@@ -148,6 +148,19 @@ def test_anthropic_thinking_blocks_around_text_go_back_in_their_order(api, strea
 
 
 @STREAM
+def test_anthropic_thinking_blocks_around_a_tool_use_stay_apart(api, stream):
+    # [thinking, tool_use, thinking, tool_use]: each thinking block goes back
+    # with its own signature, in its place.
+    second = {"type": "thinking", "thinking": "Then add.", "signature": "sig2"}
+    other = {**ADD, "id": "toolu_02B", "input": {"a": 1, "b": 1}}
+    api.turns = [([THINK, ADD, second, other], "tool_use")]
+    api.turns.append(([{"type": "text", "text": "Done."}], "end_turn"))
+    chain = llm.get_model("claude").chain("2+3?", tools=[make_add([])], stream=stream)
+    assert chain.text() == "Done."
+    assert api.last.json["messages"][1]["content"] == [THINK, ADD, second, other]
+
+
+@STREAM
 def test_anthropic_tool_use_with_an_empty_id_is_one_call(api, stream):
     # A proxy's "id": "": the call gets one made-up id, for its name and input.
     api.turns = [([{**ADD, "id": ""}], "tool_use"), ([{"type": "text", "text": "5."}], "end_turn")]

@@ -216,6 +216,22 @@ def test_a_removed_option_a_preset_template_names_is_not_sent(server, write, run
 # -- anthropic-messages and ollama-chat -------------------------------------------
 
 
+def test_an_option_with_a_body_is_sent_when_its_value_is_0(server, write, run_llm):
+    # 0 is a value (False is not): only an option not set, or false, sends nothing.
+    write(
+        "zero.yaml",
+        """\
+- model_id: zero
+  backend: {type: http, preset: openai-chat, base_url: "${FAKE_URL}/v1"}
+  options:
+    budget: {type: integer, minimum: 0, body: {thinking: {budget_tokens: "{{ options.budget }}"}}}
+""",
+    )
+    assert sent(server, run_llm, "-m", "zero", "hi", "-o", "budget", "0")["thinking"] == {
+        "budget_tokens": 0
+    }
+
+
 def test_anthropic_options_and_thinking_budget(server, run_llm):
     base = {
         "model": "c",

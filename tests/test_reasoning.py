@@ -290,6 +290,15 @@ def test_reasoning_tokens_without_reasoning_text_are_a_redacted_part_first(api, 
 
 
 @both
+def test_think_tags_in_a_whole_reply_with_reasoning_tokens_are_not_redacted(api, declare, run):
+    # The reasoning came, in the tags: no redacted marker, so send_reasoning keeps it.
+    declare(api, stream={"think_tags": True})
+    reply = {"choices": [{"message": {"content": "<think>abc</think>Hi"}}], "usage": HIDDEN}
+    api.queue([json.dumps(reply).encode()], kind="application/json")
+    assert answer(run, stream=False) == ("Hi", [("reasoning", "abc", False), ("text", "Hi")])
+
+
+@both
 def test_reasoning_tokens_with_reasoning_text_add_no_redacted_part(api, declare, run):
     declare(api)
     api.queue(openai_reasoning_sse(REASONING, TEXT, usage=HIDDEN))

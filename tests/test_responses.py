@@ -4,8 +4,8 @@ the named events that build it), side by side with llm's own
 ``responses: true`` model on the same server: the same text, usage and
 request bodies, or the difference the README explains.
 
-The standard options are declared on the model here too: until the preset
-options mechanism reads a preset's ``options:``, they come from the model.
+Some standard options are declared on the model here too, narrowing the
+preset's (a model's own entry replaces the preset's).
 """
 
 from __future__ import annotations
@@ -387,6 +387,34 @@ def test_reasoning_before_a_tool_call_goes_back_before_it(api, run_llm):
         "function_call",
         "function_call_output",
     ]
+
+
+@pytest.mark.parametrize("args", [[], ["--no-stream"]], ids=["stream", "no-stream"])
+def test_two_reasoning_items_each_go_back_as_llms_do(api, run_llm, args):
+    # Each item with its own id and ciphertext: joined, the first would be lost.
+    calls = [
+        tool_reply("call_1")["output"][0],
+        tool_reply("call_2", '{"a": 1, "b": 1}')["output"][0],
+    ]
+    calls[1]["id"] = "fc_2"
+    second = {**reasoning_reply()["output"][0], "id": "rs_2", "encrypted_content": "enc-2"}
+    first = reasoning_reply(output=[calls[0], second, calls[1]])
+    first["output"].pop(1)  # no message: rs_1, call_1, rs_2, call_2
+    script = [first, responses_object("It is 5 and 2")]
+    (_, our_bodies), (_, ref_bodies) = side_by_side(
+        api, run_llm, ["sums?", "--functions", ADD, *args], model="oursr", script=script
+    )
+    assert our_bodies == ref_bodies
+    sent = [(i.get("type"), i.get("id")) for i in our_bodies[1]["input"]][1:3]
+    assert sent == [("reasoning", "rs_1"), ("reasoning", "rs_2")]
+
+
+def test_a_stream_without_event_lines_ends_at_its_completed_type(api, run_llm):
+    # A proxy may drop the event: lines; each payload still names its type.
+    events = responses_events(responses_object("hello there"))
+    api.script[:] = ["".join(f"data: {json.dumps(d)}\n\n" for _, d in events).encode()]
+    result = run_llm("-m", "ours", "hi")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "hello there\n", "")
 
 
 def event(kind: str, **data) -> tuple[str, dict]:

@@ -171,20 +171,18 @@ class Decoder:
             delta = {"index": i, **call} if isinstance(call, dict) else call
             named += tool_call_deltas(self.outcome, [delta], self.where)
         chunks = self.reasoning(reasoning, self.reply_paths)
+        text = text if isinstance(text, str) or text is None else json.dumps(text)
+        # Think tags first: the family's reader asks whether reasoning came.
+        said = [text or ""] if self.think is None else self.think.feed(text or "")
+        said += self.think.finish() if self.think is not None else []
         read = self.reader.reply(data)
         if any(type(c) is str for c in read):  # the family gave the text, in its place
             return _joined(chunks + read + self.named(named))
-        chunks += read
-        if text is None and not (self.outcome.tool_calls or chunks):
+        if text is None and not (self.outcome.tool_calls or chunks or read):
             raise WireError(
                 f"nothing at '{self.config.response.text}' in the reply from {self.where}"
             )
-        text = text if isinstance(text, str) else ("" if text is None else json.dumps(text))
-        if self.think is not None:
-            chunks += self.think.feed(text) + self.think.finish()
-        else:
-            chunks.append(text)
-        return _joined(chunks + self.named(named))
+        return _joined(chunks + read + said + self.named(named))
 
     def reasoning(self, found: Any, paths: Paths) -> list:
         """The reasoning found at the declared path, as a chunk; it must be text."""
@@ -298,7 +296,7 @@ class Decoder:
         payload = _json(data, self.where, self.secrets)
         _, text, reasoning, *_, calls, done_when = self._read(payload, self.stream_paths)[:-3]
         named = tool_call_deltas(self.outcome, calls, self.where) if calls is not None else ()
-        if done_when or name in spec.done_events:
+        if done_when or name in spec.done_events or _typed_done(name, payload, spec.done_events):
             self.done = True
         chunks = self.reasoning(reasoning, self.stream_paths) if reasoning is not None else []
         chunks += self.reader.event(name, payload)
@@ -395,3 +393,12 @@ def _joined(chunks: list) -> list:
 def _flush(out: list, run: list[str], kind: str | None) -> None:
     if run:
         out.append("".join(run) if kind == "text" else reasoning_event("".join(run)))
+
+
+def _typed_done(name: str, payload: Any, done_events: tuple) -> bool:
+    """An SSE stream with no ``event:`` lines (a proxy's) names its events
+    only in each payload's ``type``, as Anthropic and Responses events do."""
+    if name != "message" or not done_events or not isinstance(payload, dict):
+        return False
+    kind = payload.get("type")
+    return isinstance(kind, str) and kind in done_events

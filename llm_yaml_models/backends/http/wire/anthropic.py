@@ -188,8 +188,9 @@ class AnthropicReader(Reader):
     # -- a whole reply ----------------------------------------------------------
 
     def reply(self, data: Any) -> list:
-        """Reasoning, before the text: thinking comes first in a reply. The
-        tool calls go to llm after the text, as they came."""
+        """Every block in its place, as streamed: thinking, text, and each
+        tool call's name (its input goes to llm once the reply is read). In
+        place, a tool_use between two thinking blocks keeps them two."""
         content = data.get("content") if isinstance(data, dict) else None
         chunks: list = []
         for i, block in enumerate(content if isinstance(content, list) else []):
@@ -198,7 +199,9 @@ class AnthropicReader(Reader):
             if kind in ("thinking", "redacted_thinking"):
                 chunks += self._whole_thinking(block)
             elif kind == "tool_use":
-                self._call(i, self._tool_use(block), block.get("input"))
+                tool = self._tool_use(block)
+                self._call(i, tool, block.get("input"))
+                chunks.append(_event("tool_call_name", tool["name"], tool_call_id=tool["id"]))
             elif kind == "text" and isinstance(block.get("text"), str):
                 # In its place: between thinking blocks, it keeps them apart.
                 chunks.append(block["text"])

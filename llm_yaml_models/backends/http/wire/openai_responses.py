@@ -109,6 +109,12 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _text_event(text: str) -> Any:
+    from llm.parts import StreamEvent
+
+    return StreamEvent(type="text", chunk=text)
+
+
 def _event(item: dict, with_text: bool) -> Any:
     """A reasoning item as llm's reasoning event, as llm's client makes it:
     its summary as text (unless it streamed already), its id and ciphertext
@@ -133,6 +139,7 @@ class ResponsesReader(Reader):
         super().__init__(decoder)
         self.streamed: set = set()  # reasoning items whose text came as deltas
         self.reasoned = False  # a reasoning item was seen
+        self.items = 0  # reasoning items begun
 
     def reply(self, data: Any) -> list:
         if isinstance(data, dict) and data.get("status") == "failed":
@@ -150,11 +157,22 @@ class ResponsesReader(Reader):
         handle = getattr(self, "_on_" + kind.replace(".", "_"), None)
         return handle(payload) if handle else []
 
-    def _call(self, index: Any, item: dict, arguments: Any = None) -> None:
+    def _call(self, index: Any, item: dict, arguments: Any = None) -> list:
+        """The call noted; llm's name event for it, if it is new."""
         delta = {"index": index, "id": item.get("call_id"), "function": {"name": item.get("name")}}
         if arguments is not None:
             delta["function"]["arguments"] = arguments
-        tool_call_deltas(self.decoder.outcome, [delta], self.decoder.where)
+        return self.decoder.named(
+            tool_call_deltas(self.decoder.outcome, [delta], self.decoder.where)
+        )
+
+    def _apart(self) -> list:
+        """llm joins adjacent reasoning into one part, keeping the last
+        metadata: an empty text event before a second reasoning item keeps
+        each item (its id, its ciphertext) a part of its own."""
+        apart = [_text_event("")] if self.items else []
+        self.items += 1
+        return apart
 
     def _item(self, index: Any, item: Any, whole: bool) -> list:
         """A complete output item: a reasoning event, or a function call noted."""
@@ -162,10 +180,11 @@ class ResponsesReader(Reader):
             return []
         if item.get("type") == "reasoning":
             self.reasoned = True
-            return [_event(item, _str(item.get("id")) not in self.streamed)]
+            apart = self._apart() if whole else []  # streamed: when the item was added
+            return apart + [_event(item, _str(item.get("id")) not in self.streamed)]
         if item.get("type") == "function_call":
             if whole:
-                self._call(index, item, item.get("arguments"))
+                return self._call(index, item, item.get("arguments"))
             else:  # its arguments came as deltas; the whole of them wins
                 self._call(index, item)
                 slot = self.decoder.outcome.tool_calls[index]
@@ -188,9 +207,10 @@ class ResponsesReader(Reader):
 
     def _on_response_output_item_added(self, payload: dict) -> list:
         item = payload.get("item")
-        if isinstance(item, dict) and item.get("type") == "function_call":
-            self._call(payload.get("output_index"), item, item.get("arguments") or "")
-        return []
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind == "function_call":  # its name where it came
+            return self._call(payload.get("output_index"), item, item.get("arguments") or "")
+        return self._apart() if kind == "reasoning" else []
 
     def _on_response_function_call_arguments_delta(self, payload: dict) -> list:
         index = payload.get("output_index")
