@@ -349,6 +349,40 @@ def test_a_request_larger_than_tpm_still_runs_alone():
     assert limiter._admit(500).tokens == 500
 
 
+def test_a_waiter_that_fits_is_not_left_behind_one_that_does_not():
+    async def run():
+        limiter = Limiter(Limits(concurrency=1, tpm=100))
+        first = await limiter.await_turn(10)
+        big = asyncio.create_task(limiter.await_turn(95))  # concurrency, then tpm
+        await asyncio.sleep(0.05)
+        small = asyncio.create_task(limiter.await_turn(10))  # concurrency only
+        await asyncio.sleep(0.05)
+        limiter.done(first, 10)
+        await asyncio.wait_for(small, 5)  # generous bound, not a timing
+        big.cancel()
+        return limiter.in_flight
+
+    assert asyncio.run(run()) == 1
+
+
+def test_a_sync_waiter_that_fits_is_woken_too():
+    limiter = Limiter(Limits(concurrency=1, tpm=100))
+    first, admitted = limiter.wait(10), {}
+
+    def wait(name, tokens):
+        admitted[name] = limiter.wait(tokens)
+
+    big = threading.Thread(target=wait, args=("big", 95), daemon=True)
+    big.start()
+    threading.Event().wait(0.05)
+    small = threading.Thread(target=wait, args=("small", 10), daemon=True)
+    small.start()
+    threading.Event().wait(0.05)
+    limiter.done(first, 10)
+    small.join(5)
+    assert list(admitted) == ["small"]
+
+
 def limited(write, url, limits: str):
     write("m.yaml", chat("main", url, f"  limits: {limits}\n"))
 
