@@ -216,15 +216,21 @@ class Route:
         self.only = _PINNED.get() if balancer is not None else None
 
     def choose(self) -> Target:
+        """The next target. A deployment that cannot be used (its key is
+        missing, say) has failed: the next untried one is taken, and the
+        error is raised only when none is left."""
         if self.balancer is None:
             return self.single
-        deployment = self.balancer.choose(frozenset(self.tried), self.only)
-        self.tried.add(deployment.index)
-        try:
-            return self.targets(deployment)
-        except BaseException:  # its key is missing, say
-            self.balancer.failed(deployment)
-            raise
+        for turn in range(len(self.balancer.deployments), 0, -1):
+            deployment = self.balancer.choose(frozenset(self.tried), self.only)
+            self.tried.add(deployment.index)
+            try:
+                return self.targets(deployment)
+            except BaseException as error:
+                self.balancer.failed(deployment)
+                if turn == 1 or not isinstance(error, Exception) or not self.untried():
+                    raise
+        raise AssertionError("unreachable")  # the last turn returns or raises
 
     def peek(self) -> Target:
         return self.single if self.balancer is None else self.targets(self.balancer.peek())

@@ -712,6 +712,21 @@ def test_a_deployment_whose_key_is_missing_is_one_line(write, monkeypatch):
     )
 
 
+def test_a_deployment_whose_key_is_missing_is_passed_over(write, servers, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    nokey = "        key: {name: nosuch, env: NO_SUCH_KEY}\n"
+    fleet(write, [s.url for s in servers[:2]], each=[nokey, ""])
+    model = llm.get_model("fleet")
+    assert [model.prompt(PROMPT).text() for _ in range(4)] == [REPLY] * 4
+
+    async def more():
+        model = llm.get_async_model("fleet")
+        return [await model.prompt(PROMPT).text() for _ in range(2)]
+
+    assert asyncio.run(more()) == [REPLY] * 2
+    assert (len(servers[0].requests), len(servers[1].requests)) == (0, 6)
+
+
 @pytest.mark.parametrize("key", ["sk-deployed-9876", None])
 def test_the_dry_run_stars_a_deployments_key_or_its_absence(write, run_llm, monkeypatch, key):
     if key:
