@@ -177,8 +177,9 @@ class HttpBackend(Backend):
         return f"{request.secrets.hide(head)}\n{shown}"
 
     def deployment_names(self) -> list[str]:
-        """For ``check``: each deployment, by its base URL."""
-        return [d.name for d in self.balancer.deployments] if self.balancer else []
+        """For ``check``: each deployment, by its base URL (a password starred)."""
+        hide = self.config.secrets().hide
+        return [hide(d.name) for d in self.balancer.deployments] if self.balancer else []
 
     @staticmethod
     def pinned(name: str):
