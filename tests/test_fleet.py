@@ -267,6 +267,28 @@ def test_validate_locates_a_fallback_given_in_defaults(write, run_llm):
     assert result.stdout == f"{path}:2:15: defaults.fallbacks[0]: 'gone' is not a known model\n"
 
 
+def test_validate_refuses_an_embedding_model_as_a_fallback(write, run_llm):
+    write("fns.py", "def emb(items):\n    return [[1.0] for i in items]\n")
+    path = write(
+        "m.yaml",
+        """\
+        models:
+          - model_id: a
+            backend: {type: markov}
+            fallbacks: [e]
+        embedding_models:
+          - model_id: e
+            backend: {type: python, callable: ./fns.py:emb}
+        """,
+    )
+    result = run_llm("yaml-models", "validate")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"{path}:4:17: models[0].fallbacks[0]: 'e' is an embedding model: "
+        "a chat model cannot fall back to it\n"
+    )
+
+
 class SyncOnly(llm.Model):
     model_id = "sync-only"
 
