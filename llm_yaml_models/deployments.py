@@ -26,14 +26,15 @@ from dataclasses import dataclass
 from .limits import Limiter, Limits
 
 STRATEGIES = ("least-busy", "round-robin")
-# The base URL of the one deployment to use (``llm yaml-models check``).
-_PINNED: contextvars.ContextVar[str | None] = contextvars.ContextVar("pinned", default=None)
+# The index of the one deployment to use (``llm yaml-models check``): two
+# deployments may share a base URL (with other model names, say).
+_PINNED: contextvars.ContextVar[int | None] = contextvars.ContextVar("pinned", default=None)
 
 
 @contextlib.contextmanager
-def pinned(name: str):
-    """Every request inside this block goes to the deployment ``name``."""
-    token = _PINNED.set(name)
+def pinned(index: int):
+    """Every request inside this block goes to the deployment ``index``."""
+    token = _PINNED.set(index)
     try:
         yield
     finally:
@@ -98,12 +99,11 @@ class Balancer:
         self._lock = threading.Lock()
         self._turn = 0
 
-    def choose(self, tried: frozenset[int] = frozenset(), only: str | None = None) -> Deployment:
-        """The deployment for the next attempt (``only``: that one), counted
-        as in flight."""
+    def choose(self, tried: frozenset[int] = frozenset(), only: int | None = None) -> Deployment:
+        """The deployment for the next attempt (``only``: the one of that
+        index), counted as in flight."""
         with self._lock:
-            named = [d for d in self.deployments if d.name == only]
-            chosen = named[0] if named else self._pick(tried, reserve=True)
+            chosen = self._pick(tried, reserve=True) if only is None else self.deployments[only]
             chosen.in_flight += 1
             chosen.sent += 1
             return chosen

@@ -116,3 +116,22 @@ def fleet_of(urls) -> str:
         "    retries: 0\n"
         f"    deployments:\n{deployments}"
     )
+
+
+def test_two_deployments_on_one_url_are_each_checked(write, run_llm):
+    with FakeAPI() as server:
+        write(
+            "m.yaml",
+            "- model_id: fleet\n"
+            "  backend:\n"
+            "    type: http\n"
+            "    preset: openai-chat\n"
+            "    deployments:\n"
+            f"      - {{base_url: {server.url}/v1, model_name: small}}\n"
+            f"      - {{base_url: {server.url}/v1, model_name: big}}\n",
+        )
+        result = run_llm("yaml-models", "check", "--json")
+        names = [r.json["model"] for r in server.requests]
+    assert result.exit_code == 0, result.output
+    assert [r["deployment"] for r in rows(result)] == [f"{server.url}/v1"] * 2
+    assert names == ["small", "small", "big", "big"]  # streamed and not, each

@@ -182,11 +182,12 @@ class HttpBackend(Backend):
         return [hide(d.name) for d in self.balancer.deployments] if self.balancer else []
 
     @staticmethod
-    def pinned(name: str):
-        """For ``check``: every request inside this block goes to ``name``."""
+    def pinned(index: int):
+        """For ``check``: every request inside this block goes to the
+        deployment ``index`` (of ``deployment_names``)."""
         from ...deployments import pinned
 
-        return pinned(name)
+        return pinned(index)
 
     def _limits(self) -> dict:
         return {
