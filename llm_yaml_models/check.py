@@ -54,9 +54,9 @@ def check_model(model: llm.Model) -> Iterator[Result]:
     from .fallbacks import alone
 
     with alone():
-        for deployment in _deployments(model):
+        for index, deployment in enumerate(_deployments(model)):
             result = Result(model.model_id, deployment)
-            with _pinned(model, deployment):
+            with _pinned(model, index if deployment else None):
                 _run(model, result)
             yield result
 
@@ -66,9 +66,10 @@ def _deployments(model) -> list[str | None]:
     return (list(names()) if names else []) or [None]
 
 
-def _pinned(model, deployment: str | None):
+def _pinned(model, index: int | None):
+    """Pinned by index, not base URL: two deployments may share one."""
     pin = getattr(model.backend, "pinned", None)
-    return pin(deployment) if pin and deployment else contextlib.nullcontext()
+    return pin(index) if pin and index is not None else contextlib.nullcontext()
 
 
 def _run(model, result: Result) -> None:

@@ -26,14 +26,15 @@ from dataclasses import dataclass
 from .limits import Limiter, Limits
 
 STRATEGIES = ("least-busy", "round-robin")
-# The base URL of the one deployment to use (``llm yaml-models check``).
-_PINNED: contextvars.ContextVar[str | None] = contextvars.ContextVar("pinned", default=None)
+# The index of the one deployment to use (``llm yaml-models check``): two
+# deployments may share a base URL (with other model names, say).
+_PINNED: contextvars.ContextVar[int | None] = contextvars.ContextVar("pinned", default=None)
 
 
 @contextlib.contextmanager
-def pinned(name: str):
-    """Every request inside this block goes to the deployment ``name``."""
-    token = _PINNED.set(name)
+def pinned(index: int):
+    """Every request inside this block goes to the deployment ``index``."""
+    token = _PINNED.set(index)
     try:
         yield
     finally:
@@ -98,12 +99,11 @@ class Balancer:
         self._lock = threading.Lock()
         self._turn = 0
 
-    def choose(self, tried: frozenset[int] = frozenset(), only: str | None = None) -> Deployment:
-        """The deployment for the next attempt (``only``: that one), counted
-        as in flight."""
+    def choose(self, tried: frozenset[int] = frozenset(), only: int | None = None) -> Deployment:
+        """The deployment for the next attempt (``only``: the one of that
+        index), counted as in flight."""
         with self._lock:
-            named = [d for d in self.deployments if d.name == only]
-            chosen = named[0] if named else self._pick(tried, reserve=True)
+            chosen = self._pick(tried, reserve=True) if only is None else self.deployments[only]
             chosen.in_flight += 1
             chosen.sent += 1
             return chosen
@@ -216,15 +216,21 @@ class Route:
         self.only = _PINNED.get() if balancer is not None else None
 
     def choose(self) -> Target:
+        """The next target. A deployment that cannot be used (its key is
+        missing, say) has failed: the next untried one is taken, and the
+        error is raised only when none is left."""
         if self.balancer is None:
             return self.single
-        deployment = self.balancer.choose(frozenset(self.tried), self.only)
-        self.tried.add(deployment.index)
-        try:
-            return self.targets(deployment)
-        except BaseException:  # its key is missing, say
-            self.balancer.failed(deployment)
-            raise
+        for turn in range(len(self.balancer.deployments), 0, -1):
+            deployment = self.balancer.choose(frozenset(self.tried), self.only)
+            self.tried.add(deployment.index)
+            try:
+                return self.targets(deployment)
+            except BaseException as error:
+                self.balancer.failed(deployment)
+                if turn == 1 or not isinstance(error, Exception) or not self.untried():
+                    raise
+        raise AssertionError("unreachable")  # the last turn returns or raises
 
     def peek(self) -> Target:
         return self.single if self.balancer is None else self.targets(self.balancer.peek())

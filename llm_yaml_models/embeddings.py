@@ -13,6 +13,7 @@ flight at once, and the vectors come back in input order.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -31,6 +32,8 @@ class _EmbeddingMixin:
     entry: ClassVar[ModelEntry]
     _declaration: ClassVar[EmbeddingDeclaration | None] = None
     _backend: ClassVar[EmbeddingBackend | None] = None
+    _length: ClassVar[int | None] = None  # of the vectors it gave first, in this process
+    _length_lock: ClassVar[threading.Lock]
 
     @property
     def declaration(self) -> EmbeddingDeclaration:
@@ -82,7 +85,25 @@ class _EmbeddingMixin:
         if prefix:
             items = [prefix + i if isinstance(i, str) else i for i in items]
         request = EmbedRequest(self.model_id, items, OptionValues(declaration.values), key)
-        return self.backend.embed(request)
+        return self._same_length(self.backend.embed(request))
+
+    def _same_length(self, vectors: list[list[float]]) -> list[list[float]]:
+        """The vectors, if as long as those the model gave before: a batch of
+        another length would land beside them in one collection."""
+        if not vectors:
+            return vectors
+        cls, length = type(self), len(vectors[0])
+        with cls._length_lock:
+            first = cls._length = cls._length or length
+        if length != first:
+            from .errors import EmbeddingError
+
+            raise EmbeddingError(
+                self.model_id,
+                f"gave vectors of {length} numbers after vectors of {first}: "
+                "one collection cannot hold both",
+            )
+        return vectors
 
     def embed_multi(
         self, items: Iterable[str | bytes], batch_size: int | None = None, *, key: str | None = None
@@ -144,6 +165,7 @@ def build_embedding_model(entry: ModelEntry) -> llm.EmbeddingModel:
         "supports_binary": data.get("supports_binary", False),
         "batch_size": data.get("batch_size", _batch_size()),
         "needs_key": key["name"] if key else None,
+        "_length_lock": threading.Lock(),
         "key_env_var": key.get("env") if key else None,
         "__module__": __name__,
     }

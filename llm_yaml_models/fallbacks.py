@@ -198,12 +198,16 @@ def check(entries: list, others: list, locate: Callable) -> tuple[list[Problem],
     no async model) of every entry's ``fallbacks``. ``others`` are llm's
     ModelWithAliases of the other plugins; ``locate(entry, i)`` is the
     Problem maker for ``fallbacks[i]`` of an entry."""
-    ours = {name: entry for entry in entries for name, _, _ in entry.names()}
+    ours = {name: e for e in entries if e.kind == "chat" for name, _, _ in e.names()}
+    embedding = {name for e in entries if e.kind == "embedding" for name, _, _ in e.names()}
     theirs = {name: other for other in others for name in _names(other)}
     problems, warnings = [], []
     for entry in entries:
         for i, name in enumerate(entry.data.get("fallbacks", ())):
-            if name in ours:
+            if name in embedding and name not in ours:
+                message = f"'{name}' is an embedding model: a chat model cannot fall back to it"
+                problems.append(locate(entry, i, message))
+            elif name in ours:
                 cycle = _cycle(entry, ours[name], ours)
                 if cycle:
                     message = f"'{name}' leads back to this model: {' -> '.join(cycle)}"

@@ -98,15 +98,16 @@ class Limiter:
             self._in_flight -= 1
             if tokens is not None:
                 ticket.tokens = tokens
-            self._cond.notify()
-            self._wake_one()
+            self._wake_all()
 
-    def _wake_one(self) -> None:
+    def _wake_all(self) -> None:
+        """Every waiter asks again: one woken alone may still not fit (its
+        rpm or tpm), and its wake would be lost to a waiter that fits."""
+        self._cond.notify_all()
         while self._waiters:
             loop, future = self._waiters.popleft()
             with contextlib.suppress(RuntimeError):  # its loop has closed
                 loop.call_soon_threadsafe(_resolve, future)
-                return
 
     # -- waiting -------------------------------------------------------------
 
@@ -131,18 +132,9 @@ class Limiter:
                 await asyncio.wait_for(future, None if math.isinf(found) else found)
             except asyncio.TimeoutError:
                 pass
-            except BaseException:
-                self._abandon(loop, future)
-                raise
             finally:
                 with self._lock, contextlib.suppress(ValueError):
                     self._waiters.remove((loop, future))
-
-    def _abandon(self, loop, future) -> None:
-        """A waiter cancelled after it was woken passes its turn on."""
-        if future.done() and not future.cancelled():
-            with self._lock:
-                self._wake_one()
 
 
 def _resolve(future) -> None:

@@ -90,3 +90,48 @@ def test_check_names_a_model_it_cannot_check(write, run_llm):
     assert run_llm("yaml-models", "check", "nope").stderr == "Error: Unknown model: nope\n"
     other = run_llm("yaml-models", "check", "gpt-4o")
     assert other.stderr == "Error: gpt-4o is not a model declared in YAML\n"
+
+
+def test_check_stars_the_password_in_a_deployments_url(write, run_llm):
+    with FakeAPI() as a, FakeAPI() as b:
+        secret = a.url.replace("http://", "http://admin:hunter2secret@")
+        write("m.yaml", fleet_of([secret, b.url]))
+        result = run_llm("yaml-models", "check", "--json")
+        table = run_llm("yaml-models", "check")
+    assert result.exit_code == 0, result.output
+    starred = a.url.replace("http://", "http://admin:***@") + "/v1"
+    assert [r["deployment"] for r in rows(result)] == [starred, f"{b.url}/v1"]
+    assert table.exit_code == 0, table.output
+    assert table.stdout.splitlines()[1].startswith(f"fleet @ {starred}  ")
+    assert "hunter2secret" not in result.stdout + table.stdout
+
+
+def fleet_of(urls) -> str:
+    deployments = "".join(f"      - base_url: {url}/v1\n" for url in urls)
+    return (
+        "- model_id: fleet\n"
+        "  backend:\n"
+        "    type: http\n"
+        "    preset: openai-chat\n"
+        "    retries: 0\n"
+        f"    deployments:\n{deployments}"
+    )
+
+
+def test_two_deployments_on_one_url_are_each_checked(write, run_llm):
+    with FakeAPI() as server:
+        write(
+            "m.yaml",
+            "- model_id: fleet\n"
+            "  backend:\n"
+            "    type: http\n"
+            "    preset: openai-chat\n"
+            "    deployments:\n"
+            f"      - {{base_url: {server.url}/v1, model_name: small}}\n"
+            f"      - {{base_url: {server.url}/v1, model_name: big}}\n",
+        )
+        result = run_llm("yaml-models", "check", "--json")
+        names = [r.json["model"] for r in server.requests]
+    assert result.exit_code == 0, result.output
+    assert [r["deployment"] for r in rows(result)] == [f"{server.url}/v1"] * 2
+    assert names == ["small", "small", "big", "big"]  # streamed and not, each

@@ -44,6 +44,12 @@ def nothing(items):
 
 def boom(items):
     raise ValueError("boom")
+
+CALLS = [0]
+
+def growing(items):
+    CALLS[0] += 1
+    return [[1.0] * (CALLS[0] + 1) for i in items]
 """
 
 
@@ -292,6 +298,23 @@ def test_bad_vectors_are_one_line_and_nothing_is_stored(
     import sqlite_utils
 
     assert sqlite_utils.Database(db)["embeddings"].count == 0
+
+
+def test_a_batch_of_another_length_than_the_first_is_refused(write, functions, run_llm, tmp_path):
+    write("e.yaml", embedding_file(embedding("grow", "growing", "    batch_size: 2\n")))
+    db, rows = tmp_path / "e.db", "id,text\na,one\nb,two\nc,three\nd,four\n"
+    result = run_llm(
+        "embed-multi", "c", "-", "-m", "grow", "-d", str(db), "--format", "csv", input=rows
+    )
+    message = "grow: gave vectors of 3 numbers after vectors of 2: one collection cannot hold both"
+    assert (result.exit_code, result.stderr) == (1, f"Error: {message}\n")
+    import sqlite_utils
+
+    stored = sqlite_utils.Database(db)["embeddings"].rows
+    assert [(r["id"], len(r["embedding"])) for r in stored] == [("a", 8), ("b", 8)]  # 2 floats
+    with pytest.raises(llm.ModelError) as caught:  # and through the Python API
+        llm.get_embedding_model("grow").embed("again")
+    assert str(caught.value) == message.replace("3 numbers", "4 numbers")
 
 
 def test_binary_to_a_text_only_model_is_llms_own_message(write, functions):

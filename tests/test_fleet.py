@@ -267,6 +267,28 @@ def test_validate_locates_a_fallback_given_in_defaults(write, run_llm):
     assert result.stdout == f"{path}:2:15: defaults.fallbacks[0]: 'gone' is not a known model\n"
 
 
+def test_validate_refuses_an_embedding_model_as_a_fallback(write, run_llm):
+    write("fns.py", "def emb(items):\n    return [[1.0] for i in items]\n")
+    path = write(
+        "m.yaml",
+        """\
+        models:
+          - model_id: a
+            backend: {type: markov}
+            fallbacks: [e]
+        embedding_models:
+          - model_id: e
+            backend: {type: python, callable: ./fns.py:emb}
+        """,
+    )
+    result = run_llm("yaml-models", "validate")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"{path}:4:17: models[0].fallbacks[0]: 'e' is an embedding model: "
+        "a chat model cannot fall back to it\n"
+    )
+
+
 class SyncOnly(llm.Model):
     model_id = "sync-only"
 
@@ -347,6 +369,40 @@ def test_tpm_counts_the_estimate_then_the_usage_reported():
 def test_a_request_larger_than_tpm_still_runs_alone():
     limiter = Limiter(Limits(tpm=10), Clock())
     assert limiter._admit(500).tokens == 500
+
+
+def test_a_waiter_that_fits_is_not_left_behind_one_that_does_not():
+    async def run():
+        limiter = Limiter(Limits(concurrency=1, tpm=100))
+        first = await limiter.await_turn(10)
+        big = asyncio.create_task(limiter.await_turn(95))  # concurrency, then tpm
+        await asyncio.sleep(0.05)
+        small = asyncio.create_task(limiter.await_turn(10))  # concurrency only
+        await asyncio.sleep(0.05)
+        limiter.done(first, 10)
+        await asyncio.wait_for(small, 5)  # generous bound, not a timing
+        big.cancel()
+        return limiter.in_flight
+
+    assert asyncio.run(run()) == 1
+
+
+def test_a_sync_waiter_that_fits_is_woken_too():
+    limiter = Limiter(Limits(concurrency=1, tpm=100))
+    first, admitted = limiter.wait(10), {}
+
+    def wait(name, tokens):
+        admitted[name] = limiter.wait(tokens)
+
+    big = threading.Thread(target=wait, args=("big", 95), daemon=True)
+    big.start()
+    threading.Event().wait(0.05)
+    small = threading.Thread(target=wait, args=("small", 10), daemon=True)
+    small.start()
+    threading.Event().wait(0.05)
+    limiter.done(first, 10)
+    small.join(5)
+    assert list(admitted) == ["small"]
 
 
 def limited(write, url, limits: str):
@@ -676,6 +732,21 @@ def test_a_deployment_whose_key_is_missing_is_one_line(write, monkeypatch):
     assert str(caught.value) == (
         f"fleet: no key for the deployment {server.url}/v1: 'llm keys set nosuch'"
     )
+
+
+def test_a_deployment_whose_key_is_missing_is_passed_over(write, servers, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    nokey = "        key: {name: nosuch, env: NO_SUCH_KEY}\n"
+    fleet(write, [s.url for s in servers[:2]], each=[nokey, ""])
+    model = llm.get_model("fleet")
+    assert [model.prompt(PROMPT).text() for _ in range(4)] == [REPLY] * 4
+
+    async def more():
+        model = llm.get_async_model("fleet")
+        return [await model.prompt(PROMPT).text() for _ in range(2)]
+
+    assert asyncio.run(more()) == [REPLY] * 2
+    assert (len(servers[0].requests), len(servers[1].requests)) == (0, 6)
 
 
 @pytest.mark.parametrize("key", ["sk-deployed-9876", None])

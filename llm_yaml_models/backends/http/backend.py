@@ -177,15 +177,17 @@ class HttpBackend(Backend):
         return f"{request.secrets.hide(head)}\n{shown}"
 
     def deployment_names(self) -> list[str]:
-        """For ``check``: each deployment, by its base URL."""
-        return [d.name for d in self.balancer.deployments] if self.balancer else []
+        """For ``check``: each deployment, by its base URL (a password starred)."""
+        hide = self.config.secrets().hide
+        return [hide(d.name) for d in self.balancer.deployments] if self.balancer else []
 
     @staticmethod
-    def pinned(name: str):
-        """For ``check``: every request inside this block goes to ``name``."""
+    def pinned(index: int):
+        """For ``check``: every request inside this block goes to the
+        deployment ``index`` (of ``deployment_names``)."""
         from ...deployments import pinned
 
-        return pinned(name)
+        return pinned(index)
 
     def _limits(self) -> dict:
         return {
