@@ -327,14 +327,8 @@ class HttpBackend(Backend):
                             yield text
                         self._finish(decoder, request, target)
                         return
-                    except _Retry as retry:
-                        trial.replica_failed = True
-                        delay = 0 if route.untried() else retry.delay
-                    except _Unreachable:
-                        trial.replica_failed = True
-                        if not route.elsewhere(trial, attempt, retries):
-                            raise
-                        delay = 0
+                    except (_Retry, _Unreachable) as failure:
+                        delay = _next_delay(route, trial, failure, attempt, retries)
             time.sleep(delay)  # the deployment is free meanwhile
 
     def _attempt(self, call: Call, decoder: Decoder, attempt: int, index: int | None):
@@ -393,14 +387,8 @@ class HttpBackend(Backend):
                             yield text
                         self._finish(decoder, request, target)
                         return
-                    except _Retry as retry:
-                        trial.replica_failed = True
-                        delay = 0 if route.untried() else retry.delay
-                    except _Unreachable:
-                        trial.replica_failed = True
-                        if not route.elsewhere(trial, attempt, retries):
-                            raise
-                        delay = 0
+                    except (_Retry, _Unreachable) as failure:
+                        delay = _next_delay(route, trial, failure, attempt, retries)
             await asyncio.sleep(delay)  # the deployment is free meanwhile
 
     async def _aattempt(self, call: Call, decoder: Decoder, attempt: int, index: int | None):
@@ -430,6 +418,18 @@ class HttpBackend(Backend):
             yield response
         finally:
             await response.aclose()
+
+
+def _next_delay(route, trial, failure: Exception, attempt: int, retries: int) -> float:
+    """This attempt failed before any output: how long to wait before the
+    next (none, while another deployment is untried); or, for a deployment
+    that cannot be reached and nowhere else to go, the failure itself."""
+    trial.replica_failed = True
+    if isinstance(failure, _Retry):
+        return 0 if route.untried() else failure.delay
+    if not route.elsewhere(trial, attempt, retries):
+        raise failure
+    return 0
 
 
 async def _close_at_shutdown(client: httpx2.AsyncClient):
