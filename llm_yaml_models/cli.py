@@ -345,8 +345,8 @@ def _refresh(template) -> bool:
     old = lists.get(template)
     try:
         url, ids, notes = discovery.fetch(template)
-    except discovery.DiscoveryError as exc:
-        click.echo(printable(f"{template.model_id}: {exc}"), err=True)
+    except Exception as exc:  # noqa: BLE001 - one template never costs the others
+        click.echo(printable(f"{template.model_id}: {discovery.failure(exc)}"), err=True)
         return False
     for note in notes:
         click.echo(printable(f"{template.model_id}: warning: {note}"), err=True)

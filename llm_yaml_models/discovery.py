@@ -116,8 +116,8 @@ class Lists:
             data = json.loads(_read_small(path, MAX_LIST_BYTES * 4))
             if data.get("format") == LISTS_FORMAT and isinstance(data.get("lists"), dict):
                 lists = {k: v for k, v in data["lists"].items() if _intact(v)}
-        except (OSError, ValueError, AttributeError):
-            pass
+        except (OSError, ValueError, AttributeError, RecursionError):
+            pass  # damaged: no list; the next fetch rewrites the file
         _state["lists"] = found = cls(path, lists, sig)
         return found
 
@@ -200,8 +200,8 @@ def prepare(entries: list[ModelEntry], *, refresh: bool = True, quiet: bool = Fa
         _state["tried"].add(key)
         try:
             url, ids, notes = fetch(template)
-        except DiscoveryError as exc:
-            _warn(template, _failed(str(exc), lists.lists.get(key)), quiet)
+        except Exception as exc:  # noqa: BLE001 - one template never costs the others
+            _warn(template, _failed(failure(exc), lists.lists.get(key)), quiet)
             continue
         lists.put(template, url, ids)
         for note in notes:
@@ -273,6 +273,13 @@ def deep_merge(low: dict, high: dict) -> dict:
             deep_merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
         )
     return out
+
+
+def failure(exc: Exception) -> str:
+    """What a failed fetch says: a DiscoveryError's line, or which bug it hit."""
+    if isinstance(exc, DiscoveryError):
+        return str(exc)
+    return f"internal error while listing its models: {type(exc).__name__}"
 
 
 def _failed(why: str, item: dict | None) -> str:

@@ -113,6 +113,8 @@ def fetch_list(template: ModelEntry) -> tuple[str, list[str], list[str]]:
     body = _get(listing)
     try:
         data = json.loads(body)
+    except RecursionError:
+        raise DiscoveryError(f"the list from {listing.shown} is nested too deeply") from None
     except ValueError:
         snippet = body[:60].decode("utf-8", "replace")
         raise DiscoveryError(f"the list from {listing.shown} is not JSON: {snippet!r}") from None

@@ -86,8 +86,8 @@ class Cache:
             data = json.loads(self._read())
             if data.get("header") == self.header and isinstance(data.get("files"), dict):
                 self.files = data["files"]
-        except (OSError, ValueError, KeyError, AttributeError, TypeError):
-            pass
+        except (OSError, ValueError, KeyError, AttributeError, TypeError, RecursionError):
+            pass  # damaged: a miss for every file, and rewritten
 
     def _read(self) -> bytes:
         info = os.stat(self.path)  # OSError (no cache yet) is a miss

@@ -562,3 +562,61 @@ def test_offline_no_list_is_fetched_while_loading(server, write, run_llm, monkey
     run_llm("models", "list")
     assert model_ids() == ["markov", "lab/fake-chat", "lab/fake-vision"]
     assert server.connections_made == 1
+
+
+# -- review fixes ----------------------------------------------------------------
+
+DEEP = b"[" * 200_000 + b"]" * 200_000  # json.loads raises RecursionError, not ValueError
+
+
+def test_a_deeply_nested_list_is_one_warning_and_costs_no_other_model(server, write, run_llm):
+    server.bodies["/v1/models"] = b'{"data": ' + DEEP + b"}"
+    file = write("lab.yaml", MARKOV + template(server.url))
+    result = run_llm("models", "list")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"llm-yaml-models: warning: lab ({file}:8): the list from {server.url}/v1/models "
+        "is nested too deeply; no models registered from it\n"
+    )
+    assert model_ids() == ["markov"]
+    refreshed = run_llm("yaml-models", "refresh", "lab")
+    assert refreshed.exit_code == 1
+    assert refreshed.stderr == (
+        f"lab: the list from {server.url}/v1/models is nested too deeply\n"
+        "Error: could not refresh lab\n"
+    )
+
+
+def test_deeply_nested_cache_and_lists_files_are_ignored_and_rewritten(
+    server, write, run_llm, user_dir
+):
+    from llm_yaml_models import registry
+
+    write("lab.yaml", MARKOV + template(server.url))
+    for name in (discovery.LISTS_NAME, registry.CACHE_NAME):
+        (user_dir / name).write_bytes(DEEP)
+    result = run_llm("models", "list")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert model_ids() == ["markov", "lab/fake-chat", "lab/fake-vision"]
+    assert lists_file(user_dir)["format"] == discovery.LISTS_FORMAT
+    assert "files" in json.loads((user_dir / registry.CACHE_NAME).read_text())
+
+
+def test_a_bug_while_fetching_one_list_is_one_warning_line(server, write, run_llm, monkeypatch):
+    def broken(template):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(discovery, "fetch", broken)
+    file = write("lab.yaml", MARKOV + template(server.url))
+    result = run_llm("models", "list")
+    assert result.stderr == (
+        f"llm-yaml-models: warning: lab ({file}:8): internal error while listing its models: "
+        "RecursionError; no models registered from it\n"
+    )
+    assert model_ids() == ["markov"]
+    refreshed = run_llm("yaml-models", "refresh")
+    assert refreshed.exit_code == 1
+    assert refreshed.stderr == (
+        "lab: internal error while listing its models: RecursionError\n"
+        "Error: could not refresh lab\n"
+    )
