@@ -30,6 +30,9 @@ LISTS_FORMAT = 1
 DEFAULT_TTL = 3600
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 10.0
+LOAD_DEADLINE = 3.0  # seconds a fetch may take in all while models load
+REFRESH_DEADLINE = 60.0  # ... and on 'llm yaml-models refresh'
+RETRY_AFTER = 60  # seconds after a failed fetch that no process tries again
 MAX_LIST_BYTES = 8 * 2**20  # a list of models is a few KiB; past this it is not read
 MAX_IDS = 2000  # ids taken from one list; the rest are dropped, with a warning
 MAX_SHOWN = 5  # ids named in one warning
@@ -96,13 +99,15 @@ def list_key(entry: ModelEntry) -> str:
 
 
 class Lists:
-    """The cached lists: key -> {"name", "url", "fetched", "ids"}. A damaged
-    file, or one that is not a regular file, is no list at all."""
+    """The cached lists: key -> {"name", "url", "fetched", "ids"}, and the
+    last failed fetch of each: key -> {"at", "why"}. A damaged file, or one
+    that is not a regular file, is no list at all."""
 
-    def __init__(self, path, lists: dict, sig):
+    def __init__(self, path, lists: dict, sig, failed: dict | None = None):
         self.path = path
         self.lists = lists
         self.sig = sig
+        self.failed = failed or {}
 
     @classmethod
     def read(cls) -> Lists:
@@ -112,13 +117,15 @@ class Lists:
         if memo is not None and memo.path == path and memo.sig == sig and sig is not None:
             return memo
         lists: dict = {}
+        failed: dict = {}
         try:
             data = json.loads(_read_small(path, MAX_LIST_BYTES * 4))
             if data.get("format") == LISTS_FORMAT and isinstance(data.get("lists"), dict):
                 lists = {k: v for k, v in data["lists"].items() if _intact(v)}
+                failed = {k: v for k, v in data.get("failed", {}).items() if _a_failure(v)}
         except (OSError, ValueError, AttributeError, RecursionError):
             pass  # damaged: no list; the next fetch rewrites the file
-        _state["lists"] = found = cls(path, lists, sig)
+        _state["lists"] = found = cls(path, lists, sig, failed)
         return found
 
     def get(self, entry: ModelEntry) -> dict | None:
@@ -131,11 +138,24 @@ class Lists:
             "fetched": time.time(),
             "ids": ids,
         }
+        self.failed.pop(list_key(entry), None)
         self.save()
+
+    def fail(self, entry: ModelEntry, why: str) -> None:
+        """Record a failed fetch: other processes do not try for RETRY_AFTER."""
+        self.failed[list_key(entry)] = {"at": time.time(), "why": why}
+        self.save()
+
+    def backing_off(self, key: str, now: float | None = None) -> dict | None:
+        """The failure that keeps a fetch from being tried now, if one does."""
+        item = self.failed.get(key)
+        ok = item is not None and 0 <= (now or time.time()) - item["at"] < RETRY_AFTER
+        return item if ok else None
 
     def save(self) -> None:
         tmp = self.path.with_name(f".{LISTS_NAME}.{os.getpid()}")
-        text = json.dumps({"format": LISTS_FORMAT, "lists": self.lists}).encode("utf-8")
+        data = {"format": LISTS_FORMAT, "lists": self.lists, "failed": self.failed}
+        text = json.dumps(data).encode("utf-8")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.unlink(missing_ok=True)
@@ -177,6 +197,14 @@ def _intact(item) -> bool:
     )
 
 
+def _a_failure(item) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("at"), int | float)
+        and isinstance(item.get("why"), str)
+    )
+
+
 def fresh(entry: ModelEntry, item: dict | None, now: float | None = None) -> bool:
     ttl = entry.data["discover"].get("ttl", DEFAULT_TTL)
     return item is not None and 0 <= (now or time.time()) - item["fetched"] < ttl
@@ -187,8 +215,9 @@ def fresh(entry: ModelEntry, item: dict | None, now: float | None = None) -> boo
 
 def prepare(entries: list[ModelEntry], *, refresh: bool = True, quiet: bool = False):
     """Fetch the lists of the templates among ``entries`` that are missing
-    or stale (each once per process), warning once for each that fails.
-    Returns what the lists now are (None without templates), to memoise on."""
+    or stale (each once per process, and not within RETRY_AFTER of a failed
+    fetch by any process), warning once for each that fails. Returns what
+    the lists now are (None without templates), to memoise on."""
     templates = [e for e in entries if is_template(e)]
     if not templates:
         return None
@@ -198,9 +227,16 @@ def prepare(entries: list[ModelEntry], *, refresh: bool = True, quiet: bool = Fa
         if key in _state["tried"] or fresh(template, lists.lists.get(key)):
             continue
         _state["tried"].add(key)
+        last = lists.backing_off(key)
+        if last is not None:
+            when = _ago(time.time() - last["at"])
+            why = f"{last['why']} ({when}; tried again {RETRY_AFTER}s after)"
+            _warn(template, _failed(why, lists.lists.get(key)), quiet)
+            continue
         try:
-            url, ids, notes = fetch(template)
+            url, ids, notes = fetch(template, LOAD_DEADLINE)
         except Exception as exc:  # noqa: BLE001 - one template never costs the others
+            lists.fail(template, failure(exc))
             _warn(template, _failed(failure(exc), lists.lists.get(key)), quiet)
             continue
         lists.put(template, url, ids)
@@ -351,13 +387,14 @@ def usable_ids(found: list, url: str) -> tuple[list[str], list[str]]:
 # -- fetching --------------------------------------------------------------------
 
 
-def fetch(template: ModelEntry) -> tuple[str, list[str], list[str]]:
-    """(the URL, the usable ids, warnings) of the template's list.
+def fetch(template: ModelEntry, deadline: float) -> tuple[str, list[str], list[str]]:
+    """(the URL, the usable ids, warnings) of the template's list, within
+    ``deadline`` seconds in all.
 
     Raises DiscoveryError with one line, secrets starred."""
     from .discovery_fetch import fetch_list
 
-    return fetch_list(template)
+    return fetch_list(template, deadline)
 
 
 def is_discovered(entry: ModelEntry) -> bool:

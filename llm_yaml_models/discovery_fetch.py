@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import llm
@@ -30,7 +31,7 @@ from .templates import PLACEHOLDER, TemplateError, env_names, expand_env, render
 class Listing:
     """Where a template's list is, what to send, and what never to show."""
 
-    def __init__(self, template: ModelEntry):
+    def __init__(self, template: ModelEntry, deadline: float):
         from .backends.http import merged
 
         spec = template.data["discover"]
@@ -44,8 +45,11 @@ class Listing:
             backend.get("base_url", ""), backend.get("path", "")
         )
         self.url = listing_url(spec.get("url") or path, backend)
-        self.timeout = spec.get("timeout", READ_TIMEOUT)
-        self.connect_timeout = spec.get("connect_timeout", CONNECT_TIMEOUT)
+        # every wait, and the whole fetch, ends by the deadline
+        self.deadline = deadline
+        self.ends = time.monotonic() + deadline
+        self.timeout = min(spec.get("timeout", READ_TIMEOUT), deadline)
+        self.connect_timeout = min(spec.get("connect_timeout", CONNECT_TIMEOUT), deadline)
         key = _key(template.data.get("key"))
         self.headers = _headers(
             backend.get("headers", {}), key, _origin(self.url) == _origin(self.home)
@@ -108,8 +112,8 @@ def _headers(templates: dict, key: str | None, same_origin: bool) -> dict:
     return out
 
 
-def fetch_list(template: ModelEntry) -> tuple[str, list[str], list[str]]:
-    listing = Listing(template)
+def fetch_list(template: ModelEntry, deadline: float) -> tuple[str, list[str], list[str]]:
+    listing = Listing(template, deadline)
     body = _get(listing)
     try:
         data = json.loads(body)
@@ -173,6 +177,10 @@ def _bounded(response, listing: Listing) -> bytes:
                 f"the list from {listing.shown} is larger than {MAX_LIST_BYTES} bytes; not read"
             )
         chunks.append(chunk)
+        if time.monotonic() > listing.ends:  # a server that dribbles
+            raise DiscoveryError(
+                f"the list from {listing.shown} took longer than {listing.deadline:g}s; not read"
+            )
     return b"".join(chunks)
 
 

@@ -603,7 +603,7 @@ def test_deeply_nested_cache_and_lists_files_are_ignored_and_rewritten(
 
 
 def test_a_bug_while_fetching_one_list_is_one_warning_line(server, write, run_llm, monkeypatch):
-    def broken(template):
+    def broken(template, deadline):
         raise RecursionError("maximum recursion depth exceeded")
 
     monkeypatch.setattr(discovery, "fetch", broken)
@@ -620,3 +620,31 @@ def test_a_bug_while_fetching_one_list_is_one_warning_line(server, write, run_ll
         "lab: internal error while listing its models: RecursionError\n"
         "Error: could not refresh lab\n"
     )
+
+
+def test_a_dribbling_list_is_cut_at_the_deadline_and_not_retried_for_a_while(
+    server, write, run_llm, user_dir
+):
+    server.queue([b" "] * 60, "application/json", pause=0.25)  # 15 s, one byte at a time
+    file = write("lab.yaml", MARKOV + template(server.url))
+    started = time.monotonic()
+    result = run_llm("models", "list")
+    assert time.monotonic() - started < discovery.LOAD_DEADLINE + 2
+    where = f"llm-yaml-models: warning: lab ({file}:8): the list from {server.url}/v1/models"
+    assert result.stderr == f"{where} took longer than 3s; not read; no models registered from it\n"
+    assert model_ids() == ["markov"]
+    new_process()  # another llm command: the failure is on disk, so no second try
+    again = run_llm("models", "list")
+    assert again.stderr == (
+        f"{where} took longer than 3s; not read (just now; tried again 60s after); "
+        "no models registered from it\n"
+    )
+    assert len(server.requests) == 1
+    data = lists_file(user_dir)
+    for item in data["failed"].values():
+        item["at"] -= discovery.RETRY_AFTER + 1
+    (user_dir / discovery.LISTS_NAME).write_text(json.dumps(data))
+    new_process()
+    assert run_llm("models", "list").stderr == ""  # a minute on: tried, and it answers
+    assert model_ids() == ["markov", "lab/fake-chat", "lab/fake-vision"]
+    assert lists_file(user_dir)["failed"] == {}
