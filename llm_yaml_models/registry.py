@@ -233,12 +233,18 @@ def settle(
     unless the entry sets ``replace``, or a name that an earlier declaration
     holds. Chat and embedding models have names of their own, as in llm.
     Only a declaration that loads holds its names: one refused for any
-    reason blocks no other."""
+    reason blocks no other. Declarations take their names first, then the
+    models templates discovered: a server's id never takes a declared name."""
+    from .discovery import DiscoveredEntry
+
     takens = {"chat": _registered(others), "embedding": _registered(embedding_others)}
     # name -> FILE:LINE:COL of the declaration that holds it, per kind
     helds: dict[str, dict[str, str]] = {"chat": {}, "embedding": {}}
     refused = {}
-    for i, entry in enumerate(loaded.entries):
+    entries = loaded.entries
+    order = sorted(range(len(entries)), key=lambda i: isinstance(entries[i], DiscoveredEntry))
+    for i in order:
+        entry = entries[i]
         taken, held = takens[entry.kind], helds[entry.kind]
         registered = (
             []

@@ -648,3 +648,21 @@ def test_a_dribbling_list_is_cut_at_the_deadline_and_not_retried_for_a_while(
     assert run_llm("models", "list").stderr == ""  # a minute on: tried, and it answers
     assert model_ids() == ["markov", "lab/fake-chat", "lab/fake-vision"]
     assert lists_file(user_dir)["failed"] == {}
+
+
+def test_a_discovered_id_never_takes_the_name_of_a_later_declaration(server, write, run_llm):
+    server.models = ["markov", "chain", "x"]
+    file = write("lab.yaml", template(server.url, "{source: openai}") + MARKOV)
+    result = run_llm("models", "list")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert model_ids() == ["x", "markov"]
+    assert str(llm.get_model("markov")) == "YAML markov: markov"
+    assert str(llm.get_model("chain")) == "YAML markov: markov"
+    checked = run_llm("yaml-models", "validate")
+    assert checked.exit_code == 0, checked.output
+    assert checked.stderr == (
+        f"{file}:1:13: [0].model_id: warning: 'markov' is already declared at {file}:4:13; "
+        "the discovered model is not registered\n"
+        f"{file}:1:13: [0].model_id: warning: 'chain' is already declared at {file}:5:13; "
+        "the discovered model is not registered\n"
+    )
