@@ -262,7 +262,7 @@ def expand(entries: list[ModelEntry]) -> list[ModelEntry]:
 
 def discovered(template: ModelEntry, ids: list[str]) -> list[DiscoveredEntry]:
     """One entry per id that the template's filters let through."""
-    data = {k: v for k, v in template.data.items() if k != "discover"}
+    data = {k: v for k, v in template.data.items() if k not in ("discover", "replace")}
     spec = template.data["discover"]
     include, exclude = spec.get("include"), spec.get("exclude", ())
     overrides = spec.get("overrides", {})

@@ -666,3 +666,26 @@ def test_a_discovered_id_never_takes_the_name_of_a_later_declaration(server, wri
         f"{file}:1:13: [0].model_id: warning: 'chain' is already declared at {file}:5:13; "
         "the discovered model is not registered\n"
     )
+
+
+def test_a_template_cannot_set_replace(server, write, run_llm):
+    from llm_yaml_models.entries import ModelEntry
+
+    server.models = ["gpt-4o", "x"]
+    file = write("lab.yaml", template(server.url, "{source: openai}", "  replace: true\n"))
+    checked = run_llm("yaml-models", "validate")
+    assert checked.exit_code == 1
+    assert checked.stdout == (
+        f"{file}:4:12: [0].replace: a template cannot set replace: "
+        "a server's ids never shadow llm's models\n"
+    )
+    new_process()
+    result = run_llm("models", "list")
+    assert result.stderr == (
+        f"llm-yaml-models: skipped {file}:1; run 'llm yaml-models validate' for details\n"
+    )
+    assert model_ids() == []
+    assert type(llm.get_model("gpt-4o")).__module__ == "llm.default_plugins.openai_models"
+    data = {"model_id": "lab", "replace": True, "discover": {}, "backend": {"type": "http"}}
+    made = discovery.discovered(ModelEntry(data, str(file), "[0]", 1, 3, None, [], True), ["a"])
+    assert "replace" not in made[0].data  # never copied, were a template to have it
