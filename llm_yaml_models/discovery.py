@@ -101,23 +101,29 @@ def list_key(entry: ModelEntry) -> str:
 class Lists:
     """The cached lists: key -> {"name", "url", "fetched", "ids"}, and the
     last failed fetch of each: key -> {"at", "why"}. A damaged file, or one
-    that is not a regular file, is no list at all."""
+    that is not a regular file, is no list at all; one that others could
+    write is neither read nor written (lists live in the process only)."""
 
-    def __init__(self, path, lists: dict, sig, failed: dict | None = None):
+    def __init__(self, path, lists: dict, sig, failed: dict | None = None, usable=True):
         self.path = path
         self.lists = lists
         self.sig = sig
         self.failed = failed or {}
+        self.usable = usable
 
     @classmethod
     def read(cls) -> Lists:
         path = llm.user_dir() / LISTS_NAME
         sig = _signature(path)
         memo = _state["lists"]
-        if memo is not None and memo.path == path and memo.sig == sig and sig is not None:
+        same = memo is not None and memo.path == path and memo.sig == sig
+        if same and (sig is not None or not memo.usable):  # unusable: kept in the process
             return memo
         lists: dict = {}
         failed: dict = {}
+        if _loose(path):
+            _state["lists"] = found = cls(path, lists, sig, failed, usable=False)
+            return found
         try:
             data = json.loads(_read_small(path, MAX_LIST_BYTES * 4))
             if data.get("format") == LISTS_FORMAT and isinstance(data.get("lists"), dict):
@@ -153,6 +159,8 @@ class Lists:
         return item if ok else None
 
     def save(self) -> None:
+        if not self.usable:
+            return
         tmp = self.path.with_name(f".{LISTS_NAME}.{os.getpid()}")
         data = {"format": LISTS_FORMAT, "lists": self.lists, "failed": self.failed}
         text = json.dumps(data).encode("utf-8")
@@ -166,6 +174,19 @@ class Lists:
         except OSError:
             tmp.unlink(missing_ok=True)
         self.sig = _signature(self.path)
+
+
+def _loose(path) -> bool:
+    """Whether others could write the lists file (checked once a process,
+    with one warning): they could add ids, or a failure, to it."""
+    verdicts = _state.setdefault("loose", {})
+    if path not in verdicts:
+        from .trust import loose
+
+        verdicts[path] = why = loose(path)
+        if why:
+            sys.stderr.write(printable(f"llm-yaml-models: not using {path}: {why}") + "\n")
+    return verdicts[path] is not None
 
 
 def _signature(path) -> tuple | None:
@@ -347,7 +368,7 @@ def _warn(template: ModelEntry, message: str, quiet: bool) -> None:
 
 def forget() -> None:
     """A new process, as far as discovery knows (for tests)."""
-    _state.update(tried=set(), warned=set(), lists=None)
+    _state.update(tried=set(), warned=set(), lists=None, loose={})
 
 
 # -- names ---------------------------------------------------------------------

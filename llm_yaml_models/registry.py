@@ -73,8 +73,9 @@ class Cache:
 
     The cache is never a source of truth: an entry whose digest does not
     match what it holds (damaged, or edited by hand) is a miss, and a cache
-    path that is not a regular file (a FIFO, a device, a link to one) is
-    neither read nor written, with one warning."""
+    path that is not a regular file (a FIFO, a device, a link to one), or
+    that others could write (the digest holds no secret: they could forge
+    it), is neither read nor written, with one warning."""
 
     def __init__(self):
         self.path = llm.user_dir() / CACHE_NAME
@@ -90,9 +91,19 @@ class Cache:
             pass  # damaged: a miss for every file, and rewritten
 
     def _read(self) -> bytes:
-        info = os.stat(self.path)  # OSError (no cache yet) is a miss
-        if not stat.S_ISREG(info.st_mode):
+        from .trust import loose
+
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            info = None
+        if info is not None and not stat.S_ISREG(info.st_mode):
             self._refuse("not a regular file")
+        why = loose(self.path)  # nor written, when its directory is loose
+        if why:
+            self._refuse(why)
+        if info is None:
+            raise OSError("no cache yet")  # a miss
         if info.st_size > MAX_CACHE_BYTES:
             raise OSError("too large")
         fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)  # never waits for a writer
@@ -113,9 +124,8 @@ class Cache:
         self.usable = False
         if not _state["cache_warned"]:
             _state["cache_warned"] = True
-            sys.stderr.write(
-                f"llm-yaml-models: not using the cache {printable(str(self.path))}: {why}\n"
-            )
+            sys.stderr.write(printable(f"llm-yaml-models: not using the cache {self.path}: {why}"))
+            sys.stderr.write("\n")
         raise OSError(why)
 
     def get(self, file: str, sig: list | None) -> FileResult | None:

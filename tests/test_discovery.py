@@ -689,3 +689,28 @@ def test_a_template_cannot_set_replace(server, write, run_llm):
     data = {"model_id": "lab", "replace": True, "discover": {}, "backend": {"type": "http"}}
     made = discovery.discovered(ModelEntry(data, str(file), "[0]", 1, 3, None, [], True), ["a"])
     assert "replace" not in made[0].data  # never copied, were a template to have it
+
+
+def test_a_lists_file_others_could_write_is_neither_read_nor_written(
+    server, write, run_llm, user_dir
+):
+    import os
+
+    write("lab.yaml", template(server.url))
+    assert run_llm("models", "list").stderr == ""
+    data = lists_file(user_dir)
+    for item in data["lists"].values():
+        item["ids"] = ["planted"]
+    (user_dir / discovery.LISTS_NAME).write_text(json.dumps(data))
+    planted = (user_dir / discovery.LISTS_NAME).read_bytes()
+    os.chmod(user_dir, 0o777)
+    new_process()
+    result = run_llm("models", "list")
+    fix = f"any user can write to {user_dir}; fix it with: chmod go-w {user_dir}"
+    assert result.stderr == (
+        f"llm-yaml-models: not using the cache {user_dir / 'yaml-models-cache.json'}: {fix}\n"
+        f"llm-yaml-models: not using {user_dir / discovery.LISTS_NAME}: {fix}\n"
+    )
+    assert model_ids() == ["lab/fake-chat", "lab/fake-vision"]  # fetched, kept in the process
+    assert len(server.requests) == 2
+    assert (user_dir / discovery.LISTS_NAME).read_bytes() == planted
