@@ -25,7 +25,7 @@ from .discovery import (
 )
 from .entries import ModelEntry
 from .errors import printable
-from .templates import PLACEHOLDER, TemplateError, env_names, expand_env, render
+from .templates import ENV_REF, PLACEHOLDER, TemplateError, env_names, expand_env, render
 
 
 class Listing:
@@ -35,8 +35,9 @@ class Listing:
         from .backends.http import merged
 
         spec = template.data["discover"]
+        written = merged(template.data["backend"])
         try:
-            backend = expand_env(merged(template.data["backend"]), "backend")
+            backend = expand_env(written, "backend")
         except TemplateError as exc:
             raise DiscoveryError(str(exc)) from None
         path, ids = SOURCES.get(spec.get("source"), ("", None))
@@ -52,7 +53,10 @@ class Listing:
         self.connect_timeout = min(spec.get("connect_timeout", CONNECT_TIMEOUT), deadline)
         key = _key(template.data.get("key"))
         self.headers = _headers(
-            backend.get("headers", {}), key, _origin(self.url) == _origin(self.home)
+            backend.get("headers", {}),
+            written.get("headers", {}),
+            key,
+            _origin(self.url) == _origin(self.home),
         )
         self.secrets = Secrets(key)
         self.secrets.add_url(self.url)
@@ -99,14 +103,19 @@ def _key(spec: dict | None) -> str | None:
     return key.strip() if key else None
 
 
-def _headers(templates: dict, key: str | None, same_origin: bool) -> dict:
+def _headers(templates: dict, written: dict, key: str | None, same_origin: bool) -> dict:
     """The backend's headers that a list request can fill in: those that
-    read only the key and the environment. One that reads the key is sent
-    only with a key, and only to the backend's own origin."""
+    read only the key and the environment. One that reads a secret (the
+    key, ``{{ env.X }}`` or ``${X}``, as written, before ``${X}`` is
+    expanded) goes only to the backend's own origin, and one that reads the
+    key only with a key."""
     out = {}
     for name, value in templates.items():
         used = {n.partition(".")[0] for n in PLACEHOLDER.findall(value)}
-        if not used <= {"key", "env"} or ("key" in used and not (key and same_origin)):
+        secret = bool(used) or ENV_REF.search(str(written.get(name, ""))) is not None
+        if not used <= {"key", "env"} or (secret and not same_origin):
+            continue
+        if "key" in used and not key:
             continue
         out[name] = render(value, {"key": key})
     return out

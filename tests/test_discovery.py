@@ -714,3 +714,31 @@ def test_a_lists_file_others_could_write_is_neither_read_nor_written(
     assert model_ids() == ["lab/fake-chat", "lab/fake-vision"]  # fetched, kept in the process
     assert len(server.requests) == 2
     assert (user_dir / discovery.LISTS_NAME).read_bytes() == planted
+
+
+def test_a_header_reading_the_environment_goes_only_to_the_templates_own_server(
+    server, write, run_llm, monkeypatch
+):
+    monkeypatch.setenv("LAB_TOKEN", "tok-env-secret")
+    with FakeAPI() as elsewhere:
+        headers = '{X-Api-Token: "${LAB_TOKEN}", X-Env: "{{ env.LAB_TOKEN }}", X-Plain: "hi"}'
+        backend = (
+            f'{{type: http, preset: openai-chat, base_url: "{server.url}/v1", headers: {headers}}}'
+        )
+        write(
+            "lab.yaml",
+            f"""\
+            - model_id: same
+              discover: {{source: openai, prefix: a/}}
+              backend: {backend}
+            - model_id: other
+              discover: {{url: "{elsewhere.url}/v1/models", ids: "data[].id", prefix: b/}}
+              backend: {backend}
+            """,
+        )
+        assert run_llm("models", "list").stderr == ""
+        assert server.last.headers["x-api-token"] == "tok-env-secret"
+        assert server.last.headers["x-env"] == "tok-env-secret"
+        sent = elsewhere.last.headers
+        assert ("x-api-token" in sent, "x-env" in sent, sent["x-plain"]) == (False, False, "hi")
+    assert len(model_ids()) == 4
