@@ -275,7 +275,13 @@ def _one_litellm(item: dict, where: str) -> Converted:
         return model.drop(f"provider '{provider}' has no preset")
     if not has_preset(preset):
         return model.drop(f"provider '{provider}' needs the {preset} preset, which is missing")
-    base = _litellm_base(_text(params.get("api_base")), preset, base)
+    api_base = _text(params.get("api_base"))
+    if api_base and api_base.startswith("os.environ/"):  # LiteLLM reads it from there
+        var = api_base.removeprefix("os.environ/")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+            return model.drop(f"api_base {api_base!r} names no environment variable")
+        api_base = "${" + var + "}"
+    base = _litellm_base(api_base, preset, base)
     if base is None:
         return model.drop(f"provider '{provider}' needs api_base")
     if provider == "ollama":

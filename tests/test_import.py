@@ -319,3 +319,34 @@ def test_a_missing_file_is_one_line(tmp_path, run_llm):
         result.stderr
         == f"Error: {tmp_path / 'nope.yaml'}: cannot read: No such file or directory\n"
     )
+
+
+def test_a_litellm_api_base_from_the_environment_stays_so(
+    server, tmp_path, run_llm, write, llm_exe, monkeypatch
+):
+    source = tmp_path / "config.yaml"
+    source.write_text(
+        "model_list:\n"
+        "  - model_name: local\n"
+        "    litellm_params: {model: hosted_vllm/llama, api_base: os.environ/VLLM_BASE}\n"
+        "  - model_name: bad\n"
+        "    litellm_params: {model: hosted_vllm/llama, api_base: os.environ/no-such var}\n"
+    )
+    text = imported(run_llm, source)
+    assert text == (
+        f"# Converted by 'llm yaml-models import' from a LiteLLM config.yaml: {source}\n"
+        "models:\n"
+        "  - model_id: local\n"
+        "    backend:\n"
+        "      type: http\n"
+        "      preset: openai-chat\n"
+        '      base_url: "${VLLM_BASE}"\n'
+        "      model_name: llama\n"
+        "  # model_list[1]: 'bad' dropped: api_base 'os.environ/no-such var' "
+        "names no environment variable\n"
+    )
+    monkeypatch.setenv("VLLM_BASE", f"{server.url}/v1")  # validate, as llm, needs it set
+    passes_validate(run_llm, write, text)
+    result = llm_exe("-m", "local", "hi", "--no-log")
+    assert (result.returncode, result.stdout) == (0, "Hello from the fake API\n")
+    assert server.last.path == "/v1/chat/completions"
