@@ -350,3 +350,23 @@ def test_a_litellm_api_base_from_the_environment_stays_so(
     result = llm_exe("-m", "local", "hi", "--no-log")
     assert (result.returncode, result.stdout) == (0, "Hello from the fake API\n")
     assert server.last.path == "/v1/chat/completions"
+
+
+def test_imported_headers_with_template_syntax_are_dropped(tmp_path, run_llm, write):
+    source = tmp_path / "extra.yaml"
+    source.write_text(
+        "- model_id: mine\n"
+        "  api_base: http://127.0.0.1:9/v1\n"
+        "  headers:\n"
+        '    X-Literal: "price {{ total }} ok"\n'
+        '    X-Env: "${AWS_SECRET_ACCESS_KEY}"\n'
+        '    X-Brace: "a{b}c %(x)s $5"\n'
+    )
+    text = imported(run_llm, source)
+    assert '      headers: {"X-Brace": "a{b}c %(x)s $5"}\n' in text
+    why = "its value holds '{{' or '${', which a model file fills in (llm sends it as written)"
+    assert text.endswith(
+        f"    # headers.X-Literal dropped: {why}\n    # headers.X-Env dropped: {why}\n"
+    )
+    assert "${AWS" not in text and "{{ total" not in text
+    passes_validate(run_llm, write, text)
