@@ -36,6 +36,8 @@ RETRY_AFTER = 60  # seconds after a failed fetch that no process tries again
 MAX_LIST_BYTES = 8 * 2**20  # a list of models is a few KiB; past this it is not read
 MAX_IDS = 2000  # ids taken from one list; the rest are dropped, with a warning
 MAX_SHOWN = 5  # ids named in one warning
+MAX_ID_CHARS = 256  # a longer id is no model name
+SHOWN_CHARS = 40  # of each id a warning names
 
 # source -> (path under the backend's base_url, JMESPath to the ids)
 SOURCES = {
@@ -383,6 +385,8 @@ def name_problem(name) -> str | None:
         return "holds spaces or control characters"
     if name.startswith("-"):
         return "starts with '-'"
+    if len(name) > MAX_ID_CHARS:
+        return f"longer than {MAX_ID_CHARS} characters"
     return None
 
 
@@ -393,16 +397,24 @@ def usable_ids(found: list, url: str) -> tuple[list[str], list[str]]:
     bad = [i for i in found if not (isinstance(i, str) and name_problem(i) is None)]
     notes = []
     if bad:
-        shown = ", ".join(repr(i) for i in bad[:MAX_SHOWN])
+        shown = ", ".join(_short(i) for i in bad[:MAX_SHOWN])
         more = f" and {len(bad) - MAX_SHOWN} more" if len(bad) > MAX_SHOWN else ""
         notes.append(
             f"skipped {len(bad)} {'id' if len(bad) == 1 else 'ids'} from {url} "
-            f"with spaces or control characters (or not strings): {shown}{more}"
+            f"with spaces or control characters (or not strings, or too long): {shown}{more}"
         )
     if len(ids) > MAX_IDS:
         notes.append(f"{url} lists {len(ids)} models; only the first {MAX_IDS} are used")
         ids = ids[:MAX_IDS]
     return ids, notes
+
+
+def _short(value) -> str:
+    """An id as a warning names it: at most SHOWN_CHARS of it."""
+    if isinstance(value, str) and len(value) > SHOWN_CHARS:
+        return repr(value[:SHOWN_CHARS]) + f"... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
 
 
 # -- fetching --------------------------------------------------------------------

@@ -277,7 +277,8 @@ def test_ids_with_spaces_or_control_characters_are_skipped_by_name(server, write
     result = run_llm("models", "list")
     assert result.stderr == (
         f"llm-yaml-models: warning: lab ({file}:1): skipped 4 ids from {server.url}/v1/models "
-        "with spaces or control characters (or not strings): 'bad id', 'evil\\x1b[31m', "
+        "with spaces or control characters (or not strings, or too long): 'bad id', "
+        "'evil\\x1b[31m', "
         "'-dash', 7\n"
     )
     assert model_ids() == ["lab/good"]
@@ -742,3 +743,16 @@ def test_a_header_reading_the_environment_goes_only_to_the_templates_own_server(
         sent = elsewhere.last.headers
         assert ("x-api-token" in sent, "x-env" in sent, sent["x-plain"]) == (False, False, "hi")
     assert len(model_ids()) == 4
+
+
+def test_huge_ids_are_skipped_and_shown_short(server, write, run_llm):
+    server.models = ["ok", "x" * 1_000_000, "y" * (discovery.MAX_ID_CHARS + 1), [1] * 100_000]
+    file = write("lab.yaml", template(server.url))
+    result = run_llm("models", "list")
+    assert result.stderr == (
+        f"llm-yaml-models: warning: lab ({file}:1): skipped 3 ids from {server.url}/v1/models "
+        "with spaces or control characters (or not strings, or too long): "
+        f"'{'x' * 40}'... (1000000 characters), '{'y' * 40}'... (257 characters), "
+        f"[{'1, ' * 13}...\n"
+    )
+    assert model_ids() == ["lab/ok"]
