@@ -344,9 +344,10 @@ def _refresh(template) -> bool:
     lists = discovery.Lists.read()
     old = lists.get(template)
     try:
-        url, ids, notes = discovery.fetch(template)
-    except discovery.DiscoveryError as exc:
-        click.echo(printable(f"{template.model_id}: {exc}"), err=True)
+        url, ids, notes = discovery.fetch(template, discovery.REFRESH_DEADLINE)
+    except Exception as exc:  # noqa: BLE001 - one template never costs the others
+        lists.fail(template, discovery.failure(exc))
+        click.echo(printable(f"{template.model_id}: {discovery.failure(exc)}"), err=True)
         return False
     for note in notes:
         click.echo(printable(f"{template.model_id}: warning: {note}"), err=True)

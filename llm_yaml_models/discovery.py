@@ -30,9 +30,14 @@ LISTS_FORMAT = 1
 DEFAULT_TTL = 3600
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 10.0
+LOAD_DEADLINE = 3.0  # seconds a fetch may take in all while models load
+REFRESH_DEADLINE = 60.0  # ... and on 'llm yaml-models refresh'
+RETRY_AFTER = 60  # seconds after a failed fetch that no process tries again
 MAX_LIST_BYTES = 8 * 2**20  # a list of models is a few KiB; past this it is not read
 MAX_IDS = 2000  # ids taken from one list; the rest are dropped, with a warning
 MAX_SHOWN = 5  # ids named in one warning
+MAX_ID_CHARS = 256  # a longer id is no model name
+SHOWN_CHARS = 40  # of each id a warning names
 
 # source -> (path under the backend's base_url, JMESPath to the ids)
 SOURCES = {
@@ -96,29 +101,39 @@ def list_key(entry: ModelEntry) -> str:
 
 
 class Lists:
-    """The cached lists: key -> {"name", "url", "fetched", "ids"}. A damaged
-    file, or one that is not a regular file, is no list at all."""
+    """The cached lists: key -> {"name", "url", "fetched", "ids"}, and the
+    last failed fetch of each: key -> {"at", "why"}. A damaged file, or one
+    that is not a regular file, is no list at all; one that others could
+    write is neither read nor written (lists live in the process only)."""
 
-    def __init__(self, path, lists: dict, sig):
+    def __init__(self, path, lists: dict, sig, failed: dict | None = None, usable=True):
         self.path = path
         self.lists = lists
         self.sig = sig
+        self.failed = failed or {}
+        self.usable = usable
 
     @classmethod
     def read(cls) -> Lists:
         path = llm.user_dir() / LISTS_NAME
         sig = _signature(path)
         memo = _state["lists"]
-        if memo is not None and memo.path == path and memo.sig == sig and sig is not None:
+        same = memo is not None and memo.path == path and memo.sig == sig
+        if same and (sig is not None or not memo.usable):  # unusable: kept in the process
             return memo
         lists: dict = {}
+        failed: dict = {}
+        if _loose(path):
+            _state["lists"] = found = cls(path, lists, sig, failed, usable=False)
+            return found
         try:
             data = json.loads(_read_small(path, MAX_LIST_BYTES * 4))
             if data.get("format") == LISTS_FORMAT and isinstance(data.get("lists"), dict):
                 lists = {k: v for k, v in data["lists"].items() if _intact(v)}
-        except (OSError, ValueError, AttributeError):
-            pass
-        _state["lists"] = found = cls(path, lists, sig)
+                failed = {k: v for k, v in data.get("failed", {}).items() if _a_failure(v)}
+        except (OSError, ValueError, AttributeError, RecursionError):
+            pass  # damaged: no list; the next fetch rewrites the file
+        _state["lists"] = found = cls(path, lists, sig, failed)
         return found
 
     def get(self, entry: ModelEntry) -> dict | None:
@@ -131,11 +146,26 @@ class Lists:
             "fetched": time.time(),
             "ids": ids,
         }
+        self.failed.pop(list_key(entry), None)
         self.save()
 
+    def fail(self, entry: ModelEntry, why: str) -> None:
+        """Record a failed fetch: other processes do not try for RETRY_AFTER."""
+        self.failed[list_key(entry)] = {"at": time.time(), "why": why}
+        self.save()
+
+    def backing_off(self, key: str, now: float | None = None) -> dict | None:
+        """The failure that keeps a fetch from being tried now, if one does."""
+        item = self.failed.get(key)
+        ok = item is not None and 0 <= (now or time.time()) - item["at"] < RETRY_AFTER
+        return item if ok else None
+
     def save(self) -> None:
+        if not self.usable:
+            return
         tmp = self.path.with_name(f".{LISTS_NAME}.{os.getpid()}")
-        text = json.dumps({"format": LISTS_FORMAT, "lists": self.lists}).encode("utf-8")
+        data = {"format": LISTS_FORMAT, "lists": self.lists, "failed": self.failed}
+        text = json.dumps(data).encode("utf-8")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.unlink(missing_ok=True)
@@ -146,6 +176,19 @@ class Lists:
         except OSError:
             tmp.unlink(missing_ok=True)
         self.sig = _signature(self.path)
+
+
+def _loose(path) -> bool:
+    """Whether others could write the lists file (checked once a process,
+    with one warning): they could add ids, or a failure, to it."""
+    verdicts = _state.setdefault("loose", {})
+    if path not in verdicts:
+        from .trust import loose
+
+        verdicts[path] = why = loose(path)
+        if why:
+            sys.stderr.write(printable(f"llm-yaml-models: not using {path}: {why}") + "\n")
+    return verdicts[path] is not None
 
 
 def _signature(path) -> tuple | None:
@@ -177,6 +220,14 @@ def _intact(item) -> bool:
     )
 
 
+def _a_failure(item) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("at"), int | float)
+        and isinstance(item.get("why"), str)
+    )
+
+
 def fresh(entry: ModelEntry, item: dict | None, now: float | None = None) -> bool:
     ttl = entry.data["discover"].get("ttl", DEFAULT_TTL)
     return item is not None and 0 <= (now or time.time()) - item["fetched"] < ttl
@@ -187,8 +238,9 @@ def fresh(entry: ModelEntry, item: dict | None, now: float | None = None) -> boo
 
 def prepare(entries: list[ModelEntry], *, refresh: bool = True, quiet: bool = False):
     """Fetch the lists of the templates among ``entries`` that are missing
-    or stale (each once per process), warning once for each that fails.
-    Returns what the lists now are (None without templates), to memoise on."""
+    or stale (each once per process, and not within RETRY_AFTER of a failed
+    fetch by any process), warning once for each that fails. Returns what
+    the lists now are (None without templates), to memoise on."""
     templates = [e for e in entries if is_template(e)]
     if not templates:
         return None
@@ -198,10 +250,17 @@ def prepare(entries: list[ModelEntry], *, refresh: bool = True, quiet: bool = Fa
         if key in _state["tried"] or fresh(template, lists.lists.get(key)):
             continue
         _state["tried"].add(key)
+        last = lists.backing_off(key)
+        if last is not None:
+            when = _ago(time.time() - last["at"])
+            why = f"{last['why']} ({when}; tried again {RETRY_AFTER}s after)"
+            _warn(template, _failed(why, lists.lists.get(key)), quiet)
+            continue
         try:
-            url, ids, notes = fetch(template)
-        except DiscoveryError as exc:
-            _warn(template, _failed(str(exc), lists.lists.get(key)), quiet)
+            url, ids, notes = fetch(template, LOAD_DEADLINE)
+        except Exception as exc:  # noqa: BLE001 - one template never costs the others
+            lists.fail(template, failure(exc))
+            _warn(template, _failed(failure(exc), lists.lists.get(key)), quiet)
             continue
         lists.put(template, url, ids)
         for note in notes:
@@ -226,7 +285,7 @@ def expand(entries: list[ModelEntry]) -> list[ModelEntry]:
 
 def discovered(template: ModelEntry, ids: list[str]) -> list[DiscoveredEntry]:
     """One entry per id that the template's filters let through."""
-    data = {k: v for k, v in template.data.items() if k != "discover"}
+    data = {k: v for k, v in template.data.items() if k not in ("discover", "replace")}
     spec = template.data["discover"]
     include, exclude = spec.get("include"), spec.get("exclude", ())
     overrides = spec.get("overrides", {})
@@ -275,6 +334,13 @@ def deep_merge(low: dict, high: dict) -> dict:
     return out
 
 
+def failure(exc: Exception) -> str:
+    """What a failed fetch says: a DiscoveryError's line, or which bug it hit."""
+    if isinstance(exc, DiscoveryError):
+        return str(exc)
+    return f"internal error while listing its models: {type(exc).__name__}"
+
+
 def _failed(why: str, item: dict | None) -> str:
     if item is None:
         return f"{why}; no models registered from it"
@@ -304,7 +370,7 @@ def _warn(template: ModelEntry, message: str, quiet: bool) -> None:
 
 def forget() -> None:
     """A new process, as far as discovery knows (for tests)."""
-    _state.update(tried=set(), warned=set(), lists=None)
+    _state.update(tried=set(), warned=set(), lists=None, loose={})
 
 
 # -- names ---------------------------------------------------------------------
@@ -319,6 +385,8 @@ def name_problem(name) -> str | None:
         return "holds spaces or control characters"
     if name.startswith("-"):
         return "starts with '-'"
+    if len(name) > MAX_ID_CHARS:
+        return f"longer than {MAX_ID_CHARS} characters"
     return None
 
 
@@ -329,11 +397,11 @@ def usable_ids(found: list, url: str) -> tuple[list[str], list[str]]:
     bad = [i for i in found if not (isinstance(i, str) and name_problem(i) is None)]
     notes = []
     if bad:
-        shown = ", ".join(repr(i) for i in bad[:MAX_SHOWN])
+        shown = ", ".join(_short(i) for i in bad[:MAX_SHOWN])
         more = f" and {len(bad) - MAX_SHOWN} more" if len(bad) > MAX_SHOWN else ""
         notes.append(
             f"skipped {len(bad)} {'id' if len(bad) == 1 else 'ids'} from {url} "
-            f"with spaces or control characters (or not strings): {shown}{more}"
+            f"with spaces or control characters (or not strings, or too long): {shown}{more}"
         )
     if len(ids) > MAX_IDS:
         notes.append(f"{url} lists {len(ids)} models; only the first {MAX_IDS} are used")
@@ -341,16 +409,25 @@ def usable_ids(found: list, url: str) -> tuple[list[str], list[str]]:
     return ids, notes
 
 
+def _short(value) -> str:
+    """An id as a warning names it: at most SHOWN_CHARS of it."""
+    if isinstance(value, str) and len(value) > SHOWN_CHARS:
+        return repr(value[:SHOWN_CHARS]) + f"... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
+
+
 # -- fetching --------------------------------------------------------------------
 
 
-def fetch(template: ModelEntry) -> tuple[str, list[str], list[str]]:
-    """(the URL, the usable ids, warnings) of the template's list.
+def fetch(template: ModelEntry, deadline: float) -> tuple[str, list[str], list[str]]:
+    """(the URL, the usable ids, warnings) of the template's list, within
+    ``deadline`` seconds in all.
 
     Raises DiscoveryError with one line, secrets starred."""
     from .discovery_fetch import fetch_list
 
-    return fetch_list(template)
+    return fetch_list(template, deadline)
 
 
 def is_discovered(entry: ModelEntry) -> bool:

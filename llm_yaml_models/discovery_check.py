@@ -9,7 +9,7 @@ from .source import Document
 
 def template_problems(data: dict, doc: Document, origin, deep: bool) -> list[Problem]:
     """What makes a template unable to discover: not http, aliases (which
-    every model it makes would share), nowhere to list from, ids that are
+    every model it makes would share), replace, nowhere to list from, ids that are
     no JMESPath, and each override, checked merged into the template."""
     spec = data["discover"]
     at = lambda *path: origin(("discover", *path))  # noqa: E731
@@ -20,6 +20,9 @@ def template_problems(data: dict, doc: Document, origin, deep: bool) -> list[Pro
     if data.get("aliases"):
         message = "a template cannot have aliases: every model it discovers would share them"
         problems.append(doc.problem(origin(("aliases",)), message))
+    if "replace" in data:
+        message = "a template cannot set replace: a server's ids never shadow llm's models"
+        problems.append(doc.problem(origin(("replace",)), message))
     problems += _where_problems(data, doc, at)
     for glob, override in spec.get("overrides", {}).items():
         problems += _override_problems(data, glob, override, doc, origin, deep)

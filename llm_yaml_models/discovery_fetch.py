@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import llm
@@ -24,18 +25,19 @@ from .discovery import (
 )
 from .entries import ModelEntry
 from .errors import printable
-from .templates import PLACEHOLDER, TemplateError, env_names, expand_env, render
+from .templates import ENV_REF, PLACEHOLDER, TemplateError, env_names, expand_env, render
 
 
 class Listing:
     """Where a template's list is, what to send, and what never to show."""
 
-    def __init__(self, template: ModelEntry):
+    def __init__(self, template: ModelEntry, deadline: float):
         from .backends.http import merged
 
         spec = template.data["discover"]
+        written = merged(template.data["backend"])
         try:
-            backend = expand_env(merged(template.data["backend"]), "backend")
+            backend = expand_env(written, "backend")
         except TemplateError as exc:
             raise DiscoveryError(str(exc)) from None
         path, ids = SOURCES.get(spec.get("source"), ("", None))
@@ -44,11 +46,17 @@ class Listing:
             backend.get("base_url", ""), backend.get("path", "")
         )
         self.url = listing_url(spec.get("url") or path, backend)
-        self.timeout = spec.get("timeout", READ_TIMEOUT)
-        self.connect_timeout = spec.get("connect_timeout", CONNECT_TIMEOUT)
+        # every wait, and the whole fetch, ends by the deadline
+        self.deadline = deadline
+        self.ends = time.monotonic() + deadline
+        self.timeout = min(spec.get("timeout", READ_TIMEOUT), deadline)
+        self.connect_timeout = min(spec.get("connect_timeout", CONNECT_TIMEOUT), deadline)
         key = _key(template.data.get("key"))
         self.headers = _headers(
-            backend.get("headers", {}), key, _origin(self.url) == _origin(self.home)
+            backend.get("headers", {}),
+            written.get("headers", {}),
+            key,
+            _origin(self.url) == _origin(self.home),
         )
         self.secrets = Secrets(key)
         self.secrets.add_url(self.url)
@@ -95,24 +103,31 @@ def _key(spec: dict | None) -> str | None:
     return key.strip() if key else None
 
 
-def _headers(templates: dict, key: str | None, same_origin: bool) -> dict:
+def _headers(templates: dict, written: dict, key: str | None, same_origin: bool) -> dict:
     """The backend's headers that a list request can fill in: those that
-    read only the key and the environment. One that reads the key is sent
-    only with a key, and only to the backend's own origin."""
+    read only the key and the environment. One that reads a secret (the
+    key, ``{{ env.X }}`` or ``${X}``, as written, before ``${X}`` is
+    expanded) goes only to the backend's own origin, and one that reads the
+    key only with a key."""
     out = {}
     for name, value in templates.items():
         used = {n.partition(".")[0] for n in PLACEHOLDER.findall(value)}
-        if not used <= {"key", "env"} or ("key" in used and not (key and same_origin)):
+        secret = bool(used) or ENV_REF.search(str(written.get(name, ""))) is not None
+        if not used <= {"key", "env"} or (secret and not same_origin):
+            continue
+        if "key" in used and not key:
             continue
         out[name] = render(value, {"key": key})
     return out
 
 
-def fetch_list(template: ModelEntry) -> tuple[str, list[str], list[str]]:
-    listing = Listing(template)
+def fetch_list(template: ModelEntry, deadline: float) -> tuple[str, list[str], list[str]]:
+    listing = Listing(template, deadline)
     body = _get(listing)
     try:
         data = json.loads(body)
+    except RecursionError:
+        raise DiscoveryError(f"the list from {listing.shown} is nested too deeply") from None
     except ValueError:
         snippet = body[:60].decode("utf-8", "replace")
         raise DiscoveryError(f"the list from {listing.shown} is not JSON: {snippet!r}") from None
@@ -171,6 +186,10 @@ def _bounded(response, listing: Listing) -> bytes:
                 f"the list from {listing.shown} is larger than {MAX_LIST_BYTES} bytes; not read"
             )
         chunks.append(chunk)
+        if time.monotonic() > listing.ends:  # a server that dribbles
+            raise DiscoveryError(
+                f"the list from {listing.shown} took longer than {listing.deadline:g}s; not read"
+            )
     return b"".join(chunks)
 
 

@@ -153,7 +153,9 @@ def _one_extra(item: dict, where: str) -> Converted:
     backend = {"type": "http", "preset": preset, "base_url": api_base or OPENAI}
     backend["model_name"] = _text(item.get("model_name")) or item["model_id"]
     if isinstance(item.get("headers"), dict):
-        backend["headers"] = {str(k): str(v) for k, v in item["headers"].items()}
+        headers = _literal_headers(item["headers"], model)
+        if headers:
+            backend["headers"] = headers
     if preset == "azure-openai":
         _azure(item, backend, model)
     _aliases(item.get("aliases"), model)
@@ -162,6 +164,21 @@ def _one_extra(item: dict, where: str) -> Converted:
     _extra_key(item, api_base, model)
     _extra_flags(item, model)
     return model
+
+
+def _literal_headers(headers: dict, model: Converted) -> dict:
+    """llm sends headers as written; here ``{{ }}`` and ``${}`` would be
+    filled in (with the environment's secrets): such a header is dropped."""
+    out = {}
+    for name, value in headers.items():
+        if "{{" in str(value) or "${" in str(value):
+            model.note(
+                f"headers.{name} dropped: its value holds '{{{{' or '${{', which a model "
+                "file fills in (llm sends it as written)"
+            )
+            continue
+        out[str(name)] = str(value)
+    return out
 
 
 def _extra_preset(item: dict, model: Converted) -> str | None:
@@ -275,7 +292,13 @@ def _one_litellm(item: dict, where: str) -> Converted:
         return model.drop(f"provider '{provider}' has no preset")
     if not has_preset(preset):
         return model.drop(f"provider '{provider}' needs the {preset} preset, which is missing")
-    base = _litellm_base(_text(params.get("api_base")), preset, base)
+    api_base = _text(params.get("api_base"))
+    if api_base and api_base.startswith("os.environ/"):  # LiteLLM reads it from there
+        var = api_base.removeprefix("os.environ/")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+            return model.drop(f"api_base {api_base!r} names no environment variable")
+        api_base = "${" + var + "}"
+    base = _litellm_base(api_base, preset, base)
     if base is None:
         return model.drop(f"provider '{provider}' needs api_base")
     if provider == "ollama":

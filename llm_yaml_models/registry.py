@@ -73,8 +73,9 @@ class Cache:
 
     The cache is never a source of truth: an entry whose digest does not
     match what it holds (damaged, or edited by hand) is a miss, and a cache
-    path that is not a regular file (a FIFO, a device, a link to one) is
-    neither read nor written, with one warning."""
+    path that is not a regular file (a FIFO, a device, a link to one), or
+    that others could write (the digest holds no secret: they could forge
+    it), is neither read nor written, with one warning."""
 
     def __init__(self):
         self.path = llm.user_dir() / CACHE_NAME
@@ -86,13 +87,23 @@ class Cache:
             data = json.loads(self._read())
             if data.get("header") == self.header and isinstance(data.get("files"), dict):
                 self.files = data["files"]
-        except (OSError, ValueError, KeyError, AttributeError, TypeError):
-            pass
+        except (OSError, ValueError, KeyError, AttributeError, TypeError, RecursionError):
+            pass  # damaged: a miss for every file, and rewritten
 
     def _read(self) -> bytes:
-        info = os.stat(self.path)  # OSError (no cache yet) is a miss
-        if not stat.S_ISREG(info.st_mode):
+        from .trust import loose
+
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            info = None
+        if info is not None and not stat.S_ISREG(info.st_mode):
             self._refuse("not a regular file")
+        why = loose(self.path)  # nor written, when its directory is loose
+        if why:
+            self._refuse(why)
+        if info is None:
+            raise OSError("no cache yet")  # a miss
         if info.st_size > MAX_CACHE_BYTES:
             raise OSError("too large")
         fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)  # never waits for a writer
@@ -113,9 +124,8 @@ class Cache:
         self.usable = False
         if not _state["cache_warned"]:
             _state["cache_warned"] = True
-            sys.stderr.write(
-                f"llm-yaml-models: not using the cache {printable(str(self.path))}: {why}\n"
-            )
+            sys.stderr.write(printable(f"llm-yaml-models: not using the cache {self.path}: {why}"))
+            sys.stderr.write("\n")
         raise OSError(why)
 
     def get(self, file: str, sig: list | None) -> FileResult | None:
@@ -233,12 +243,18 @@ def settle(
     unless the entry sets ``replace``, or a name that an earlier declaration
     holds. Chat and embedding models have names of their own, as in llm.
     Only a declaration that loads holds its names: one refused for any
-    reason blocks no other."""
+    reason blocks no other. Declarations take their names first, then the
+    models templates discovered: a server's id never takes a declared name."""
+    from .discovery import DiscoveredEntry
+
     takens = {"chat": _registered(others), "embedding": _registered(embedding_others)}
     # name -> FILE:LINE:COL of the declaration that holds it, per kind
     helds: dict[str, dict[str, str]] = {"chat": {}, "embedding": {}}
     refused = {}
-    for i, entry in enumerate(loaded.entries):
+    entries = loaded.entries
+    order = sorted(range(len(entries)), key=lambda i: isinstance(entries[i], DiscoveredEntry))
+    for i in order:
+        entry = entries[i]
         taken, held = takens[entry.kind], helds[entry.kind]
         registered = (
             []

@@ -44,7 +44,7 @@ def model_ids() -> list[str]:
 
 def reset_plugin_state() -> None:
     registry.forget()
-    registry._state.update(warned=False, quiet=False, disabled=False)
+    registry._state.update(warned=False, quiet=False, disabled=False, cache_warned=False)
     discovery.forget()
 
 

@@ -277,7 +277,8 @@ def test_ids_with_spaces_or_control_characters_are_skipped_by_name(server, write
     result = run_llm("models", "list")
     assert result.stderr == (
         f"llm-yaml-models: warning: lab ({file}:1): skipped 4 ids from {server.url}/v1/models "
-        "with spaces or control characters (or not strings): 'bad id', 'evil\\x1b[31m', "
+        "with spaces or control characters (or not strings, or too long): 'bad id', "
+        "'evil\\x1b[31m', "
         "'-dash', 7\n"
     )
     assert model_ids() == ["lab/good"]
@@ -562,3 +563,196 @@ def test_offline_no_list_is_fetched_while_loading(server, write, run_llm, monkey
     run_llm("models", "list")
     assert model_ids() == ["markov", "lab/fake-chat", "lab/fake-vision"]
     assert server.connections_made == 1
+
+
+# -- review fixes ----------------------------------------------------------------
+
+DEEP = b"[" * 200_000 + b"]" * 200_000  # json.loads raises RecursionError, not ValueError
+
+
+def test_a_deeply_nested_list_is_one_warning_and_costs_no_other_model(server, write, run_llm):
+    server.bodies["/v1/models"] = b'{"data": ' + DEEP + b"}"
+    file = write("lab.yaml", MARKOV + template(server.url))
+    result = run_llm("models", "list")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"llm-yaml-models: warning: lab ({file}:8): the list from {server.url}/v1/models "
+        "is nested too deeply; no models registered from it\n"
+    )
+    assert model_ids() == ["markov"]
+    refreshed = run_llm("yaml-models", "refresh", "lab")
+    assert refreshed.exit_code == 1
+    assert refreshed.stderr == (
+        f"lab: the list from {server.url}/v1/models is nested too deeply\n"
+        "Error: could not refresh lab\n"
+    )
+
+
+def test_deeply_nested_cache_and_lists_files_are_ignored_and_rewritten(
+    server, write, run_llm, user_dir
+):
+    from llm_yaml_models import registry
+
+    write("lab.yaml", MARKOV + template(server.url))
+    for name in (discovery.LISTS_NAME, registry.CACHE_NAME):
+        (user_dir / name).write_bytes(DEEP)
+    result = run_llm("models", "list")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert model_ids() == ["markov", "lab/fake-chat", "lab/fake-vision"]
+    assert lists_file(user_dir)["format"] == discovery.LISTS_FORMAT
+    assert "files" in json.loads((user_dir / registry.CACHE_NAME).read_text())
+
+
+def test_a_bug_while_fetching_one_list_is_one_warning_line(server, write, run_llm, monkeypatch):
+    def broken(template, deadline):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(discovery, "fetch", broken)
+    file = write("lab.yaml", MARKOV + template(server.url))
+    result = run_llm("models", "list")
+    assert result.stderr == (
+        f"llm-yaml-models: warning: lab ({file}:8): internal error while listing its models: "
+        "RecursionError; no models registered from it\n"
+    )
+    assert model_ids() == ["markov"]
+    refreshed = run_llm("yaml-models", "refresh")
+    assert refreshed.exit_code == 1
+    assert refreshed.stderr == (
+        "lab: internal error while listing its models: RecursionError\n"
+        "Error: could not refresh lab\n"
+    )
+
+
+def test_a_dribbling_list_is_cut_at_the_deadline_and_not_retried_for_a_while(
+    server, write, run_llm, user_dir
+):
+    server.queue([b" "] * 60, "application/json", pause=0.25)  # 15 s, one byte at a time
+    file = write("lab.yaml", MARKOV + template(server.url))
+    started = time.monotonic()
+    result = run_llm("models", "list")
+    assert time.monotonic() - started < discovery.LOAD_DEADLINE + 2
+    where = f"llm-yaml-models: warning: lab ({file}:8): the list from {server.url}/v1/models"
+    assert result.stderr == f"{where} took longer than 3s; not read; no models registered from it\n"
+    assert model_ids() == ["markov"]
+    new_process()  # another llm command: the failure is on disk, so no second try
+    again = run_llm("models", "list")
+    assert again.stderr == (
+        f"{where} took longer than 3s; not read (just now; tried again 60s after); "
+        "no models registered from it\n"
+    )
+    assert len(server.requests) == 1
+    data = lists_file(user_dir)
+    for item in data["failed"].values():
+        item["at"] -= discovery.RETRY_AFTER + 1
+    (user_dir / discovery.LISTS_NAME).write_text(json.dumps(data))
+    new_process()
+    assert run_llm("models", "list").stderr == ""  # a minute on: tried, and it answers
+    assert model_ids() == ["markov", "lab/fake-chat", "lab/fake-vision"]
+    assert lists_file(user_dir)["failed"] == {}
+
+
+def test_a_discovered_id_never_takes_the_name_of_a_later_declaration(server, write, run_llm):
+    server.models = ["markov", "chain", "x"]
+    file = write("lab.yaml", template(server.url, "{source: openai}") + MARKOV)
+    result = run_llm("models", "list")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert model_ids() == ["x", "markov"]
+    assert str(llm.get_model("markov")) == "YAML markov: markov"
+    assert str(llm.get_model("chain")) == "YAML markov: markov"
+    checked = run_llm("yaml-models", "validate")
+    assert checked.exit_code == 0, checked.output
+    assert checked.stderr == (
+        f"{file}:1:13: [0].model_id: warning: 'markov' is already declared at {file}:4:13; "
+        "the discovered model is not registered\n"
+        f"{file}:1:13: [0].model_id: warning: 'chain' is already declared at {file}:5:13; "
+        "the discovered model is not registered\n"
+    )
+
+
+def test_a_template_cannot_set_replace(server, write, run_llm):
+    from llm_yaml_models.entries import ModelEntry
+
+    server.models = ["gpt-4o", "x"]
+    file = write("lab.yaml", template(server.url, "{source: openai}", "  replace: true\n"))
+    checked = run_llm("yaml-models", "validate")
+    assert checked.exit_code == 1
+    assert checked.stdout == (
+        f"{file}:4:12: [0].replace: a template cannot set replace: "
+        "a server's ids never shadow llm's models\n"
+    )
+    new_process()
+    result = run_llm("models", "list")
+    assert result.stderr == (
+        f"llm-yaml-models: skipped {file}:1; run 'llm yaml-models validate' for details\n"
+    )
+    assert model_ids() == []
+    assert type(llm.get_model("gpt-4o")).__module__ == "llm.default_plugins.openai_models"
+    data = {"model_id": "lab", "replace": True, "discover": {}, "backend": {"type": "http"}}
+    made = discovery.discovered(ModelEntry(data, str(file), "[0]", 1, 3, None, [], True), ["a"])
+    assert "replace" not in made[0].data  # never copied, were a template to have it
+
+
+def test_a_lists_file_others_could_write_is_neither_read_nor_written(
+    server, write, run_llm, user_dir
+):
+    import os
+
+    write("lab.yaml", template(server.url))
+    assert run_llm("models", "list").stderr == ""
+    data = lists_file(user_dir)
+    for item in data["lists"].values():
+        item["ids"] = ["planted"]
+    (user_dir / discovery.LISTS_NAME).write_text(json.dumps(data))
+    planted = (user_dir / discovery.LISTS_NAME).read_bytes()
+    os.chmod(user_dir, 0o777)
+    new_process()
+    result = run_llm("models", "list")
+    fix = f"any user can write to {user_dir}; fix it with: chmod go-w {user_dir}"
+    assert result.stderr == (
+        f"llm-yaml-models: not using the cache {user_dir / 'yaml-models-cache.json'}: {fix}\n"
+        f"llm-yaml-models: not using {user_dir / discovery.LISTS_NAME}: {fix}\n"
+    )
+    assert model_ids() == ["lab/fake-chat", "lab/fake-vision"]  # fetched, kept in the process
+    assert len(server.requests) == 2
+    assert (user_dir / discovery.LISTS_NAME).read_bytes() == planted
+
+
+def test_a_header_reading_the_environment_goes_only_to_the_templates_own_server(
+    server, write, run_llm, monkeypatch
+):
+    monkeypatch.setenv("LAB_TOKEN", "tok-env-secret")
+    with FakeAPI() as elsewhere:
+        headers = '{X-Api-Token: "${LAB_TOKEN}", X-Env: "{{ env.LAB_TOKEN }}", X-Plain: "hi"}'
+        backend = (
+            f'{{type: http, preset: openai-chat, base_url: "{server.url}/v1", headers: {headers}}}'
+        )
+        write(
+            "lab.yaml",
+            f"""\
+            - model_id: same
+              discover: {{source: openai, prefix: a/}}
+              backend: {backend}
+            - model_id: other
+              discover: {{url: "{elsewhere.url}/v1/models", ids: "data[].id", prefix: b/}}
+              backend: {backend}
+            """,
+        )
+        assert run_llm("models", "list").stderr == ""
+        assert server.last.headers["x-api-token"] == "tok-env-secret"
+        assert server.last.headers["x-env"] == "tok-env-secret"
+        sent = elsewhere.last.headers
+        assert ("x-api-token" in sent, "x-env" in sent, sent["x-plain"]) == (False, False, "hi")
+    assert len(model_ids()) == 4
+
+
+def test_huge_ids_are_skipped_and_shown_short(server, write, run_llm):
+    server.models = ["ok", "x" * 1_000_000, "y" * (discovery.MAX_ID_CHARS + 1), [1] * 100_000]
+    file = write("lab.yaml", template(server.url))
+    result = run_llm("models", "list")
+    assert result.stderr == (
+        f"llm-yaml-models: warning: lab ({file}:1): skipped 3 ids from {server.url}/v1/models "
+        "with spaces or control characters (or not strings, or too long): "
+        f"'{'x' * 40}'... (1000000 characters), '{'y' * 40}'... (257 characters), "
+        f"[{'1, ' * 13}...\n"
+    )
+    assert model_ids() == ["lab/ok"]

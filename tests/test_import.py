@@ -319,3 +319,54 @@ def test_a_missing_file_is_one_line(tmp_path, run_llm):
         result.stderr
         == f"Error: {tmp_path / 'nope.yaml'}: cannot read: No such file or directory\n"
     )
+
+
+def test_a_litellm_api_base_from_the_environment_stays_so(
+    server, tmp_path, run_llm, write, llm_exe, monkeypatch
+):
+    source = tmp_path / "config.yaml"
+    source.write_text(
+        "model_list:\n"
+        "  - model_name: local\n"
+        "    litellm_params: {model: hosted_vllm/llama, api_base: os.environ/VLLM_BASE}\n"
+        "  - model_name: bad\n"
+        "    litellm_params: {model: hosted_vllm/llama, api_base: os.environ/no-such var}\n"
+    )
+    text = imported(run_llm, source)
+    assert text == (
+        f"# Converted by 'llm yaml-models import' from a LiteLLM config.yaml: {source}\n"
+        "models:\n"
+        "  - model_id: local\n"
+        "    backend:\n"
+        "      type: http\n"
+        "      preset: openai-chat\n"
+        '      base_url: "${VLLM_BASE}"\n'
+        "      model_name: llama\n"
+        "  # model_list[1]: 'bad' dropped: api_base 'os.environ/no-such var' "
+        "names no environment variable\n"
+    )
+    monkeypatch.setenv("VLLM_BASE", f"{server.url}/v1")  # validate, as llm, needs it set
+    passes_validate(run_llm, write, text)
+    result = llm_exe("-m", "local", "hi", "--no-log")
+    assert (result.returncode, result.stdout) == (0, "Hello from the fake API\n")
+    assert server.last.path == "/v1/chat/completions"
+
+
+def test_imported_headers_with_template_syntax_are_dropped(tmp_path, run_llm, write):
+    source = tmp_path / "extra.yaml"
+    source.write_text(
+        "- model_id: mine\n"
+        "  api_base: http://127.0.0.1:9/v1\n"
+        "  headers:\n"
+        '    X-Literal: "price {{ total }} ok"\n'
+        '    X-Env: "${AWS_SECRET_ACCESS_KEY}"\n'
+        '    X-Brace: "a{b}c %(x)s $5"\n'
+    )
+    text = imported(run_llm, source)
+    assert '      headers: {"X-Brace": "a{b}c %(x)s $5"}\n' in text
+    why = "its value holds '{{' or '${', which a model file fills in (llm sends it as written)"
+    assert text.endswith(
+        f"    # headers.X-Literal dropped: {why}\n    # headers.X-Env dropped: {why}\n"
+    )
+    assert "${AWS" not in text and "{{ total" not in text
+    passes_validate(run_llm, write, text)

@@ -804,3 +804,29 @@ def test_replace_true_shadows_a_registered_model(write, validate):
     write("a.yaml", minimal("gpt-4o") + "  replace: true\n")
     assert validate() == (0, ["OK: 1 model in 1 file, no problems"], "")
     assert str(llm.get_model("gpt-4o")) == "YAML markov: gpt-4o"
+
+
+def test_a_cache_others_could_write_is_neither_read_nor_written(write, user_dir, llm_exe):
+    """The cache's digest holds no secret: anyone who can write the user
+    directory could forge an entry (and point a key at their server)."""
+    from llm_yaml_models import registry
+
+    path = write("markov.yaml", minimal("markov"))
+    assert llm_exe("models", "list").returncode == 0
+    cache_file = user_dir / registry.CACHE_NAME
+    cache = json.loads(cache_file.read_text())
+    entry = cache["files"][str(path)]
+    entry["result"]["models"][0][0]["model_id"] = "forged"
+    entry["digest"] = registry._digest(str(path), entry)
+    cache_file.write_text(json.dumps(cache))
+    forged = cache_file.read_bytes()
+    os.chmod(user_dir, 0o777)
+    listed = llm_exe("models", "list")
+    assert listed.returncode == 0
+    assert listed.stderr == (
+        f"llm-yaml-models: not using the cache {cache_file}: any user can write to "
+        f"{user_dir}; fix it with: chmod go-w {user_dir}\n"
+    )
+    assert "YAML markov: markov\n" in listed.stdout
+    assert "forged" not in listed.stdout
+    assert cache_file.read_bytes() == forged  # not written either
