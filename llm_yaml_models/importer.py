@@ -19,22 +19,12 @@ from .errors import printable
 
 PRESETS = Path(__file__).resolve().parent / "presets"
 OPENAI = "https://api.openai.com/v1"
-VISION = ["image/png", "image/jpeg", "image/webp", "image/gif"]
+# llm's vision: true models take these (PDFs as file parts, as openai-chat sends them).
+VISION = ["image/png", "image/jpeg", "image/webp", "image/gif", "application/pdf"]
 AUDIO = ["audio/wav", "audio/mpeg"]
 NAME = re.compile(r"^(?!-)\S+$")
 
 # llm's own options for OpenAI chat models, as option specs.
-OPENAI_OPTIONS = {
-    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-    "max_tokens": {"type": "integer"},
-    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
-    "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
-    "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
-    "stop": {"type": "string"},
-    "logit_bias": {"type": "object"},
-    "seed": {"type": "integer"},
-}
-
 # LiteLLM provider -> (preset, default base_url)
 PROVIDERS = {
     "openai": ("openai-chat", OPENAI),
@@ -62,9 +52,6 @@ FIXED = {
     "seed": "integer",
     "stop": "string",
 }
-
-
-JSON_OBJECT = "llm's json_object option: openai-chat has no way to send it (use --schema)"
 
 
 class ImportError_(Exception):  # noqa: N801 - not the builtin ImportError
@@ -116,7 +103,7 @@ def convert_file(path: str, registered: set[str], declared: dict[str, str]) -> s
     if isinstance(data, dict) and isinstance(data.get("model_list"), list):
         kind, models, extra = "a LiteLLM config.yaml", _litellm(data), _litellm_rest(data)
     elif isinstance(data, list):
-        kind, models, extra = "an extra-openai-models.yaml", _extra_openai(data), [JSON_OBJECT]
+        kind, models, extra = "an extra-openai-models.yaml", _extra_openai(data), []
     else:
         raise ImportError_(
             f"{path}: expected llm's extra-openai-models.yaml (a list of models) "
@@ -160,7 +147,6 @@ def _one_extra(item: dict, where: str) -> Converted:
         _azure(item, backend, model)
     _aliases(item.get("aliases"), model)
     model.keys["backend"] = backend
-    model.keys["options"] = dict(OPENAI_OPTIONS)
     _extra_key(item, api_base, model)
     _extra_flags(item, model)
     return model
@@ -204,7 +190,7 @@ def _azure(item: dict, backend: dict, model: Converted) -> None:
     if _text(item.get("api_engine")):
         backend["model_name"] = item["api_engine"]
     if _text(item.get("api_version")):
-        backend["params"] = {"api-version": item["api_version"]}
+        backend["api_version"] = item["api_version"]
     model.note("azure: check base_url, the deployment (model_name) and api-version")
 
 
@@ -240,12 +226,10 @@ def _extra_flags(item: dict, model: Converted) -> None:
         if item.get(flag) is True:
             model.keys[flag] = True
     types = (VISION if item.get("vision") else []) + (AUDIO if item.get("audio") else [])
-    if item.get("vision"):
-        model.note("vision: application/pdf dropped: openai-chat sends attachments as images")
     if types:
         model.keys["attachment_types"] = types
-    if item.get("reasoning"):
-        model.note("reasoning: true: no reasoning options are declared (nothing to convert yet)")
+    # reasoning: true needs nothing: the presets read reasoning and have
+    # reasoning_effort (llm's one reasoning option) among their standard options.
     known = {
         "model_id", "model_name", "api_base", "api_key_name", "headers", "aliases",
         "can_stream", "supports_tools", "supports_schema", "vision", "audio", "completion",
@@ -330,7 +314,7 @@ def _litellm_params(params: dict, backend: dict, model: Converted) -> None:
         elif key == "max_retries" and isinstance(value, int) and 0 <= value <= 10:
             backend["retries"] = value
         elif key == "api_version" and isinstance(value, str):
-            backend["params"] = {"api-version": value}
+            backend["api_version"] = value
         elif key in FIXED and _fits(value, FIXED[key]):
             options[key] = {"type": FIXED[key], "default": value}
         else:

@@ -105,13 +105,9 @@ def test_an_extra_openai_file_as_a_model_file(tmp_path, run_llm, write):
         )
     )
     text = imported(run_llm, source)
-    options = "".join(
-        f"      {name}: {importer._value(spec)}\n" for name, spec in importer.OPENAI_OPTIONS.items()
-    )
     assert text == (
         "# Converted by 'llm yaml-models import' from an extra-openai-models.yaml: "
         f"{source}\n"
-        "# dropped: llm's json_object option: openai-chat has no way to send it (use --schema)\n"
         "models:\n"
         "  - model_id: local-llama\n"
         '    aliases: ["ll"]\n'
@@ -120,12 +116,9 @@ def test_an_extra_openai_file_as_a_model_file(tmp_path, run_llm, write):
         "      preset: openai-chat\n"
         '      base_url: "http://127.0.0.1:8080/v1"\n'
         "      model_name: llama3\n"
-        "    options:\n"
-        f"{options}"
         "    can_stream: false\n"
         '    attachment_types: ["audio/wav", "audio/mpeg"]\n'
         "    # aliases was the string 'll': llm makes one alias per character\n"
-        "    # reasoning: true: no reasoning options are declared (nothing to convert yet)\n"
         "    # service_tier dropped: not converted\n"
         "  - model_id: mine\n"
         "    backend:\n"
@@ -133,17 +126,26 @@ def test_an_extra_openai_file_as_a_model_file(tmp_path, run_llm, write):
         "      preset: openai-chat\n"
         '      base_url: "https://api.openai.com/v1"\n'
         "      model_name: gpt-4o-mini\n"
-        "    options:\n"
-        f"{options}"
         '    key: {"name": "work"}\n'
         "    # key: llm would fall back to $OPENAI_API_KEY for 'work'; "
         "add env: OPENAI_API_KEY to key to do the same\n"
-        "  # entry 3: 'old' dropped: completion: true needs the openai-completions preset, "
-        "which this installation lacks\n"
+        "  - model_id: old\n"
+        "    backend:\n"
+        "      type: http\n"
+        "      preset: openai-completions\n"
+        '      base_url: "https://api.openai.com/v1"\n'
+        "      model_name: davinci-002\n"
+        '    key: {"name": "openai", "env": "OPENAI_API_KEY"}\n'
         "  # entry 4: 'bad id' dropped: 'bad id' is not a name llm -m can take\n"
         "  # entry 5: 'mine' dropped: 'mine' is declared earlier in this file\n"
-        "  # entry 6: 'az' dropped: api_type: azure needs the azure-openai preset, "
-        "which this installation lacks\n"
+        "  - model_id: az\n"
+        "    backend:\n"
+        "      type: http\n"
+        "      preset: azure-openai\n"
+        '      base_url: "https://api.openai.com/v1"\n'
+        "      model_name: gpt-4\n"
+        '    key: {"name": "openai", "env": "OPENAI_API_KEY"}\n'
+        "    # azure: check base_url, the deployment (model_name) and api-version\n"
     )
     passes_validate(run_llm, write, text)
 
@@ -166,8 +168,8 @@ def test_the_presets_another_module_adds_are_used_once_they_exist(tmp_path, run_
     assert "      preset: openai-responses\n" in text
     assert "      preset: azure-openai\n" in text
     assert "      model_name: dep\n" in text
-    assert '      params: {"api-version": "2024-02-01"}\n' in text
-    assert "dropped" not in text.split("models:")[1].replace("pdf dropped", "")
+    assert '      api_version: "2024-02-01"\n' in text
+    assert "dropped" not in text.split("models:")[1]
 
 
 def test_a_name_llm_already_has_is_shadowed_knowingly(tmp_path, run_llm, write):
