@@ -13,6 +13,7 @@ warning line. httpx2 is imported only to fetch.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -24,6 +25,7 @@ import llm
 
 from .entries import ModelEntry
 from .errors import printable
+from .paths import write_atomically
 
 LISTS_NAME = "yaml-models-discovered.json"
 LISTS_FORMAT = 1
@@ -163,18 +165,10 @@ class Lists:
     def save(self) -> None:
         if not self.usable:
             return
-        tmp = self.path.with_name(f".{LISTS_NAME}.{os.getpid()}")
         data = {"format": LISTS_FORMAT, "lists": self.lists, "failed": self.failed}
-        text = json.dumps(data).encode("utf-8")
-        try:
+        with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.unlink(missing_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(text)
-            os.replace(tmp, self.path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        write_atomically(self.path, json.dumps(data).encode("utf-8"))
         self.sig = _signature(self.path)
 
 

@@ -22,7 +22,7 @@ import llm
 from . import __version__
 from .entries import FileResult, ModelEntry, Named
 from .errors import Problem, printable
-from .paths import discover, schema_stamp
+from .paths import discover, schema_stamp, write_atomically
 
 CACHE_NAME = "yaml-models-cache.json"
 CACHE_FORMAT = 3  # bump when FileResult's JSON shape changes
@@ -160,16 +160,8 @@ class Cache:
             return
         for file in stale:
             del self.files[file]
-        tmp = self.path.with_name(f".{CACHE_NAME}.{os.getpid()}")
         text = json.dumps({"header": self.header, "files": self.files}).encode("utf-8")
-        try:
-            tmp.unlink(missing_ok=True)  # whatever it was: O_EXCL below never opens it
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(text)
-            os.replace(tmp, self.path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        write_atomically(self.path, text)
 
 
 def _digest(file: str, entry: dict) -> str:
