@@ -46,9 +46,9 @@ def compile_path(expr: str):
     node = compiled.parsed
     alternatives = node["children"] if node["type"] == "or_expression" else [node]
     paths = [_steps(n) for n in alternatives]
-    if any(p is None for p in paths):
+    read = _reader((expr,)) if all(p is not None for p in paths) else None
+    if read is None:
         return compiled.search
-    read = _reader((expr,))
 
     def walk(data: Any) -> Any:
         return read(data)[0]
@@ -104,7 +104,10 @@ def _reader(exprs: tuple):
     _branch(trie, "n0", "    ", lines, [0])
     lines.append(f"    return ({', '.join(results)},)")
     namespace: dict = {}
-    exec("\n".join(lines), namespace)  # noqa: S102 - the steps are literals
+    try:
+        exec("\n".join(lines), namespace)  # noqa: S102 - the steps are literals
+    except (SyntaxError, RecursionError, MemoryError):  # a path ~100 steps deep
+        return None  # each path is then looked up on its own
     return namespace["read"]
 
 
