@@ -739,3 +739,69 @@ def test_a_path_a_hundred_steps_deep_is_read_by_jmespath():
         node[f"f{i}"] = node = {}
     node["f119"] = "deep"
     assert compile_path(expr)(data) == "deep"
+
+
+# -- what real servers send, on the families added since ---------------------------------
+
+
+def _gemini_chunk(text: str, **extra) -> dict:
+    candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+    return {"candidates": [{**candidate, **extra}]}
+
+
+def _responses_events(text: str) -> list[tuple[str, dict]]:
+    deltas = [
+        ("response.output_text.delta", {"type": "response.output_text.delta", "delta": w})
+        for w in words(text)
+    ]
+    done = {
+        "type": "response.completed",
+        "response": {"id": "resp_1", "status": "completed", "usage": USAGE_LATE_RESPONSES},
+    }
+    return [*deltas, ("response.completed", done)]
+
+
+USAGE_LATE_RESPONSES = {"input_tokens": 5, "output_tokens": 9}
+
+
+def _odd(preset: str) -> tuple[list[bytes], dict]:
+    """A stream of TEXT (raw U+2028 and friends) in the family's shape, CRLF
+    line ends, a keep-alive comment between events, usage only in the last."""
+    keep = b": keep-alive\r\n\r\n"
+    if preset == "gemini":
+        chunks = [_gemini_chunk(w) for w in words(TEXT)]
+        usage = {"promptTokenCount": 5, "candidatesTokenCount": 9}
+        chunks.append({**_gemini_chunk("", finishReason="STOP"), "usageMetadata": usage})
+        events = sse(*chunks, end="\r\n")
+    elif preset == "openai-responses":
+        events = [
+            f"event: {name}\r\ndata: {json.dumps(data, ensure_ascii=False)}\r\n\r\n".encode()
+            for name, data in _responses_events(TEXT)
+        ]
+    elif preset == "openai-completions":
+        chunks = [{"choices": [{"index": 0, "text": w}]} for w in words(TEXT)]
+        late = {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 9}}
+        events = sse(*chunks, late, "[DONE]", end="\r\n")
+    else:  # azure-openai: openai-chat's shapes
+        late = {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 9}}
+        events = sse(*map(delta, words(TEXT)), late, "[DONE]", end="\r\n")
+    pieces = [piece for event in events for piece in (event, keep)]
+    extra = {"api_version": "2024-10-21"} if preset == "azure-openai" else {}
+    return pieces, {**extra, "model_name": "served"}
+
+
+@both
+@pytest.mark.parametrize(
+    "preset", ["gemini", "openai-responses", "openai-completions", "azure-openai"]
+)
+def test_the_new_families_read_what_real_servers_send(raw, write, run, preset):
+    pieces, backend = _odd(preset)
+    server = raw(cut_after_each_cr(pieces))
+    spec = {"type": "http", "preset": preset, "base_url": server.url, "retries": 0, **backend}
+    write("m.yaml", yaml.safe_dump([{"model_id": "m", "backend": spec}]))
+    if run == "sync":
+        response = llm.get_model("m").prompt("hi")
+        assert response.text() == TEXT
+        assert (response.input_tokens, response.output_tokens) == (5, 9)
+    else:
+        assert RUN[run]() == TEXT
