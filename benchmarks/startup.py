@@ -3,11 +3,14 @@ an empty config dir, side by side in one run: warm (every file cached),
 after one file changes, and after all ten change (each validated again);
 and 500 models discovered by one template, from a fresh cached list.
 
-    python benchmarks/startup.py [--runs 15]
+    python benchmarks/startup.py [--runs 15] [--only WORD]
 
 Runs are interleaved (A, B, A, B, ...) so that machine noise hits both
-sides alike; each figure is a median over the runs. Peak memory is the
-child's max RSS from wait4().
+sides alike; each figure is a median over the runs. CPU is the child's
+user + system time from wait4(), which other load on the machine moves
+less than wall time; peak memory is its max RSS. ``--only discovered``
+runs only the cases whose label holds that word. The first case runs one
+command against itself: its distance from 1.000x is the noise.
 """
 
 from __future__ import annotations
@@ -87,8 +90,8 @@ def write_discovery(root: Path, count: int) -> None:
     server.server_close()
 
 
-def run(args: list[str], user_dir: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one llm command."""
+def run(args: list[str], user_dir: Path) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak RSS (KiB) of one llm command."""
     env = dict(os.environ, LLM_USER_PATH=str(user_dir))
     env.pop("LLM_YAML_MODELS_PATH", None)
     # An installed plugin has its bytecode: without it, every run would
@@ -104,33 +107,39 @@ def run(args: list[str], user_dir: Path) -> tuple[float, int]:
     proc.stderr.close()
     if os.waitstatus_to_exitcode(status) != 0 or stderr:
         sys.exit(f"llm {' '.join(args)} failed: {stderr}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def compare(label: str, runs: int, a: tuple, b: tuple, prepare_a=None) -> None:
-    """Median time and peak memory of command a against command b."""
-    times_a, times_b, mem_a, mem_b = [], [], [], []
+    """Median wall time, CPU time and peak memory of command a against b."""
+    if ONLY and ONLY not in label and not label.startswith("control"):
+        return
+    got: dict[str, list] = {"a": [], "b": []}
     for _ in range(runs):
         if prepare_a:
             prepare_a()
-        t, m = run(*a)
-        times_a.append(t)
-        mem_a.append(m)
-        t, m = run(*b)
-        times_b.append(t)
-        mem_b.append(m)
-    ma, mb = statistics.median(times_a), statistics.median(times_b)
-    ra, rb = statistics.median(mem_a), statistics.median(mem_b)
+        got["a"].append(run(*a))
+        got["b"].append(run(*b))
+    (wa, ca, ra), (wb, cb, rb) = (
+        [statistics.median(column) for column in zip(*got[side], strict=True)] for side in "ab"
+    )
     print(
-        f"{label:<44} {ma * 1000:7.1f} ms vs {mb * 1000:7.1f} ms  ratio {ma / mb:5.3f}x"
+        f"{label:<44} {wa * 1000:7.1f} ms vs {wb * 1000:7.1f} ms  ratio {wa / wb:5.3f}x"
+        f"   CPU ratio {ca / cb:5.3f}x"
         f"   peak RSS {ra / 1024:6.1f} vs {rb / 1024:6.1f} MiB  ({(ra - rb) / 1024:+.1f} MiB)"
     )
+
+
+ONLY = ""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--only", default="", help="run only the cases whose label holds this")
     args = parser.parse_args()
+    global ONLY
+    ONLY = args.only
     with tempfile.TemporaryDirectory() as tmp:
         declared, empty, single = Path(tmp, "declared"), Path(tmp, "empty"), Path(tmp, "single")
         discovered = Path(tmp, "discovered")
@@ -141,6 +150,12 @@ def main() -> None:
         for user_dir in (declared, empty, single, discovered):  # warm caches and page cache
             run(["models", "list"], user_dir)
         print(f"{args.runs} interleaved runs each, medians\n")
+        compare(  # the same command twice: how far noise alone moves a ratio
+            "control: empty dir vs empty dir (noise)",
+            args.runs,
+            (["models", "list"], empty),
+            (["models", "list"], empty),
+        )
         compare(
             "llm models list: 100 models vs empty dir",
             args.runs,

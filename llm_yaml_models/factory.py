@@ -90,6 +90,24 @@ class _Shared:
     def __str__(self) -> str:
         return f"YAML {self.entry.backend_type}{self._label}: {self.model_id}"
 
+    @property
+    def __class__(self) -> type:  # noqa: PLE0307 - a class, as object's is
+        """The model's own class. llm tells models apart by ``__class__``
+        (``llm models list --options`` describes the options of the first
+        model of each class only), so a model a template discovered, which
+        is an instance of its family's class, reports a bare subclass of it,
+        made the first time this is asked. ``isinstance(model, Sub)`` holds,
+        as Python falls back to ``__class__``; ``type(model)`` is the
+        family's class."""
+        own = vars(self).get("_own_class", False)
+        if own is False:  # a model of its own class
+            return type(self)
+        if own is None:
+            cls = type(self)
+            name = f"{cls.__name__.partition('[')[0]}[{self.model_id}]"
+            own = self._own_class = type(name, (cls,), {"__module__": cls.__module__})
+        return own
+
     def get_key(self, explicit_key: str | None = None) -> str | None:
         """A missing key is a failure before any output: with fallbacks
         declared, the next model answers (``answer`` says the key is missing)."""
@@ -323,11 +341,11 @@ def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
 def build_family(entries: list[ModelEntry]) -> list[tuple[llm.Model, llm.AsyncModel]]:
     """Models for entries that differ only in their id and the backend's
     model_name (those a template discovered, with the same overrides): one
-    class pair is built for them all, and each model is an instance of a
-    bare subclass of it, holding its own entry. Building a class pair costs
-    about 50 us, a bare subclass 10: 500 discovered models save 20 ms of
-    every llm command, and each still has a class of its own, which
-    ``llm models list --options`` needs to show every model's descriptions."""
+    class pair is built for them all, and each model is an instance of it
+    holding its own entry. Each still reports a class of its own
+    (``_Shared.__class__``), made only when something asks: building a
+    class costs about 20 us, so 500 discovered models would otherwise add
+    20 ms or more to every llm command."""
     sync_cls, async_cls = _classes(entries[0])
     out = []
     for entry in entries:
@@ -342,11 +360,8 @@ def build_family(entries: list[ModelEntry]) -> list[tuple[llm.Model, llm.AsyncMo
 
 
 def _instance(cls: type, entry: ModelEntry, shared: dict):
-    name = f"{cls.__name__.partition('[')[0]}[{entry.model_id}]"
-    model = type(name, (cls,), {"__module__": __name__})()
-    model.model_id = entry.model_id
-    model.entry = entry
-    vars(model).update(shared)
+    model = cls()
+    vars(model).update(shared, model_id=entry.model_id, entry=entry, _own_class=None)
     return model
 
 

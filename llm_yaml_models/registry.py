@@ -240,41 +240,43 @@ def settle(
     from .discovery import DiscoveredEntry
 
     takens = {"chat": _registered(others), "embedding": _registered(embedding_others)}
-    # name -> FILE:LINE:COL of the declaration that holds it, per kind
-    helds: dict[str, dict[str, str]] = {"chat": {}, "embedding": {}}
+    # name -> the entry and location of the declaration that holds it, per kind
+    helds: dict[str, dict[str, tuple]] = {"chat": {}, "embedding": {}}
     refused = {}
     entries = loaded.entries
     order = sorted(range(len(entries)), key=lambda i: isinstance(entries[i], DiscoveredEntry))
     for i in order:
         entry = entries[i]
         taken, held = takens[entry.kind], helds[entry.kind]
-        registered = (
-            []
-            if entry.data.get("replace")
-            else [
-                _problem(
-                    entry,
-                    loc,
-                    path,
-                    f"'{name}' is already registered by {taken[name]}; "
-                    "set 'replace: true' to shadow it",
-                )
-                for name, loc, path in entry.names()
-                if name in taken
-            ]
-        )
+        names = list(entry.names())
+        replace = entry.data.get("replace")
+        if not any((name in taken and not replace) or name in held for name, _, _ in names):
+            for name, loc, _ in names:
+                held[name] = (entry, loc)
+            continue
+        registered = [
+            _problem(
+                entry,
+                loc,
+                path,
+                f"'{name}' is already registered by {taken[name]}; "
+                "set 'replace: true' to shadow it",
+            )
+            for name, loc, path in names
+            if name in taken and not replace
+        ]
         declared = [
-            _problem(entry, loc, path, f"'{name}' is already declared at {held[name]}")
-            for name, loc, path in entry.names()
+            _problem(entry, loc, path, f"'{name}' is already declared at {_at(*held[name])}")
+            for name, loc, path in names
             if name in held
         ]
-        if registered or declared:
-            why = "name already registered" if registered else "name already declared"
-            refused[i] = (why, registered + declared)
-            continue
-        for name, loc, _ in entry.names():
-            held[name] = f"{entry.file}:{loc.line}:{loc.col}"
+        why = "name already registered" if registered else "name already declared"
+        refused[i] = (why, registered + declared)
     return refused
+
+
+def _at(entry: ModelEntry, loc) -> str:
+    return f"{entry.file}:{loc.line}:{loc.col}"
 
 
 def _registered(others: list) -> dict[str, str]:

@@ -89,7 +89,10 @@ def test_every_discovered_model_shows_its_option_descriptions(server, write, run
     described = "Maximum number of tokens to generate."
     shown = [block for block in result.stdout.split("\nYAML ") if "max_tokens" in block]
     assert len(shown) == 2 and all(described in block for block in shown), result.stdout
-    assert type(llm.get_model("lab/fake-chat")) is not type(llm.get_model("lab/fake-vision"))
+    chat, vision = llm.get_model("lab/fake-chat"), llm.get_model("lab/fake-vision")
+    assert chat.__class__ is not vision.__class__
+    assert isinstance(chat, chat.__class__) and not isinstance(vision, chat.__class__)
+    assert type(chat) is type(vision)  # one family class: made once, not once per model
 
 
 def test_a_stale_list_is_refreshed_once(server, write, run_llm, user_dir):
@@ -478,9 +481,13 @@ def test_models_of_one_template_share_a_base_class_but_not_their_names(server, w
     write("lab.yaml", template(server.url, discover))
     run_llm("models", "list")
     a, b, c = (llm.get_model(name) for name in ("a-chat", "b-chat", "c-vision"))
-    # one class pair built per set of overrides; a bare subclass of it each
-    assert type(a).__base__ is type(b).__base__ is not type(c).__base__
-    assert type(a) is not type(b)
+    # one class pair built per set of overrides; each model reports a bare
+    # subclass of it as its class
+    assert type(a) is type(b) is not type(c)
+    assert a.__class__.__base__ is b.__class__.__base__ is type(a)
+    assert a.__class__ is not b.__class__
+    assert a.__class__ is a.__class__  # made once
+    assert a.__class__.__name__ == "YAMLModel[a-chat]"
     for model in (a, b, c, a):
         assert model.prompt("hi").text() == "Hello from the fake API"
         assert server.last.json["model"] == model.model_id
