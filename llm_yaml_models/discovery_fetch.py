@@ -157,10 +157,17 @@ def _search(listing: Listing, data) -> list:
 def _get(listing: Listing) -> bytes:
     import httpx2
 
+    from .backends.http.transport import sync_client
+
     timeout = httpx2.Timeout(listing.timeout, connect=listing.connect_timeout)
     try:
         with (
-            httpx2.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+            sync_client(
+                limits=httpx2.Limits(max_connections=1),
+                timeout=timeout,
+                follow_redirects=False,
+                trust_env=False,
+            ) as client,
             client.stream("GET", listing.url, headers=listing.headers) as response,
         ):
             if response.status_code != 200:

@@ -37,6 +37,7 @@ import json
 import random
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 REPLY = "Hello from the fake API"
@@ -539,13 +540,30 @@ def openai_reasoning_sse(
     return sse_pieces(*chunks, "[DONE]")
 
 
+TLS_FILES = Path(__file__).parent / "tls"
+
+
+def _server_tls():
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS_FILES / "cert.pem", TLS_FILES / "key.pem")
+    return context
+
+
 class FakeAPI:
     """Start with ``with FakeAPI() as server:``; ``server.url`` is its base URL."""
 
     def __init__(
-        self, reply: str = REPLY, fail_rate: float = 0.0, seed: int = 1, reasoning: str = ""
+        self,
+        reply: str = REPLY,
+        fail_rate: float = 0.0,
+        seed: int = 1,
+        reasoning: str = "",
+        tls: bool = False,
     ):
         self.reply = reply
+        self.tls = tls  # https, with tests/tls/cert.pem (signed by tests/tls/ca.pem)
         # streamed Chat Completions replies think first: these words as reasoning_content
         self.reasoning = reasoning
         self.fail_rate = fail_rate  # answer this share of requests with 503, at random
@@ -570,7 +588,10 @@ class FakeAPI:
     def __enter__(self) -> FakeAPI:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=512), self._loop
+            asyncio.start_server(
+                self._serve, "127.0.0.1", 0, backlog=512, ssl=_server_tls() if self.tls else None
+            ),
+            self._loop,
         ).result(10)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -591,7 +612,7 @@ class FakeAPI:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def fail_next(self, kind: str, **kwargs) -> None:
         self.faults.append(Fault(kind, **kwargs))

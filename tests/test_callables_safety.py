@@ -167,10 +167,12 @@ def interrupt_twice(args: list[str]) -> int:
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_until_running(process)
-        for _ in range(2):
+        # After the second, the process must end: a loaded machine may take
+        # its time to unwind, so that wait is long (it ends at the exit).
+        for wait in (5, 60):
             process.send_signal(signal.SIGINT)  # sends nothing once it has ended
             try:
-                return process.wait(timeout=5)
+                return process.wait(timeout=wait)
             except subprocess.TimeoutExpired:
                 pass
         raise AssertionError("the process outlived two Ctrl-Cs")

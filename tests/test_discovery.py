@@ -81,10 +81,11 @@ def test_a_warm_start_makes_no_request(server, write, llm_exe):
     assert [r.path for r in server.requests] == ["/v1/models"]
 
 
-def test_every_discovered_model_shows_its_option_descriptions(server, write, run_llm):
+@pytest.mark.parametrize("flags", [(), ("--async",)], ids=["sync", "async"])
+def test_every_discovered_model_shows_its_option_descriptions(server, write, run_llm, flags):
     # llm prints descriptions for the first model of each class only.
     write("lab.yaml", template(server.url))
-    result = run_llm("models", "list", "--options", "-q", "lab/")
+    result = run_llm("models", "list", "--options", "-q", "lab/", *flags)
     assert result.exit_code == 0, result.output
     described = "Maximum number of tokens to generate."
     shown = [block for block in result.stdout.split("\nYAML ") if "max_tokens" in block]

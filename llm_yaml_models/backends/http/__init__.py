@@ -8,6 +8,7 @@ paths.py     the declared JMESPath, compiled
 outcome.py   what a reply said besides its text; WireError
 wire/        one module per API family: its message shapes and events
 backend.py   the I/O, sync and async: clients, retries, redirects
+transport.py httpx2 clients that make a TLS context only for https
 """
 
 from .backend import HttpBackend

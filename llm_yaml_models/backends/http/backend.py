@@ -5,7 +5,8 @@ The sync model uses ``httpx2.Client`` and the async model
 ``httpx2.AsyncClient``: llm's own HTTP client. Each model creates its
 client once per process (per event loop, for async) and reuses it across
 prompts, so a prompt costs a request, not a new connection pool and SSL
-context.
+context; and the SSL context is made only when an https URL is first asked
+for (``transport.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .checks import problems
 from .config import HttpConfig, preset_options
 from .decode import Decoder
 from .outcome import WireError, tool_arguments
+from .transport import async_client, sync_client
 
 MAX_REDIRECTS = 5
 MAX_RETRY_WAIT = 60.0
@@ -249,6 +251,8 @@ class HttpBackend(Backend):
         try:
             yield
         except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+            if _untrusted(exc):  # the same certificate again would fail the same way
+                raise WireError(self._failure(exc, call)) from exc
             self._attempt_failed(None, None, self._failure(exc, call), attempt)
         except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError) as exc:
             raise _Unreachable(self._failure(exc, call)) from exc
@@ -261,6 +265,10 @@ class HttpBackend(Backend):
         if isinstance(exc, httpx2.TimeoutException):
             return f"timed out waiting for {call.where} after {self.config.timeout:g}s"
         causes = _causes(exc)
+        untrusted = _untrusted(exc)
+        if untrusted is not None:
+            why = untrusted.verify_message or untrusted.reason or "not trusted"
+            return f"cannot connect to {call.where}: TLS certificate not accepted: {why}"
         if isinstance(exc, httpx2.ConnectError):
             refused = any(isinstance(c, ConnectionRefusedError) for c in causes)
             reason = "connection refused" if refused or "refused" in str(exc).lower() else exc
@@ -296,7 +304,7 @@ class HttpBackend(Backend):
         """The client of a deployment (``index``), or of the one URL."""
         client = self._clients.get(index)
         if client is None:
-            client = self._clients[index] = httpx2.Client(**self._limits())
+            client = self._clients[index] = sync_client(**self._limits())
             weakref.finalize(self, client.close)  # at the latest, at exit
         return client
 
@@ -365,7 +373,7 @@ class HttpBackend(Backend):
         clients = self._async_clients.setdefault(loop, {})
         found = clients.get(index)
         if found is None:
-            client = httpx2.AsyncClient(**self._limits())
+            client = async_client(**self._limits())
             keeper = _close_at_shutdown(client)
             await keeper.__anext__()
             found = clients[index] = (client, keeper)
@@ -418,6 +426,11 @@ class HttpBackend(Backend):
             yield response
         finally:
             await response.aclose()
+
+
+def _untrusted(exc: Exception) -> ssl.SSLCertVerificationError | None:
+    """The certificate failure behind a connect error, if that is what it is."""
+    return next((c for c in _causes(exc) if isinstance(c, ssl.SSLCertVerificationError)), None)
 
 
 def _next_delay(route, trial, failure: Exception, attempt: int, retries: int) -> float:
