@@ -161,10 +161,19 @@ def wait_until_running(process: subprocess.Popen) -> None:
     assert process.stderr.readline() == b"running\n"
 
 
+def _ctrl_c_as_on_a_terminal() -> None:
+    """In the child, before exec: Ctrl-C's default disposition. A test run
+    in the background (``pytest &``) ignores SIGINT, and so would every
+    process it starts: Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_twice(args: list[str]) -> int:
     """Start ``args``, press Ctrl-C twice once the callable runs, and return
     the exit status; fails if the process outlives the second one."""
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_ctrl_c_as_on_a_terminal
+    )
     try:
         wait_until_running(process)
         # After the second, the process must end: a loaded machine may take

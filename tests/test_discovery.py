@@ -476,7 +476,7 @@ def test_validate_reads_only_the_cache(write, run_llm):
     assert result.output == "OK: 0 models in 1 file, no problems\n"
 
 
-def test_models_of_one_template_share_a_base_class_but_not_their_names(server, write, run_llm):
+def test_models_of_one_template_share_classes_but_not_their_names(server, write, run_llm):
     server.models = ["a-chat", "b-chat", "c-vision"]
     discover = '{source: openai, overrides: {"*vision*": {attachment_types: [image/png]}}}'
     write("lab.yaml", template(server.url, discover))
