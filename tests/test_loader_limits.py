@@ -367,10 +367,13 @@ def _values_in(value):
             yield from _values_in(child)
 
 
-def _assert_quick_implies_full(value) -> None:
-    # A value met again (the same key in two models, say) is checked once:
-    # repr tells 1, 1.0 and True apart, as the schema does.
-    seen = set()
+_SEEN: set = set()
+
+
+def _assert_quick_implies_full(value, seen: set = _SEEN) -> None:
+    # A value met again (the same key in two models, or in another example:
+    # the checks are pure functions) is checked once. repr tells 1, 1.0 and
+    # True apart, as the schema does.
     for sub in _values_in(value):
         shown = repr(sub)
         if shown in seen:
