@@ -91,7 +91,7 @@ class _Shared:
         return f"YAML {self.entry.backend_type}{self._label}: {self.model_id}"
 
     @property
-    def __class__(self) -> type:  # noqa: PLE0307 - a class, as object's is
+    def __class__(self) -> type:
         """The model's own class. llm tells models apart by ``__class__``
         (``llm models list --options`` describes the options of the first
         model of each class only), so a model a template discovered, which

@@ -25,7 +25,8 @@ Routes (any prefix before them is ignored, so base URLs may carry one):
   /nodone/...            as without /nodone, but a stream never says [DONE]
 Every request is recorded in ``requests``. ``queue(pieces)`` makes the next
 request's reply exactly those bytes, one HTTP chunk per piece, written with a
-pause between them so that each is its own network read.
+pause between them so that each is its own network read. ``FakeAPI(tls=True)``
+serves https with ``tests/tls/cert.pem``, which only ``tests/tls/ca.pem`` vouches for.
 """
 
 from __future__ import annotations
