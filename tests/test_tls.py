@@ -47,6 +47,12 @@ def answer(model_id: str, api: str) -> str:
     return asyncio.run(run())
 
 
+def failure(model_id: str, api: str) -> str:
+    with pytest.raises(llm.ModelError) as caught:
+        answer(model_id, api)
+    return str(caught.value)
+
+
 @pytest.fixture
 def no_certificates_loaded(monkeypatch):
     """Loading any certificate fails the test: what makes a TLS context slow."""
@@ -66,9 +72,7 @@ def test_a_plain_http_model_makes_no_tls_context(servers, no_certificates_loaded
 @pytest.mark.parametrize("api", ["sync", "async"])
 def test_an_https_model_still_loads_the_systems_certificates(servers, no_certificates_loaded, api):
     tls, _ = servers
-    with pytest.raises(llm.ModelError) as caught:
-        answer("over-tls", api)
-    assert str(caught.value) == (
+    assert failure("over-tls", api) == (
         f"over-tls: request to {tls.url}/v1/chat/completions failed: "
         "AssertionError: a TLS context loaded certificates"
     )
@@ -77,9 +81,7 @@ def test_an_https_model_still_loads_the_systems_certificates(servers, no_certifi
 @pytest.mark.parametrize("api", ["sync", "async"])
 def test_a_certificate_nothing_trusts_is_refused(servers, api):
     tls, _ = servers
-    with pytest.raises(llm.ModelError) as caught:
-        answer("over-tls", api)
-    assert str(caught.value) == (
+    assert failure("over-tls", api) == (
         f"over-tls: cannot connect to {tls.url}/v1/chat/completions: "
         "TLS certificate not accepted: unable to get local issuer certificate"
     )
