@@ -370,21 +370,22 @@ def _values_in(value):
 _SEEN: set = set()
 
 
-def _assert_quick_implies_full(value, seen: set = _SEEN) -> None:
+def _assert_quick_implies_full(value) -> None:
     # A value met again (the same key in two models, or in another example:
     # the checks are pure functions) is checked once. repr tells 1, 1.0 and
     # True apart, as the schema does.
     for sub in _values_in(value):
         shown = repr(sub)
-        if shown in seen:
+        if shown in _SEEN:
             continue
-        seen.add(shown)
+        _SEEN.add(shown)
         for name in DEFINITIONS:
-            full = _full(sub, name)
+            quick = schema._quick(name)(sub)
+            full = _full(sub, name, quick)
             if schema._surely_invalid(sub, name):
                 assert not full, (name, sub)
             assert schema.is_valid(sub, name) == full, (name, sub)
-            if schema._quick(name)(sub):
+            if quick:
                 assert full, (name, False, sub)
             if schema._quick(name, True)(sub):
                 assert schema._validator(name, True).is_valid(sub), (name, True, sub)
@@ -393,13 +394,13 @@ def _assert_quick_implies_full(value, seen: set = _SEEN) -> None:
 _BY_TYPE: dict = {}
 
 
-def _full(sub, name: str) -> bool:
+def _full(sub, name: str, quick: bool) -> bool:
     """jsonschema's answer. A value that is not a mapping, against a
     definition of a mapping (``type: object``), fails that keyword whatever
     it holds: jsonschema is asked once per Python type there, not once per
     value (most values inside a file are scalars, most definitions mappings)."""
     rules = schema._definitions(False)[name]
-    if type(sub) is not dict and rules.get("type") == "object" and not schema._quick(name)(sub):
+    if type(sub) is not dict and rules.get("type") == "object" and not quick:
         key = (type(sub), name)
         if key not in _BY_TYPE:
             _BY_TYPE[key] = schema._validator(name).is_valid(sub)
