@@ -157,6 +157,9 @@ def test_quickstart_local_server_runs(models_dir, run_llm):
         assert server.last.path == "/v1/chat/completions"
         assert server.last.json["model"] == "llama3.2"
         assert "authorization" not in server.last.headers  # no key declared, none sent
+        checked = run_llm("yaml-models", "check", "local")
+        assert checked.exit_code == 0, checked.output
+        assert checked.stdout.split("\n")[1].split()[3:] == ["yes", "yes", "-", "-"]
 
 
 def test_quickstart_hosted_api_sends_the_key_it_was_given(models_dir, run_llm, monkeypatch):
@@ -165,7 +168,7 @@ def test_quickstart_hosted_api_sends_the_key_it_was_given(models_dir, run_llm, m
     with FakeAPI() as server:
         placed(block, models_dir, served(block, server))
         assert run_llm("keys", "set", "anthropic", "--value", "sk-doc-test").exit_code == 0
-        result = run_llm("-m", "claude", "Three names for a cat")
+        result = run_llm("-m", "my-claude", "Three names for a cat")
         assert result.exit_code == 0, result.output
         assert result.stdout == REPLY + "\n"
         assert server.last.path == "/v1/messages"
@@ -195,6 +198,11 @@ def test_discovery_template_lists_and_runs(models_dir, run_llm):
         assert result.exit_code == 0, result.output
         assert result.stdout == REPLY + "\n"
         assert server.last.json["model"] == "qwen3-chat"
+        listed = run_llm("yaml-models", "list").stdout.splitlines()
+        assert (
+            f"lab/qwen3-chat [http] {models_dir / 'doc.yaml'}:1: loaded (discovered by lab)"
+            in listed
+        )
 
 
 def test_setup_command_runs(run_llm, monkeypatch):
