@@ -486,8 +486,8 @@ def request(
         stream=not no_stream,
     )
     stream = response.stream and model.can_stream
-    request = model.request(response.prompt, stream, _real_key(model, key) or _no_key(model))
     try:
+        request = model.request(response.prompt, stream, _key(model, key))
         click.echo(model.backend.dry_run(request))
     except llm.ModelError as exc:
         raise click.ClickException(str(exc)) from None
@@ -542,22 +542,17 @@ def _logs_db():
     return db
 
 
-def _no_key(model) -> str | None:
-    """Without a key the request is shown with a mark where it goes."""
-    from .backends.http.call import KEY_MARK
-
-    return KEY_MARK if model.needs_key else None
-
-
-def _real_key(model, explicit: str | None) -> str | None:
+def _key(model, explicit: str | None) -> str | None:
     """The key the prompt would use (``--key``, an alias, the store, the
-    environment), to build the request with and to star wherever it shows."""
+    environment), to build the request with and to star wherever it shows.
+    Without one, what ``llm -m`` says (``llm.NeedsKeyException``); with
+    ``fallbacks``, which would answer instead, this model's own failure."""
     if not model.needs_key:
         return None
-    try:
-        return model.get_key(explicit)
-    except llm.NeedsKeyException:
-        return None
+    key = model.get_key(explicit)
+    if key is None:
+        raise model._no_key()
+    return key
 
 
 @yaml_models.command()

@@ -113,9 +113,10 @@ class _Shared:
         declared, the next model answers (``answer`` says the key is missing)."""
         try:
             return super().get_key(explicit_key)
-        except llm.NeedsKeyException:
+        except llm.NeedsKeyException as exc:
             if not self.entry.data.get("fallbacks"):
-                raise
+                # named as every other error of the model (and its embedding twin)
+                raise llm.NeedsKeyException(f"{self.model_id}: {exc}") from None
             return None
 
     def _no_key(self) -> Unavailable:
@@ -172,7 +173,7 @@ class _Shared:
             usage = request.usage
             response.set_usage(input=usage.input, output=usage.output, details=usage.details)
         if request.response_json is not None:
-            response.response_json = request.response_json
+            response.response_json = request.logged()
         for call in request.tool_calls:
             response.add_tool_call(call)
 
@@ -249,7 +250,7 @@ class _SyncMixin(_Shared):
             # closed at once if llm stops reading, as ``yield from`` would
             with contextlib.closing(self.backend.stream(request)) as chunks:
                 for chunk in chunks:
-                    yield _named(chunk, named)
+                    yield _named(request.recorded(chunk), named)
         finally:
             if ticket:
                 limiter.done(ticket, _tokens(request))
@@ -295,7 +296,7 @@ class _AsyncMixin(_Shared):
             # closed at once if llm stops reading, as the sync twin's is
             async with contextlib.aclosing(self.backend.astream(request)) as chunks:
                 async for chunk in chunks:
-                    yield _named(chunk, named)
+                    yield _named(request.recorded(chunk), named)
         finally:
             if ticket:
                 limiter.done(ticket, _tokens(request))

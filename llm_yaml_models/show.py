@@ -1,7 +1,7 @@
 """Render a resolved declaration as YAML, each value marked with its source.
 
 Secrets the declaration holds (a password in a URL, as written or from the
-environment) are starred."""
+environment, a credential header written in the file) are starred."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ _MODEL_PATH = re.compile(r"^(models|embedding_models)?\[\d+\]")
 def _secrets(data: dict, file: str, kind: str):
     """The backend configuration's secrets (``BackendConfig.secrets``); if
     it cannot be built (a variable unset, or a declaration that did not
-    load), a URL's password as written."""
+    load), a URL's password and a credential header as written."""
     from .backends import backend_class
     from .backends.base import Secrets
     from .templates import expand_env
@@ -83,6 +83,10 @@ def _secrets(data: dict, file: str, kind: str):
         for name in ("url", "base_url"):
             if isinstance(backend.get(name), str):
                 secrets.add_url(backend[name])
+        headers = backend.get("headers")
+        for name, value in (headers if isinstance(headers, dict) else {}).items():
+            if isinstance(value, str) and not ("{{" in value or "${" in value):
+                secrets.add_header(str(name), value)
         return secrets
 
 

@@ -793,7 +793,7 @@ def test_no_key_found_is_an_error(presets, run_llm, monkeypatch):
     result = run_llm("-m", "oa", "hi")
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: No key found - add one using 'llm keys set oa' "
+        "Error: oa: No key found - add one using 'llm keys set oa' "
         "or set the OA_TEST_KEY environment variable\n"
     )
     assert presets.requests == []

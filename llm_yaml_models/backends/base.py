@@ -14,7 +14,7 @@ import json
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, quote_plus, unquote, urlsplit
@@ -81,20 +81,47 @@ class Usage:
     details: dict | None = None
 
 
+# Headers whose value is a credential, whatever it holds: their value is
+# starred by name in the dry run, and one written in a file is a secret.
+SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+SECRET_HEADERS += ("proxy-authorization", "cookie")
+
+# A secret this long is starred wherever it appears. A shorter one (Ollama's
+# documented dummy key "ollama", a one-letter key) is starred only where it
+# stands whole: starring it inside other text would garble URLs and words
+# ("http://ollama:11434" became "http://***:11434").
+WHOLE_ONLY_UNDER = 8
+
+STARS = "***"
+
+
 class Secrets:
-    """Values never to be shown or logged, each in every form a message may
-    quote it: as given, trimmed of surrounding whitespace, percent-encoded,
-    JSON-escaped, and escaped as ``repr()`` escapes a str or its bytes (h11
-    says ``Illegal header value b'Bearer sk-...\\r'``)."""
+    """The secrets in play for a request: values never to be shown, logged,
+    stored or sent to another origin. Every place that prints, logs, stores
+    or re-sends a request's data asks this one set.
+
+    A secret of ``WHOLE_ONLY_UNDER`` characters or more is starred in every
+    form a message may quote it: as given, trimmed of surrounding whitespace,
+    percent-encoded, JSON-escaped, and escaped as ``repr()`` escapes a str or
+    its bytes (h11 says ``Illegal header value b'Bearer sk-...\\r'``). A
+    shorter one only where it stands whole: a string that is exactly it (a
+    header or query value, an id), a JSON string ``"it"``, a URL's password
+    ``:it@``."""
 
     def __init__(self, *values: str | None):
-        self._forms: list[str] = []
+        self._forms: dict[str, str] = {}  # text found -> what it becomes, longest first
+        self._whole: set[str] = set()  # short secrets, in the forms a value may take
         for value in values:
             self.add(value)
 
     def add(self, value: str | None) -> None:
-        if value and value.strip():
-            self._keep(_forms(value))
+        if not (value and value.strip()):
+            return
+        if len(value.strip()) >= WHOLE_ONLY_UNDER:
+            self._keep(dict.fromkeys(_forms(value), STARS))
+            return
+        self._whole |= _forms(value)
+        self._keep({f'"{form}"': f'"{STARS}"' for form in _json_forms(value)})
 
     def add_url(self, url: str) -> None:
         """The password in a URL's userinfo: as written, decoded, and as the
@@ -103,35 +130,63 @@ class Secrets:
             parts = urlsplit(url)
             if parts.password:
                 password, user = unquote(parts.password), unquote(parts.username or "")
-                self.add(parts.password)
-                self.add(password)
+                for written in {parts.password, password}:
+                    self.add(written)
+                    self._keep({f":{written}@": f":{STARS}@"})  # where it stands, if short
                 self.add(base64.b64encode(f"{user}:{password}".encode()).decode())
+
+    def add_header(self, name: str, value: str) -> None:
+        """A header that carries credentials (``SECRET_HEADERS``): the
+        credential after its scheme (``Bearer sk-...``), or its whole value."""
+        if name.lower() in SECRET_HEADERS:
+            self.add(credential(value)[1])
 
     def update(self, other: Secrets) -> None:
         self._keep(other._forms)
+        self._whole |= other._whole
 
-    def _keep(self, forms) -> None:
+    def _keep(self, forms: dict[str, str]) -> None:
         # Longest first: a form that holds another is starred whole.
-        self._forms = sorted({*self._forms, *forms}, key=lambda f: (-len(f), f))
+        both = {**self._forms, **forms}
+        self._forms = {f: both[f] for f in sorted(both, key=lambda f: (-len(f), f))}
 
     def __bool__(self) -> bool:
-        return bool(self._forms)
+        return bool(self._forms or self._whole)
 
     def found_in(self, text: str) -> bool:
-        return any(form in text for form in self._forms)
+        """Does ``text`` hold a secret (for a value about to go elsewhere)?"""
+        return self._is_whole(text) or any(form in text for form in self._forms)
+
+    def _is_whole(self, text: str) -> bool:
+        return text in self._whole or text.strip() in self._whole
 
     def hide(self, value: Any) -> Any:
         """A JSON value with every secret starred in every string of it."""
         if isinstance(value, str):
-            for form in self._forms:
+            if self._is_whole(value):
+                return STARS
+            for form, stars in self._forms.items():
                 if form in value:
-                    value = value.replace(form, "***")
+                    value = value.replace(form, stars)
             return value
         if isinstance(value, dict):
             return {self.hide(k): self.hide(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return type(value)(self.hide(v) for v in value)
         return value
+
+
+def credential(value: str) -> tuple[str, str]:
+    """A credential header's value as its scheme (``"Bearer "``, or ``""``)
+    and the credential itself."""
+    scheme, _, rest = value.partition(" ")
+    if rest and scheme.isalpha() and len(scheme) < 10:
+        return scheme + " ", rest
+    return "", value
+
+
+def _json_forms(text: str) -> set[str]:
+    return {json.dumps(t, ensure_ascii=a)[1:-1] for t in {text, text.strip()} for a in (1, 0)}
 
 
 def _forms(secret: str) -> set[str]:
@@ -142,13 +197,11 @@ def _forms(secret: str) -> set[str]:
             text,
             repr(text)[1:-1],
             repr(text.encode("utf-8"))[2:-1],
-            json.dumps(text)[1:-1],
-            json.dumps(text, ensure_ascii=False)[1:-1],
             quote(text, safe=""),
             quote(text),
             quote_plus(text),
         }
-    return forms
+    return forms | _json_forms(secret)
 
 
 @dataclass
@@ -210,7 +263,24 @@ class Request:
             llm.ToolCall(name=name, arguments=arguments, tool_call_id=tool_call_id)
         )
         if provider_metadata:
-            self.tool_call_metadata[tool_call_id] = provider_metadata
+            self.tool_call_metadata[tool_call_id] = self.secrets.hide(provider_metadata)
+
+    def recorded(self, chunk: Any) -> Any:
+        """A chunk as llm may store it (``logs.db``) and send it back on
+        the next turn: a server may echo the key into an event's
+        ``provider_metadata`` (a thinking signature) or a tool call's id.
+        The text itself is the model's answer, shown as it came."""
+        if type(chunk) is str or not (chunk.provider_metadata or chunk.tool_call_id):
+            return chunk
+        metadata = self.secrets.hide(chunk.provider_metadata)
+        call_id = self.secrets.hide(chunk.tool_call_id)
+        if metadata == chunk.provider_metadata and call_id == chunk.tool_call_id:
+            return chunk
+        return replace(chunk, provider_metadata=metadata, tool_call_id=call_id)
+
+    def logged(self) -> dict | None:
+        """``response_json`` as llm logs it: a server may echo the key in it."""
+        return self.secrets.hide(self.response_json)
 
     def fail(self, message: str, *, unavailable: bool = False) -> BackendError:
         """An error for this model, for the backend to raise; every secret,

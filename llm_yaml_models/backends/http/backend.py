@@ -15,12 +15,12 @@ import asyncio
 import contextlib
 import email.utils
 import ipaddress
-import json
 import select
 import ssl
 import sys
 import time
 import weakref
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -30,7 +30,7 @@ import llm
 from ...deployments import Balancer, Route, Target
 from ...errors import YAMLModelsError, printable
 from ..base import Backend, Request
-from .call import KEY_MARK, SECRET_HEADERS, Call, build_call, redacted
+from .call import KEY_MARK, Call, build_call, carried_to, redacted
 from .checks import problems
 from .config import HttpConfig, preset_options
 from .decode import Decoder
@@ -84,11 +84,6 @@ def _causes(exc: BaseException) -> list[BaseException]:
     while (nxt := chain[-1].__cause__ or chain[-1].__context__) and len(chain) < 10:
         chain.append(nxt)
     return chain
-
-
-def _origin(url: str) -> tuple:
-    parts = urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port
 
 
 def _retry_after(headers) -> float | None:
@@ -217,22 +212,10 @@ class HttpBackend(Backend):
         if hops >= MAX_REDIRECTS:
             raise WireError(f"too many redirects from {call.where}")
         target = urljoin(str(response.request.url), response.headers["location"])
-        headers, secrets = call.headers, call.secrets
-        if _origin(target) != _origin(call.url):
-            body = json.dumps(call.body, ensure_ascii=False)
-            if secrets.found_in(body) and response.status_code in (307, 308):
-                raise WireError(
-                    f"{call.where} redirects to another origin, {_origin_text(target)}, "
-                    "and the request body holds a secret: not followed"
-                )
-            headers = {
-                k: v
-                for k, v in headers.items()
-                if k.lower() not in SECRET_HEADERS and not secrets.found_in(v)
-            }
-        method, body = call.method, call.body
+        method, body, secrets = call.method, call.body, call.secrets
         if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
             method, body = "GET", None
+        headers = carried_to(replace(call, body=body), target)
         return Call(
             method, target, headers, {}, body, call.streaming, call.key, call.framing, secrets
         )
@@ -293,7 +276,7 @@ class HttpBackend(Backend):
         log = outcome.log()
         if target.deployment is not None:
             log = {**log, "deployment": target.deployment.name}
-        request.response_json = request.secrets.hide(log) or None
+        request.response_json = log or None  # starred as it is logged (Request.logged)
         for slot in outcome.tool_calls.values():
             arguments = tool_arguments(slot["arguments"])
             request.add_tool_call(slot["name"], arguments, slot["id"], slot.get("metadata"))
@@ -475,11 +458,6 @@ def _tokens(request: Request) -> int | None:
     if usage is None or (usage.input is None and usage.output is None):
         return None
     return (usage.input or 0) + (usage.output or 0)
-
-
-def _origin_text(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _build(client, call: Call):

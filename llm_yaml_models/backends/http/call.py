@@ -7,15 +7,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ...errors import printable
 from ...templates import UNSET, TemplateOptions, names_in, render, render_url
-from ..base import Request, Secrets
+from ..base import SECRET_HEADERS, Request, Secrets, credential
 from .outcome import WireError
 from .wire import wire
 
-SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
-SECRET_HEADERS += ("proxy-authorization", "cookie")
 KEY_MARK = "\x00key\x00"
 
 
@@ -146,11 +145,54 @@ def _secrets(config, request: Request, url: str) -> Secrets:
     return secrets
 
 
-def _masked(name: str, value: str) -> str:
+def origin(url: str) -> tuple:
+    """What a secret is bound to: scheme, host and port."""
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
+def carried_to(call: Call, url: str) -> dict[str, str]:
+    """The headers of ``call`` that may go on to ``url`` (a redirect's
+    target). On the same origin, all of them; on another, none that
+    carries credentials or holds a secret of the call (the key, a value
+    from the environment). A body holding a secret goes to no other
+    origin: that is a WireError."""
+    if origin(url) == origin(call.url):
+        return call.headers
+    secrets = call.secrets
+    if call.body is not None and secrets.found_in(json.dumps(call.body, ensure_ascii=False)):
+        parts = urlsplit(url)
+        where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"  # no password
+        raise WireError(
+            f"{call.where} redirects to another origin, {where}, "
+            "and the request body holds a secret: not followed"
+        )
+    return {
+        k: v
+        for k, v in call.headers.items()
+        if k.lower() not in SECRET_HEADERS and not secrets.found_in(v)
+    }
+
+
+def _masked(name: str, value: str, secrets: Secrets) -> str:
+    """A header's value as shown: a credential header's starred after its
+    scheme, any other's where it holds a secret."""
     if name.lower() in SECRET_HEADERS:
-        scheme, _, rest = value.partition(" ")
-        return f"{scheme} ***" if rest and scheme.isalpha() and len(scheme) < 10 else "***"
-    return value
+        return credential(value)[0] + "***"
+    return secrets.hide(value)
+
+
+def _shown_url(url: str, secrets: Secrets) -> str:
+    """The URL with each query value that is a secret starred (a short one
+    is only where it stands whole)."""
+    head, mark, query = url.partition("?")
+    query, hash_, fragment = query.partition("#")
+    fields = [name + eq + secrets.hide(value) for name, eq, value in _fields(query)]
+    return head + mark + "&".join(fields) + hash_ + fragment
+
+
+def _fields(query: str) -> list[tuple[str, str, str]]:
+    return [field.partition("=") for field in query.split("&")] if query else []
 
 
 def redacted(built, secrets: Secrets) -> str:
@@ -158,10 +200,10 @@ def redacted(built, secrets: Secrets) -> str:
     header the client sends, and the body bytes as they are sent. Each
     secret is starred, and so is the value of a header that carries
     credentials (Authorization, x-api-key, ...)."""
-    lines = [f"{built.method} {built.url}"]
+    lines = [f"{built.method} {_shown_url(str(built.url), secrets)}"]
     for raw_name, raw_value in built.headers.raw:
         name = raw_name.decode("latin-1")
-        lines.append(f"{name}: {_masked(name, raw_value.decode('latin-1'))}")
+        lines.append(f"{name}: {_masked(name, raw_value.decode('latin-1'), secrets)}")
     if built.content:
         lines += ["", built.content.decode("utf-8", "replace")]
     return "\n".join(printable(secrets.hide(line)) for line in lines)

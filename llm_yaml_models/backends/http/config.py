@@ -165,17 +165,22 @@ class HttpConfig(BackendConfig):
             unsent=frozenset(n for n, s in options.items() if _unsent(s)),
             option_bodies={n: s["body"] for n, s in options.items() if "body" in s},
             send_reasoning=data.get("send_reasoning"),
-            secret_env=_secret_env(merged(model["backend"]) if "backend" in model else data),
+            secret_env=_secret_env(
+                merged(model["backend"]) if "backend" in model else data, options
+            ),
         )
 
     def secrets(self) -> Secrets:
-        """The values of ``secret_env`` and a password in the URL. A value
-        under 4 characters (``X-Version: ${V}``, V=1) is no credential, and
-        starring it would star every "1" of a message."""
-        values = (os.environ.get(name) or "" for name in self.secret_env)
-        secrets = Secrets(*(v for v in values if len(v.strip()) >= 4))
+        """The values of ``secret_env``, a password in the URL, and a
+        credential header written in the file (``Authorization: Bearer
+        sk-...``). A short one (``X-Version: ${V}``, V=1) is starred only
+        where it stands whole (``Secrets``)."""
+        secrets = Secrets(*(os.environ.get(name) for name in self.secret_env))
         for url in (self.url, self.stream_url, *(d.base_url for d in self.deployments)):
             secrets.add_url(url)
+        for name, value in self.headers.items():
+            if isinstance(value, str) and "{{" not in value:  # a template is filled in later
+                secrets.add_header(name, value)
         return secrets
 
     def for_deployment(self, spec: DeploymentSpec) -> HttpConfig:
@@ -194,9 +199,10 @@ def _unsent(spec: dict) -> bool:
 _USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
 
 
-def _secret_env(backend: dict) -> tuple[str, ...]:
-    """The variables read by the headers, params, URL userinfo and URL
-    query strings of a backend mapping as written (before ``${VAR}`` is
+def _secret_env(backend: dict, options: dict) -> tuple[str, ...]:
+    """The variables read by the headers, params, body (an option's
+    ``body:`` too), URL userinfo and URL query strings of a backend mapping
+    and its options as written (before ``${VAR}`` is
     expanded): where credentials go. A variable in a URL's host or path
     (``${BASE_URL}/v1``) is no secret, and starring it would hide the URL."""
     stream = backend.get("stream") or {}
@@ -204,7 +210,12 @@ def _secret_env(backend: dict) -> tuple[str, ...]:
     urls += [p for p in (backend.get("path"), stream.get("path")) if p]
     parts = [_credential_parts(u) for u in urls if isinstance(u, str)]
     names = env_names(
-        [backend.get("headers", {}), backend.get("params", {}), stream.get("params", {}), parts]
+        [
+            *(backend.get(name) for name in ("headers", "params", "body")),
+            *(stream.get(name) for name in ("params", "body")),
+            [spec.get("body") for spec in options.values() if isinstance(spec, dict)],
+            parts,
+        ]
     )
     return tuple(dict.fromkeys(names))
 
