@@ -100,6 +100,10 @@ def nameless(request):
     yield llm.ToolCall(name="", arguments={})
 
 
+def forever(request):
+    return llm.ToolCall(name="llm_version", arguments={})
+
+
 def same_id_twice(request):
     yield llm.ToolCall(name="llm_version", arguments={}, tool_call_id="x")
     yield llm.ToolCall(name="llm_time", arguments={}, tool_call_id="x")
@@ -121,6 +125,7 @@ models:
   - {model_id: bad-arguments, backend: {callable: ./tools.py:bad_arguments}}
   - {model_id: arguments-not-json, backend: {callable: ./tools.py:arguments_not_json}}
   - {model_id: nameless, backend: {callable: ./tools.py:nameless}}
+  - {model_id: forever, backend: {callable: ./tools.py:forever}}
   - {model_id: same-id-twice, backend: {callable: ./tools.py:same_id_twice}}
   - model_id: no-tools
     supports_tools: false
@@ -214,6 +219,13 @@ def test_a_list_of_tool_calls_runs_each_in_order(run_llm, flags):
 def test_an_unknown_tool_gets_llms_error_as_its_result(run_llm, flags):
     saw = seen(ok(run_llm("-m", "unknown", *flags, "-T", "llm_version", "go")))
     assert saw["results"] == [("nope", 'Error: tool "nope" does not exist', "n1")]
+
+
+@pytest.mark.parametrize("flags", [(), ("--async",)], ids=" ".join)
+def test_a_callable_that_never_stops_calling_meets_llms_chain_limit(run_llm, flags):
+    result = run_llm("-m", "forever", *flags, "-T", "llm_version", "--cl", "3", "go")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == "Error: Chain limit of 3 exceeded.\n"
 
 
 # -- the Python APIs ----------------------------------------------------------------
