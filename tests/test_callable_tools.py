@@ -6,12 +6,14 @@ the tool calls of its own models."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import re
 
 import llm
 import pytest
+from conftest import EXAMPLES
 from fakeapi import FakeAPI, openai_json
 
 TOOLS = '''\
@@ -157,8 +159,6 @@ def ok(result) -> str:
 
 def seen(text: str) -> dict:
     """What ``seen()`` in the callable wrote."""
-    import ast
-
     return ast.literal_eval(text)
 
 
@@ -406,8 +406,6 @@ def test_a_later_turn_sees_the_tool_calls_and_results_in_its_history(run_llm):
 
 @pytest.mark.parametrize("flags", [(), ("--async",)], ids=" ".join)
 def test_the_call_tools_example(run_llm, monkeypatch, flags):
-    from conftest import EXAMPLES
-
     monkeypatch.setenv("LLM_YAML_MODELS_PATH", str(EXAMPLES / "python.yaml"))
     result = run_llm("-m", "call-tools", *flags, "-T", "llm_version", "go")
     assert ok(result) == f"llm_version: {llm_version()}\n"
