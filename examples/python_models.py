@@ -1,12 +1,13 @@
 """Callables declared as models in python.yaml: one of every shape.
 
 Each receives the request object (prompt, system, messages, history,
-attachments, options, key, model_id, stream, set_usage, response_json) and
-any fixed ``arguments`` from the YAML as keyword arguments.
+attachments, options, key, model_id, stream, tools, tool_results, set_usage,
+response_json) and any fixed ``arguments`` from the YAML as keyword arguments.
 """
 
 import asyncio
 
+import llm
 from llm.parts import StreamEvent
 
 
@@ -52,6 +53,19 @@ def recall(request):
     if not earlier:
         return f"first message: {request.prompt}"
     return f"you said before: {' | '.join(earlier)}; now: {request.prompt}"
+
+
+def call_tools(request):
+    """Calls tools (llm -T): returns llm.ToolCall objects; llm runs them and
+    calls this again, on the chain's next round, with their results."""
+    if request.tool_results:
+        return "\n".join(f"{r.name}: {r.output}" for r in request.tool_results)
+    calls = [
+        llm.ToolCall(name=tool.name, arguments={})
+        for tool in request.tools
+        if not tool.input_schema.get("required")
+    ]
+    return calls or "no tools to call (try -T llm_version)"
 
 
 def describe_attachments(request):

@@ -93,6 +93,7 @@ class Declaration:
     can_stream: bool = True
     key: KeySpec | None = None
     replace: bool = False
+    supports_tools: bool = False
 
     @property
     def source(self) -> str:
@@ -116,6 +117,7 @@ class Declaration:
             can_stream=entry.can_stream,
             key=KeySpec(**data["key"]) if "key" in data else None,
             replace=data.get("replace", False),
+            supports_tools=bool(data.get("supports_tools")),
         )
 
 

@@ -164,6 +164,7 @@ class _Shared:
             key=key,
             stream=stream,
             tools=[t for t in prompt.tools if isinstance(t, llm.Tool)],
+            tool_results=list(prompt.tool_results),
             schema=prompt.schema,
         )
 

@@ -1127,6 +1127,7 @@ EXAMPLE_RUNS = [
     (("-m", "spell", "abc"), "abc\n"),
     (("-m", "spell", "-o", "delay", "0.01", "abc"), "abc\n"),
     (("-m", "recall", "one"), "first message: one\n"),
+    (("-m", "call-tools", "go"), "no tools to call (try -T llm_version)\n"),
     (("-m", "describe-attachments", "nothing"), "no attachments\n"),
     (("-m", "hello", "world"), "Hello, world\n"),
     (("-m", "bonjour", "world"), "Bonjour, world\n"),
@@ -1150,7 +1151,7 @@ def test_every_example_model_is_covered():
 
 
 def test_the_examples_validate(examples, run_llm):
-    assert ok(run_llm("yaml-models", "validate")) == "OK: 9 models in 1 file, no problems\n"
+    assert ok(run_llm("yaml-models", "validate")) == "OK: 10 models in 1 file, no problems\n"
 
 
 def test_the_recall_example_in_process(examples, run_llm):

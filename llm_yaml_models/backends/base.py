@@ -220,6 +220,9 @@ class Request:
     schema: dict | None = None  # the JSON schema the reply must follow (--schema)
     usage: Usage | None = None
     response_json: dict | None = None
+    # llm.ToolResult objects (name, output, tool_call_id): what the tools
+    # this model called on the chain's previous round gave back.
+    tool_results: list[llm.ToolResult] = field(default_factory=list)
     tool_calls: list[llm.ToolCall] = field(default_factory=list)
     # A tool call's id -> what the API needs back with it (Gemini's thoughtSignature)
     tool_call_metadata: dict[str, dict] = field(default_factory=dict)

@@ -11,7 +11,10 @@ The callable is called as ``fn(request, **arguments)`` and may return a
 ``str``, or be an async generator. A chunk may also be llm's own
 ``llm.parts.StreamEvent(type="reasoning", chunk=...)``: the model's
 reasoning, which llm shows apart from the text (``-R`` hides it) and logs
-as its own part. Both llm APIs serve every shape: the
+as its own part. A model that declares ``supports_tools`` may also yield
+or return ``llm.ToolCall``s (one, or a list): llm runs them (``-T``,
+``--functions``, ``model.chain``) and calls the callable again with their
+results in ``request.tool_results``. Both llm APIs serve every shape: the
 sync model drives async callables on an event loop of its own, and the
 async model runs sync callables in a worker thread, streaming their chunks
 as they come, so the event loop is never blocked.
@@ -30,6 +33,7 @@ import contextlib
 import importlib
 import importlib.util
 import inspect
+import json
 import os
 import sys
 import threading
@@ -38,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import llm
 from llm.parts import StreamEvent
 
 from .base import Backend, BackendConfig, EmbeddingBackend, EmbedRequest, Request
@@ -219,6 +224,27 @@ def _failure(request, exc: BaseException):
     return request.fail(f"{type(exc).__name__}: {said}" if said else type(exc).__name__)
 
 
+def _tool_call_problem(call: llm.ToolCall, supports_tools: bool, earlier: set) -> str | None:
+    """Why llm cannot take ``call`` from this model, which already made
+    the calls whose ids are ``earlier`` in this reply; or None."""
+    what = f"llm.ToolCall {call.name!r:.60}"
+    if not supports_tools:
+        return f"{what}, but the model does not declare supports_tools: true"
+    if not isinstance(call.name, str) or not call.name:
+        return f"{what}, expected a non-empty str name"
+    if not isinstance(call.arguments, dict):
+        return f"{what} with arguments {call.arguments!r:.60}, expected a dict"
+    if call.tool_call_id is not None and not isinstance(call.tool_call_id, str):
+        return f"{what} with tool_call_id {call.tool_call_id!r:.60}, expected a str or None"
+    if call.tool_call_id in earlier:  # llm would merge the two calls into one
+        return f"{what} with the tool_call_id of an earlier one"
+    try:
+        json.dumps(call.arguments)
+    except (TypeError, ValueError) as exc:
+        return f"{what} whose arguments are not JSON: {exc}"
+    return None
+
+
 def _loaded(backend, request):
     """The backend's callable, imported on first use."""
     if backend._fn is None:
@@ -264,7 +290,9 @@ class PythonBackend(Backend):
 
     def _chunk(self, request: Request, chunk: Any) -> str | StreamEvent:
         """A chunk as llm takes it: ``str`` text, or llm's ``StreamEvent`` of
-        type text or reasoning (``redacted`` and ``provider_metadata`` kept)."""
+        type text or reasoning (``redacted`` and ``provider_metadata`` kept).
+        An ``llm.ToolCall`` is kept on the request (its arguments follow the
+        text) and its name streamed where it came."""
         if isinstance(chunk, str):
             return chunk
         if isinstance(chunk, StreamEvent):
@@ -275,16 +303,30 @@ class PythonBackend(Backend):
                 f"with chunk {chunk.chunk!r:.60}, expected type 'text' or 'reasoning' "
                 "with a str chunk"
             )
+        if isinstance(chunk, llm.ToolCall):
+            return self._tool_call(request, chunk)
+        expected = "str or llm.ToolCall" if self.declaration.supports_tools else "str"
         raise request.fail(
-            f"{self.config.callable} produced {type(chunk).__name__} {chunk!r:.60}, expected str"
+            f"{self.config.callable} produced {type(chunk).__name__} {chunk!r:.60}, "
+            f"expected {expected}"
         )
 
+    def _tool_call(self, request: Request, call: llm.ToolCall) -> StreamEvent:
+        """The call, once checked, as llm's event naming it; the request
+        mints its id when the callable gave none."""
+        earlier = {made.tool_call_id for made in request.tool_calls}
+        problem = _tool_call_problem(call, self.declaration.supports_tools, earlier)
+        if problem:
+            raise request.fail(f"{self.config.callable} produced {problem}")
+        request.add_tool_call(call.name, call.arguments, call.tool_call_id)
+        made = request.tool_calls[-1]
+        return StreamEvent("tool_call_name", made.name, tool_call_id=made.tool_call_id)
+
     def _shape(self, request: Request, result: Any) -> str:
-        """What the callable gave back: text (or one event), awaitable, async
-        or sync iterable."""
-        if isinstance(result, str | StreamEvent):
-            self._chunk(request, result)
-            return "text"
+        """What the callable gave back: one chunk (text, an event, a tool
+        call), awaitable, async or sync iterable."""
+        if isinstance(result, str | StreamEvent | llm.ToolCall):
+            return "one"
         if inspect.isawaitable(result):
             return "awaitable"
         if hasattr(result, "__aiter__"):
@@ -303,8 +345,8 @@ class PythonBackend(Backend):
     def _stream(self, request: Request) -> Iterator[str]:
         result = self._call(self.function(request), request)
         shape = self._shape(request, result)
-        if shape == "text":
-            yield result
+        if shape == "one":
+            yield self._chunk(request, result)
         elif shape == "sync":
             yield from self._guarded(request, result)
         else:
@@ -328,7 +370,7 @@ class PythonBackend(Backend):
                 result = self._run(loop, request, result)
                 shape = self._shape(request, result)
                 if shape != "async":
-                    yield from self._guarded(request, [result] if shape == "text" else result)
+                    yield from self._guarded(request, [result] if shape == "one" else result)
                     return
             while True:
                 try:
@@ -364,8 +406,8 @@ class PythonBackend(Backend):
             except _FAILURES as exc:
                 raise self._error(request, exc) from exc
             shape = self._shape(request, result)
-        if shape == "text":
-            yield result
+        if shape == "one":
+            yield self._chunk(request, result)
         elif shape == "async":
             async for chunk in self._aguarded(request, result):
                 yield chunk
