@@ -15,7 +15,7 @@ import llm
 from . import discovery, registry
 from .entries import Named
 from .errors import Problem, printable
-from .paths import discover, files_in, places
+from .paths import discover, files_in, missing, places
 
 
 @contextlib.contextmanager
@@ -239,12 +239,14 @@ def validate(paths):
     for warning in checked.warnings:
         click.echo(str(warning), err=True)
     problems = _empty_directories(paths) + checked.problems
-    for problem in problems:
-        click.echo(str(problem))
+    lost = [] if paths else missing()  # a search path entry that names nothing
+    for line in [*lost, *map(str, problems)]:
+        click.echo(printable(line))
     count = sum(f.error is None and f.kind != "template" for f in checked.found)
     summary = f"{_plural(count, 'model')} in {_plural(len(checked.files), 'file')}"
-    if problems:
-        raise click.ClickException(f"{_plural(len(problems), 'problem')} ({summary} usable)")
+    if problems or lost:
+        found = len(problems) + len(lost)
+        raise click.ClickException(f"{_plural(found, 'problem')} ({summary} usable)")
     click.echo(f"OK: {summary}, no problems")
 
 

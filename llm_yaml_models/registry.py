@@ -22,7 +22,7 @@ import llm
 from . import __version__
 from .entries import FileResult, ModelEntry, Named
 from .errors import Problem, printable
-from .paths import discover, schema_stamp, write_atomically
+from .paths import discover, missing, schema_stamp, write_atomically
 
 CACHE_NAME = "yaml-models-cache.json"
 CACHE_FORMAT = 4  # bump when FileResult's JSON shape changes
@@ -340,8 +340,7 @@ def _registrations(kind: str, others: list) -> list[tuple]:
         for i in sorted(refused)
         if not discovery.is_discovered(loaded.entries[i])
     ]
-    if skipped or unread:
-        warn_once(skipped, loaded.refused)
+    warn_once(skipped, loaded.refused)
     return [
         (*models[i], entry.aliases)
         for i, entry in enumerate(loaded.entries)
@@ -393,16 +392,16 @@ def _release(models: list) -> None:
 
 
 def warn_once(skipped: list[str], unread: list[Problem] = ()) -> None:
-    """One line for each file others could change (it names the fix), and
-    one for every declaration or file skipped for anything else."""
+    """Once a process: one line for each file others could change (it names
+    the fix), one for each search path entry that names nothing, and one
+    for every declaration or file skipped for anything else."""
     if _state["warned"] or _state["quiet"]:
         return
-    _state["warned"] = True
-    for problem in unread:
-        sys.stderr.write(f"llm-yaml-models: {problem}\n")
-    if not skipped:
-        return
-    shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
-    sys.stderr.write(
-        f"llm-yaml-models: skipped {printable(shown)}; run 'llm yaml-models validate' for details\n"
-    )
+    lines = [str(problem) for problem in unread] + [printable(line) for line in missing()]
+    if skipped:
+        shown = ", ".join(skipped[:3])
+        shown += f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        lines.append(f"skipped {printable(shown)}; run 'llm yaml-models validate' for details")
+    if lines:
+        _state["warned"] = True
+        sys.stderr.write("".join(f"llm-yaml-models: {line}\n" for line in lines))

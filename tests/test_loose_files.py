@@ -247,3 +247,32 @@ def test_an_acl_without_a_mask_is_the_mode():
     three = acl_bytes((USER_OBJ, RW, UNDEFINED), (GROUP_OBJ, RW, UNDEFINED), (OTHER, R, UNDEFINED))
     info = stat_of(0o664, gid=NOGROUP)
     assert trust.other_writer(info, trust.acl_entries(three)) == f"group {trust._group(NOGROUP)}"
+
+
+# -- a search path entry that names nothing ------------------------------------------------
+
+
+def test_validate_fails_on_a_search_path_entry_that_does_not_exist(tmp_path, run_llm, monkeypatch):
+    gone = tmp_path / "no-such-models"
+    monkeypatch.setenv("LLM_YAML_MODELS_PATH", str(gone))
+    validate = run_llm("yaml-models", "validate")
+    assert (validate.exit_code, validate.stdout, validate.stderr) == (
+        1,
+        f"LLM_YAML_MODELS_PATH entry {gone} does not exist\n",
+        "Error: 1 problem (0 models in 0 files usable)\n",
+    )
+
+
+def test_every_command_warns_once_about_it(write, models_dir, tmp_path, run_llm, monkeypatch):
+    write("m.yaml", "- model_id: m\n  backend: {type: markov}\n")
+    gone = tmp_path / "typo.yaml"
+    monkeypatch.setenv("LLM_YAML_MODELS_PATH", f"{models_dir}:{gone}")
+    result = run_llm("models", "list")
+    assert result.stderr == f"llm-yaml-models: LLM_YAML_MODELS_PATH entry {gone} does not exist\n"
+    assert yaml_ids(run_llm) == ["m"]
+    validate = run_llm("yaml-models", "validate")
+    assert (validate.exit_code, validate.stdout) == (
+        1,
+        f"LLM_YAML_MODELS_PATH entry {gone} does not exist\n",
+    )
+    assert validate.stderr == "Error: 1 problem (1 model in 1 file usable)\n"
