@@ -376,12 +376,15 @@ def import_command(file):
     from .importer import ImportError_, convert_file
 
     registered = {
-        n for m in _other_models() for n in ((m.model or m.async_model).model_id, *m.aliases)
+        "chat": {
+            n for m in _other_models() for n in ((m.model or m.async_model).model_id, *m.aliases)
+        },
+        "embedding": {n for m in _other_embedding_models() for n in (m.model.model_id, *m.aliases)},
     }
-    declared = {}
+    declared: dict[str, dict[str, str]] = {"chat": {}, "embedding": {}}
     for entry in registry.load(discover(), use_cache=False).entries:
         for name, loc, _ in entry.names():
-            declared.setdefault(name, f"at {entry.file}:{loc.line}:{loc.col}")
+            declared[entry.kind].setdefault(name, f"at {entry.file}:{loc.line}:{loc.col}")
     try:
         click.echo(convert_file(file, registered, declared), nl=False)
     except ImportError_ as exc:

@@ -335,6 +335,7 @@ DECLARATIONS = """\
   backend: {type: markov}
 """
 
+
 def refusals(path: Path, why: str) -> str:
     """A loose file is refused whole, unread."""
     return f"{path}:1:1: refusing the whole file: {why}\n"
