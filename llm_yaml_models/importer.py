@@ -94,7 +94,7 @@ class Converted:
         self.notes: list[str] = []
         self.dropped: str | None = None  # why the whole model was left out
         self.kind = "chat"  # or "embedding"
-        self.made: set[str] = set()  # values that expand on purpose ({{ env.VAR }})
+        self.made: set[str] = set()  # where a value expands on purpose: "backend.base_url"
         self.weight: int | float | None = None  # its share, as a deployment
 
     def note(self, text: str) -> None:
@@ -168,7 +168,7 @@ def _keep_literal(model: Converted) -> None:
     if model.dropped:
         return
     for where, value in _strings(model.keys.get("backend", {}), "backend"):
-        if value not in model.made and expands(value):
+        if where not in model.made and expands(value):
             model.drop(f"{where} {value!r} would be filled in here ({EXPANDS})")
             return
 
@@ -400,12 +400,10 @@ def _litellm_base(
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
             model.drop(f"api_base {api_base!r} names no environment variable")
             return None
-        model.made.add(api_base := "{{ env." + var + " }}")
+        api_base = "{{ env." + var + " }}"
+        model.made.add("backend.base_url")
     if api_base and preset == "anthropic-messages" and not api_base.rstrip("/").endswith("/v1"):
-        made = api_base in model.made
         api_base = api_base.rstrip("/") + "/v1"  # LiteLLM's api_base is the host; ours has /v1
-        if made:
-            model.made.add(api_base)
     return api_base or default
 
 
@@ -535,7 +533,7 @@ def _as_deployments(model: Converted, replicas: list[Converted]) -> None:
     keys = [r.keys.get("key") for r in replicas]
     shared_key = all(k == keys[0] for k in keys)  # else each its own, or none
     deployments = []
-    for replica in replicas:
+    for i, replica in enumerate(replicas):
         deployment = {"base_url": replica.keys["backend"]["base_url"]}
         if replica.keys["backend"]["model_name"] != backend["model_name"]:
             deployment["model_name"] = replica.keys["backend"]["model_name"]
@@ -546,7 +544,8 @@ def _as_deployments(model: Converted, replicas: list[Converted]) -> None:
         if replica.keys.get("limits"):
             deployment["limits"] = replica.keys["limits"]
         deployments.append(deployment)
-        model.made |= replica.made
+        if "backend.base_url" in replica.made:
+            model.made.add(f"backend.deployments[{i}].base_url")
     del backend["base_url"]
     backend["deployments"] = deployments
     model.keys.pop("limits", None)

@@ -111,6 +111,38 @@ def test_litellm_text_that_would_expand_drops_its_model(tmp_path, run_llm, write
     validates(run_llm, write, text)
 
 
+def test_an_expansion_the_import_made_covers_only_its_own_place(tmp_path, run_llm, write):
+    """``os.environ/VAR`` makes ``{{ env.VAR }}`` at the base URL (of each
+    deployment too); the same text elsewhere is still the source's text."""
+    source = tmp_path / "config.yaml"
+    source.write_text(
+        "model_list:\n"
+        "  - model_name: sneaky\n"
+        "    litellm_params:\n"
+        "      model: 'hosted_vllm/{{ env.SECRET }}'\n"
+        "      api_base: os.environ/SECRET\n"
+        "  - model_name: pair\n"
+        "    litellm_params: {model: hosted_vllm/llama, api_base: os.environ/BASE_ONE}\n"
+        "  - model_name: pair\n"
+        "    litellm_params: {model: hosted_vllm/llama, api_base: os.environ/BASE_TWO}\n"
+    )
+    text = imported(run_llm, source)
+    assert text == (
+        header(source) + "models:\n"
+        "  # model_list[0]: 'sneaky' dropped: backend.model_name '{{ env.SECRET }}' "
+        f"would be filled in here ({EXPANDS})\n"
+        "  - model_id: pair\n"
+        "    backend:\n"
+        "      type: http\n"
+        "      preset: openai-chat\n"
+        "      model_name: llama\n"
+        "      deployments:\n"
+        '        - {"base_url": "{{ env.BASE_ONE }}"}\n'
+        '        - {"base_url": "{{ env.BASE_TWO }}"}\n'
+    )
+    validates(run_llm, write, text)
+
+
 # -- a hostile file --------------------------------------------------------------------------
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
