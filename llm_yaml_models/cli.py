@@ -15,7 +15,7 @@ import llm
 from . import discovery, registry
 from .entries import Named
 from .errors import Problem, printable
-from .paths import discover, files_in, places
+from .paths import discover, files_in, missing, places
 
 
 @contextlib.contextmanager
@@ -239,12 +239,14 @@ def validate(paths):
     for warning in checked.warnings:
         click.echo(str(warning), err=True)
     problems = _empty_directories(paths) + checked.problems
-    for problem in problems:
-        click.echo(str(problem))
+    lost = [] if paths else missing()  # a search path entry that names nothing
+    for line in [*lost, *map(str, problems)]:
+        click.echo(printable(line))
     count = sum(f.error is None and f.kind != "template" for f in checked.found)
     summary = f"{_plural(count, 'model')} in {_plural(len(checked.files), 'file')}"
-    if problems:
-        raise click.ClickException(f"{_plural(len(problems), 'problem')} ({summary} usable)")
+    if problems or lost:
+        found = len(problems) + len(lost)
+        raise click.ClickException(f"{_plural(found, 'problem')} ({summary} usable)")
     click.echo(f"OK: {summary}, no problems")
 
 
@@ -374,12 +376,15 @@ def import_command(file):
     from .importer import ImportError_, convert_file
 
     registered = {
-        n for m in _other_models() for n in ((m.model or m.async_model).model_id, *m.aliases)
+        "chat": {
+            n for m in _other_models() for n in ((m.model or m.async_model).model_id, *m.aliases)
+        },
+        "embedding": {n for m in _other_embedding_models() for n in (m.model.model_id, *m.aliases)},
     }
-    declared = {}
+    declared: dict[str, dict[str, str]] = {"chat": {}, "embedding": {}}
     for entry in registry.load(discover(), use_cache=False).entries:
         for name, loc, _ in entry.names():
-            declared.setdefault(name, f"at {entry.file}:{loc.line}:{loc.col}")
+            declared[entry.kind].setdefault(name, f"at {entry.file}:{loc.line}:{loc.col}")
     try:
         click.echo(convert_file(file, registered, declared), nl=False)
     except ImportError_ as exc:

@@ -22,7 +22,11 @@ def load_file(file: str, *, deep: bool = False) -> FileResult:
 
     ``deep`` adds the checks that import code; only ``validate`` asks."""
     from .source import parse, read_text
+    from .trust import refuse_file
 
+    refusal = refuse_file(file)
+    if refusal:
+        return FileResult(file, problems=[refusal], skipped=[1], refused=True)
     try:
         doc = parse(file, read_text(file, file))
     except ConfigError as exc:

@@ -112,10 +112,13 @@ class FileResult:
     """What one file yielded: the models that loaded, every problem, and
     the lines of the declarations (or the file) that were skipped."""
 
-    __slots__ = ("file", "models", "problems", "skipped", "deps", "named", "warnings")
+    __slots__ = ("file", "models", "problems", "skipped", "deps", "named", "warnings", "refused")
 
-    def __init__(self, file: str, models=None, problems=None, skipped=None, deps=None):
+    def __init__(
+        self, file: str, models=None, problems=None, skipped=None, deps=None, refused=False
+    ):
         self.file = file
+        self.refused = refused  # whole, unread: others could change it (its one problem says how)
         self.models: list[ModelEntry] = models or []
         self.problems: list[Problem] = problems or []
         self.skipped: list[int] = skipped or []
@@ -132,6 +135,7 @@ class FileResult:
             "problems": [p.to_json() for p in self.problems],
             "skipped": self.skipped,
             "deps": self.deps,
+            "refused": self.refused,
         }
 
     @classmethod
@@ -142,4 +146,5 @@ class FileResult:
             [Problem.from_json(file, p) for p in data["problems"]],
             data["skipped"],
             data["deps"],
+            data["refused"],
         )

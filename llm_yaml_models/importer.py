@@ -43,7 +43,33 @@ PROVIDERS = {
     "together_ai": ("openai-chat", "https://api.together.xyz/v1"),
     "fireworks_ai": ("openai-chat", "https://api.fireworks.ai/inference/v1"),
     "perplexity": ("openai-chat", "https://api.perplexity.ai"),
+    "gemini": ("gemini", "https://generativelanguage.googleapis.com/v1beta"),
 }
+# LiteLLM provider -> (preset, default base_url), for mode: embedding
+EMBEDDING_PROVIDERS = {
+    "openai": ("openai-embeddings", OPENAI),
+    "hosted_vllm": ("openai-embeddings", None),
+    "lm_studio": ("openai-embeddings", "http://localhost:1234/v1"),
+    "openai_compatible": ("openai-embeddings", None),
+    "ollama": ("ollama-embed", "http://localhost:11434"),
+    "cohere": ("cohere-embed", "https://api.cohere.com"),
+}
+# The key LiteLLM reads for a provider when the entry gives no api_key: as
+# llm's key name, and the variable.
+PROVIDER_KEYS = {
+    "openai": ("openai", "OPENAI_API_KEY"),
+    "text-completion-openai": ("openai", "OPENAI_API_KEY"),
+    "anthropic": ("anthropic", "ANTHROPIC_API_KEY"),
+    "gemini": ("gemini", "GEMINI_API_KEY"),
+    "cohere": ("cohere", "COHERE_API_KEY"),
+}
+# What a preset calls LiteLLM's params (None: its API has no such setting).
+OPTION_NAMES = {
+    "anthropic-messages": {"stop": "stop_sequences", "seed": None},
+    "gemini": {"stop": "stop_sequences", "max_tokens": "max_output_tokens", "seed": None},
+    "ollama-chat": {"max_tokens": "num_predict"},
+}
+STOP_LISTS = {"anthropic-messages", "gemini", "ollama-chat"}  # their stop takes a list
 # LiteLLM params that become an option's default (sent with every prompt).
 FIXED = {
     "temperature": "number",
@@ -67,6 +93,9 @@ class Converted:
         self.keys: dict = {"model_id": model_id}
         self.notes: list[str] = []
         self.dropped: str | None = None  # why the whole model was left out
+        self.kind = "chat"  # or "embedding"
+        self.made: set[str] = set()  # where a value expands on purpose: "backend.base_url"
+        self.weight: int | float | None = None  # its share, as a deployment
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -83,23 +112,14 @@ def has_preset(name: str) -> bool:
 # -- reading -------------------------------------------------------------------
 
 
-def convert_file(path: str, registered: set[str], declared: dict[str, str]) -> str:
-    """The model file for ``path``, as text. ``registered``: names llm and
-    other plugins have, which the output shadows knowingly (``replace``);
-    ``declared``: names model files on the search path hold -> where."""
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except OSError as exc:
-        raise ImportError_(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        raise ImportError_(f"{where}: not YAML: {getattr(exc, 'problem', exc)}") from None
-    except UnicodeDecodeError:
-        raise ImportError_(f"{path}: not UTF-8 text") from None
+def convert_file(
+    path: str, registered: dict[str, set[str]], declared: dict[str, dict[str, str]]
+) -> str:
+    """The model file for ``path``, as text. ``registered``: per kind
+    (``chat``, ``embedding``), names llm and other plugins have, which the
+    output shadows knowingly (``replace``); ``declared``: per kind, names
+    model files on the search path hold -> where."""
+    data = _read(path)
     if isinstance(data, dict) and isinstance(data.get("model_list"), list):
         kind, models, extra = "a LiteLLM config.yaml", _litellm(data), _litellm_rest(data)
     elif isinstance(data, list):
@@ -109,8 +129,71 @@ def convert_file(path: str, registered: set[str], declared: dict[str, str]) -> s
             f"{path}: expected llm's extra-openai-models.yaml (a list of models) "
             "or a LiteLLM config.yaml (a mapping with model_list)"
         )
+    for model in models:
+        _keep_literal(model)
     _settle(models, registered, declared)
+    if kind.startswith("a LiteLLM"):
+        extra += _litellm_fallbacks(data, models, registered.get("chat", set()))
     return render(path, kind, models, extra)
+
+
+def _read(path: str):
+    """The file's plain value, parsed as model files are: within their
+    limits, so that an alias bomb is refused before it is expanded."""
+    from .errors import ConfigError
+    from .source import MAX_FILE_BYTES, parse
+
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ImportError_(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ImportError_(f"{path}: larger than 1 MiB, the limit of a model file")
+    try:
+        return parse(path, raw.decode("utf-8")).value
+    except UnicodeDecodeError:
+        raise ImportError_(f"{path}: not UTF-8 text") from None
+    except ConfigError as exc:
+        problem = exc.problems[0]
+        message = problem.message.replace("YAML syntax error: ", "not YAML: ", 1)
+        raise ImportError_(str(problem._replace(message=message))) from None
+
+
+def _keep_literal(model: Converted) -> None:
+    """Text the original tool sent as written must not become a template
+    here: a backend value that ``${VAR}`` or ``{{ name }}`` expansion would
+    change drops the model (a header, just the header), unless the import
+    made it so on purpose (LiteLLM's ``os.environ/VAR``)."""
+    if model.dropped:
+        return
+    for where, value in _strings(model.keys.get("backend", {}), "backend"):
+        if where not in model.made and expands(value):
+            model.drop(f"{where} {value!r} would be filled in here ({EXPANDS})")
+            return
+
+
+def _strings(value, where: str):
+    if isinstance(value, str):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{where}[{i}]")
+
+
+EXPANDS = (
+    "'${VAR}' and '{{ name }}' are templates in a model file; the original sent them as written"
+)
+
+
+def expands(text: str) -> bool:
+    """Whether a model file would fill in part of ``text``."""
+    from .templates import ENV_REF, PLACEHOLDER
+
+    return bool(ENV_REF.search(text) or PLACEHOLDER.search(text))
 
 
 def _text(value) -> str | None:
@@ -157,7 +240,7 @@ def _literal_headers(headers: dict, model: Converted) -> dict:
     filled in (with the environment's secrets): such a header is dropped."""
     out = {}
     for name, value in headers.items():
-        if "{{" in str(value) or "${" in str(value):
+        if expands(str(value)):
             model.note(
                 f"headers.{name} dropped: its value holds '{{{{' or '${{', which a model "
                 "file fills in (llm sends it as written)"
@@ -244,23 +327,21 @@ def _extra_flags(item: dict, model: Converted) -> None:
 
 
 def _litellm(data: dict) -> list[Converted]:
-    out: list[Converted] = []
-    first: dict[str, Converted] = {}
+    """One model per ``model_name``: several entries of one name are its
+    deployments (load balancing), as LiteLLM's router treats them."""
+    out: list[Converted | str] = []
+    groups: dict[str, list[Converted]] = {}
     for i, item in enumerate(data["model_list"]):
         where = f"model_list[{i}]"
         if not isinstance(item, dict) or not _text(item.get("model_name")):
             out.append(Converted("?", where).drop("it has no model_name"))
             continue
         name = item["model_name"]
-        if name in first:
-            first[name].note(
-                f"{where} is another deployment of '{name}' (load balancing): "
-                "not converted, one model per name"
-            )
-            continue
-        first[name] = model = _one_litellm(item, where)
-        out.append(model)
-    return out
+        if name not in groups:
+            groups[name] = []
+            out.append(name)
+        groups[name].append(_one_litellm(item, where))
+    return [_replicas(groups[m]) if isinstance(m, str) else m for m in out]
 
 
 def _one_litellm(item: dict, where: str) -> Converted:
@@ -268,41 +349,65 @@ def _one_litellm(item: dict, where: str) -> Converted:
     params = item.get("litellm_params")
     if not isinstance(params, dict) or not _text(params.get("model")):
         return model.drop("it has no litellm_params.model")
+    _model_info(item.get("model_info"), model)
     provider, _, name = params["model"].partition("/")
     if not name:
         provider, name = "openai", params["model"]
-    preset, base = PROVIDERS.get(provider, (None, None))
+    table = EMBEDDING_PROVIDERS if model.kind == "embedding" else PROVIDERS
+    preset, base = table.get(provider, (None, None))
+    kind = "embedding " if model.kind == "embedding" else ""
     if preset is None:
-        return model.drop(f"provider '{provider}' has no preset")
+        return model.drop(f"provider '{provider}' has no {kind}preset")
     if not has_preset(preset):
         return model.drop(f"provider '{provider}' needs the {preset} preset, which is missing")
-    api_base = _text(params.get("api_base"))
-    if api_base and api_base.startswith("os.environ/"):  # LiteLLM reads it from there
-        var = api_base.removeprefix("os.environ/")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
-            return model.drop(f"api_base {api_base!r} names no environment variable")
-        api_base = "${" + var + "}"
-    base = _litellm_base(api_base, preset, base)
-    if base is None:
-        return model.drop(f"provider '{provider}' needs api_base")
-    if provider == "ollama":
+    base = _litellm_base(_text(params.get("api_base")), preset, base, model)
+    if base is None and not model.dropped:
+        model.drop(f"provider '{provider}' needs api_base")
+    if model.dropped:
+        return model
+    if provider == "ollama" and model.kind == "chat":
         model.note("ollama/ (LiteLLM's /api/generate) became ollama-chat (/api/chat)")
     backend = {"type": "http", "preset": preset, "base_url": base, "model_name": name}
     model.keys["backend"] = backend
-    _litellm_params(params, backend, model)
+    _litellm_params(params, backend, model, preset)
+    if "api_key" not in params and provider in PROVIDER_KEYS:
+        key, env = PROVIDER_KEYS[provider]
+        model.keys["key"] = {"name": key, "env": env}  # where LiteLLM looks for it
     for key in item:
-        if key not in ("model_name", "litellm_params"):
+        if key not in ("model_name", "litellm_params", "model_info"):
             model.note(f"{key} dropped: not converted")
     return model
 
 
-def _litellm_base(api_base: str | None, preset: str, default: str | None) -> str | None:
+def _model_info(info, model: Converted) -> None:
+    """``mode: embedding`` makes an embedding model; the rest is LiteLLM's bookkeeping."""
+    if not isinstance(info, dict):
+        return
+    if info.get("mode") == "embedding":
+        model.kind = "embedding"
+    for key in info:
+        if not (key == "mode" and info[key] in ("embedding", "chat")):
+            model.note(f"model_info.{key} dropped: not converted")
+
+
+def _litellm_base(
+    api_base: str | None, preset: str, default: str | None, model: Converted
+) -> str | None:
+    """The base URL: LiteLLM's ``os.environ/VAR`` is read at each request, as
+    LiteLLM reads it (so the output validates with VAR unset)."""
+    if api_base and api_base.startswith("os.environ/"):
+        var = api_base.removeprefix("os.environ/")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+            model.drop(f"api_base {api_base!r} names no environment variable")
+            return None
+        api_base = "{{ env." + var + " }}"
+        model.made.add("backend.base_url")
     if api_base and preset == "anthropic-messages" and not api_base.rstrip("/").endswith("/v1"):
-        return api_base.rstrip("/") + "/v1"  # LiteLLM's api_base is the host; ours has /v1
+        api_base = api_base.rstrip("/") + "/v1"  # LiteLLM's api_base is the host; ours has /v1
     return api_base or default
 
 
-def _litellm_params(params: dict, backend: dict, model: Converted) -> None:
+def _litellm_params(params: dict, backend: dict, model: Converted, preset: str) -> None:
     options = {}
     for key, value in params.items():
         if key in ("model", "api_base"):
@@ -313,14 +418,43 @@ def _litellm_params(params: dict, backend: dict, model: Converted) -> None:
             backend["timeout"] = value
         elif key == "max_retries" and isinstance(value, int) and 0 <= value <= 10:
             backend["retries"] = value
-        elif key == "api_version" and isinstance(value, str):
+        elif key == "api_version" and isinstance(value, str) and "os.environ/" not in value:
             backend["api_version"] = value
-        elif key in FIXED and _fits(value, FIXED[key]):
-            options[key] = {"type": FIXED[key], "default": value}
+        elif key in ("rpm", "tpm") and _positive(value) and model.kind == "chat":
+            model.keys.setdefault("limits", {})[key] = value
+        elif key == "weight" and type(value) in (int, float) and 0 < value <= 1_000_000:
+            model.weight = value
+        elif key in FIXED and model.kind == "chat" and _option(key, value, preset, options):
+            pass
         else:
             model.note(f"litellm_params.{key} dropped: not converted")
     if options:
         model.keys["options"] = options
+
+
+def _positive(value) -> bool:
+    return type(value) is int and value >= 1
+
+
+def _option(key: str, value, preset: str, options: dict) -> bool:
+    """``value`` as the default of the option ``preset`` calls ``key``, if it
+    has one and the value fits."""
+    name = OPTION_NAMES.get(preset, {}).get(key, key)
+    if name is None:
+        return False
+    if key == "stop":
+        stops = [value] if isinstance(value, str) else value
+        if not (isinstance(stops, list) and stops and all(isinstance(s, str) for s in stops)):
+            return False
+        if isinstance(value, str) and preset not in STOP_LISTS:
+            options[name] = {"type": "string", "default": value}
+        else:
+            options[name] = {"type": "array", "items": {"type": "string"}, "default": stops}
+        return True
+    if not _fits(value, FIXED[key]):
+        return False
+    options[name] = {"type": FIXED[key], "default": value}
+    return True
 
 
 def _fits(value, kind: str) -> bool:
@@ -340,21 +474,149 @@ def _litellm_key(value, model: Converted) -> None:
     model.note(f"api_key is not copied here: store it with 'llm keys set {name}'")
 
 
+# -- several entries of one model_name: deployments --------------------------------
+
+
+def _replicas(replicas: list[Converted]) -> Converted:
+    """The entries of one ``model_name`` as one model. Entries on the first
+    one's API become its deployments; the rest are comments."""
+    first, others = replicas[0], replicas[1:]
+    for replica in others:
+        for note in replica.notes:
+            first.note(f"{replica.where}: {note}")
+    if first.dropped or not others:
+        if first.weight is not None and not others:
+            first.note("litellm_params.weight dropped: one deployment")
+        return first
+    same = []
+    for replica in others:
+        why = replica.dropped or _not_a_deployment(first, replica)
+        if why:
+            first.note(f"{replica.where} dropped: {why}")
+            continue
+        same.append(replica)
+        ours, theirs = _shared(first), _shared(replica)
+        differ = [k for k in dict.fromkeys([*ours, *theirs]) if ours.get(k) != theirs.get(k)]
+        if differ:
+            first.note(
+                f"{replica.where}: its {', '.join(differ)} differ from {first.where}'s, "
+                "whose apply to every deployment"
+            )
+    if same:
+        _as_deployments(first, [first, *same])
+    return first
+
+
+def _not_a_deployment(first: Converted, other: Converted) -> str | None:
+    """Why ``other`` cannot be a deployment of ``first``: a deployment is
+    another server of the same API."""
+    if first.kind != other.kind:
+        return f"'{first.model_id}' is a {first.kind} model, and this entry an {other.kind} one"
+    if first.kind == "embedding":
+        return f"another server of '{first.model_id}': an embedding model has one"
+    ours, theirs = first.keys["backend"]["preset"], other.keys["backend"]["preset"]
+    if ours != theirs:
+        return f"another server of '{first.model_id}', on the {theirs} API, not {ours}"
+    return None
+
+
+def _shared(model: Converted) -> dict:
+    """What the deployments of one model have in common: all but where it is,
+    what that server calls it, its key, weight and limits."""
+    backend = model.keys["backend"]
+    shared = {k: v for k, v in backend.items() if k not in ("base_url", "model_name")}
+    return {**shared, "options": model.keys.get("options")}
+
+
+def _as_deployments(model: Converted, replicas: list[Converted]) -> None:
+    backend = model.keys["backend"]
+    keys = [r.keys.get("key") for r in replicas]
+    shared_key = all(k == keys[0] for k in keys)  # else each its own, or none
+    deployments = []
+    for i, replica in enumerate(replicas):
+        deployment = {"base_url": replica.keys["backend"]["base_url"]}
+        if replica.keys["backend"]["model_name"] != backend["model_name"]:
+            deployment["model_name"] = replica.keys["backend"]["model_name"]
+        if not shared_key and replica.keys.get("key"):
+            deployment["key"] = replica.keys["key"]
+        if replica.weight is not None:
+            deployment["weight"] = replica.weight
+        if replica.keys.get("limits"):
+            deployment["limits"] = replica.keys["limits"]
+        deployments.append(deployment)
+        if "backend.base_url" in replica.made:
+            model.made.add(f"backend.deployments[{i}].base_url")
+    del backend["base_url"]
+    backend["deployments"] = deployments
+    model.keys.pop("limits", None)
+    if not shared_key:
+        model.keys.pop("key", None)
+
+
+# -- router_settings.fallbacks --------------------------------------------------------
+
+
+def _litellm_fallbacks(data: dict, models: list[Converted], registered: set[str]) -> list[str]:
+    """``router_settings.fallbacks`` ({name: [names]} items) as ``fallbacks``
+    of the models that kept their names; one that names no chat model here
+    or that leads back to its model is a comment. Returns notes for what
+    else router_settings held."""
+    router = data.get("router_settings")
+    if not isinstance(router, dict):
+        return [] if router is None else ["router_settings: not converted"]
+    chat = {m.model_id: m for m in models if not m.dropped and m.kind == "chat"}
+    for item in router.get("fallbacks") or []:
+        for source, targets in item.items() if isinstance(item, dict) else ():
+            model = chat.get(source)
+            if model is None:
+                continue
+            for target in targets if isinstance(targets, list) else [targets]:
+                _fallback(model, target, chat, registered)
+    return [f"router_settings.{key}: not converted" for key in router if key != "fallbacks"]
+
+
+def _fallback(model: Converted, target, chat: dict, registered: set[str]) -> None:
+    held = model.keys.setdefault("fallbacks", [])
+    if not isinstance(target, str) or (target not in chat and target not in registered):
+        model.note(f"fallback {target!r} dropped: no chat model of that name here")
+    elif target == model.model_id or model.model_id in _reachable(target, chat):
+        model.note(f"fallback '{target}' dropped: it leads back to this model")
+    elif target not in held:
+        held.append(target)
+    if not held:
+        del model.keys["fallbacks"]
+
+
+def _reachable(start: str, chat: dict) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:  # each name once: bounded by the models
+        name = todo.pop()
+        if name in seen or name not in chat:
+            continue
+        seen.add(name)
+        todo += chat[name].keys.get("fallbacks", [])
+    return seen
+
+
 def _litellm_rest(data: dict) -> list[str]:
-    return [f"{key}: not converted" for key in data if key != "model_list"]
+    return [f"{key}: not converted" for key in data if key not in ("model_list", "router_settings")]
 
 
 # -- names: what the output may take -------------------------------------------
 
 
-def _settle(models: list[Converted], registered: set[str], declared: dict[str, str]) -> None:
+def _settle(
+    models: list[Converted], registered: dict[str, set[str]], declared: dict[str, dict[str, str]]
+) -> None:
     """Names the output could not load with: one llm -m cannot take drops
     the model, one a model file or this output holds drops it (or the
-    alias), one llm has is shadowed knowingly with ``replace: true``."""
-    held = dict(declared)
+    alias), one llm has is shadowed knowingly with ``replace: true``. Chat
+    and embedding models have names of their own, as in llm."""
+    helds = {kind: dict(declared.get(kind, {})) for kind in ("chat", "embedding")}
     for model in models:
         if model.dropped:
             continue
+        held, taken_names = helds[model.kind], registered.get(model.kind, set())
         if not (NAME.match(model.model_id) and model.model_id.isprintable()):
             model.drop(f"{model.model_id!r} is not a name llm -m can take")
             continue
@@ -370,7 +632,7 @@ def _settle(models: list[Converted], registered: set[str], declared: dict[str, s
         else:
             model.keys.pop("aliases", None)
         names = [model.model_id, *kept]
-        taken = [n for n in names if n in registered]
+        taken = [n for n in names if n in taken_names]
         if taken:
             model.keys["replace"] = True
             model.note(f"replace: llm already has {', '.join(map(repr, taken))}")
@@ -383,13 +645,17 @@ def _settle(models: list[Converted], registered: set[str], declared: dict[str, s
 def render(path: str, kind: str, models: list[Converted], extra: list[str]) -> str:
     lines = [_comment(f"Converted by 'llm yaml-models import' from {kind}: {path}")]
     lines += [_comment(f"dropped: {note}") for note in extra]
-    kept = [m for m in models if not m.dropped]
-    lines.append("models:" if kept else "models: []")
-    for model in models:
-        if model.dropped:
-            lines.append(_comment(f"{model.where}: '{model.model_id}' dropped: {model.dropped}", 2))
+    for section, heading in (("chat", "models"), ("embedding", "embedding_models")):
+        mine = [m for m in models if m.kind == section]
+        if section == "embedding" and not mine:
             continue
-        lines += _model_lines(model)
+        lines.append(f"{heading}:" if any(not m.dropped for m in mine) else f"{heading}: []")
+        for model in mine:
+            if model.dropped:
+                why = f"{model.where}: '{model.model_id}' dropped: {model.dropped}"
+                lines.append(_comment(why, 2))
+            else:
+                lines += _model_lines(model)
     return "\n".join(lines) + "\n"
 
 
@@ -399,7 +665,12 @@ def _model_lines(model: Converted) -> list[str]:
         lead = "  - " if n == 0 else "    "
         if isinstance(value, dict) and value and key in ("backend", "options"):
             out.append(f"{lead}{key}:")
-            out += [f"      {_key(k)}: {_value(v)}" for k, v in value.items()]
+            for name, item in value.items():
+                if name == "deployments":  # one line each
+                    out.append(f"      {name}:")
+                    out += [f"        - {_value(deployment)}" for deployment in item]
+                else:
+                    out.append(f"      {_key(name)}: {_value(item)}")
         else:
             out.append(f"{lead}{key}: {_value(value)}")
     out += [_comment(note, 4) for note in model.notes]

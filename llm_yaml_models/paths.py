@@ -29,6 +29,17 @@ def places() -> list[Place]:
     return out
 
 
+def missing() -> list[str]:
+    """One line for each LLM_YAML_MODELS_PATH entry that names nothing: a
+    misspelt entry would otherwise leave its models out without a word. (A
+    broken symlink is a file to load, which says what is wrong with it.)"""
+    return [
+        f"{ENV_PATH} entry {place.path} does not exist"
+        for place in places()
+        if place.origin == ENV_PATH and not place.exists and not place.path.is_symlink()
+    ]
+
+
 def files_in(path: Path) -> list[Path]:
     """The model files a search-path entry names: a file, or a directory's
     ``*.yaml`` and ``*.yml`` files in name order."""

@@ -22,10 +22,10 @@ import llm
 from . import __version__
 from .entries import FileResult, ModelEntry, Named
 from .errors import Problem, printable
-from .paths import discover, schema_stamp, write_atomically
+from .paths import discover, missing, schema_stamp, write_atomically
 
 CACHE_NAME = "yaml-models-cache.json"
-CACHE_FORMAT = 3  # bump when FileResult's JSON shape changes
+CACHE_FORMAT = 4  # bump when FileResult's JSON shape changes
 
 
 class Loaded:
@@ -39,6 +39,7 @@ class Loaded:
         # (file, line, what it names, why) of each skipped declaration or file
         self.rejected: list[tuple[str, int, Named, str]] = []
         self.warnings: list[Problem] = []
+        self.refused: list[Problem] = []  # files others could change, unread
 
     @property
     def skipped(self) -> list[str]:
@@ -46,13 +47,13 @@ class Loaded:
         return [f"{file}:{line}" for file, line, _, _ in self.rejected]
 
 
-def signature(path: str, *, trusted: bool = True) -> list | None:
+def signature(path: str) -> list | None:
     """What says a file is unchanged. mtime and size alone are not enough:
     ``cp -p``, ``touch -r`` and ``rsync -t`` put the mtime back after a
-    change, but no one can set the ctime. For a model file (``trusted``),
-    the owners, groups and modes of it and the directories above it too:
-    whether it may be trusted depends on them, and chmod changes no mtime.
-    A file it depends on (a corpus) is trusted or not at its own use."""
+    change, but no one can set the ctime. And the owners, groups, modes and
+    ACLs of it and the directories above it: whether a model file, or a
+    file it brings in (a corpus), may be trusted depends on them, and chmod
+    and setfacl change no mtime."""
     from .trust import stamp
 
     try:
@@ -60,7 +61,7 @@ def signature(path: str, *, trusted: bool = True) -> list | None:
     except OSError:
         return None
     found = [info.st_mtime_ns, info.st_size, info.st_ino, info.st_dev, info.st_ctime_ns]
-    return found + stamp(path) if trusted else found
+    return found + stamp(path)
 
 
 # The cache is read on every llm command: far past what any set of model
@@ -138,7 +139,7 @@ class Cache:
             if entry.get("digest") != _digest(file, entry):
                 return None
             deps = entry["deps"].items()
-            if any(signature(dep, trusted=False) != dep_sig for dep, dep_sig in deps):
+            if any(signature(dep) != dep_sig for dep, dep_sig in deps):
                 return None
             result = FileResult.from_json(file, entry["result"])
             if all(_intact(model) for model in result.models):
@@ -149,7 +150,7 @@ class Cache:
 
     def put(self, file: str, sig: list | None, result: FileResult) -> None:
         if sig is not None:
-            deps = {dep: signature(dep, trusted=False) for dep in result.deps}
+            deps = {dep: signature(dep) for dep in result.deps}
             entry = {"sig": sig, "deps": deps, "result": result.to_json()}
             self.files[file] = {**entry, "digest": _digest(file, entry)}
             self.dirty = True
@@ -219,6 +220,8 @@ def _combine(results: list[FileResult], names: list[str]) -> Loaded:
     for result in results:
         loaded.problems += result.problems
         loaded.warnings += result.warnings
+        if result.refused:
+            loaded.refused += result.problems
         for line in result.skipped:
             named = result.named.get(line, Named(None, (), None))
             loaded.rejected.append((result.file, line, named, "see 'llm yaml-models validate'"))
@@ -331,13 +334,13 @@ def _registrations(kind: str, others: list) -> list[tuple]:
         refused = settle(loaded, others)
     # A discovered id that another model has is not registered, silently:
     # servers list what they list ('llm yaml-models list' says why).
-    skipped = loaded.skipped + [
+    unread = {f"{p.file}:{p.line}" for p in loaded.refused}
+    skipped = [s for s in loaded.skipped if s not in unread] + [
         loaded.entries[i].source
         for i in sorted(refused)
         if not discovery.is_discovered(loaded.entries[i])
     ]
-    if skipped:
-        warn_once(skipped)
+    warn_once(skipped, loaded.refused)
     return [
         (*models[i], entry.aliases)
         for i, entry in enumerate(loaded.entries)
@@ -388,11 +391,17 @@ def _release(models: list) -> None:
             model.release()
 
 
-def warn_once(skipped: list[str]) -> None:
+def warn_once(skipped: list[str], unread: list[Problem] = ()) -> None:
+    """Once a process: one line for each file others could change (it names
+    the fix), one for each search path entry that names nothing, and one
+    for every declaration or file skipped for anything else."""
     if _state["warned"] or _state["quiet"]:
         return
-    _state["warned"] = True
-    shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
-    sys.stderr.write(
-        f"llm-yaml-models: skipped {printable(shown)}; run 'llm yaml-models validate' for details\n"
-    )
+    lines = [str(problem) for problem in unread] + [printable(line) for line in missing()]
+    if skipped:
+        shown = ", ".join(skipped[:3])
+        shown += f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        lines.append(f"skipped {printable(shown)}; run 'llm yaml-models validate' for details")
+    if lines:
+        _state["warned"] = True
+        sys.stderr.write("".join(f"llm-yaml-models: {line}\n" for line in lines))

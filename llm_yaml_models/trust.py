@@ -1,11 +1,17 @@
-"""May other users change what a file says? Asked before a declaration in it
-sends a key, expands environment variables or runs code.
+"""May other users change what a file says? Asked of every model file before
+it is read (one that others could change is refused whole), of the cache
+files, and of every file a declaration brings in (a corpus, a callable's
+module) before it is used.
 
 As OpenSSH's ``safe_path``: the file and every directory above it, up to
-``/``, must belong to you or root and be writable by neither group nor
-others; otherwise another user could rewrite the file, or swap it or a
-directory for their own, and point your key at their server. Both the path
-as written and the one its symlinks resolve to are checked.
+``/``, must belong to you or root and be writable by no one else; otherwise
+another user could rewrite the file, or swap it or a directory for their
+own, and point your key at their server. Both the path as written and the
+one its symlinks resolve to are checked. Who may write is read as the
+kernel decides it: the mode bits, and the POSIX access ACL where there is
+one (a named user or group with write, within the ACL's mask). A default
+ACL gives no access to the directory itself; what it gives the files made
+there shows in their own access ACLs, which are read.
 
 Two allowances. As Debian's and Ubuntu's ssh, a group may write when its
 only member is the owner (a user private group, where umask 002 makes
@@ -17,67 +23,47 @@ can add files beside yours but not replace yours or the directories below.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import stat
-from typing import TYPE_CHECKING, Any
+import struct
+import zlib
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .errors import Problem
-    from .source import Document, PathT
+    from .source import Document
 
-_GROUP_OR_OTHERS = stat.S_IWGRP | stat.S_IWOTH
+# linux/posix_acl_xattr.h: a version, then (tag, perm, id) entries.
+ACL_XATTR = "system.posix_acl_access"
+ACL_VERSION = 2
+ACL_USER, ACL_GROUP_OBJ, ACL_GROUP, ACL_MASK = 0x02, 0x04, 0x08, 0x10
+ACL_WRITE = 0x02
+_HEADER, _ENTRY = struct.Struct("<I"), struct.Struct("<HHI")
+_NO_ACL = {errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+def refuse_file(file: str) -> Problem | None:
+    """Why the model file ``file`` is not read at all, if others could change it."""
+    from .errors import Problem
+
+    why = loose(file)
+    return Problem(file, 1, 1, "", f"refusing the whole file: {why}") if why else None
 
 
 def check_declaration(data: dict, doc: Document, origin) -> list[Problem]:
-    """A located refusal if ``data`` (one merged, valid declaration) sends a
-    key or the environment, or runs code, and others could change its file."""
-    risk = _risk(data)
-    why = loose(doc.file) if risk else None
+    """A located refusal for each file the declaration brings in (its
+    corpus) that others could change. The model file itself was vouched for
+    before it was read; a callable's module is vouched for as it is imported."""
+    corpus = data["backend"].get("corpus") if data["backend"]["type"] == "markov" else None
+    if not corpus:
+        return []
+    path = os.path.join(os.path.dirname(doc.file), corpus)
+    why = loose(path) if os.path.exists(path) else None
     if not why:
         return []
-    path, what = risk
-    return [doc.problem(origin(path), f"refusing to {what}: {why}")]
-
-
-def _risk(data: dict) -> tuple[PathT, str] | None:
-    """Where the declaration first sends a secret or names code, and what
-    it would do (``"send the key 'openai'"``)."""
-    places: list[PathT] = []
-    sends = []
-    if data.get("key"):
-        places.append(("key",))
-        sends.append(f"the key '{data['key']['name']}'")
-    names: dict[str, None] = {}
-    for path, name in _env_refs(data, ()):
-        places.append(path)
-        names[name] = None
-    if names:
-        plural = "s" if len(names) > 1 else ""
-        sends.append(f"environment variable{plural} {', '.join(names)}")
-    actions = [f"send {' and '.join(sends)}"] if sends else []
-    if data["backend"]["type"] == "python":
-        places.append(("backend", "callable"))
-        actions.append(f"run {data['backend']['callable']}")
-    return (places[0], " and ".join(actions)) if actions else None
-
-
-def _env_refs(value: Any, path: PathT):
-    """(path, variable) for every ``${VAR}`` and ``{{ env.VAR }}``."""
-    from .templates import ENV_REF, PLACEHOLDER
-
-    if isinstance(value, str):
-        for match in ENV_REF.finditer(value):
-            yield path, match.group(1)
-        for name in PLACEHOLDER.findall(value):
-            if name.startswith("env."):
-                yield path, name[4:]
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _env_refs(item, (*path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _env_refs(item, (*path, i))
+    return [doc.problem(origin(("backend", "corpus")), f"refusing to read the corpus: {why}")]
 
 
 def loose(path: str | os.PathLike) -> str | None:
@@ -96,17 +82,24 @@ def loose(path: str | os.PathLike) -> str | None:
 
 
 def stamp(path: str | os.PathLike) -> list[int]:
-    """The owners, groups and modes ``loose`` reads: a cached verdict is stale once
-    any of them changes (chmod changes no mtime)."""
+    """The owners, groups, modes and ACLs ``loose`` reads: a cached verdict is
+    stale once any of them changes (chmod and setfacl change no mtime)."""
     out = []
     for component in _components(path):
         try:
             info = os.stat(component)
         except OSError:
-            out += [-1, -1, -1]
+            out += [-1, -1, -1, -1]
             continue
-        out += [info.st_uid, info.st_gid, info.st_mode]
+        out += [info.st_uid, info.st_gid, info.st_mode, _acl_stamp(component)]
     return out
+
+
+def _acl_stamp(path: str) -> int:
+    try:
+        return zlib.crc32(read_acl(path))
+    except OSError:
+        return -1
 
 
 def _components(path: str | os.PathLike) -> list[str]:
@@ -126,14 +119,64 @@ def _why(info: os.stat_result, path: str, *, is_file: bool) -> str | None:
     if info.st_uid not in (os.getuid(), 0):
         me = _user(os.getuid())
         return f"{path} belongs to user {_user(info.st_uid)}; fix it with: chown {me} {path}"
-    writable = info.st_mode & _GROUP_OR_OTHERS
-    sticky_dir = not is_file and stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX
-    if not writable or sticky_dir:
+    if not is_file and stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX:
         return None
-    if writable == stat.S_IWGRP and _sole_member(info.st_gid) == info.st_uid:
-        return None
-    who = "any user" if info.st_mode & stat.S_IWOTH else f"group {_group(info.st_gid)}"
-    return f"{who} can write to {path}; fix it with: chmod go-w {path}"
+    try:
+        entries = acl_entries(read_acl(path))
+    except (OSError, ValueError):
+        return f"the ACL of {path} cannot be read; fix it with: setfacl -b {path}"
+    who = other_writer(info, entries)
+    return f"{who} can write to {path}; fix it with: chmod go-w {path}" if who else None
+
+
+def other_writer(info: os.stat_result, acl: list[tuple[int, int, int]]) -> str | None:
+    """Who but the owner and root may write to a file of this mode and access
+    ACL: ``"any user"``, ``"user NAME"``, ``"group NAME"``, or None."""
+    if info.st_mode & stat.S_IWOTH:
+        return "any user"
+    masks = [perm for tag, perm, _ in acl if tag == ACL_MASK]
+    # Without a mask (no ACL, or one of three entries) the group bits are
+    # the owning group's; with one, they are the mask, and the owning group
+    # has an entry of its own, within the mask as every named entry is.
+    group = ACL_WRITE if info.st_mode & stat.S_IWGRP else 0
+    if masks:
+        group = next((perm for tag, perm, _ in acl if tag == ACL_GROUP_OBJ), ACL_WRITE)
+    mask = masks[0] if masks else ACL_WRITE
+    named = [(tag, perm, who) for tag, perm, who in acl if tag in (ACL_USER, ACL_GROUP)]
+    for tag, perm, who in [(ACL_GROUP_OBJ, group, info.st_gid), *named]:
+        if not perm & mask & ACL_WRITE:
+            continue
+        if tag == ACL_USER and who not in (info.st_uid, 0):
+            return f"user {_user(who)}"
+        if tag != ACL_USER and _sole_member(who) != info.st_uid:
+            return f"group {_group(who)}"
+    return None
+
+
+def read_acl(path: str | os.PathLike) -> bytes:
+    """The file's access ACL as the kernel stores it; empty where it has
+    none or the system has no ACLs."""
+    getxattr = getattr(os, "getxattr", None)
+    if getxattr is None:
+        return b""
+    try:
+        return getxattr(path, ACL_XATTR)
+    except OSError as exc:
+        if exc.errno in _NO_ACL:
+            return b""
+        raise
+
+
+def acl_entries(raw: bytes) -> list[tuple[int, int, int]]:
+    """(tag, perm, id) for each entry of ``raw``; ValueError if it is not an ACL."""
+    if not raw:
+        return []
+    if len(raw) < _HEADER.size or (len(raw) - _HEADER.size) % _ENTRY.size:
+        raise ValueError(f"an ACL of {len(raw)} bytes")
+    (version,) = _HEADER.unpack_from(raw)
+    if version != ACL_VERSION:
+        raise ValueError(f"an ACL of version {version}")
+    return [_ENTRY.unpack_from(raw, at) for at in range(_HEADER.size, len(raw), _ENTRY.size)]
 
 
 @functools.cache

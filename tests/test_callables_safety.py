@@ -335,31 +335,10 @@ DECLARATIONS = """\
   backend: {type: markov}
 """
 
-# (path in the file, what it would send, the text just before its value)
-SENDS = [
-    ("[0].key", "send the key 'secret-service'", "key: "),
-    ("[1].backend.headers.x-api-key", "send environment variable GEMINI_API_KEY", "x-api-key: "),
-    (
-        "[2].backend.body.aws",
-        "send environment variables AWS_SECRET_ACCESS_KEY, HOME",
-        "aws: ",
-    ),
-]
-
-
-def located(path: Path, before: str) -> str:
-    """FILE:LINE:COL of the value after the first ``before``."""
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if before in line:
-            return f"{path}:{number}:{line.index(before) + len(before) + 1}"
-    raise AssertionError(before)
-
 
 def refusals(path: Path, why: str) -> str:
-    return "".join(
-        f"{located(path, before)}: {where}: refusing to {what}: {why}\n"
-        for where, what, before in SENDS
-    )
+    """A loose file is refused whole, unread."""
+    return f"{path}:1:1: refusing the whole file: {why}\n"
 
 
 @pytest.fixture
@@ -391,11 +370,8 @@ def loaded_ids(run_llm) -> list[str]:
 
 def assert_refused_at_load(run_llm, path: Path, why: str) -> None:
     result = run_llm("models", "list")
-    skipped = ", ".join(f"{path}:{line}" for line in (1, 4, 10))
-    assert result.stderr == (
-        f"llm-yaml-models: skipped {skipped}; run 'llm yaml-models validate' for details\n"
-    )
-    assert loaded_ids(run_llm) == ["plain-chain", "good"]
+    assert result.stderr == f"llm-yaml-models: {refusals(path, why)}"
+    assert loaded_ids(run_llm) == ["good"]
     validate = run_llm("yaml-models", "validate")
     assert (validate.exit_code, validate.stdout) == (1, refusals(path, why))
 
@@ -450,11 +426,11 @@ def test_a_loose_directory_behind_a_symlink_is_noticed(nested, tmp_path, run_llm
 def test_fixing_the_mode_is_noticed_though_the_file_is_unchanged(nested, run_llm):
     """chmod changes no mtime: the cached verdict must not outlive it."""
     nested.parent.chmod(0o777)
-    assert loaded_ids(run_llm) == ["plain-chain", "good"]
+    assert loaded_ids(run_llm) == ["good"]
     nested.parent.chmod(0o755)
     assert loaded_ids(run_llm) == ["keyed", "env-header", "env-template", "plain-chain", "good"]
     nested.parent.parent.chmod(0o777)  # and the other way round
-    assert loaded_ids(run_llm) == ["plain-chain", "good"]
+    assert loaded_ids(run_llm) == ["good"]
 
 
 def test_tidy_files_load_as_before(nested, run_llm):
@@ -475,7 +451,7 @@ def test_the_runtime_refusal_names_the_callable(write, run_llm):
 
 
 def test_a_declaration_inherits_its_key_from_defaults(tmp_path, run_llm, monkeypatch):
-    """A key from ``defaults`` is refused once, at the defaults."""
+    """A key from ``defaults`` in a loose file: the file is refused once, whole."""
     path = tmp_path / "d.yaml"
     path.write_text(
         textwrap.dedent(
@@ -494,6 +470,4 @@ def test_a_declaration_inherits_its_key_from_defaults(tmp_path, run_llm, monkeyp
     monkeypatch.setenv("LLM_YAML_MODELS_PATH", str(path))
     validate = run_llm("yaml-models", "validate")
     why = f"any user can write to {path}; fix it with: chmod go-w {path}"
-    assert validate.stdout == (
-        f"{path}:2:8: defaults.key: refusing to send the key 'shared': {why}\n"
-    )
+    assert validate.stdout == refusals(path, why)

@@ -231,14 +231,17 @@ def test_a_litellm_config_as_a_model_file(server, tmp_path, run_llm, write, llm_
         "    backend:\n"
         "      type: http\n"
         "      preset: openai-chat\n"
-        f'      base_url: "{server.url}/v1"\n'
         "      model_name: gpt-4o-mini\n"
         "      timeout: 30\n"
-        '    key: {"name": "work_openai_key", "env": "WORK_OPENAI_KEY"}\n'
+        "      deployments:\n"
+        f'        - {{"base_url": "{server.url}/v1", '
+        '"key": {"name": "work_openai_key", "env": "WORK_OPENAI_KEY"}}\n'
+        f'        - {{"base_url": "{server.url}/backup/v1", '
+        '"key": {"name": "openai", "env": "OPENAI_API_KEY"}}\n'
         "    options:\n"
         '      temperature: {"type": "number", "default": 0.25}\n'
-        "    # model_list[1] is another deployment of 'work-gpt' (load balancing): "
-        "not converted, one model per name\n"
+        "    # model_list[1]: its timeout, options differ from model_list[0]'s, "
+        "whose apply to every deployment\n"
         "  - model_id: claude\n"
         "    backend:\n"
         "      type: http\n"
@@ -253,7 +256,7 @@ def test_a_litellm_config_as_a_model_file(server, tmp_path, run_llm, write, llm_
         "      preset: ollama-chat\n"
         '      base_url: "http://localhost:11434"\n'
         "      model_name: llama3\n"
-        "    # litellm_params.rpm dropped: not converted\n"
+        '    limits: {"rpm": 10}\n'
         "  # model_list[4]: 'aws' dropped: provider 'bedrock' has no preset\n"
     )
     passes_validate(run_llm, write, text)
@@ -292,7 +295,10 @@ def test_strings_that_would_break_yaml_stay_strings(tmp_path, run_llm, write):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("- a: [\n", "{file}:2:1: not YAML: expected the node content, but found '<stream end>'"),
+        (
+            "- a: [\n",
+            "{file}:2:1: not YAML: did not find expected node content while parsing a flow node",
+        ),
         ("title: no models\n", None),
         (b"\xff\xfe", "{file}: not UTF-8 text"),
     ],
@@ -342,13 +348,13 @@ def test_a_litellm_api_base_from_the_environment_stays_so(
         "    backend:\n"
         "      type: http\n"
         "      preset: openai-chat\n"
-        '      base_url: "${VLLM_BASE}"\n'
+        '      base_url: "{{ env.VLLM_BASE }}"\n'
         "      model_name: llama\n"
         "  # model_list[1]: 'bad' dropped: api_base 'os.environ/no-such var' "
         "names no environment variable\n"
     )
-    monkeypatch.setenv("VLLM_BASE", f"{server.url}/v1")  # validate, as llm, needs it set
-    passes_validate(run_llm, write, text)
+    passes_validate(run_llm, write, text)  # read at each request, as LiteLLM reads it
+    monkeypatch.setenv("VLLM_BASE", f"{server.url}/v1")
     result = llm_exe("-m", "local", "hi", "--no-log")
     assert (result.returncode, result.stdout) == (0, "Hello from the fake API\n")
     assert server.last.path == "/v1/chat/completions"

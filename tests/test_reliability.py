@@ -882,8 +882,8 @@ def assert_refused(run_llm, yaml_path: Path, model_ids: list[str], why: str, at_
     """A loose YAML file skips its declarations as it loads; a loose
     ./file.py is refused when the model runs. ``validate`` reports both."""
     references = {"loose-file": "./loose.py:fn", "loose-module": "reliability_loose_module:fn"}
-    skipped = ", ".join(f"{yaml_path}:{line}" for line in (1, 3))
-    warning = f"llm-yaml-models: skipped {skipped}; run 'llm yaml-models validate' for details\n"
+    refusal = f"{yaml_path}:1:1: refusing the whole file: {why}\n"  # a loose YAML file is unread
+    warning = f"llm-yaml-models: {refusal}"
     for n, model_id in enumerate(model_ids):
         for flags in ((), ("--async",)):
             result = run_llm("-m", model_id, "hi", *flags)
@@ -895,12 +895,13 @@ def assert_refused(run_llm, yaml_path: Path, model_ids: list[str], why: str, at_
             assert (result.exit_code, result.stdout, result.stderr) == (1, "", expected)
     validate = run_llm("yaml-models", "validate")
     assert validate.exit_code == 1
-    assert validate.stdout == "".join(
+    at_run = "".join(
         f"{callable_at(yaml_path, m)}: [{i}].backend.callable: "
         f"refusing to run {references[m]}: {why}\n"
         for i, m in enumerate(["loose-file", "loose-module"])
         if m in model_ids
     )
+    assert validate.stdout == (refusal if at_load else at_run)
 
 
 @pytest.mark.parametrize(
