@@ -167,9 +167,11 @@ def _get(listing: Listing) -> bytes:
         max_bytes=MAX_LIST_BYTES,
         within=listing.deadline,
     )
+    timeout = httpx2.Timeout(listing.timeout, connect=listing.connect_timeout)
+    limits = httpx2.Limits(max_connections=1)
     try:
         with (
-            sync_client(limits=httpx2.Limits(max_connections=1), follow_redirects=False) as client,
+            sync_client(limits=limits, timeout=timeout, follow_redirects=False) as client,
             client.stream(
                 "GET", listing.url, headers=listing.headers, extensions={"deadline": deadline}
             ) as response,
