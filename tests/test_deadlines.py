@@ -230,7 +230,8 @@ def unanswered_lookups(monkeypatch):
     real = socket.getaddrinfo
 
     def getaddrinfo(host, *args, **kwargs):
-        if str(host).endswith(".unanswered"):
+        name = host.decode("ascii") if isinstance(host, bytes) else str(host)  # anyio's: bytes
+        if name.endswith(".unanswered"):
             release.wait(8)
             raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
         return real(host, *args, **kwargs)
