@@ -374,3 +374,55 @@ def test_a_plain_text_reply_to_a_streamed_request_is_quoted(write, api):
         message = failure(api)
     quoted = repr(text.decode()[:80] + "...")
     assert message == f"m: reply from {where} is text/plain, not a stream: {quoted}"
+
+
+# -- the mechanism, with cases no caller has seen ------------------------------------------------
+
+
+@pytest.fixture
+def slow_reader():
+    """A loopback server that reads 2 MiB every 0.5 s (so that every write
+    moves on inside a 1 s write timeout) for up to 10 s, and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def read_slowly():
+        with contextlib.suppress(OSError), listener.accept()[0] as conn:
+            for _ in range(20):
+                taken = 0
+                while taken < 2 * 2**20:
+                    piece = conn.recv(2 * 2**20 - taken)
+                    if not piece:
+                        return
+                    taken += len(piece)
+                time.sleep(0.5)
+
+    threading.Thread(target=read_slowly, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+@both
+def test_a_server_that_reads_the_request_slowly_is_held_to_the_head_deadline(slow_reader, api):
+    """50 MB sent to a server that reads it slowly: each write makes progress
+    inside its own timeout, and the head's deadline ends them all."""
+    import httpx2
+
+    from llm_yaml_models.backends.http.transport import async_client, expiry, sync_client
+
+    body = b"x" * (50 * 2**20)
+    limits = httpx2.Limits(max_connections=1)
+    started = time.monotonic()
+    with pytest.raises(httpx2.TimeoutException) as caught:
+        if api == "sync":
+            with sync_client(limits=limits, timeout=1) as client:
+                client.post(slow_reader, content=body)
+        else:
+
+            async def send():
+                async with async_client(limits=limits, timeout=1) as client:
+                    await client.post(slow_reader, content=body)
+
+            asyncio.run(send())
+    assert time.monotonic() - started < 3
+    expired = expiry(caught.value)
+    assert (expired.phase, expired.seconds, expired.whole) == ("head", 1, False)
