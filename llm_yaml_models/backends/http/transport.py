@@ -131,7 +131,7 @@ class Deadline:
         self.begin("connect")
 
     @classmethod
-    def of(cls, request, max_bytes: int | None) -> Deadline:
+    def of(cls, request: httpx2.Request, max_bytes: int | None) -> Deadline:
         """The deadline a request carries (extension ``deadline``), or one
         made from its timeouts: connect, then read for the head and the body."""
         given = request.extensions.get("deadline")
@@ -170,22 +170,25 @@ class Deadline:
 
 def expiry(exc: BaseException) -> Expired | None:
     """The deadline that ended a request, if one did (httpx2 wraps it)."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, Expired):
-            return exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return None
+    return _behind(exc, Expired)
 
 
 def certificate_refused(exc: BaseException) -> str | None:
     """Why the server's TLS certificate was not accepted, if that is what failed."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            why = exc.verify_message or exc.reason or "not trusted"
-            return f"TLS certificate not accepted: {why}"
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    refused = _behind(exc, ssl.SSLCertVerificationError)
+    if refused is None:
+        return None
+    return (
+        f"TLS certificate not accepted: {refused.verify_message or refused.reason or 'not trusted'}"
+    )
+
+
+def _behind(exc: BaseException | None, kind: type):
+    """The first exception of ``kind`` in what caused ``exc`` (``exc`` included)."""
+    for _ in range(10):
+        if exc is None or isinstance(exc, kind):
+            return exc
+        exc = exc.__cause__ or exc.__context__
     return None
 
 
