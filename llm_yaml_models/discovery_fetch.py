@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from urllib.parse import urlsplit, urlunsplit
 
 import llm
@@ -48,7 +47,6 @@ class Listing:
         self.url = listing_url(spec.get("url") or path, backend)
         # every wait, and the whole fetch, ends by the deadline
         self.deadline = deadline
-        self.ends = time.monotonic() + deadline
         self.timeout = min(spec.get("timeout", READ_TIMEOUT), deadline)
         self.connect_timeout = min(spec.get("connect_timeout", CONNECT_TIMEOUT), deadline)
         key = _key(template.data.get("key"))
@@ -155,28 +153,36 @@ def _search(listing: Listing, data) -> list:
 
 
 def _get(listing: Listing) -> bytes:
+    """The list's bytes, through the clients prompts use (``transport.py``):
+    certificates and proxies from the environment, and one deadline per
+    phase, none past the whole fetch's."""
     import httpx2
 
-    from .backends.http.transport import sync_client
+    from .backends.http.transport import Deadline, TooLarge, expiry, sync_client
 
+    deadline = Deadline(
+        listing.connect_timeout,
+        listing.timeout,
+        listing.timeout,
+        max_bytes=MAX_LIST_BYTES,
+        within=listing.deadline,
+    )
     timeout = httpx2.Timeout(listing.timeout, connect=listing.connect_timeout)
+    limits = httpx2.Limits(max_connections=1)
     try:
         with (
-            sync_client(
-                limits=httpx2.Limits(max_connections=1),
-                timeout=timeout,
-                follow_redirects=False,
-                trust_env=False,
-            ) as client,
-            client.stream("GET", listing.url, headers=listing.headers) as response,
+            sync_client(limits=limits, timeout=timeout, follow_redirects=False) as client,
+            client.stream(
+                "GET", listing.url, headers=listing.headers, extensions={"deadline": deadline}
+            ) as response,
         ):
             if response.status_code != 200:
                 raise DiscoveryError(f"HTTP {response.status_code} from {listing.shown}")
             return _bounded(response, listing)
-    except httpx2.ConnectTimeout:
-        why = f"timed out connecting to {listing.shown} after {listing.connect_timeout:g}s"
-    except httpx2.TimeoutException:
-        why = f"timed out waiting for {listing.shown} after {listing.timeout:g}s"
+    except httpx2.TimeoutException as exc:
+        why = _late(listing, exc, expiry(exc))
+    except TooLarge:
+        why = _too_large(listing)
     except httpx2.ConnectError as exc:
         why = f"cannot connect to {listing.shown}: {_reason(exc)}"
     except (httpx2.HTTPError, httpx2.InvalidURL, ValueError) as exc:
@@ -184,24 +190,34 @@ def _get(listing: Listing) -> bytes:
     raise DiscoveryError(printable(listing.secrets.hide(why)))
 
 
+def _late(listing: Listing, exc: Exception, expired) -> str:
+    import httpx2
+
+    if expired is not None and expired.whole:
+        return f"the list from {listing.shown} took longer than {listing.deadline:g}s; not read"
+    if isinstance(exc, httpx2.ConnectTimeout):
+        return f"timed out connecting to {listing.shown} after {listing.connect_timeout:g}s"
+    return f"timed out waiting for {listing.shown} after {listing.timeout:g}s"
+
+
+def _too_large(listing: Listing) -> str:
+    return f"the list from {listing.shown} is larger than {MAX_LIST_BYTES} bytes; not read"
+
+
 def _bounded(response, listing: Listing) -> bytes:
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > MAX_LIST_BYTES:
-            raise DiscoveryError(
-                f"the list from {listing.shown} is larger than {MAX_LIST_BYTES} bytes; not read"
-            )
+            raise DiscoveryError(_too_large(listing))
         chunks.append(chunk)
-        if time.monotonic() > listing.ends:  # a server that dribbles
-            raise DiscoveryError(
-                f"the list from {listing.shown} took longer than {listing.deadline:g}s; not read"
-            )
     return b"".join(chunks)
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
+    from .backends.http.transport import certificate_refused
+
+    text = certificate_refused(exc) or str(exc) or type(exc).__name__
     if "Connection refused" in text or "Errno 111" in text:
         return "connection refused"
     return text

@@ -20,7 +20,6 @@ import ssl
 import sys
 import time
 import weakref
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -30,12 +29,12 @@ import llm
 from ...deployments import Balancer, Route, Target
 from ...errors import YAMLModelsError, printable
 from ..base import Backend, Request
-from .call import KEY_MARK, Call, build_call, carried_to, redacted
+from .call import KEY_MARK, Call, build_call, carried_to, moved, redacted
 from .checks import problems
 from .config import HttpConfig, preset_options
 from .decode import Decoder
 from .outcome import WireError, tool_arguments
-from .transport import async_client, sync_client
+from .transport import TooLarge, async_client, certificate_refused, expiry, sync_client
 
 MAX_REDIRECTS = 5
 MAX_RETRY_WAIT = 60.0
@@ -190,6 +189,7 @@ class HttpBackend(Backend):
         return {
             "timeout": httpx2.Timeout(self.config.timeout),
             "limits": httpx2.Limits(max_connections=self.config.max_connections),
+            "max_reply_bytes": self.config.max_reply_bytes,
             "follow_redirects": False,
         }
 
@@ -206,18 +206,27 @@ class HttpBackend(Backend):
         raise _Retry(wait if wait is not None else 0.5 * 2**attempt, failure)
 
     def _redirect(self, call: Call, response, hops: int) -> Call:
-        """The call that follows a redirect. Another origin never gets a
-        secret: headers that carry credentials, or hold any secret of the
-        call (the key, a value from the environment), are dropped."""
+        """The call that follows a redirect: only a 307 or 308, which keep
+        the method and body (a 301, 302 or 303 would turn a POST into a GET
+        without its prompt), but any of them for a GET. Another origin never
+        gets a secret: headers that carry credentials, or hold any secret of
+        the call (the key, a value from the environment), are dropped."""
         if hops >= MAX_REDIRECTS:
             raise WireError(f"too many redirects from {call.where}")
         target = urljoin(str(response.request.url), response.headers["location"])
-        method, body, secrets = call.method, call.body, call.secrets
-        if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
-            method, body = "GET", None
-        headers = carried_to(replace(call, body=body), target)
+        if response.status_code not in (307, 308) and call.method not in ("GET", "HEAD"):
+            raise WireError(moved(call, response.status_code, target))
+        headers, secrets = carried_to(call, target), call.secrets
         return Call(
-            method, target, headers, {}, body, call.streaming, call.key, call.framing, secrets
+            call.method,
+            target,
+            headers,
+            {},
+            call.body,
+            call.streaming,
+            call.key,
+            call.framing,
+            secrets,
         )
 
     def _ended(self, response, decoder: Decoder, attempt: int) -> list[str]:
@@ -246,12 +255,15 @@ class HttpBackend(Backend):
         if isinstance(exc, httpx2.ConnectTimeout):
             return f"timed out connecting to {call.where} after {self.config.timeout:g}s"
         if isinstance(exc, httpx2.TimeoutException):
-            return f"timed out waiting for {call.where} after {self.config.timeout:g}s"
+            slow = (expired := expiry(exc)) is not None and expired.slow
+            note = ": the reply is arriving too slowly" if slow else ""
+            return f"timed out waiting for {call.where} after {self.config.timeout:g}s{note}"
+        if isinstance(exc, TooLarge):
+            return f"reply from {call.where} is larger than {exc.limit} bytes (max_reply_bytes)"
         causes = _causes(exc)
-        untrusted = _untrusted(exc)
+        untrusted = certificate_refused(exc)
         if untrusted is not None:
-            why = untrusted.verify_message or untrusted.reason or "not trusted"
-            return f"cannot connect to {call.where}: TLS certificate not accepted: {why}"
+            return f"cannot connect to {call.where}: {untrusted}"
         if isinstance(exc, httpx2.ConnectError):
             refused = any(isinstance(c, ConnectionRefusedError) for c in causes)
             reason = "connection refused" if refused or "refused" in str(exc).lower() else exc
@@ -553,4 +565,5 @@ def _sending(request: Request, call: Call):
 
 def _begin(decoder: Decoder, call: Call, response) -> None:
     kind = response.headers.get("content-type", "")
+    decoder.deadline = response.extensions.get("deadline")  # renewed as events come
     decoder.begin(response.status_code, kind, call.streaming)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import printable
 from ...templates import UNSET, TemplateOptions, names_in, render, render_url
@@ -37,6 +37,29 @@ class Call:
     def where(self) -> str:
         """The URL as errors show it: no query string, which may hold secrets."""
         return self.url.partition("?")[0].partition("#")[0]
+
+
+def moved(call: Call, status: int, location: str) -> str:
+    """The one line for a redirect that is not followed (``status`` is a
+    301, 302 or 303, answered to a POST): where it points, starred."""
+    return (
+        f"HTTP {status} from {call.where}: moved to {shown_url(location, call.secrets)}; "
+        f"a {call.method} is followed only through a 307 or 308, which keep its body"
+    )
+
+
+def shown_url(url: str, secrets: Secrets) -> str:
+    """A URL a server gave, for a message: no query string or fragment, its
+    password and every secret of the call starred, one printable line."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password:
+            netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+        url = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:
+        url = url.partition("?")[0].partition("#")[0]
+    return printable(secrets.hide(url))
 
 
 def build_call(config, request: Request, key: str | None) -> Call:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 import uuid
 from typing import Any
 
@@ -17,6 +16,12 @@ from .outcome import Outcome, WireError, tool_call_deltas
 from .paths import USAGE, Paths, merge_usage
 from .think import ThinkTags, Thought, reasoning_event
 from .wire import wire
+
+# What a stream may be labelled (or not labelled at all). Under any other type,
+# a reply in which no event came is quoted, not called an unfinished stream.
+STREAM_KINDS = {"", "text/event-stream", "application/x-ndjson", "application/ndjson"}
+STREAM_KINDS |= {"application/jsonl", "application/x-jsonlines", "application/json"}
+QUOTED = 200  # bytes of a reply kept to quote
 
 
 class SSEParser:
@@ -80,6 +85,7 @@ class Decoder:
         self.sse = SSEParser() if config.stream.format == "sse" else None
         self.reader = wire(config.messages).reader(self)
         self.done = False
+        self.deadline = None  # the body's deadline, set by the backend for each reply
         self.begin(200, "", False)
 
     def begin(self, status: int, kind: str, streaming: bool) -> None:
@@ -91,10 +97,11 @@ class Decoder:
         self.status = status
         self.streaming = streaming
         self.html = kind.startswith("text/html")
+        self.kind = kind.partition(";")[0].strip().lower()
         json_reply = kind.startswith("application/json") and self.sse is not None
         self.streamed = streaming and status < 400 and not json_reply and not self.html
-        self._progress = time.monotonic()
         self._size = 0
+        self._start = b""  # a stream's first bytes, to quote if it is not one
         self._body: list[bytes] = []
         self._pending: list[bytes] = []  # the start of a line
         self._cr = False  # the last piece ended with CR: an LF next is part of it
@@ -104,16 +111,11 @@ class Decoder:
 
     def _pace(self, progressed: bool) -> None:
         """A server that sends a byte at a time, or only keep-alives, never
-        trips a read timeout: going ``timeout`` seconds without an event (or,
-        for a whole reply, without finishing it) is a timeout too."""
-        now = time.monotonic()
-        if progressed:
-            self._progress = now
-        elif now - self._progress > self.config.timeout:
-            raise WireError(
-                f"timed out waiting for {self.where} after {self.config.timeout:g}s: "
-                "the reply is arriving too slowly"
-            )
+        trips a read timeout: the body's deadline (``transport.Deadline``,
+        held at every read on the wire) gives a stream ``timeout`` seconds
+        from its last event, and a whole reply ``timeout`` seconds in all."""
+        if progressed and self.deadline is not None:
+            self.deadline.renew()
 
     def receive(self, data: bytes) -> list:
         """Bytes as they arrive (decompressed): the chunks to show now, if
@@ -127,8 +129,9 @@ class Decoder:
             )
         if not self.streamed:
             self._body.append(data)
-            self._pace(False)
             return []
+        if len(self._start) < QUOTED:
+            self._start += data[:QUOTED]
         return self.feed(data)
 
     def finish(self) -> list:
@@ -312,6 +315,9 @@ class Decoder:
     def end(self) -> list:
         """The stream closed, or said it is complete: flush, and insist that
         it finished."""
+        if not self._events and self.kind not in STREAM_KINDS and self._start.strip():
+            quoted = _quoted(self._start.decode("utf-8", "replace"), self.secrets)
+            raise WireError(f"reply from {self.where} is {self.kind}, not a stream: {quoted}")
         partial = self._decoded(b"".join(self._pending))
         self._pending = []
         chunks = []
