@@ -4,7 +4,9 @@ never waits on the socket for it, and works with any descriptor number."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import resource
 import select
@@ -126,3 +128,121 @@ def test_a_process_holding_over_1023_descriptors_streams(declare, many_descripto
             url = stack.enter_context(api).url
         declare(url)
         assert prompts(2) == [REPLY] * 2
+
+
+# -- text in the same read as an error ---------------------------------------------------
+
+
+def sse_event(payload: dict, name: str | None = None) -> str:
+    head = f"event: {name}\n" if name else ""
+    return f"{head}data: {json.dumps(payload)}\n\n"
+
+
+# Each family's text event, then its error event, in one network read: the
+# shapes of each API reference (Anthropic's `error` event, OpenAI's error
+# object, the Responses `error` event, Gemini's and Ollama's error bodies).
+SAME_READ = {
+    "openai-chat": (
+        "/chat/completions",
+        sse_event({"choices": [{"index": 0, "delta": {"content": "Reply #1."}}]})
+        + sse_event({"error": {"message": "Rate limit reached", "type": "requests"}}),
+        "Rate limit reached",
+    ),
+    "openai-completions": (
+        "/completions",
+        sse_event({"choices": [{"index": 0, "text": "Reply #1.", "finish_reason": None}]})
+        + sse_event({"error": {"message": "Rate limit reached", "type": "requests"}}),
+        "Rate limit reached",
+    ),
+    "openai-responses": (
+        "/responses",
+        sse_event(
+            {
+                "type": "response.output_text.delta",
+                "item_id": "msg_1",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": "Reply #1.",
+                "sequence_number": 4,
+            },
+            "response.output_text.delta",
+        )
+        + sse_event(
+            {
+                "type": "error",
+                "code": "server_error",
+                "message": "Rate limit reached",
+                "param": None,
+                "sequence_number": 5,
+            },
+            "error",
+        ),
+        "Rate limit reached",
+    ),
+    "anthropic-messages": (
+        "/messages",
+        sse_event(
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": "Reply #1."},
+            },
+            "content_block_delta",
+        )
+        + sse_event(
+            {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+            "error",
+        ),
+        "Overloaded",
+    ),
+    "gemini": (
+        "/models/m:streamGenerateContent",
+        sse_event(
+            {"candidates": [{"content": {"parts": [{"text": "Reply #1."}], "role": "model"}}]}
+        )
+        + sse_event(
+            {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
+        ),
+        "The model is overloaded.",
+    ),
+    "ollama-chat": (
+        "/api/chat",
+        json.dumps(
+            {"model": "m", "message": {"role": "assistant", "content": "Reply #1."}, "done": False}
+        )
+        + "\n"
+        + json.dumps({"error": "an error was encountered while running the model"})
+        + "\n",
+        "an error was encountered while running the model",
+    ),
+}
+
+
+def chunks_then_error(run: str) -> tuple[list[str], str]:
+    """The text a streamed prompt gave before its error, and the error."""
+    got: list[str] = []
+
+    async def collect_async():
+        async for chunk in llm.get_async_model("m").prompt("hi"):
+            got.append(chunk)
+
+    with pytest.raises(llm.ModelError) as caught:
+        if run == "sync":
+            got.extend(llm.get_model("m").prompt("hi"))
+        else:
+            asyncio.run(collect_async())
+    return got, str(caught.value)
+
+
+@pytest.mark.parametrize("run", ["sync", "async"])
+@pytest.mark.parametrize("preset", SAME_READ)
+def test_text_in_the_same_read_as_an_error_is_shown_first(write, preset, run):
+    """The peers print `Reply #1.` and then the error; the text was lost."""
+    path, body, message = SAME_READ[preset]
+    kind = "application/x-ndjson" if preset == "ollama-chat" else "text/event-stream"
+    with FakeAPI() as api:
+        spec = {"type": "http", "preset": preset, "base_url": api.url, "retries": 0}
+        write("m.yaml", yaml.safe_dump([{"model_id": "m", "backend": spec}]))
+        api.queue([body.encode()], kind)
+        got, error = chunks_then_error(run)
+    assert ("".join(got), error) == ("Reply #1.", f"m: error from {api.url}{path}: {message}")

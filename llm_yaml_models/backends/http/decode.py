@@ -101,6 +101,7 @@ class Decoder:
         self._events = 0
         self.think = ThinkTags() if self.config.stream.think_tags else None
         self._reasoned = False
+        self.failure: WireError | None = None  # raised once the text before it is out
 
     def _pace(self, progressed: bool) -> None:
         """A server that sends a byte at a time, or only keep-alives, never
@@ -132,10 +133,12 @@ class Decoder:
         return self.feed(data)
 
     def finish(self) -> list:
-        """The reply is complete, or said it is: what is left to show."""
-        if not self.streamed:
-            return self.whole()
-        return self.end()
+        """The reply is complete, or said it is: what is left to show; or
+        the error a stream reported after its last text."""
+        chunks = self.end() if self.streamed else self.whole()
+        if self.failure is not None:
+            raise self.failure
+        return chunks
 
     def error_message(self, data: Any, paths: Paths) -> str | None:
         return _error_text(data, paths.get["error"](data))
@@ -237,10 +240,17 @@ class Decoder:
         lines = self._lines(data)
         before = self._events
         chunks: list = []
-        for line in lines:
-            found = self.line(line)
-            if found:
-                chunks += found
+        try:
+            for line in lines:
+                found = self.line(line)
+                if found:
+                    chunks += found
+        except WireError as exc:
+            if not chunks:
+                raise
+            # What came before the error in this read is shown first, as it
+            # would be had it come in a read of its own; ``finish`` raises it.
+            self.failure, self.done = exc, True
         self._pace(self._events != before)
         return _joined(chunks)
 
