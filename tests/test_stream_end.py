@@ -246,3 +246,73 @@ def test_text_in_the_same_read_as_an_error_is_shown_first(write, preset, run):
         api.queue([body.encode()], kind)
         got, error = chunks_then_error(run)
     assert ("".join(got), error) == ("Reply #1.", f"m: error from {api.url}{path}: {message}")
+
+
+# -- Anthropic refusals ----------------------------------------------------------------
+
+# As the API reference shows a refusal: HTTP 200, stop_reason "refusal" and
+# its stop_details (RefusalStopDetails: category and explanation, each may be null).
+DETAILS = {
+    "type": "refusal",
+    "category": "cyber",
+    "explanation": "This request could enable malware development.",
+}
+
+
+def refusal_events(details) -> list[bytes]:
+    """A stream the classifier stops mid-way: some text, then the refusal."""
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude"}
+    events = [
+        ("message_start", {"message": {**message, "content": [], "usage": {"input_tokens": 9}}}),
+        ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Sure, "}}),
+        ("content_block_stop", {"index": 0}),
+        (
+            "message_delta",
+            {
+                "delta": {"stop_reason": "refusal", "stop_sequence": None, "stop_details": details},
+                "usage": {"output_tokens": 2},
+            },
+        ),
+        ("message_stop", {}),
+    ]
+    return [sse_event({"type": name, **data}, name).encode() for name, data in events]
+
+
+def refusal_json(details) -> bytes:
+    reply = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude",
+        "content": [],
+        "stop_reason": "refusal",
+        "stop_sequence": None,
+        "stop_details": details,
+        "usage": {"input_tokens": 9, "output_tokens": 0},
+    }
+    return json.dumps(reply).encode()
+
+
+@pytest.mark.parametrize(
+    "details,said",
+    [
+        (DETAILS, " (cyber): This request could enable malware development."),
+        ({"type": "refusal", "category": None, "explanation": None}, ""),
+        (None, ""),
+    ],
+    ids=["category-and-explanation", "nulls", "no-details"],
+)
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+def test_an_anthropic_refusal_is_the_models_error(write, run_llm, stream, details, said):
+    """It was an empty line and exit 0; llm-anthropic raises ClaudeRefusal."""
+    with FakeAPI() as api:
+        spec = {"type": "http", "preset": "anthropic-messages", "base_url": api.url}
+        write("m.yaml", yaml.safe_dump([{"model_id": "m", "backend": {**spec, "retries": 0}}]))
+        if stream:
+            api.queue(refusal_events(details))
+        else:
+            api.queue([refusal_json(details)], "application/json")
+        result = run_llm("-m", "m", "hi", *([] if stream else ["--no-stream"]))
+    error = f"Error: m: error from {api.url}/messages: the model refused this request{said}\n"
+    assert (result.exit_code, result.output) == (1, ("Sure, " if stream else "") + error)

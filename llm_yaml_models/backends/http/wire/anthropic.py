@@ -105,6 +105,20 @@ def tool_specs(tools) -> list[dict]:
 _BLOCK_EVENTS = ("content_block_start", "content_block_delta", "content_block_stop")
 
 
+def refusal(stop_details: Any) -> str:
+    """What a ``stop_reason: "refusal"`` says, from its ``stop_details``
+    (a category and an explanation, each may be null), as llm-anthropic
+    says it."""
+    details = stop_details if isinstance(stop_details, dict) else {}
+    category, explanation = details.get("category"), details.get("explanation")
+    message = "the model refused this request"
+    if isinstance(category, str) and category:
+        message += f" ({category})"
+    if isinstance(explanation, str) and explanation:
+        message += f": {explanation}"
+    return message
+
+
 class Anthropic(Wire):
     name = "anthropic"
     tools = True
@@ -170,6 +184,13 @@ class AnthropicReader(Reader):
         data = self._checked(block, "data")
         return [_event("reasoning", provider_metadata={"anthropic": {"redacted_data": data}})]
 
+    def _refused(self, stop: dict) -> None:
+        """A refusal is an error, not an empty reply: the text before it
+        (a classifier may fire mid-stream) has been shown."""
+        if stop.get("stop_reason") == "refusal":
+            where = self.decoder.where
+            raise WireError(f"error from {where}: {refusal(stop.get('stop_details'))}")
+
     def _call(self, key: Any, block: dict, arguments: Any) -> None:
         if not isinstance(arguments, dict):
             raise WireError(
@@ -191,6 +212,8 @@ class AnthropicReader(Reader):
         """Every block in its place, as streamed: thinking, text, and each
         tool call's name (its input goes to llm once the reply is read). In
         place, a tool_use between two thinking blocks keeps them two."""
+        if isinstance(data, dict):
+            self._refused(data)
         content = data.get("content") if isinstance(data, dict) else None
         chunks: list = []
         for i, block in enumerate(content if isinstance(content, list) else []):
@@ -229,6 +252,8 @@ class AnthropicReader(Reader):
             return self._start(payload.get("index"), payload["content_block"])
         if kind == "content_block_delta" and isinstance(payload.get("delta"), dict):
             return self._delta(payload.get("index"), payload["delta"])
+        if kind == "message_delta" and isinstance(payload.get("delta"), dict):
+            self._refused(payload["delta"])
         if kind == "content_block_stop":
             self._stop(payload.get("index"))
         elif kind == "message_stop":
