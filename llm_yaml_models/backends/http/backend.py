@@ -295,7 +295,7 @@ class HttpBackend(Backend):
             log = {**log, "deployment": target.deployment.name}
         request.response_json = request.secrets.hide(log) or None
         for slot in outcome.tool_calls.values():
-            arguments = tool_arguments(slot["arguments"])
+            arguments = tool_arguments(str(slot["arguments"]))
             request.add_tool_call(slot["name"], arguments, slot["id"], slot.get("metadata"))
 
     # -- sync --------------------------------------------------------------------

@@ -14,7 +14,7 @@ import json
 import uuid
 from typing import Any
 
-from ..outcome import WireError
+from ..outcome import Pieces, WireError
 from . import Reader, Wire
 
 
@@ -276,7 +276,7 @@ class AnthropicReader(Reader):
         # (the factory sends the arguments of every call).
         tool = self._tool_use(block)
         start = block.get("input")  # the API sends {} and the input in deltas; a proxy, whole
-        self.blocks[index] = {**tool, "json": [json.dumps(start)] if start else []}
+        self.blocks[index] = {**tool, "json": Pieces(json.dumps(start) if start else "")}
         return chunks + [_event("tool_call_name", tool["name"], tool_call_id=tool["id"])]
 
     def _delta(self, index: Any, delta: dict) -> list:
@@ -288,14 +288,14 @@ class AnthropicReader(Reader):
             signature = self._checked(delta, "signature")
             return [_event("reasoning", provider_metadata={"anthropic": {"signature": signature}})]
         if kind == "input_json_delta" and index in self.blocks:
-            self.blocks[index]["json"].append(self._checked(delta, "partial_json"))
+            self.blocks[index]["json"].add(self._checked(delta, "partial_json"))
         return []
 
     def _stop(self, index: Any) -> None:
         block = self.blocks.pop(index, None)
         if block is None:
             return
-        text = "".join(block["json"])
+        text = str(block["json"])
         arguments: Any = {}
         if text.strip():
             try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..outcome import WireError, tool_call_deltas
+from ..outcome import Pieces, WireError, tool_call_deltas
 from . import Reader, Wire
 from .openai_chat import data_url
 
@@ -189,7 +189,7 @@ class ResponsesReader(Reader):
                 self._call(index, item)
                 slot = self.decoder.outcome.tool_calls[index]
                 if isinstance(item.get("arguments"), str):
-                    slot["arguments"] = item["arguments"]
+                    slot["arguments"] = Pieces(item["arguments"])
         return []
 
     def _hidden(self, response: Any) -> list:

@@ -1,0 +1,90 @@
+"""The wire families beside the providers' own llm plugins (issue 21):
+what they store and send the same way (llm-anthropic's redacted thinking,
+llm-ollama's key, llm-gemini's cache token details), errors that help
+(JMESPath failures cut, empty replies named), streamed tool-call arguments
+gathered in linear time, and the module floors of the HTTP backend."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import llm
+import pytest
+import yaml
+from fakeapi import FakeAPI, responses_object, sse_of
+
+
+@pytest.fixture
+def declare(write):
+    """``declare(api, preset, **backend)``: model ``m`` against the server."""
+
+    def declare(api, preset="openai-chat", model=None, **backend):
+        spec = {"type": "http", "preset": preset, "base_url": api.url, "retries": 0, **backend}
+        write("m.yaml", yaml.safe_dump([{"model_id": "m", "backend": spec, **(model or {})}]))
+
+    return declare
+
+
+def add(a: int, b: str) -> int:
+    """Add."""
+    return a
+
+
+# -- streamed tool-call arguments, gathered in linear time ---------------------------------
+
+# 32,000 deltas of 512 bytes: 16 MB of arguments. Joined with += on a str,
+# each delta copied all before it (about 256 GB copied: minutes); gathered
+# as pieces and joined once, the stream is read in a second or two.
+DELTAS = 32_000
+PIECE = "x" * 512
+
+
+def chat_argument_pieces() -> list[bytes]:
+    def chunk(call: dict) -> bytes:
+        delta = {"index": 0, **call}
+        choice = {"index": 0, "delta": {"tool_calls": [delta]}, "finish_reason": None}
+        return f"data: {json.dumps({'choices': [choice]})}\n\n".encode()
+
+    head = chunk({"id": "call_1", "type": "function", "function": {"name": "add", "arguments": ""}})
+    body = [chunk({"function": {"arguments": '{"a": 1, "b": "'}})]
+    body += [chunk({"function": {"arguments": PIECE}}) for _ in range(DELTAS)]
+    body.append(chunk({"function": {"arguments": '"}'}}))
+    done = b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}\n\n'
+    return [head, b"".join(body), done + b"data: [DONE]\n\n"]
+
+
+def responses_argument_pieces() -> list[bytes]:
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "add"}
+    item = {**call, "arguments": "", "status": "in_progress"}
+    added = {"type": "response.output_item.added", "output_index": 0, "item": item}
+    delta = {"type": "response.function_call_arguments.delta", "output_index": 0}
+    events = [("response.output_item.added", added)]
+    events.append(("response.function_call_arguments.delta", {**delta, "delta": '{"a": 1, "b": "'}))
+    events += [("response.function_call_arguments.delta", {**delta, "delta": PIECE})] * DELTAS
+    events.append(("response.function_call_arguments.delta", {**delta, "delta": '"}'}))
+    whole = responses_object(output=[])
+    events.append(("response.completed", {"type": "response.completed", "response": whole}))
+    return [sse_of(events)]
+
+
+@pytest.mark.parametrize(
+    "preset,pieces",
+    [("openai-chat", chat_argument_pieces), ("openai-responses", responses_argument_pieces)],
+)
+def test_megabytes_of_argument_deltas_are_read_in_linear_time(declare, preset, pieces):
+    """Bounded by a watchdog, not timed: quadratic joining takes minutes."""
+    with FakeAPI() as api:
+        declare(api, preset, model={"supports_tools": True})
+        api.queue(pieces())
+        found: list = []
+        model = llm.get_model("m")
+        reader = threading.Thread(
+            target=lambda: found.append(model.prompt("hi", tools=[add]).tool_calls()),
+            daemon=True,
+        )
+        reader.start()
+        reader.join(30)
+        assert not reader.is_alive(), "the argument deltas are joined in quadratic time"
+    (call,) = found[0]
+    assert (call.name, call.arguments) == ("add", {"a": 1, "b": PIECE * DELTAS})
