@@ -88,3 +88,69 @@ def test_megabytes_of_argument_deltas_are_read_in_linear_time(declare, preset, p
         assert not reader.is_alive(), "the argument deltas are joined in quadratic time"
     (call,) = found[0]
     assert (call.name, call.arguments) == ("add", {"a": 1, "b": PIECE * DELTAS})
+
+
+# -- errors that help ------------------------------------------------------------------------
+
+
+def failure(**kwargs) -> str:
+    with pytest.raises(llm.ModelError) as caught:
+        llm.get_model("m").prompt("hi", **kwargs).text()
+    return str(caught.value)
+
+
+def jmespath_failure(declare, value, **model) -> tuple[str, str]:
+    """The error for ``join()`` of a list holding ``value``, and its start."""
+    with FakeAPI() as api:
+        declare(api, response={"text": "join('', content)"}, model=model)
+        api.queue([json.dumps({"content": [value]}).encode()], "application/json")
+        message = failure(stream=False)
+    head = f"m: cannot apply 'join('', content)' to the reply from {api.url}/chat/completions: "
+    return message, head
+
+
+def jmespaths_own(value) -> str:
+    """jmespath's own message for ``join()`` of a list holding ``value``."""
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    with pytest.raises(JMESPathError) as caught:
+        jmespath.search("join('', content)", {"content": [value]})
+    return str(caught.value)
+
+
+def test_a_jmespath_type_error_quotes_the_value_cut(declare):
+    """jmespath quotes the whole value it met: a 5 MB object was a 5 MB line."""
+    big = {"k": "v" * 5_000_000}
+    message, head = jmespath_failure(declare, big)
+    assert message == head + jmespaths_own(big)[:200]
+
+
+def test_a_cut_type_error_stars_a_secret_before_cutting(declare, monkeypatch):
+    """Starred first: a key cut in half would otherwise show its start."""
+    key = "sk-secret-value-0123456789"
+    monkeypatch.setenv("M_KEY", key)
+    value = {"k": "v" * 143 + key}  # the key straddles the 200th character
+    message, head = jmespath_failure(declare, value, key={"name": "mk", "env": "M_KEY"})
+    own = jmespaths_own(value)
+    assert "sk-sec" in own[:200] and key not in own[:200]
+    assert message == head + own.replace(key, "***")[:200]
+
+
+@pytest.mark.parametrize(
+    "preset,reply,missing,path",
+    [
+        ("anthropic-messages", {}, "content", "/messages"),
+        ("anthropic-messages", {"id": "msg_1", "content": None}, "content", "/messages"),
+        ("openai-responses", {}, "output", "/responses"),
+        ("openai-responses", {"id": "resp_1", "output": None}, "output", "/responses"),
+    ],
+)
+def test_an_empty_reply_says_what_is_missing(declare, preset, reply, missing, path):
+    """It showed jmespath's `In function join(), invalid type for value: None...`."""
+    with FakeAPI() as api:
+        declare(api, preset)
+        api.queue([json.dumps(reply).encode()], "application/json")
+        assert (
+            failure(stream=False) == f"m: nothing at '{missing}' in the reply from {api.url}{path}"
+        )

@@ -13,7 +13,7 @@ from typing import Any
 from llm.parts import StreamEvent
 
 from ..base import Secrets
-from .outcome import Outcome, WireError, tool_call_deltas
+from .outcome import Outcome, WireError, cut, tool_call_deltas
 from .paths import USAGE, Paths, merge_usage
 from .think import ThinkTags, Thought, reasoning_event
 from .wire import wire
@@ -74,8 +74,8 @@ class Decoder:
         self.where = where
         self.secrets = secrets or Secrets()  # never part of a message
         self.limit = config.max_reply_bytes
-        self.reply_paths = Paths(config.response, where)
-        self.stream_paths = Paths(config.stream, where)
+        self.reply_paths = Paths(config.response, where, self.secrets.hide)
+        self.stream_paths = Paths(config.stream, where, self.secrets.hide)
         self.outcome = Outcome()
         self.sse = SSEParser() if config.stream.format == "sse" else None
         self.reader = wire(config.messages).reader(self)
@@ -149,7 +149,7 @@ class Decoder:
         message = None
         with contextlib.suppress(ValueError, RecursionError, WireError):
             message = self.error_message(json.loads(text), self.reply_paths)
-        message = self.secrets.hide(message or text)[:200] or "(empty reply)"
+        message = cut(message or text, self.secrets.hide) or "(empty reply)"
         return f"HTTP {self.status} from {self.where}: {message}"
 
     def whole(self) -> list:

@@ -133,3 +133,12 @@ class Pieces:
         if len(self._pieces) > 1:
             self._pieces = ["".join(self._pieces)]
         return self._pieces[0] if self._pieces else ""
+
+
+MESSAGE_SIZE = 200  # characters of a server's text an error message quotes
+
+
+def cut(text: str, hide=str) -> str:
+    """A server's text, for an error message: its start, secrets starred
+    first (``hide``), so that a cut secret cannot show."""
+    return hide(text)[:MESSAGE_SIZE]
