@@ -154,3 +154,116 @@ def test_an_empty_reply_says_what_is_missing(declare, preset, reply, missing, pa
         assert (
             failure(stream=False) == f"m: nothing at '{missing}' in the reply from {api.url}{path}"
         )
+
+
+# -- interoperability with the providers' own plugins ------------------------------------
+
+THINK = {"type": "thinking", "thinking": "Hmm.", "signature": "EqQBCkYIBRgCKkBa+/sig=="}
+DATA = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
+HIDDEN = {"type": "redacted_thinking", "data": DATA}
+# What llm-anthropic 0.30 stores for a redacted_thinking block (its
+# provider_metadata), and what this plugin stored before.
+THEIRS = {"anthropic": {"type": "redacted_thinking", "data": DATA}}
+OURS_BEFORE = {"anthropic": {"redacted_data": DATA}}
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+def test_a_redacted_block_is_stored_as_llm_anthropic_stores_it(declare, stream):
+    from fakeapi import anthropic_blocks_json, anthropic_blocks_sse
+
+    blocks = [THINK, HIDDEN, {"type": "text", "text": "Five."}]
+    with FakeAPI() as api:
+        declare(api, "anthropic-messages")
+        if stream:
+            api.queue([anthropic_blocks_sse(blocks)])
+        else:
+            api.queue([json.dumps(anthropic_blocks_json(blocks)).encode()], "application/json")
+        response = llm.get_model("m").prompt("hi", stream=stream)
+        assert response.text() == "Five."
+    metadata = [p.provider_metadata for p in response.messages()[0].parts]
+    assert metadata == [{"anthropic": {"signature": THINK["signature"]}}, THEIRS, None]
+
+
+@pytest.mark.parametrize("stored", [THEIRS, OURS_BEFORE], ids=["llm-anthropic", "ours-before"])
+def test_a_conversation_another_plugin_began_keeps_its_redacted_block(declare, stored):
+    """`llm -c -m other`: the block goes back as it came, in its place."""
+    from fakeapi import anthropic_blocks_sse
+    from llm.parts import ReasoningPart, TextPart, assistant, user
+
+    earlier = assistant(
+        ReasoningPart(THINK["thinking"], provider_metadata={"anthropic": {"signature": "s1"}}),
+        ReasoningPart("", provider_metadata=stored),
+        TextPart("Five."),
+    )
+    with FakeAPI() as api:
+        declare(api, "anthropic-messages")
+        api.queue([anthropic_blocks_sse([{"type": "text", "text": "Six."}])])
+        messages = [user("2+3?"), earlier, user("and 3+3?")]
+        assert llm.get_model("m").prompt(messages=messages).text() == "Six."
+    assert api.last.json["messages"][1] == {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "Hmm.", "signature": "s1"},
+            HIDDEN,
+            {"type": "text", "text": "Five."},
+        ],
+    }
+
+
+def test_a_thinking_block_then_a_redacted_one_prints_no_blank_line(declare, run_llm):
+    """llm's CLI writes a newline to stderr at each turn from reasoning to
+    text: the empty text that kept the blocks apart was a blank line."""
+    from fakeapi import anthropic_blocks_sse
+
+    second = {"type": "thinking", "thinking": "More.", "signature": "s2"}
+    with FakeAPI() as api:
+        declare(api, "anthropic-messages")
+        api.queue([anthropic_blocks_sse([THINK, HIDDEN, {"type": "text", "text": "Five."}])])
+        shown = run_llm("-m", "m", "hi")
+        api.queue([anthropic_blocks_sse([THINK, second, HIDDEN, {"type": "text", "text": "Ok"}])])
+        two = run_llm("-m", "m", "hi")
+    assert (shown.exit_code, shown.stdout, shown.stderr) == (0, "Five.\n", "Hmm.\n")
+    assert (two.exit_code, two.stdout, two.stderr) == (0, "Ok\n", "Hmm.More.\n")
+
+
+@pytest.mark.parametrize("key", ["ollama-cloud-key", None], ids=["key", "no-key"])
+def test_an_ollama_key_is_sent_as_llm_ollama_sends_it(declare, monkeypatch, key):
+    """Ollama's cloud and authenticating proxies need it; it was never sent."""
+    if key:
+        monkeypatch.setenv("OLLAMA_TEST_KEY", key)
+    model = {"key": {"name": "ollama", "env": "OLLAMA_TEST_KEY"}} if key else None
+    with FakeAPI() as api:
+        declare(api, "ollama-chat", model=model)
+        assert llm.get_model("m").prompt("hi").text() == "Hello from the fake API"
+    sent = api.last.headers.get("authorization")
+    assert sent == (f"Bearer {key}" if key else None)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
+def test_gemini_cache_token_details_are_kept_as_llm_gemini_keeps_them(declare, stream):
+    """usageMetadata as the API reference gives it, with cached tokens."""
+    from fakeapi import gemini_json
+
+    usage = {
+        "promptTokenCount": 1200,
+        "candidatesTokenCount": 3,
+        "totalTokenCount": 1203,
+        "cachedContentTokenCount": 1024,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1200}],
+        "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 1024}],
+    }
+    reply = {**gemini_json("Hi."), "usageMetadata": usage}
+    with FakeAPI() as api:
+        declare(api, "gemini", model_name="gemini-2.5-flash")
+        if stream:
+            api.queue([f"data: {json.dumps(reply)}\r\n\r\n".encode()])
+        else:
+            api.queue([json.dumps(reply).encode()], "application/json")
+        response = llm.get_model("m").prompt("hi", stream=stream)
+        assert response.text() == "Hi."
+    assert response.usage().details == {
+        "candidatesTokenCount": 3,
+        "cachedContentTokenCount": 1024,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1200}],
+        "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 1024}],
+    }

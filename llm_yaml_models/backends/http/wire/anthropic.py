@@ -3,9 +3,9 @@
 A reply is a list of content blocks: ``thinking`` (its text, then a
 ``signature``), ``redacted_thinking`` (opaque ``data``), ``text`` and
 ``tool_use``. Thinking becomes llm reasoning, its signature or data the
-part's ``provider_metadata["anthropic"]``; on the next turn the assistant
-message carries every block back as it came, in its order, as the API
-requires within a tool chain. Tool results go back as ``tool_result``
+part's ``provider_metadata["anthropic"]``, as llm-anthropic keeps them; on
+the next turn the assistant message carries every block back as it came,
+in its order, as the API requires within a tool chain. Tool results go back as ``tool_result``
 blocks in a user message. Unknown block types are ignored."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from ..outcome import Pieces, WireError
+from ..think import part_opener
 from . import Reader, Wire
 
 
@@ -48,11 +49,21 @@ def _reasoning_block(part) -> dict | None:
     meta = (part.provider_metadata or {}).get("anthropic")
     if not isinstance(meta, dict):
         return None
-    if isinstance(meta.get("redacted_data"), str):
-        return {"type": "redacted_thinking", "data": meta["redacted_data"]}
+    data = _redacted_data(meta)
+    if data is not None:
+        return {"type": "redacted_thinking", "data": data}
     if isinstance(meta.get("signature"), str):
         return {"type": "thinking", "thinking": part.text, "signature": meta["signature"]}
     return None
+
+
+def _redacted_data(meta: dict) -> str | None:
+    """A redacted block's data, as llm-anthropic stores it (``type`` and
+    ``data``), or as this plugin stored it before (``redacted_data``)."""
+    if meta.get("type") == "redacted_thinking" and isinstance(meta.get("data"), str):
+        return meta["data"]
+    old = meta.get("redacted_data")
+    return old if isinstance(old, str) else None
 
 
 def _tool_use(call) -> dict:
@@ -172,17 +183,23 @@ class AnthropicReader(Reader):
             raise WireError(f"{article} {label} in the reply from {where}: {key} is not a string")
         return value
 
-    def _started(self, kind: Any) -> list:
-        """llm joins adjacent reasoning into one part: an empty text chunk
-        between two thinking blocks keeps them two, each with its signature."""
+    def _started(self, kind: Any, index: Any) -> list:
+        """llm joins adjacent reasoning into one part: a thinking block
+        opens a part of its own (``part_opener``), so that two in a row stay
+        two, each with its signature. A proxy's block with no index gets an
+        empty text chunk before it instead."""
         thinking = ("thinking", "redacted_thinking")
-        boundary = [_event("text")] if kind in thinking and self.last in thinking else []
-        self.last = kind
-        return boundary
+        last, self.last = self.last, kind
+        if kind not in thinking:
+            return []
+        if type(index) is int:
+            return [part_opener(index)]
+        return [_event("text")] if last in thinking else []
 
     def _redacted(self, block: dict) -> list:
-        data = self._checked(block, "data")
-        return [_event("reasoning", provider_metadata={"anthropic": {"redacted_data": data}})]
+        # As llm-anthropic stores it, so that either plugin continues the other's conversation.
+        meta = {"type": "redacted_thinking", "data": self._checked(block, "data")}
+        return [_event("reasoning", provider_metadata={"anthropic": meta})]
 
     def _refused(self, stop: dict) -> None:
         """A refusal is an error, not an empty reply: the text before it
@@ -218,7 +235,7 @@ class AnthropicReader(Reader):
         chunks: list = []
         for i, block in enumerate(content if isinstance(content, list) else []):
             kind = block.get("type") if isinstance(block, dict) else None
-            chunks += self._started(kind)
+            chunks += self._started(kind, i)
             if kind in ("thinking", "redacted_thinking"):
                 chunks += self._whole_thinking(block)
             elif kind == "tool_use":
@@ -263,7 +280,7 @@ class AnthropicReader(Reader):
 
     def _start(self, index: Any, block: dict) -> list:
         kind = block.get("type")
-        chunks = self._started(kind)
+        chunks = self._started(kind, index)
         if kind == "redacted_thinking":
             return chunks + self._redacted(block)
         if kind == "thinking" and (block.get("thinking") or block.get("signature")):

@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 from ..outcome import Pieces, WireError, tool_call_deltas
+from ..think import part_opener
 from . import Reader, Wire
 from .openai_chat import data_url
 
@@ -166,13 +167,15 @@ class ResponsesReader(Reader):
             tool_call_deltas(self.decoder.outcome, [delta], self.decoder.where)
         )
 
-    def _apart(self) -> list:
+    def _apart(self, index: Any) -> list:
         """llm joins adjacent reasoning into one part, keeping the last
-        metadata: an empty text event before a second reasoning item keeps
-        each item (its id, its ciphertext) a part of its own."""
-        apart = [_text_event("")] if self.items else []
-        self.items += 1
-        return apart
+        metadata: each reasoning item opens a part of its own
+        (``part_opener``), so that it keeps its id and ciphertext. An item
+        with no output_index gets an empty text event before it instead."""
+        begun, self.items = self.items, self.items + 1
+        if type(index) is int:
+            return [part_opener(index)]
+        return [_text_event("")] if begun else []
 
     def _item(self, index: Any, item: Any, whole: bool) -> list:
         """A complete output item: a reasoning event, or a function call noted."""
@@ -180,7 +183,7 @@ class ResponsesReader(Reader):
             return []
         if item.get("type") == "reasoning":
             self.reasoned = True
-            apart = self._apart() if whole else []  # streamed: when the item was added
+            apart = self._apart(index) if whole else []  # streamed: when the item was added
             return apart + [_event(item, _str(item.get("id")) not in self.streamed)]
         if item.get("type") == "function_call":
             if whole:
@@ -210,7 +213,7 @@ class ResponsesReader(Reader):
         kind = item.get("type") if isinstance(item, dict) else None
         if kind == "function_call":  # its name where it came
             return self._call(payload.get("output_index"), item, item.get("arguments") or "")
-        return self._apart() if kind == "reasoning" else []
+        return self._apart(payload.get("output_index")) if kind == "reasoning" else []
 
     def _on_response_function_call_arguments_delta(self, payload: dict) -> list:
         index = payload.get("output_index")
