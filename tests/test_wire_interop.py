@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import llm
 import pytest
 import yaml
 from fakeapi import FakeAPI, responses_object, sse_of
+
+REPO = Path(__file__).resolve().parents[1]
+HTTP = "llm_yaml_models.backends.http"
 
 
 @pytest.fixture
@@ -267,3 +271,35 @@ def test_gemini_cache_token_details_are_kept_as_llm_gemini_keeps_them(declare, s
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1200}],
         "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 1024}],
     }
+
+
+# -- floors ----------------------------------------------------------------------------------
+
+
+def imported_modules(path) -> set[str]:
+    """Every module a file imports, anywhere in it (functions and
+    ``TYPE_CHECKING`` blocks too), as absolute names."""
+    import ast
+
+    package = "llm_yaml_models." + ".".join(path.relative_to(REPO / "llm_yaml_models").parts)
+    package = package.removesuffix(".py").removesuffix(".__init__")
+    if path.name != "__init__.py":
+        package = package.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            found |= {module} | {f"{module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return found
+
+
+def test_no_wire_family_imports_the_decoder_or_the_backend():
+    """A lower floor never imports a higher one: a Reader is given a
+    ReplyState; it no longer reaches into the Decoder (decode <-> wire)."""
+    higher = {f"{HTTP}.decode", f"{HTTP}.backend", f"{HTTP}.decode.Decoder"}
+    for path in sorted((REPO / "llm_yaml_models/backends/http/wire").glob("*.py")):
+        assert not imported_modules(path) & higher, path.name
+    assert f"{HTTP}.wire" in imported_modules(REPO / "llm_yaml_models/backends/http/decode.py")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import uuid
 from typing import Any
 
 from llm.parts import StreamEvent
@@ -16,7 +15,7 @@ from ..base import Secrets
 from .outcome import Outcome, WireError, cut, tool_call_deltas
 from .paths import USAGE, Paths, merge_usage
 from .think import ThinkTags, Thought, reasoning_event
-from .wire import wire
+from .wire import ReplyState, wire
 
 
 class SSEParser:
@@ -78,7 +77,8 @@ class Decoder:
         self.stream_paths = Paths(config.stream, where, self.secrets.hide)
         self.outcome = Outcome()
         self.sse = SSEParser() if config.stream.format == "sse" else None
-        self.reader = wire(config.messages).reader(self)
+        self.state = ReplyState(where, self.secrets, self.outcome, lambda: self.reasoned)
+        self.reader = wire(config.messages).reader(self.state)
         self.done = False
         self.begin(200, "", False)
 
@@ -180,12 +180,12 @@ class Decoder:
         said += self.think.finish() if self.think is not None else []
         read = self.reader.reply(data)
         if any(type(c) is str for c in read):  # the family gave the text, in its place
-            return _joined(chunks + read + self.named(named))
+            return _joined(chunks + read + self.state.named(named))
         if text is None and not (self.outcome.tool_calls or chunks or read):
             raise WireError(
                 f"nothing at '{self.config.response.text}' in the reply from {self.where}"
             )
-        return _joined(chunks + read + said + self.named(named))
+        return _joined(chunks + read + said + self.state.named(named))
 
     def reasoning(self, found: Any, paths: Paths) -> list:
         """The reasoning found at the declared path, as a chunk; it must be text."""
@@ -203,18 +203,6 @@ class Decoder:
     def reasoned(self) -> bool:
         """Some reasoning text came (at the declared path, or in think tags)."""
         return self._reasoned or (self.think is not None and self.think.thought)
-
-    def named(self, slots: list) -> list:
-        """A tool call's name, as llm's event, when it first comes: once,
-        however often a server repeats it. The call's id is fixed then (one
-        made up if the API gave none), and its arguments follow whole, when
-        the reply has ended (``factory``), so that a secret a server echoes
-        in them is starred before llm logs them."""
-        events = []
-        for slot in slots:
-            slot["id"] = self.secrets.hide(slot["id"]) or f"call_{uuid.uuid4().hex[:24]}"
-            events.append(StreamEvent("tool_call_name", slot["name"], tool_call_id=slot["id"]))
-        return events
 
     def _read(self, data: Any, paths: Paths) -> tuple:
         """Every declared path in a reply or event, at once (``Paths.read``):
@@ -316,7 +304,7 @@ class Decoder:
             else:
                 chunks += self.think.feed(text)
         if named:
-            chunks += self.named(named)
+            chunks += self.state.named(named)
         return chunks or None
 
     def end(self) -> list:

@@ -152,8 +152,8 @@ class Anthropic(Wire):
     def tool_body(self, tools) -> dict:
         return {"tools": tool_specs(tools)}
 
-    def reader(self, decoder) -> Reader:
-        return AnthropicReader(decoder)
+    def reader(self, state) -> Reader:
+        return AnthropicReader(state)
 
 
 def _event(kind: str, chunk: str = "", **fields):
@@ -165,8 +165,8 @@ def _event(kind: str, chunk: str = "", **fields):
 class AnthropicReader(Reader):
     """Thinking and tool_use blocks, streamed or whole."""
 
-    def __init__(self, decoder):
-        super().__init__(decoder)
+    def __init__(self, state):
+        super().__init__(state)
         self.blocks: dict[Any, dict] = {}  # streamed tool_use blocks by index
         self.last = ""  # the type of the block before this one
 
@@ -179,7 +179,7 @@ class AnthropicReader(Reader):
             name = part.get("type")
             label = name if str(name).endswith("_delta") else f"{name} block"
             article = "an" if label[0] in "aeiou" else "a"
-            where = self.decoder.where
+            where = self.state.where
             raise WireError(f"{article} {label} in the reply from {where}: {key} is not a string")
         return value
 
@@ -205,20 +205,19 @@ class AnthropicReader(Reader):
         """A refusal is an error, not an empty reply: the text before it
         (a classifier may fire mid-stream) has been shown."""
         if stop.get("stop_reason") == "refusal":
-            where = self.decoder.where
+            where = self.state.where
             raise WireError(f"error from {where}: {refusal(stop.get('stop_details'))}")
 
     def _call(self, key: Any, block: dict, arguments: Any) -> None:
         if not isinstance(arguments, dict):
             raise WireError(
-                f"a tool_use block in the reply from {self.decoder.where}: "
-                "input is not a JSON object"
+                f"a tool_use block in the reply from {self.state.where}: input is not a JSON object"
             )
         slot = {"id": block["id"], "name": block["name"], "arguments": json.dumps(arguments)}
-        self.decoder.outcome.tool_calls[("tool_use", key)] = slot
+        self.state.outcome.tool_calls[("tool_use", key)] = slot
 
     def _tool_use(self, block: dict) -> dict:
-        call_id = self.decoder.secrets.hide(self._checked(block, "id"))
+        call_id = self.state.secrets.hide(self._checked(block, "id"))
         # A proxy's "": an id made up here names the call and its arguments alike.
         call_id = call_id or f"toolu_{uuid.uuid4().hex[:24]}"
         return {"id": call_id, "name": self._checked(block, "name")}
@@ -263,7 +262,7 @@ class AnthropicReader(Reader):
         kind = payload.get("type", name)
         index = payload.get("index")
         if kind in _BLOCK_EVENTS and index is not None and type(index) is not int:
-            where = self.decoder.where
+            where = self.state.where
             raise WireError(f"a {kind} event in the reply from {where}: index is not an integer")
         if kind == "content_block_start" and isinstance(payload.get("content_block"), dict):
             return self._start(payload.get("index"), payload["content_block"])

@@ -98,8 +98,8 @@ class OpenAIResponses(Wire):
         spec = {"type": "json_schema", "name": "output", "schema": schema, "strict": False}
         return {"text": {"format": spec}}
 
-    def reader(self, decoder) -> Reader:
-        return ResponsesReader(decoder)
+    def reader(self, state) -> Reader:
+        return ResponsesReader(state)
 
 
 def _list(value: Any) -> list:
@@ -136,8 +136,8 @@ def _event(item: dict, with_text: bool) -> Any:
 class ResponsesReader(Reader):
     """Reasoning and function calls, from output items or the events that build them."""
 
-    def __init__(self, decoder):
-        super().__init__(decoder)
+    def __init__(self, state):
+        super().__init__(state)
         self.streamed: set = set()  # reasoning items whose text came as deltas
         self.reasoned = False  # a reasoning item was seen
         self.items = 0  # reasoning items begun
@@ -163,9 +163,7 @@ class ResponsesReader(Reader):
         delta = {"index": index, "id": item.get("call_id"), "function": {"name": item.get("name")}}
         if arguments is not None:
             delta["function"]["arguments"] = arguments
-        return self.decoder.named(
-            tool_call_deltas(self.decoder.outcome, [delta], self.decoder.where)
-        )
+        return self.state.named(tool_call_deltas(self.state.outcome, [delta], self.state.where))
 
     def _apart(self, index: Any) -> list:
         """llm joins adjacent reasoning into one part, keeping the last
@@ -190,7 +188,7 @@ class ResponsesReader(Reader):
                 return self._call(index, item, item.get("arguments"))
             else:  # its arguments came as deltas; the whole of them wins
                 self._call(index, item)
-                slot = self.decoder.outcome.tool_calls[index]
+                slot = self.state.outcome.tool_calls[index]
                 if isinstance(item.get("arguments"), str):
                     slot["arguments"] = Pieces(item["arguments"])
         return []
@@ -217,7 +215,7 @@ class ResponsesReader(Reader):
 
     def _on_response_function_call_arguments_delta(self, payload: dict) -> list:
         index = payload.get("output_index")
-        if type(index) is not int or index not in self.decoder.outcome.tool_calls:
+        if type(index) is not int or index not in self.state.outcome.tool_calls:
             return []  # arguments of no call announced: nothing to add them to
         self._call(index, {}, payload.get("delta") or "")
         return []
@@ -256,7 +254,7 @@ class ResponsesReader(Reader):
         """A failed response whose error has no message (the paths read one that has)."""
         error = response.get("error") if isinstance(response, dict) else None
         code = _str(error.get("code")) if isinstance(error, dict) else None
-        raise WireError(f"error from {self.decoder.where}: {code or 'the response failed'}")
+        raise WireError(f"error from {self.state.where}: {code or 'the response failed'}")
 
     def _on_error(self, payload: dict) -> list:
         error = payload.get("error")
@@ -267,7 +265,7 @@ class ResponsesReader(Reader):
             message = (
                 payload.get("code") if isinstance(payload.get("code"), str) else json.dumps(payload)
             )
-        raise WireError(f"error from {self.decoder.where}: {message}")
+        raise WireError(f"error from {self.state.where}: {message}")
 
 
 WIRE = OpenAIResponses
