@@ -26,6 +26,9 @@ class SSEParser:
         self.data: list[str] = []
 
     def feed(self, line: str):
+        if line[:6] == "data: ":  # nearly every line: no partition
+            self.data.append(line[6:])
+            return None
         if not line:
             if self.data or self.event:
                 event, data = self.event or "message", "\n".join(self.data)
