@@ -1,12 +1,16 @@
 """The HTTP backend against llm's own extra-openai-models.yaml, and against
 the floor: raw httpx2 plus llm's own per-prompt overhead.
 
-    python benchmarks/http.py [--prompts 60] [--batch 200] [--in-flight 50]
+    python benchmarks/http_backend.py [--prompts 60] [--batch 200] [--in-flight 50]
 
-One local OpenAI-compatible server with precomputed replies streams 200
-words per prompt to every contender, side by side in one run:
+Two local OpenAI-compatible servers with precomputed replies stream 200
+words per prompt to every contender, side by side in one run: one sends
+its streams chunked, the other with a Content-Length header (as many
+servers do; the end of such a body comes with its last byte, so a client
+that waits for the end after [DONE] shows it here, and only here).
 
-- sequential streamed prompts through model.prompt(): median per prompt;
+- sequential streamed prompts through model.prompt(), against each server:
+  median per prompt;
 - an async batch (the async API, N in flight): total time;
 - the floor: the same requests made with raw httpx2 (one client, SSE lines
   parsed as JSON), plus llm's per-prompt overhead measured with a model that
@@ -37,7 +41,7 @@ import httpx2
 import llm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from fakeapi import FakeAPI  # noqa: E402
+from fakeapi import ContentLengthAPI, FakeAPI  # noqa: E402
 
 WORDS = " ".join(f"word{i}" for i in range(200))
 THOUGHTS = " ".join(f"thought{i}" for i in range(100))
@@ -147,20 +151,54 @@ async def batch(prompt, count: int, in_flight: int) -> float:
     return time.perf_counter() - start
 
 
-def setup(tmp: Path, url: str, thinking_url: str) -> None:
-    (tmp / "extra-openai-models.yaml").write_text(
-        f"- model_id: extra-chat\n  model_name: fake-model\n  api_base: {url}/v1\n"
-    )
-    (tmp / "ours.yaml").write_text(
-        "models:\n"
-        "  - model_id: yaml-chat\n"
-        f"    backend: {{type: http, preset: openai-chat, base_url: '{url}/v1',"
-        f" model_name: fake-model, max_connections: {POOL}}}\n"
+# How each server sends its streams -> the suffix of its models' ids.
+SERVERS = {"chunked": "", "content-length": "-cl"}
+
+
+def setup(tmp: Path, urls: dict, thinking_url: str) -> None:
+    """``urls``: each server's base URL, by how it sends its streams."""
+    extra, ours = [], ["models:"]
+    for kind, url in urls.items():
+        end = SERVERS[kind]
+        extra.append(
+            f"- model_id: extra-chat{end}\n  model_name: fake-model\n  api_base: {url}/v1\n"
+        )
+        ours.append(
+            f"  - model_id: yaml-chat{end}\n"
+            f"    backend: {{type: http, preset: openai-chat, base_url: '{url}/v1',"
+            f" model_name: fake-model, max_connections: {POOL}}}"
+        )
+    ours.append(
         "  - model_id: yaml-thinking\n"
         f"    backend: {{type: http, preset: openai-chat, base_url: '{thinking_url}/v1'}}\n"
     )
+    (tmp / "extra-openai-models.yaml").write_text("".join(extra))
+    (tmp / "ours.yaml").write_text("\n".join(ours))
     os.environ["LLM_USER_PATH"] = str(tmp)
     os.environ["LLM_YAML_MODELS_PATH"] = str(tmp / "ours.yaml")
+
+
+def sequential(url: str, end: str, client: httpx2.Client, prompts: int) -> dict:
+    """Median ms per streamed prompt of each contender against one server,
+    interleaved; ``end`` picks the models that use it."""
+    ours, theirs, no_io = (
+        llm.get_model(f"yaml-chat{end}"),
+        llm.get_model(f"extra-chat{end}"),
+        NoIO(),
+    )
+    contenders = {
+        "llm-yaml-models": lambda: "".join(ours.prompt("hi")),
+        "extra-openai-models.yaml": lambda: "".join(theirs.prompt("hi")),
+        "raw httpx2": lambda: raw_sync(client, f"{url}/v1/chat/completions"),
+        "llm overhead, no I/O": lambda: "".join(no_io.prompt("hi")),
+    }
+    for fn in contenders.values():  # warm up, and check every one gets the text
+        assert fn().split() == WORDS.split(), "wrong reply"
+    times: dict = {name: [] for name in contenders}
+    for _ in range(prompts):
+        for name, fn in contenders.items():
+            times[name].append(per_prompt(fn))
+    return {name: statistics.median(t) * 1000 for name, t in times.items()}
 
 
 def main() -> None:
@@ -172,26 +210,17 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         FakeAPI(reply=WORDS) as server,
+        ContentLengthAPI(reply=WORDS) as fixed,
         FakeAPI(reply=WORDS, reasoning=THOUGHTS) as thinking,
     ):
-        setup(Path(tmp), server.url, thinking.url)
+        urls = {"chunked": server.url, "content-length": fixed.url}
+        setup(Path(tmp), urls, thinking.url)
         url = f"{server.url}/v1/chat/completions"
-        ours, theirs, no_io = llm.get_model("yaml-chat"), llm.get_model("extra-chat"), NoIO()
         client = httpx2.Client()
-        contenders = {
-            "llm-yaml-models": lambda: "".join(ours.prompt("hi")),
-            "extra-openai-models.yaml": lambda: "".join(theirs.prompt("hi")),
-            "raw httpx2": lambda: raw_sync(client, url),
-            "llm overhead, no I/O": lambda: "".join(no_io.prompt("hi")),
+        seq = {
+            kind: sequential(base, SERVERS[kind], client, args.prompts)
+            for kind, base in urls.items()
         }
-        for fn in contenders.values():  # warm up, and check every one gets the text
-            assert fn().split() == WORDS.split(), "wrong reply"
-        times = {name: [] for name in contenders}
-        for _ in range(args.prompts):
-            for name, fn in contenders.items():
-                times[name].append(per_prompt(fn))
-        seq = {name: statistics.median(t) * 1000 for name, t in times.items()}
-        floor = seq["raw httpx2"] + seq["llm overhead, no I/O"]
 
         async def async_runs() -> dict:
             a_ours, a_theirs, a_no_io = (
@@ -221,10 +250,11 @@ def main() -> None:
         thinking_seq = thinking_runs(thinking.url, client, args.prompts)
     peak = many.pop("peak")
     a_floor = many["raw httpx2"] + many["llm overhead, no I/O"]
-    print("Streaming 200 words per prompt from one local OpenAI-compatible server.\n")
-    print(f"Sequential: median per prompt over {args.prompts} interleaved prompts")
-    report(seq, floor, "ms", 2)
-    print(f"\nAsync: {args.batch} prompts, {args.in_flight} in flight, total")
+    print("Streaming 200 words per prompt from local OpenAI-compatible servers.")
+    for kind, figures in seq.items():
+        print(f"\nSequential, {kind} server: median per prompt, {args.prompts} interleaved")
+        report(figures, floor_of(figures), "ms", 2)
+    print(f"\nAsync, chunked server: {args.batch} prompts, {args.in_flight} in flight, total")
     report(many, a_floor, "ms", 1)
     print(f"  most connections open during our batch: {peak} (pool limit {POOL})")
     print("\nReasoning: 100 reasoning_content deltas, then 200 text deltas, median per prompt")
@@ -232,6 +262,22 @@ def main() -> None:
         print(f"  {name:<28} {value:8.2f} ms")
     floor = thinking_seq["raw httpx2"] + thinking_seq["llm overhead, no I/O"]
     print(f"  ours / floor (raw + overhead) {thinking_seq['llm-yaml-models'] / floor:8.2f}x")
+    print("\nSequential, side by side (target: >= 10x llm's client, <= 1.1x the floor):")
+    for kind, figures in seq.items():
+        ours, theirs, floor = (
+            figures["llm-yaml-models"],
+            figures["extra-openai-models.yaml"],
+            floor_of(figures),
+        )
+        print(
+            f"  {kind:<15} ours {ours:6.2f} ms, llm's client {theirs:6.2f} ms "
+            f"({theirs / ours:5.1f}x), floor {floor:6.2f} ms (ours / floor {ours / floor:4.2f}x)"
+        )
+
+
+def floor_of(figures: dict) -> float:
+    """The floor: raw httpx2, plus llm's own per-prompt overhead."""
+    return figures["raw httpx2"] + figures["llm overhead, no I/O"]
 
 
 def thinking_runs(base_url: str, client: httpx2.Client, prompts: int) -> dict:

@@ -879,3 +879,11 @@ def client_headers(server: FakeAPI) -> str:
         "Connection: keep-alive\n"
         f"User-Agent: python-httpx2/{httpx2.__version__}\n"
     )
+
+
+class ContentLengthAPI(FakeAPI):
+    """FakeAPI whose every reply, streamed or not, is sent with a
+    Content-Length header instead of chunked (as many servers stream)."""
+
+    def _write(self, writer, status, body: bytes, kind: str, headers=None, chunked=False) -> None:
+        super()._write(writer, status, body, kind, headers, chunked=False)

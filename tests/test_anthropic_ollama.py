@@ -111,7 +111,9 @@ def test_anthropic_thinking_is_reasoning_with_its_signature(api, stream):
     (message,) = response.messages()
     assert message.parts == [
         ReasoningPart(THINKING, provider_metadata={"anthropic": {"signature": SIGNATURE}}),
-        ReasoningPart("", provider_metadata={"anthropic": {"redacted_data": REDACTED}}),
+        ReasoningPart(
+            "", provider_metadata={"anthropic": {"type": "redacted_thinking", "data": REDACTED}}
+        ),
         TextPart("Five."),
     ]
     assert api.last.json["thinking"] == {"type": "enabled", "budget_tokens": 2048}
@@ -126,8 +128,8 @@ def test_anthropic_thinking_blocks_in_a_row_stay_apart(api, stream):
     assert [p.provider_metadata for p in response.messages()[0].parts[:4]] == [
         {"anthropic": {"signature": SIGNATURE}},
         {"anthropic": {"signature": "sig2"}},
-        {"anthropic": {"redacted_data": REDACTED}},
-        {"anthropic": {"redacted_data": REDACTED}},
+        {"anthropic": {"type": "redacted_thinking", "data": REDACTED}},
+        {"anthropic": {"type": "redacted_thinking", "data": REDACTED}},
     ]
 
 

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import email.utils
 import ipaddress
-import select
 import ssl
 import sys
 import time
@@ -39,9 +38,10 @@ from .transport import TooLarge, async_client, certificate_refused, expiry, sync
 MAX_REDIRECTS = 5
 MAX_RETRY_WAIT = 60.0
 MAX_REPLY_BYTES = 64 * 2**20
-# A stream that said it is complete: how long its body's end may take to come,
-# and how many more pieces are read, so that the connection can be reused. A
-# server that holds the connection open is left at once.
+# A stream that said it is complete: how many more pieces are read, so that
+# the connection can be reused; and, for async, how long its body's end may
+# take to come (awaiting it costs no other prompt anything). A server that
+# holds the connection open is left at once.
 END_GRACE = 0.05
 END_PIECES = 4
 
@@ -290,7 +290,7 @@ class HttpBackend(Backend):
             log = {**log, "deployment": target.deployment.name}
         request.response_json = log or None  # starred as it is logged (Request.logged)
         for slot in outcome.tool_calls.values():
-            arguments = tool_arguments(slot["arguments"])
+            arguments = tool_arguments(str(slot["arguments"]))
             request.add_tool_call(slot["name"], arguments, slot["id"], slot.get("metadata"))
 
     # -- sync --------------------------------------------------------------------
@@ -494,38 +494,51 @@ def _authorised(built):
     return built
 
 
-def _buffered(response) -> bool:
-    """Does httpcore2's HTTP/1.1 parser hold bytes of this response that the
-    reader has not taken (its end, typically)? Then reading on cannot block.
-    This reaches into httpcore2: anything unexpected reads as no."""
+def _h11(response):
+    """The HTTP/1.1 parser (h11's) under this response: reaching into
+    httpcore2, so anything unexpected reads as None."""
     parser = response.stream
     for name in ("_stream", "_httpcore_stream", "_stream", "_connection", "_h11_state"):
         parser = getattr(parser, name, None)
+    return parser
+
+
+def _end_is_here(response) -> bool:
+    """Can the rest of this body be read without the network? The HTTP
+    parser knows, the socket does not: every byte of a Content-Length body
+    has come (its end is then read at once), or the parser holds bytes the
+    reader has not taken (a chunked body's final chunk, typically)."""
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and response.num_bytes_downloaded >= int(length):
+        return True
     try:
         # A chunk's closing CRLF is left there after its data: that is not more.
-        return bool(parser.trailing_data[0].lstrip(b"\r\n"))
+        return bool(_h11(response).trailing_data[0].lstrip(b"\r\n"))
     except (AttributeError, TypeError, IndexError):
         return False
 
 
-def _readable(response, wait: float) -> bool:
+def _arrived(response) -> bool:
+    """Has more of the body reached this machine, unread? A look, never a
+    wait: ``poll``, which takes any descriptor (``select`` fails above 1023)."""
     stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    if sock is None:
+    if stream is None:
         return False
+    sock = stream.get_extra_info("socket")
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
-    return bool(select.select([sock], [], [], wait)[0])
+    return bool(stream.get_extra_info("is_readable"))
 
 
 def _drain(pieces, response) -> None:
-    """The stream is complete: read the end of its body if it is there or
-    comes at once, so the connection goes back to the pool; else leave it.
-    Best effort: the reply is whole already, so a body that breaks off
-    after its end (no final chunk) fails nothing."""
+    """The stream is complete: read the end of its body if it is here, so
+    the connection goes back to the pool; else leave it at once. Nothing
+    waits: a Content-Length body's end was read with its last byte. Best
+    effort: the reply is whole already, so a body that breaks off after its
+    end (no final chunk) fails nothing."""
     with contextlib.suppress(httpx2.HTTPError):
         for _ in range(END_PIECES):
-            if not (_buffered(response) or _readable(response, END_GRACE)):
+            if not (_end_is_here(response) or _arrived(response)):
                 return
             if next(pieces, None) is None:
                 return

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import uuid
 from typing import Any
 
 from llm.parts import StreamEvent
 
 from ..base import Secrets
-from .outcome import Outcome, WireError, tool_call_deltas
+from .outcome import Outcome, WireError, cut, tool_call_deltas
 from .paths import USAGE, Paths, merge_usage
 from .think import ThinkTags, Thought, reasoning_event
-from .wire import wire
+from .wire import ReplyState, wire
 
 # What a stream may be labelled (or not labelled at all). Under any other type,
 # a reply in which no event came is quoted, not called an unfinished stream.
@@ -32,6 +31,9 @@ class SSEParser:
         self.data: list[str] = []
 
     def feed(self, line: str):
+        if line[:6] == "data: ":  # nearly every line: no partition
+            self.data.append(line[6:])
+            return None
         if not line:
             if self.data or self.event:
                 event, data = self.event or "message", "\n".join(self.data)
@@ -79,11 +81,12 @@ class Decoder:
         self.where = where
         self.secrets = secrets or Secrets()  # never part of a message
         self.limit = config.max_reply_bytes
-        self.reply_paths = Paths(config.response, where)
-        self.stream_paths = Paths(config.stream, where)
+        self.reply_paths = Paths(config.response, where, self.secrets.hide)
+        self.stream_paths = Paths(config.stream, where, self.secrets.hide)
         self.outcome = Outcome()
         self.sse = SSEParser() if config.stream.format == "sse" else None
-        self.reader = wire(config.messages).reader(self)
+        self.state = ReplyState(where, self.secrets, self.outcome, lambda: self.reasoned)
+        self.reader = wire(config.messages).reader(self.state)
         self.done = False
         self.deadline = None  # the body's deadline, set by the backend for each reply
         self.begin(200, "", False)
@@ -108,6 +111,7 @@ class Decoder:
         self._events = 0
         self.think = ThinkTags() if self.config.stream.think_tags else None
         self._reasoned = False
+        self.failure: WireError | None = None  # raised once the text before it is out
 
     def _pace(self, progressed: bool) -> None:
         """A server that sends a byte at a time, or only keep-alives, never
@@ -135,10 +139,12 @@ class Decoder:
         return self.feed(data)
 
     def finish(self) -> list:
-        """The reply is complete, or said it is: what is left to show."""
-        if not self.streamed:
-            return self.whole()
-        return self.end()
+        """The reply is complete, or said it is: what is left to show; or
+        the error a stream reported after its last text."""
+        chunks = self.end() if self.streamed else self.whole()
+        if self.failure is not None:
+            raise self.failure
+        return chunks
 
     def error_message(self, data: Any, paths: Paths) -> str | None:
         return _error_text(data, paths.get["error"](data))
@@ -149,7 +155,7 @@ class Decoder:
         message = None
         with contextlib.suppress(ValueError, RecursionError, WireError):
             message = self.error_message(json.loads(text), self.reply_paths)
-        message = self.secrets.hide(message or text)[:200] or "(empty reply)"
+        message = cut(message or text, self.secrets.hide) or "(empty reply)"
         return f"HTTP {self.status} from {self.where}: {message}"
 
     def whole(self) -> list:
@@ -180,12 +186,12 @@ class Decoder:
         said += self.think.finish() if self.think is not None else []
         read = self.reader.reply(data)
         if any(type(c) is str for c in read):  # the family gave the text, in its place
-            return _joined(chunks + read + self.named(named))
+            return _joined(chunks + read + self.state.named(named))
         if text is None and not (self.outcome.tool_calls or chunks or read):
             raise WireError(
                 f"nothing at '{self.config.response.text}' in the reply from {self.where}"
             )
-        return _joined(chunks + read + said + self.named(named))
+        return _joined(chunks + read + said + self.state.named(named))
 
     def reasoning(self, found: Any, paths: Paths) -> list:
         """The reasoning found at the declared path, as a chunk; it must be text."""
@@ -203,18 +209,6 @@ class Decoder:
     def reasoned(self) -> bool:
         """Some reasoning text came (at the declared path, or in think tags)."""
         return self._reasoned or (self.think is not None and self.think.thought)
-
-    def named(self, slots: list) -> list:
-        """A tool call's name, as llm's event, when it first comes: once,
-        however often a server repeats it. The call's id is fixed then (one
-        made up if the API gave none), and its arguments follow whole, when
-        the reply has ended (``factory``), so that a secret a server echoes
-        in them is starred before llm logs them."""
-        events = []
-        for slot in slots:
-            slot["id"] = self.secrets.hide(slot["id"]) or f"call_{uuid.uuid4().hex[:24]}"
-            events.append(StreamEvent("tool_call_name", slot["name"], tool_call_id=slot["id"]))
-        return events
 
     def _read(self, data: Any, paths: Paths) -> tuple:
         """Every declared path in a reply or event, at once (``Paths.read``):
@@ -240,10 +234,17 @@ class Decoder:
         lines = self._lines(data)
         before = self._events
         chunks: list = []
-        for line in lines:
-            found = self.line(line)
-            if found:
-                chunks += found
+        try:
+            for line in lines:
+                found = self.line(line)
+                if found:
+                    chunks += found
+        except WireError as exc:
+            if not chunks:
+                raise
+            # What came before the error in this read is shown first, as it
+            # would be had it come in a read of its own; ``finish`` raises it.
+            self.failure, self.done = exc, True
         self._pace(self._events != before)
         return _joined(chunks)
 
@@ -309,7 +310,7 @@ class Decoder:
             else:
                 chunks += self.think.feed(text)
         if named:
-            chunks += self.named(named)
+            chunks += self.state.named(named)
         return chunks or None
 
     def end(self) -> list:

@@ -9,7 +9,7 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from .outcome import WireError, simplified
+from .outcome import WireError, cut, simplified
 
 
 def _steps(node: dict) -> list | None:
@@ -156,12 +156,15 @@ class Paths:
     and where all are plain paths it is one function written out for them
     (``_reader``). ``get[name]`` finds one.
 
-    An expression that fails on the data it meets (``join()`` of a null, say)
-    is a WireError naming it, like any other reply we cannot read."""
+    An expression that fails on the data it meets is a WireError, like any
+    other reply we cannot read: what it found missing (``join()`` of a null),
+    or jmespath's message, cut as a provider's is (it quotes the value met,
+    however large)."""
 
-    def __init__(self, spec, where: str = ""):
+    def __init__(self, spec, where: str = "", hide=str):
         self.spec = spec
         self.where = where
+        self.hide = hide  # stars the secrets in a message (before it is cut)
         usage = getattr(spec, "usage", None)
         exprs = [getattr(spec, name, None) for name in NAMES]
         exprs += [getattr(usage, part) if usage is not None else None for part in USAGE]
@@ -180,15 +183,47 @@ class Paths:
             try:
                 return search(data)
             except JMESPathError as exc:
-                message = str(exc).replace("\n", " ")
-                raise WireError(
-                    f"cannot apply '{expr}' to the reply from {self.where}: {message}"
-                ) from exc
+                raise WireError(self._failure(expr, data, exc)) from exc
 
         return find
 
+    def _failure(self, expr: str, data: Any, exc: JMESPathError) -> str:
+        steps = _first_path(jmespath.compile(expr).parsed)
+        if steps and _lookup(data, steps) is None:
+            return f"nothing at '{_dotted(steps)}' in the reply from {self.where}"
+        message = cut(str(exc).replace("\n", " "), self.hide)
+        return f"cannot apply '{expr}' to the reply from {self.where}: {message}"
+
     def find(self, name: str, data: Any) -> Any:
         return self.get[name](data)
+
+
+def _first_path(node: dict) -> list | None:
+    """The plain path an expression reads first from the data it is given
+    (``content`` in ``join('', content[?type=='text'].text)``), or None."""
+    steps = _steps(node)
+    if steps is not None:
+        return steps
+    children = node.get("children") or []
+    # A function reads each argument; any other node, its left side first.
+    for child in children if node["type"] == "function_expression" else children[:1]:
+        if found := _first_path(child):
+            return found
+    return None
+
+
+def _lookup(data: Any, steps: list) -> Any:
+    for step in steps:
+        if isinstance(step, str):
+            data = data.get(step) if isinstance(data, dict) else None
+        else:
+            data = data[step] if isinstance(data, list) and -len(data) <= step < len(data) else None
+    return data
+
+
+def _dotted(steps: list) -> str:
+    text = "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps)
+    return text.removeprefix(".")
 
 
 def _each(finders: list, data: Any) -> tuple:

@@ -28,6 +28,21 @@ def reasoning_event(text: str):
     return StreamEvent(type="reasoning", chunk=text)
 
 
+def part_opener(index: int):
+    """An empty reasoning event that starts a part of its own, numbered by
+    the API's block or item ``index``: llm joins adjacent reasoning into one
+    part (one signature, one id), so two blocks in a row need this. An empty
+    text event between them did it before, and llm's CLI writes a newline to
+    stderr at each turn from reasoning to text: after a thinking block and a
+    redacted one (which shows nothing), a blank line.
+
+    The number is one llm has not given: each block or item before this one
+    made at most one part, and llm numbers its own parts up from 0."""
+    from llm.parts import StreamEvent
+
+    return StreamEvent(type="reasoning", chunk="", part_index=index)
+
+
 def _held(text: str, tags: tuple[str, ...]) -> int:
     """How many characters at the end of ``text`` may start one of ``tags``."""
     for size in range(min(len(text), len(CLOSE) - 1), 0, -1):

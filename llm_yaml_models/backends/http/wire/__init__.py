@@ -15,18 +15,24 @@ data in the preset. Adding a family is one module here and one preset.
       reader()        a Reader for one reply
     Reader          one reply: reply() for a whole one, event() per streamed event,
                     end() when a stream has ended
+    ReplyState      what a Reader knows of its reply, passed down by the
+                    decoder, which no family imports (a lower floor never
+                    imports a higher one)
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from ...base import Message
+    from ...base import Message, Secrets
     from ..config import HttpConfig
-    from ..decode import Decoder
+    from ..outcome import Outcome
 
 # name as declared -> module; each module's WIRE is its family
 FAMILIES = {
@@ -40,12 +46,38 @@ FAMILIES = {
 }
 
 
+@dataclass
+class ReplyState:
+    """One reply, as its Reader sees it: where it came from, the secrets
+    to star in what it keeps, the Outcome it fills, and whether reasoning
+    came (at a declared path, or in think tags)."""
+
+    where: str
+    secrets: Secrets
+    outcome: Outcome
+    reasoned: Callable[[], bool]
+
+    def named(self, slots: list) -> list:
+        """A tool call's name, as llm's event, when it first comes: once,
+        however often a server repeats it. The call's id is fixed then (one
+        made up if the API gave none), and its arguments follow whole, when
+        the reply has ended (``factory``), so that a secret a server echoes
+        in them is starred before llm logs them."""
+        from llm.parts import StreamEvent
+
+        events = []
+        for slot in slots:
+            slot["id"] = self.secrets.hide(slot["id"]) or f"call_{uuid.uuid4().hex[:24]}"
+            events.append(StreamEvent("tool_call_name", slot["name"], tool_call_id=slot["id"]))
+        return events
+
+
 class Reader:
     """What one reply says beyond the declared paths: chunks to yield
     (``str`` text, or llm ``StreamEvent``), in the order they came."""
 
-    def __init__(self, decoder: Decoder):
-        self.decoder = decoder
+    def __init__(self, state: ReplyState):
+        self.state = state
 
     def reply(self, data: Any) -> list:
         """A whole JSON reply, after the declared paths have been read."""
@@ -84,8 +116,8 @@ class Wire:
     def schema_body(self, schema: dict) -> dict:
         raise NotImplementedError(f"{self.name} has no reply schema")
 
-    def reader(self, decoder: Decoder) -> Reader:
-        return Reader(decoder)
+    def reader(self, state: ReplyState) -> Reader:
+        return Reader(state)
 
 
 @functools.cache

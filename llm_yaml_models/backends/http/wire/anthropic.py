@@ -3,9 +3,9 @@
 A reply is a list of content blocks: ``thinking`` (its text, then a
 ``signature``), ``redacted_thinking`` (opaque ``data``), ``text`` and
 ``tool_use``. Thinking becomes llm reasoning, its signature or data the
-part's ``provider_metadata["anthropic"]``; on the next turn the assistant
-message carries every block back as it came, in its order, as the API
-requires within a tool chain. Tool results go back as ``tool_result``
+part's ``provider_metadata["anthropic"]``, as llm-anthropic keeps them; on
+the next turn the assistant message carries every block back as it came,
+in its order, as the API requires within a tool chain. Tool results go back as ``tool_result``
 blocks in a user message. Unknown block types are ignored."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import json
 import uuid
 from typing import Any
 
-from ..outcome import WireError
+from ..outcome import Pieces, WireError
+from ..think import part_opener
 from . import Reader, Wire
 
 
@@ -48,11 +49,21 @@ def _reasoning_block(part) -> dict | None:
     meta = (part.provider_metadata or {}).get("anthropic")
     if not isinstance(meta, dict):
         return None
-    if isinstance(meta.get("redacted_data"), str):
-        return {"type": "redacted_thinking", "data": meta["redacted_data"]}
+    data = _redacted_data(meta)
+    if data is not None:
+        return {"type": "redacted_thinking", "data": data}
     if isinstance(meta.get("signature"), str):
         return {"type": "thinking", "thinking": part.text, "signature": meta["signature"]}
     return None
+
+
+def _redacted_data(meta: dict) -> str | None:
+    """A redacted block's data, as llm-anthropic stores it (``type`` and
+    ``data``), or as this plugin stored it before (``redacted_data``)."""
+    if meta.get("type") == "redacted_thinking" and isinstance(meta.get("data"), str):
+        return meta["data"]
+    old = meta.get("redacted_data")
+    return old if isinstance(old, str) else None
 
 
 def _tool_use(call) -> dict:
@@ -105,6 +116,20 @@ def tool_specs(tools) -> list[dict]:
 _BLOCK_EVENTS = ("content_block_start", "content_block_delta", "content_block_stop")
 
 
+def refusal(stop_details: Any) -> str:
+    """What a ``stop_reason: "refusal"`` says, from its ``stop_details``
+    (a category and an explanation, each may be null), as llm-anthropic
+    says it."""
+    details = stop_details if isinstance(stop_details, dict) else {}
+    category, explanation = details.get("category"), details.get("explanation")
+    message = "the model refused this request"
+    if isinstance(category, str) and category:
+        message += f" ({category})"
+    if isinstance(explanation, str) and explanation:
+        message += f": {explanation}"
+    return message
+
+
 class Anthropic(Wire):
     name = "anthropic"
     tools = True
@@ -127,8 +152,8 @@ class Anthropic(Wire):
     def tool_body(self, tools) -> dict:
         return {"tools": tool_specs(tools)}
 
-    def reader(self, decoder) -> Reader:
-        return AnthropicReader(decoder)
+    def reader(self, state) -> Reader:
+        return AnthropicReader(state)
 
 
 def _event(kind: str, chunk: str = "", **fields):
@@ -140,8 +165,8 @@ def _event(kind: str, chunk: str = "", **fields):
 class AnthropicReader(Reader):
     """Thinking and tool_use blocks, streamed or whole."""
 
-    def __init__(self, decoder):
-        super().__init__(decoder)
+    def __init__(self, state):
+        super().__init__(state)
         self.blocks: dict[Any, dict] = {}  # streamed tool_use blocks by index
         self.last = ""  # the type of the block before this one
 
@@ -154,33 +179,45 @@ class AnthropicReader(Reader):
             name = part.get("type")
             label = name if str(name).endswith("_delta") else f"{name} block"
             article = "an" if label[0] in "aeiou" else "a"
-            where = self.decoder.where
+            where = self.state.where
             raise WireError(f"{article} {label} in the reply from {where}: {key} is not a string")
         return value
 
-    def _started(self, kind: Any) -> list:
-        """llm joins adjacent reasoning into one part: an empty text chunk
-        between two thinking blocks keeps them two, each with its signature."""
+    def _started(self, kind: Any, index: Any) -> list:
+        """llm joins adjacent reasoning into one part: a thinking block
+        opens a part of its own (``part_opener``), so that two in a row stay
+        two, each with its signature. A proxy's block with no index gets an
+        empty text chunk before it instead."""
         thinking = ("thinking", "redacted_thinking")
-        boundary = [_event("text")] if kind in thinking and self.last in thinking else []
-        self.last = kind
-        return boundary
+        last, self.last = self.last, kind
+        if kind not in thinking:
+            return []
+        if type(index) is int:
+            return [part_opener(index)]
+        return [_event("text")] if last in thinking else []
 
     def _redacted(self, block: dict) -> list:
-        data = self._checked(block, "data")
-        return [_event("reasoning", provider_metadata={"anthropic": {"redacted_data": data}})]
+        # As llm-anthropic stores it, so that either plugin continues the other's conversation.
+        meta = {"type": "redacted_thinking", "data": self._checked(block, "data")}
+        return [_event("reasoning", provider_metadata={"anthropic": meta})]
+
+    def _refused(self, stop: dict) -> None:
+        """A refusal is an error, not an empty reply: the text before it
+        (a classifier may fire mid-stream) has been shown."""
+        if stop.get("stop_reason") == "refusal":
+            where = self.state.where
+            raise WireError(f"error from {where}: {refusal(stop.get('stop_details'))}")
 
     def _call(self, key: Any, block: dict, arguments: Any) -> None:
         if not isinstance(arguments, dict):
             raise WireError(
-                f"a tool_use block in the reply from {self.decoder.where}: "
-                "input is not a JSON object"
+                f"a tool_use block in the reply from {self.state.where}: input is not a JSON object"
             )
         slot = {"id": block["id"], "name": block["name"], "arguments": json.dumps(arguments)}
-        self.decoder.outcome.tool_calls[("tool_use", key)] = slot
+        self.state.outcome.tool_calls[("tool_use", key)] = slot
 
     def _tool_use(self, block: dict) -> dict:
-        call_id = self.decoder.secrets.hide(self._checked(block, "id"))
+        call_id = self.state.secrets.hide(self._checked(block, "id"))
         # A proxy's "": an id made up here names the call and its arguments alike.
         call_id = call_id or f"toolu_{uuid.uuid4().hex[:24]}"
         return {"id": call_id, "name": self._checked(block, "name")}
@@ -191,11 +228,13 @@ class AnthropicReader(Reader):
         """Every block in its place, as streamed: thinking, text, and each
         tool call's name (its input goes to llm once the reply is read). In
         place, a tool_use between two thinking blocks keeps them two."""
+        if isinstance(data, dict):
+            self._refused(data)
         content = data.get("content") if isinstance(data, dict) else None
         chunks: list = []
         for i, block in enumerate(content if isinstance(content, list) else []):
             kind = block.get("type") if isinstance(block, dict) else None
-            chunks += self._started(kind)
+            chunks += self._started(kind, i)
             if kind in ("thinking", "redacted_thinking"):
                 chunks += self._whole_thinking(block)
             elif kind == "tool_use":
@@ -223,12 +262,14 @@ class AnthropicReader(Reader):
         kind = payload.get("type", name)
         index = payload.get("index")
         if kind in _BLOCK_EVENTS and index is not None and type(index) is not int:
-            where = self.decoder.where
+            where = self.state.where
             raise WireError(f"a {kind} event in the reply from {where}: index is not an integer")
         if kind == "content_block_start" and isinstance(payload.get("content_block"), dict):
             return self._start(payload.get("index"), payload["content_block"])
         if kind == "content_block_delta" and isinstance(payload.get("delta"), dict):
             return self._delta(payload.get("index"), payload["delta"])
+        if kind == "message_delta" and isinstance(payload.get("delta"), dict):
+            self._refused(payload["delta"])
         if kind == "content_block_stop":
             self._stop(payload.get("index"))
         elif kind == "message_stop":
@@ -238,7 +279,7 @@ class AnthropicReader(Reader):
 
     def _start(self, index: Any, block: dict) -> list:
         kind = block.get("type")
-        chunks = self._started(kind)
+        chunks = self._started(kind, index)
         if kind == "redacted_thinking":
             return chunks + self._redacted(block)
         if kind == "thinking" and (block.get("thinking") or block.get("signature")):
@@ -251,7 +292,7 @@ class AnthropicReader(Reader):
         # (the factory sends the arguments of every call).
         tool = self._tool_use(block)
         start = block.get("input")  # the API sends {} and the input in deltas; a proxy, whole
-        self.blocks[index] = {**tool, "json": [json.dumps(start)] if start else []}
+        self.blocks[index] = {**tool, "json": Pieces(json.dumps(start) if start else "")}
         return chunks + [_event("tool_call_name", tool["name"], tool_call_id=tool["id"])]
 
     def _delta(self, index: Any, delta: dict) -> list:
@@ -263,14 +304,14 @@ class AnthropicReader(Reader):
             signature = self._checked(delta, "signature")
             return [_event("reasoning", provider_metadata={"anthropic": {"signature": signature}})]
         if kind == "input_json_delta" and index in self.blocks:
-            self.blocks[index]["json"].append(self._checked(delta, "partial_json"))
+            self.blocks[index]["json"].add(self._checked(delta, "partial_json"))
         return []
 
     def _stop(self, index: Any) -> None:
         block = self.blocks.pop(index, None)
         if block is None:
             return
-        text = "".join(block["json"])
+        text = str(block["json"])
         arguments: Any = {}
         if text.strip():
             try:

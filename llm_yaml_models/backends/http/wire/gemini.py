@@ -180,10 +180,10 @@ class GeminiReader(Reader):
         signature = part.get(SIGNATURE)
         if not isinstance(signature, str) or not signature:
             return None
-        return {META: {SIGNATURE: self.decoder.secrets.hide(signature)}}
+        return {META: {SIGNATURE: self.state.secrets.hide(signature)}}
 
     def _tool_call(self, call: Any, metadata: dict | None) -> None:
-        where = self.decoder.where
+        where = self.state.where
         if not isinstance(call, dict):
             raise WireError(f"a function call in the reply from {where} is not an object")
         name, arguments, call_id = call.get("name"), call.get("args") or {}, call.get("id")
@@ -194,7 +194,7 @@ class GeminiReader(Reader):
         ):
             if not isinstance(value, kind):
                 raise WireError(f"a function call in the reply from {where}: {field} is not {what}")
-        calls = self.decoder.outcome.tool_calls
+        calls = self.state.outcome.tool_calls
         slot = {"id": call_id, "name": name, "arguments": json.dumps(arguments)}
         calls[len(calls)] = {**slot, "metadata": metadata}
 
@@ -214,8 +214,8 @@ class Gemini(Wire):
         spec = {"responseMimeType": "application/json", "responseSchema": gemini_schema(schema)}
         return {"generationConfig": spec}
 
-    def reader(self, decoder) -> Reader:
-        return GeminiReader(decoder)
+    def reader(self, state) -> Reader:
+        return GeminiReader(state)
 
 
 WIRE = Gemini

@@ -47,8 +47,8 @@ class Ollama(Wire):
     def schema_body(self, schema) -> dict:
         return {"format": schema}
 
-    def reader(self, decoder) -> Reader:
-        return OllamaReader(decoder)
+    def reader(self, state) -> Reader:
+        return OllamaReader(state)
 
 
 class OllamaReader(Reader):
@@ -71,14 +71,14 @@ class OllamaReader(Reader):
         thinking = message.get("thinking")
         if thinking is not None and not isinstance(thinking, str):
             raise WireError(
-                f"message.thinking in the reply from {self.decoder.where} is not a string"
+                f"message.thinking in the reply from {self.state.where} is not a string"
             )
         if thinking:
             chunks.append(StreamEvent("reasoning", thinking))
         calls = message.get("tool_calls")
         if calls is not None and not isinstance(calls, list):
             raise WireError(
-                f"message.tool_calls in the reply from {self.decoder.where} is not a list"
+                f"message.tool_calls in the reply from {self.state.where} is not a list"
             )
         for call in calls or []:
             call_id, name = self._call(call)
@@ -88,7 +88,7 @@ class OllamaReader(Reader):
 
     def _call(self, call: Any) -> tuple[str, str]:
         """One tool call, checked, kept for llm to run: its id and name."""
-        where = self.decoder.where
+        where = self.state.where
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):
             raise WireError(f"a tool call in the reply from {where} is not an object")
@@ -100,9 +100,9 @@ class OllamaReader(Reader):
                 f"a tool call in the reply from {where}: function.arguments is not an object"
             )
         given = call.get("id")
-        call_id = self.decoder.secrets.hide(given) if isinstance(given, str) and given else None
+        call_id = self.state.secrets.hide(given) if isinstance(given, str) and given else None
         call_id = call_id or f"call_{uuid.uuid4().hex[:24]}"  # older Ollama gives none
-        outcome = self.decoder.outcome
+        outcome = self.state.outcome
         slot = {"id": call_id, "name": name, "arguments": json.dumps(arguments)}
         outcome.tool_calls[("ollama", len(outcome.tool_calls))] = slot
         return call_id, name

@@ -82,7 +82,7 @@ class OpenAIReader(Reader):
         return []
 
     def end(self) -> list:
-        if not self.hidden or self.decoder.reasoned:
+        if not self.hidden or self.state.reasoned():
             return []
         from llm.parts import StreamEvent
 
@@ -117,8 +117,8 @@ class OpenAIChat(Wire):
     def conversation(self, messages, config) -> list[dict]:
         return [_message(m, config.send_reasoning) for m in messages]
 
-    def reader(self, decoder) -> Reader:
-        return OpenAIReader(decoder)
+    def reader(self, state) -> Reader:
+        return OpenAIReader(state)
 
     def tool_body(self, tools) -> dict:
         return {"tools": tool_specs(tools)}

@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..outcome import WireError, tool_call_deltas
+from ..outcome import Pieces, WireError, tool_call_deltas
+from ..think import part_opener
 from . import Reader, Wire
 from .openai_chat import data_url
 
@@ -97,8 +98,8 @@ class OpenAIResponses(Wire):
         spec = {"type": "json_schema", "name": "output", "schema": schema, "strict": False}
         return {"text": {"format": spec}}
 
-    def reader(self, decoder) -> Reader:
-        return ResponsesReader(decoder)
+    def reader(self, state) -> Reader:
+        return ResponsesReader(state)
 
 
 def _list(value: Any) -> list:
@@ -135,8 +136,8 @@ def _event(item: dict, with_text: bool) -> Any:
 class ResponsesReader(Reader):
     """Reasoning and function calls, from output items or the events that build them."""
 
-    def __init__(self, decoder):
-        super().__init__(decoder)
+    def __init__(self, state):
+        super().__init__(state)
         self.streamed: set = set()  # reasoning items whose text came as deltas
         self.reasoned = False  # a reasoning item was seen
         self.items = 0  # reasoning items begun
@@ -162,17 +163,17 @@ class ResponsesReader(Reader):
         delta = {"index": index, "id": item.get("call_id"), "function": {"name": item.get("name")}}
         if arguments is not None:
             delta["function"]["arguments"] = arguments
-        return self.decoder.named(
-            tool_call_deltas(self.decoder.outcome, [delta], self.decoder.where)
-        )
+        return self.state.named(tool_call_deltas(self.state.outcome, [delta], self.state.where))
 
-    def _apart(self) -> list:
+    def _apart(self, index: Any) -> list:
         """llm joins adjacent reasoning into one part, keeping the last
-        metadata: an empty text event before a second reasoning item keeps
-        each item (its id, its ciphertext) a part of its own."""
-        apart = [_text_event("")] if self.items else []
-        self.items += 1
-        return apart
+        metadata: each reasoning item opens a part of its own
+        (``part_opener``), so that it keeps its id and ciphertext. An item
+        with no output_index gets an empty text event before it instead."""
+        begun, self.items = self.items, self.items + 1
+        if type(index) is int:
+            return [part_opener(index)]
+        return [_text_event("")] if begun else []
 
     def _item(self, index: Any, item: Any, whole: bool) -> list:
         """A complete output item: a reasoning event, or a function call noted."""
@@ -180,16 +181,16 @@ class ResponsesReader(Reader):
             return []
         if item.get("type") == "reasoning":
             self.reasoned = True
-            apart = self._apart() if whole else []  # streamed: when the item was added
+            apart = self._apart(index) if whole else []  # streamed: when the item was added
             return apart + [_event(item, _str(item.get("id")) not in self.streamed)]
         if item.get("type") == "function_call":
             if whole:
                 return self._call(index, item, item.get("arguments"))
             else:  # its arguments came as deltas; the whole of them wins
                 self._call(index, item)
-                slot = self.decoder.outcome.tool_calls[index]
+                slot = self.state.outcome.tool_calls[index]
                 if isinstance(item.get("arguments"), str):
-                    slot["arguments"] = item["arguments"]
+                    slot["arguments"] = Pieces(item["arguments"])
         return []
 
     def _hidden(self, response: Any) -> list:
@@ -210,11 +211,11 @@ class ResponsesReader(Reader):
         kind = item.get("type") if isinstance(item, dict) else None
         if kind == "function_call":  # its name where it came
             return self._call(payload.get("output_index"), item, item.get("arguments") or "")
-        return self._apart() if kind == "reasoning" else []
+        return self._apart(payload.get("output_index")) if kind == "reasoning" else []
 
     def _on_response_function_call_arguments_delta(self, payload: dict) -> list:
         index = payload.get("output_index")
-        if type(index) is not int or index not in self.decoder.outcome.tool_calls:
+        if type(index) is not int or index not in self.state.outcome.tool_calls:
             return []  # arguments of no call announced: nothing to add them to
         self._call(index, {}, payload.get("delta") or "")
         return []
@@ -253,7 +254,7 @@ class ResponsesReader(Reader):
         """A failed response whose error has no message (the paths read one that has)."""
         error = response.get("error") if isinstance(response, dict) else None
         code = _str(error.get("code")) if isinstance(error, dict) else None
-        raise WireError(f"error from {self.decoder.where}: {code or 'the response failed'}")
+        raise WireError(f"error from {self.state.where}: {code or 'the response failed'}")
 
     def _on_error(self, payload: dict) -> list:
         error = payload.get("error")
@@ -264,7 +265,7 @@ class ResponsesReader(Reader):
             message = (
                 payload.get("code") if isinstance(payload.get("code"), str) else json.dumps(payload)
             )
-        raise WireError(f"error from {self.decoder.where}: {message}")
+        raise WireError(f"error from {self.state.where}: {message}")
 
 
 WIRE = OpenAIResponses
