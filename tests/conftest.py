@@ -62,14 +62,31 @@ def reset_plugin_state() -> None:
     discovery.forget()
 
 
+@pytest.fixture(scope="session")
+def migrated_logs_db(tmp_path_factory) -> Path:
+    """An empty logs.db as llm's own migrations leave it, made once. llm
+    migrates the logs database on every prompt; in a new user directory
+    that is a few hundred statements, each written through to disk (about
+    a second here), which every test would otherwise pay again."""
+    import sqlite_utils
+    from llm.migrations import migrate
+
+    path = tmp_path_factory.mktemp("llm-logs") / "logs.db"
+    with sqlite_utils.Database(path) as db:
+        migrate(db)
+    return path
+
+
 @pytest.fixture(autouse=True)
-def llm_env(tmp_path, monkeypatch):
-    """Every test gets its own LLM_USER_PATH and LLM_YAML_MODELS_PATH, and a
-    plugin that has not yet loaded anything or warned."""
+def llm_env(tmp_path, monkeypatch, migrated_logs_db):
+    """Every test gets its own LLM_USER_PATH (with an empty, migrated
+    logs.db) and LLM_YAML_MODELS_PATH, and a plugin that has not yet loaded
+    anything or warned."""
     user_dir = tmp_path / "llm-user"
     models_dir = tmp_path / "models"
     user_dir.mkdir()
     models_dir.mkdir()
+    shutil.copyfile(migrated_logs_db, user_dir / "logs.db")
     monkeypatch.setenv("LLM_USER_PATH", str(user_dir))
     monkeypatch.setenv("LLM_YAML_MODELS_PATH", str(models_dir))
     monkeypatch.delenv("LLM_RAISE_ERRORS", raising=False)
