@@ -13,6 +13,7 @@ from pathlib import Path
 import llm
 import pytest
 from click.testing import CliRunner
+from fakeapi import FakeAPI
 from llm.cli import cli
 
 from llm_yaml_models import discovery, registry
@@ -93,6 +94,22 @@ def llm_env(tmp_path, monkeypatch, migrated_logs_db):
     reset_plugin_state()
     yield
     reset_plugin_state()
+
+
+@pytest.fixture(scope="session")
+def _session_fake_api():
+    with FakeAPI() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_api(_session_fake_api) -> FakeAPI:
+    """One FakeAPI for the session, as good as new for each test that uses
+    it (no connection open, nothing recorded, queued or counted). A test
+    that needs a server of its own kind (TLS, fail_rate, a subclass) or
+    two servers starts its own."""
+    _session_fake_api.reset()
+    return _session_fake_api
 
 
 @pytest.fixture
