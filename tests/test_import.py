@@ -8,7 +8,6 @@ import shutil
 import textwrap
 
 import pytest
-from fakeapi import FakeAPI
 
 from llm_yaml_models import importer
 
@@ -25,9 +24,8 @@ EXTRA = """\
 
 
 @pytest.fixture
-def server():
-    with FakeAPI() as running:
-        yield running
+def server(fake_api):
+    return fake_api
 
 
 def imported(run_llm, path) -> str:
