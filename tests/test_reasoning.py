@@ -18,7 +18,7 @@ import json
 import llm
 import pytest
 import yaml
-from fakeapi import FakeAPI, openai_chunk, openai_reasoning_sse, sse_pieces
+from fakeapi import openai_chunk, openai_reasoning_sse, sse_pieces
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from llm.parts import ReasoningPart, TextPart, ToolCallPart
@@ -31,9 +31,8 @@ TEXT = ["Hello", " there", "!"]
 
 
 @pytest.fixture
-def api():
-    with FakeAPI() as server:
-        yield server
+def api(fake_api):
+    return fake_api
 
 
 @pytest.fixture
