@@ -500,7 +500,7 @@ def test_the_key_is_never_in_the_url_the_logs_or_an_error(gemini, run_llm, llm_e
     result = llm_exe("-m", "gem", "hi")
     assert result.returncode == 1
     assert KEY not in result.stderr and "API key *** not valid" in result.stderr
-    assert llm_exe("-m", "gem", "hi").returncode == 0
+    assert run_llm("-m", "gem", "hi").exit_code == 0
     for seen in gemini.requests:
         assert "key" not in seen.query and KEY not in seen.path
         assert seen.headers["x-goog-api-key"] == KEY
