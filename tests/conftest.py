@@ -13,6 +13,7 @@ from pathlib import Path
 import llm
 import pytest
 from click.testing import CliRunner
+from fakeapi import FakeAPI
 from llm.cli import cli
 
 from llm_yaml_models import discovery, registry
@@ -62,20 +63,53 @@ def reset_plugin_state() -> None:
     discovery.forget()
 
 
+@pytest.fixture(scope="session")
+def migrated_logs_db(tmp_path_factory) -> Path:
+    """An empty logs.db as llm's own migrations leave it, made once. llm
+    migrates the logs database on every prompt; in a new user directory
+    that is a few hundred statements, each written through to disk (about
+    a second here), which every test would otherwise pay again."""
+    import sqlite_utils
+    from llm.migrations import migrate
+
+    path = tmp_path_factory.mktemp("llm-logs") / "logs.db"
+    with sqlite_utils.Database(path) as db:
+        migrate(db)
+    return path
+
+
 @pytest.fixture(autouse=True)
-def llm_env(tmp_path, monkeypatch):
-    """Every test gets its own LLM_USER_PATH and LLM_YAML_MODELS_PATH, and a
-    plugin that has not yet loaded anything or warned."""
+def llm_env(tmp_path, monkeypatch, migrated_logs_db):
+    """Every test gets its own LLM_USER_PATH (with an empty, migrated
+    logs.db) and LLM_YAML_MODELS_PATH, and a plugin that has not yet loaded
+    anything or warned."""
     user_dir = tmp_path / "llm-user"
     models_dir = tmp_path / "models"
     user_dir.mkdir()
     models_dir.mkdir()
+    shutil.copyfile(migrated_logs_db, user_dir / "logs.db")
     monkeypatch.setenv("LLM_USER_PATH", str(user_dir))
     monkeypatch.setenv("LLM_YAML_MODELS_PATH", str(models_dir))
     monkeypatch.delenv("LLM_RAISE_ERRORS", raising=False)
     reset_plugin_state()
     yield
     reset_plugin_state()
+
+
+@pytest.fixture(scope="session")
+def _session_fake_api():
+    with FakeAPI() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_api(_session_fake_api) -> FakeAPI:
+    """One FakeAPI for the session, as good as new for each test that uses
+    it (no connection open, nothing recorded, queued or counted). A test
+    that needs a server of its own kind (TLS, fail_rate, a subclass) or
+    two servers starts its own."""
+    _session_fake_api.reset()
+    return _session_fake_api
 
 
 @pytest.fixture

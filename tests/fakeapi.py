@@ -553,7 +553,9 @@ def _server_tls():
 
 
 class FakeAPI:
-    """Start with ``with FakeAPI() as server:``; ``server.url`` is its base URL."""
+    """Start with ``with FakeAPI() as server:``; ``server.url`` is its base URL.
+    The ``fake_api`` fixture (conftest.py) is one of these for the whole
+    session, ``reset()`` before each test that uses it."""
 
     def __init__(
         self,
@@ -563,8 +565,18 @@ class FakeAPI:
         reasoning: str = "",
         tls: bool = False,
     ):
-        self.reply = reply
         self.tls = tls  # https, with tests/tls/cert.pem (signed by tests/tls/ca.pem)
+        self._settings = (reply, fail_rate, seed, reasoning)
+        self._fresh()
+        self._tasks: dict = {}  # connection handler task -> its writer
+        self._loop = asyncio.new_event_loop()
+        self._server = None
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def _fresh(self) -> None:
+        """Everything a test can change or count, as a new server has it."""
+        reply, fail_rate, seed, reasoning = self._settings
+        self.reply = reply
         # streamed Chat Completions replies think first: these words as reasoning_content
         self.reasoning = reasoning
         self.fail_rate = fail_rate  # answer this share of requests with 503, at random
@@ -579,10 +591,6 @@ class FakeAPI:
         self.models = ["fake-chat", "fake-vision"]  # what GET .../models lists
         self.bodies: dict[str, bytes] = {}  # GET path -> reply body
         self._queued: list[tuple[list[bytes], str, float]] = []
-        self._tasks: dict = {}  # connection handler task -> its writer
-        self._loop = asyncio.new_event_loop()
-        self._server = None
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     # -- control -----------------------------------------------------------------
 
@@ -600,9 +608,7 @@ class FakeAPI:
     def __exit__(self, *exc) -> None:
         async def stop():
             self._server.close()
-            for writer in list(self._tasks.values()):
-                writer.transport.abort()  # the handler sees EOF and returns
-            await asyncio.wait(list(self._tasks), timeout=5) if self._tasks else None
+            await self._hang_up()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
@@ -610,6 +616,19 @@ class FakeAPI:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+    async def _hang_up(self) -> None:
+        """Close every connection, even one a handler is pausing on."""
+        for task, writer in list(self._tasks.items()):
+            writer.transport.abort()  # a handler reading sees EOF and returns
+            task.cancel()  # one sleeping in a fault stops there
+        await asyncio.wait(list(self._tasks), timeout=5) if self._tasks else None
+
+    def reset(self) -> None:
+        """Make a running server as good as new for the next test: no
+        connection open, nothing recorded, queued or counted."""
+        asyncio.run_coroutine_threadsafe(self._hang_up(), self._loop).result(10)
+        self._fresh()
 
     @property
     def url(self) -> str:

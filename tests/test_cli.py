@@ -429,9 +429,9 @@ IMPORTS_JSONSCHEMA = (
 )
 
 
-def test_a_warm_cache_does_not_import_jsonschema(write, python_exe, llm_exe):
+def test_a_warm_cache_does_not_import_jsonschema(write, python_exe, run_llm):
     write("markov.yaml", MARKOV)
-    assert llm_exe("models", "list").returncode == 0
+    assert run_llm("models", "list").exit_code == 0  # writes the cache
     second = python_exe(IMPORTS_JSONSCHEMA)
     assert second.returncode == 0, second.stderr
     assert second.stdout == "False markov\n"
@@ -464,9 +464,9 @@ def test_a_new_file_is_picked_up(write):
     assert model_ids() == ["markov", "good"]
 
 
-def test_a_fixed_file_stops_the_warning(write, llm_exe):
+def test_a_fixed_file_stops_the_warning(write, run_llm, llm_exe):
     path = write("a.yaml", "- model_id: fixme\n")
-    assert llm_exe("models", "list").stderr == f"llm-yaml-models: skipped {path}:1{WARNING_END}"
+    assert run_llm("models", "list").stderr == f"llm-yaml-models: skipped {path}:1{WARNING_END}"
     path.write_text("- model_id: fixme\n  backend: {type: markov}\n")
     later = path.stat().st_mtime + 10
     os.utime(path, (later, later))
@@ -475,19 +475,19 @@ def test_a_fixed_file_stops_the_warning(write, llm_exe):
     assert "YAML markov: fixme\n" in fixed.stdout
 
 
-def test_a_corpus_file_created_later_is_picked_up(write, llm_exe):
+def test_a_corpus_file_created_later_is_picked_up(write, run_llm, llm_exe):
     write("a.yaml", "- model_id: trained\n  backend: {type: markov, corpus: words.txt}\n")
-    assert "YAML markov: trained" not in llm_exe("models", "list").stdout
+    assert "YAML markov: trained" not in run_llm("models", "list").stdout
     write("words.txt", "alpha beta gamma alpha")
-    assert llm_exe("yaml-models", "validate").returncode == 0
+    assert run_llm("yaml-models", "validate").exit_code == 0
     listed = llm_exe("models", "list")
     assert listed.stderr == ""
     assert "YAML markov: trained\n" in listed.stdout
 
 
-def test_a_damaged_cache_file_is_ignored(write, user_dir, llm_exe):
+def test_a_damaged_cache_file_is_ignored(write, user_dir, run_llm, llm_exe):
     write("markov.yaml", MARKOV)
-    assert llm_exe("models", "list").returncode == 0
+    assert run_llm("models", "list").exit_code == 0  # writes the cache
     (user_dir / "yaml-models-cache.json").write_text("{not json")
     listed = llm_exe("models", "list")
     assert listed.stderr == ""
@@ -503,9 +503,9 @@ def test_a_damaged_cache_file_is_ignored(write, user_dir, llm_exe):
         pytest.param(lambda m: m.__setitem__(0, None), id="declaration-not-a-mapping"),
     ],
 )
-def test_a_damaged_cache_entry_is_a_miss(write, user_dir, llm_exe, damage):
+def test_a_damaged_cache_entry_is_a_miss(write, user_dir, run_llm, llm_exe, damage):
     path = write("markov.yaml", MARKOV)
-    assert llm_exe("models", "list").returncode == 0
+    assert run_llm("models", "list").exit_code == 0  # writes the cache
     cache_file = user_dir / "yaml-models-cache.json"
     cache = json.loads(cache_file.read_text())
     damage(cache["files"][str(path)]["result"]["models"][0])
@@ -518,10 +518,10 @@ def test_a_damaged_cache_entry_is_a_miss(write, user_dir, llm_exe, damage):
 
 
 @pytest.mark.parametrize("files", [[], "text", None, 3], ids=repr)
-def test_a_cache_whose_files_are_not_a_mapping_is_ignored(write, user_dir, llm_exe, files):
+def test_a_cache_whose_files_are_not_a_mapping_is_ignored(write, user_dir, run_llm, llm_exe, files):
     # Its header was right, and every llm command raised AttributeError.
     write("markov.yaml", MARKOV)
-    assert llm_exe("models", "list").returncode == 0
+    assert run_llm("models", "list").exit_code == 0  # writes the cache
     cache_file = user_dir / "yaml-models-cache.json"
     cache = json.loads(cache_file.read_text())
     cache_file.write_text(json.dumps({**cache, "files": files}))
@@ -531,11 +531,11 @@ def test_a_cache_whose_files_are_not_a_mapping_is_ignored(write, user_dir, llm_e
     assert isinstance(json.loads(cache_file.read_text())["files"], dict)  # written anew
 
 
-def test_a_cache_written_in_an_older_format_is_ignored(write, user_dir, llm_exe):
+def test_a_cache_written_in_an_older_format_is_ignored(write, user_dir, run_llm, llm_exe):
     # The entry format of the plugin's first commit, under the same version
     # and schema: a cache left behind by an upgrade must not hide the models.
     path = write("markov.yaml", MARKOV)
-    assert llm_exe("models", "list").returncode == 0
+    assert run_llm("models", "list").exit_code == 0  # writes the cache
     cache_file = user_dir / "yaml-models-cache.json"
     cache = json.loads(cache_file.read_text())
     cache["files"][str(path)]["result"]["models"] = [

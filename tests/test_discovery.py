@@ -17,9 +17,8 @@ from llm_yaml_models import discovery
 
 
 @pytest.fixture
-def server():
-    with FakeAPI() as running:
-        yield running
+def server(fake_api):
+    return fake_api
 
 
 def template(url: str, discover: str = "{source: openai, prefix: lab/}", extra: str = "") -> str:

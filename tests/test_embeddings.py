@@ -8,7 +8,7 @@ import json
 
 import llm
 import pytest
-from fakeapi import FakeAPI, fake_vector
+from fakeapi import fake_vector
 
 from llm_yaml_models import registry
 
@@ -360,10 +360,9 @@ def test_a_problem_in_an_embedding_model_is_reported_once(write, functions, vali
 
 
 @pytest.fixture
-def server(monkeypatch):
-    with FakeAPI() as api:
-        monkeypatch.setenv("FAKE_URL", api.url)
-        yield api
+def server(monkeypatch, fake_api):
+    monkeypatch.setenv("FAKE_URL", fake_api.url)
+    return fake_api
 
 
 def http_model(model_id: str, backend: str, extra: str = "") -> str:

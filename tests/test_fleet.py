@@ -45,9 +45,8 @@ PROMPT = "one two three four"
 
 
 @pytest.fixture
-def server():
-    with FakeAPI() as server:
-        yield server
+def server(fake_api):
+    return fake_api
 
 
 def backup_text() -> str:

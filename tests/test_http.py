@@ -113,10 +113,9 @@ def arun(coro):
 
 
 @pytest.fixture
-def server(monkeypatch):
-    with serving() as s:
-        monkeypatch.setenv("FAKE_URL", s.url)
-        yield s
+def server(monkeypatch, fake_api):
+    monkeypatch.setenv("FAKE_URL", fake_api.url)
+    return fake_api
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import shutil
 import textwrap
 
 import pytest
-from fakeapi import FakeAPI
 
 from llm_yaml_models import importer
 
@@ -25,9 +24,8 @@ EXTRA = """\
 
 
 @pytest.fixture
-def server():
-    with FakeAPI() as running:
-        yield running
+def server(fake_api):
+    return fake_api
 
 
 def imported(run_llm, path) -> str:
@@ -44,9 +42,9 @@ def passes_validate(run_llm, write, text: str, name: str = "imported.yaml") -> N
     assert result.stdout.startswith("OK: ")
 
 
-def prompt(llm_exe, *args: str):
-    result = llm_exe("-m", "fake-x", *args, "--no-log")
-    assert result.returncode == 0, result.stderr
+def prompt(run_llm, *args: str):
+    result = run_llm("-m", "fake-x", *args, "--no-log")
+    assert result.exit_code == 0, result.output
     return result.stdout
 
 
@@ -59,15 +57,15 @@ def prompt(llm_exe, *args: str):
     ],
     ids=["stream", "no-stream-options", "system"],
 )
-def test_the_round_trip_against_llms_own_client(server, user_dir, write, run_llm, llm_exe, args):
+def test_the_round_trip_against_llms_own_client(server, user_dir, write, run_llm, args):
     extra = user_dir / "extra-openai-models.yaml"
     extra.write_text(EXTRA.format(url=server.url))
-    theirs = prompt(llm_exe, *args)
+    theirs = prompt(run_llm, *args)
     their_body, their_headers = server.last.json, server.last.headers
     converted = imported(run_llm, extra)
     extra.unlink()
     write("imported.yaml", converted)
-    ours = prompt(llm_exe, *args)
+    ours = prompt(run_llm, *args)
     assert ours == theirs == "Hello from the fake API\n"
     assert server.last.json == their_body
     assert server.last.path == "/v1/chat/completions"
@@ -218,7 +216,7 @@ litellm_settings:
 """
 
 
-def test_a_litellm_config_as_a_model_file(server, tmp_path, run_llm, write, llm_exe, monkeypatch):
+def test_a_litellm_config_as_a_model_file(server, tmp_path, run_llm, write, monkeypatch):
     source = tmp_path / "config.yaml"
     source.write_text(LITELLM.format(url=server.url))
     text = imported(run_llm, source)
@@ -261,8 +259,8 @@ def test_a_litellm_config_as_a_model_file(server, tmp_path, run_llm, write, llm_
     )
     passes_validate(run_llm, write, text)
     monkeypatch.setenv("WORK_OPENAI_KEY", "sk-work")
-    result = llm_exe("-m", "work-gpt", "hi", "--no-log")
-    assert (result.returncode, result.stdout) == (0, "Hello from the fake API\n")
+    result = run_llm("-m", "work-gpt", "hi", "--no-log")
+    assert (result.exit_code, result.stdout) == (0, "Hello from the fake API\n")
     assert server.last.headers["authorization"] == "Bearer sk-work"
     assert server.last.json == {
         "model": "gpt-4o-mini",
@@ -330,7 +328,7 @@ def test_a_missing_file_is_one_line(tmp_path, run_llm):
 
 
 def test_a_litellm_api_base_from_the_environment_stays_so(
-    server, tmp_path, run_llm, write, llm_exe, monkeypatch
+    server, tmp_path, run_llm, write, monkeypatch
 ):
     source = tmp_path / "config.yaml"
     source.write_text(
@@ -355,8 +353,8 @@ def test_a_litellm_api_base_from_the_environment_stays_so(
     )
     passes_validate(run_llm, write, text)  # read at each request, as LiteLLM reads it
     monkeypatch.setenv("VLLM_BASE", f"{server.url}/v1")
-    result = llm_exe("-m", "local", "hi", "--no-log")
-    assert (result.returncode, result.stdout) == (0, "Hello from the fake API\n")
+    result = run_llm("-m", "local", "hi", "--no-log")
+    assert (result.exit_code, result.stdout) == (0, "Hello from the fake API\n")
     assert server.last.path == "/v1/chat/completions"
 
 

@@ -806,13 +806,13 @@ def test_replace_true_shadows_a_registered_model(write, validate):
     assert str(llm.get_model("gpt-4o")) == "YAML markov: gpt-4o"
 
 
-def test_a_cache_others_could_write_is_neither_read_nor_written(write, user_dir, llm_exe):
+def test_a_cache_others_could_write_is_neither_read_nor_written(write, user_dir, run_llm, llm_exe):
     """The cache's digest holds no secret: anyone who can write the user
     directory could forge an entry (and point a key at their server)."""
     from llm_yaml_models import registry
 
     path = write("markov.yaml", minimal("markov"))
-    assert llm_exe("models", "list").returncode == 0
+    assert run_llm("models", "list").exit_code == 0  # writes the cache
     cache_file = user_dir / registry.CACHE_NAME
     cache = json.loads(cache_file.read_text())
     entry = cache["files"][str(path)]

@@ -115,7 +115,7 @@ HUGE = "9" * 401
     ],
 )
 def test_an_integer_too_large_for_a_float_is_refused_at_its_line(
-    write, validate, llm_exe, spec, where
+    write, validate, run_llm, spec, where
 ):
     """It validated, then crashed `llm models list --options` with
     OverflowError, hiding every model declared after it."""
@@ -128,8 +128,8 @@ def test_an_integer_too_large_for_a_float_is_refused_at_its_line(
             "a number must lie between -1.8e308 and 1.8e308"
         ],
     )
-    listed = llm_exe("models", "list", "--options")
-    assert listed.returncode == 0
+    listed = run_llm("models", "list", "--options")
+    assert listed.exit_code == 0
     assert "YAML markov: after\n" in listed.stdout
 
 
@@ -288,10 +288,10 @@ def _cached_entry(user_dir, path) -> tuple[dict, dict]:
         pytest.param(lambda m: m[0]["options"].update(extra={}), id="option-without-type"),
     ],
 )
-def test_an_entry_edited_by_hand_is_a_miss(write, user_dir, llm_exe, edit):
+def test_an_entry_edited_by_hand_is_a_miss(write, user_dir, run_llm, llm_exe, edit):
     """A bogus option type was served, and crashed --options with KeyError: 'bogus'."""
     path = write("markov.yaml", MARKOV)
-    assert llm_exe("models", "list").returncode == 0
+    assert run_llm("models", "list").exit_code == 0  # writes the cache
     cache, entry = _cached_entry(user_dir, path)
     edit(entry["result"]["models"][0])
     (user_dir / registry.CACHE_NAME).write_text(json.dumps(cache))

@@ -11,7 +11,7 @@ import textwrap
 import llm
 import pytest
 import yaml
-from fakeapi import REPLY, FakeAPI, client_headers
+from fakeapi import REPLY, client_headers
 
 # Our models, one per preset; ${FAKE_URL} is the server's base URL.
 OURS = """\
@@ -54,12 +54,11 @@ CHAT_OPTIONS = [
 
 
 @pytest.fixture
-def server(monkeypatch, write, user_dir):
-    with FakeAPI() as api:
-        monkeypatch.setenv("FAKE_URL", api.url)
-        write("ours.yaml", OURS)
-        (user_dir / "extra-openai-models.yaml").write_text(THEIRS.format(url=api.url), "utf-8")
-        yield api
+def server(monkeypatch, write, user_dir, fake_api):
+    monkeypatch.setenv("FAKE_URL", fake_api.url)
+    write("ours.yaml", OURS)
+    (user_dir / "extra-openai-models.yaml").write_text(THEIRS.format(url=fake_api.url), "utf-8")
+    return fake_api
 
 
 def sent(server, run_llm, *args: str) -> dict:

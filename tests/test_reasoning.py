@@ -18,7 +18,7 @@ import json
 import llm
 import pytest
 import yaml
-from fakeapi import FakeAPI, openai_chunk, openai_reasoning_sse, sse_pieces
+from fakeapi import openai_chunk, openai_reasoning_sse, sse_pieces
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from llm.parts import ReasoningPart, TextPart, ToolCallPart
@@ -31,9 +31,8 @@ TEXT = ["Hello", " there", "!"]
 
 
 @pytest.fixture
-def api():
-    with FakeAPI() as server:
-        yield server
+def api(fake_api):
+    return fake_api
 
 
 @pytest.fixture
@@ -314,14 +313,16 @@ def test_reasoning_in_think_tags_adds_no_redacted_part_either(api, declare):
     assert answer("sync") == ("Hi", [("reasoning", "Hmm.", False), ("text", "Hi")])
 
 
-def logged(llm_exe) -> list[dict]:
-    result = llm_exe("logs", "--json", "-n", "0")
-    assert result.returncode == 0, result.stderr
+def logged(run_llm) -> list[dict]:
+    result = run_llm("logs", "--json", "-n", "0")
+    assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 
 @pytest.mark.parametrize("hidden", [False, True], ids=["reasoning-text", "hidden-reasoning"])
-def test_the_same_stream_through_llms_own_openai_client(api, declare, user_dir, llm_exe, hidden):
+def test_the_same_stream_through_llms_own_openai_client(
+    api, declare, user_dir, run_llm, monkeypatch, hidden
+):
     """llm's client drops reasoning_content text and records a redacted
     marker for counted reasoning tokens; the preset gives the same text and
     marker, and the reasoning text itself."""
@@ -330,12 +331,12 @@ def test_the_same_stream_through_llms_own_openai_client(api, declare, user_dir, 
     extra = yaml.safe_dump([{**theirs, "api_base": f"{api.url}/v1"}])
     (user_dir / "extra-openai-models.yaml").write_text(extra)
     stream = openai_reasoning_sse([] if hidden else REASONING, TEXT, usage=HIDDEN)
-    env = {"OPENAI_API_KEY": "sk-loopback-only"}
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback-only")
     for model in ("theirs", "m"):
         api.queue(stream)
-        result = llm_exe("-m", model, "hi", env=env)
-        assert (result.returncode, result.stdout) == (0, "Hello there!\n"), result.stderr
-    ours, theirs = logged(llm_exe)[-1], logged(llm_exe)[-2]
+        result = run_llm("-m", model, "hi")
+        assert (result.exit_code, result.stdout) == (0, "Hello there!\n"), result.stderr
+    ours, theirs = logged(run_llm)[-1], logged(run_llm)[-2]
     assert ours["response"] == theirs["response"] == "Hello there!"
     assert theirs["reasoning"] is None
     assert ours["reasoning"] == (None if hidden else "".join(REASONING))
@@ -348,7 +349,9 @@ def test_the_same_stream_through_llms_own_openai_client(api, declare, user_dir, 
 # -- the llm command: -R, -c, logs ---------------------------------------------------------
 
 
-def test_reasoning_on_the_terminal_hidden_by_dash_r_continued_with_dash_c(api, declare, llm_exe):
+def test_reasoning_on_the_terminal_hidden_by_dash_r_continued_with_dash_c(
+    api, declare, llm_exe, run_llm
+):
     declare(api)
     api.queue(openai_reasoning_sse(REASONING, TEXT))
     shown = llm_exe("-m", "m", "hi")
@@ -362,7 +365,7 @@ def test_reasoning_on_the_terminal_hidden_by_dash_r_continued_with_dash_c(api, d
         {"role": "assistant", "content": "Hello there!"},
         {"role": "user", "content": "again"},
     ]
-    rows = logged(llm_exe)
+    rows = logged(run_llm)
     assert [(r["response"], r["reasoning"]) for r in rows] == [
         ("Hello there!", "The user says hi. Greet them."),
         ("Again", "The user says hi. Greet them."),
@@ -442,13 +445,13 @@ def test_tool_calls_stream_in_order_their_name_once(api, declare, run, repeat):
     ]
 
 
-def test_a_repeated_tool_name_is_logged_once_through_llm(api, declare, llm_exe):
+def test_a_repeated_tool_name_is_logged_once_through_llm(api, declare, run_llm):
     declare(api, model={"supports_tools": True})
     api.queue(tool_call_sse("Need the version.", name_every_delta=True))
     api.queue(openai_reasoning_sse([], ["It is 0.36"]))
-    result = llm_exe("-m", "m", "version?", "-T", "llm_version")
-    assert (result.returncode, result.stdout) == (0, "Let me check. It is 0.36\n"), result.stderr
-    first = logged(llm_exe)[0]
+    result = run_llm("-m", "m", "version?", "-T", "llm_version")
+    assert (result.exit_code, result.stdout) == (0, "Let me check. It is 0.36\n"), result.stderr
+    first = logged(run_llm)[0]
     assert [(c["name"], c["arguments"], c["tool_call_id"]) for c in first["tool_calls"]] == [
         ("llm_version", {}, "call_1")
     ]
@@ -523,14 +526,14 @@ def test_a_python_callable_yielding_another_event_is_its_error(callables, run):
     )
 
 
-def test_a_python_callables_reasoning_through_llm(callables, llm_exe):
+def test_a_python_callables_reasoning_through_llm(callables, llm_exe, run_llm):
     result = llm_exe("-m", "thinks", "hi")
     assert (result.returncode, result.stdout, result.stderr) == (
         0,
         "Hello world\n",
         "Let me think.\n",
     )
-    assert logged(llm_exe)[0]["reasoning"] == "Let me think."
+    assert logged(run_llm)[0]["reasoning"] == "Let me think."
 
 
 # -- the path walkers that run per event ---------------------------------------------------

@@ -96,11 +96,10 @@ KEYED = """\
 
 
 @pytest.fixture
-def keyed(write, monkeypatch):
-    with FakeAPI() as server:
-        monkeypatch.setenv("FAKE_URL", server.url)
-        write("keyed.yaml", KEYED)
-        yield server
+def keyed(write, monkeypatch, fake_api):
+    monkeypatch.setenv("FAKE_URL", fake_api.url)
+    write("keyed.yaml", KEYED)
+    return fake_api
 
 
 @pytest.mark.parametrize("flags", [(), ("--async",)], ids=["sync", "async"])
