@@ -61,7 +61,7 @@ class PythonConfig(BackendConfig):
     arguments: dict = field(default_factory=dict, hash=False)
 
     @classmethod
-    def from_data(cls, data: dict, source: Path, model: dict | None = None) -> PythonConfig:
+    def from_data(cls, data: dict, source: Path, model=None) -> PythonConfig:
         return cls(data["callable"], source, dict(data.get("arguments", {})))
 
     @property
@@ -236,8 +236,8 @@ def _is_async(fn) -> bool:
 class PythonBackend(Backend):
     Config = PythonConfig
 
-    def __init__(self, declaration):
-        super().__init__(declaration)
+    def __init__(self, config):
+        super().__init__(config)
         self._fn = None
 
     @classmethod
@@ -441,8 +441,8 @@ class PythonEmbeddingBackend(EmbeddingBackend):
     Config = PythonConfig
     check = PythonBackend.check
 
-    def __init__(self, declaration):
-        super().__init__(declaration)
+    def __init__(self, config):
+        super().__init__(config)
         self._fn = None
         self._loop: _PrivateLoop | None = None
 
