@@ -132,6 +132,47 @@ def test_the_cache_holds_the_typed_declaration_unexpanded(write, user_dir, monke
     assert again == first
 
 
+SAME_PRESET = """\
+- model_id: one
+  backend: {type: http, preset: openai-chat, base_url: "http://127.0.0.1:9/v1"}
+- model_id: two
+  backend: {type: http, preset: openai-chat, base_url: "http://127.0.0.1:9/v1"}
+- model_id: three
+  backend: {type: markov}
+"""
+
+
+def test_options_several_declarations_share_are_cached_once(write, user_dir):
+    path = write("same.yaml", SAME_PRESET)
+    first = registry.load([str(path)]).entries
+    cached = json.loads((user_dir / registry.CACHE_NAME).read_text())["files"][str(path)]
+    assert len(cached["result"]["options"]) == 1  # the preset's ten options, written once
+    assert [m[0].get("options") for m in cached["result"]["models"]] == [0, 0, None]
+    reset_plugin_state()
+    again = registry.load([str(path)]).entries
+    assert [e.declaration for e in again] == [e.declaration for e in first]
+    assert again[0].declaration.options is again[1].declaration.options  # made once
+
+
+@pytest.mark.parametrize("index", [1, -1, True, "0"], ids=repr)
+def test_a_cached_reference_to_shared_options_that_is_not_there_is_a_miss(write, user_dir, index):
+    """Even with a digest that matches (the digest is no secret)."""
+    path = write("same.yaml", SAME_PRESET)
+    registry.load([str(path)])
+    cache_file = user_dir / registry.CACHE_NAME
+    cache = json.loads(cache_file.read_text())
+    entry = cache["files"][str(path)]
+    entry["result"]["models"][1][0]["options"] = index
+    entry["digest"] = registry._digest(str(path), entry)
+    cache_file.write_text(json.dumps(cache))
+    reset_plugin_state()
+    assert [e.model_id for e in registry.load([str(path)]).entries] == ["one", "two", "three"]
+    assert (
+        json.loads(cache_file.read_text())["files"][str(path)]["result"]["models"][1][0]["options"]
+        == 0
+    )  # read afresh, and written anew
+
+
 def test_overrides_amend_the_templates_options_and_replace_the_presets(write):
     from llm_yaml_models import discovery
 
