@@ -1,20 +1,27 @@
 """Parse model files with locations, validate them, merge defaults.
 
 file -> Document (located YAML) -> schema and semantic checks -> ModelEntry
-(merged, validated data plus where it came from), collected in a
-FileResult that the cache can keep.
+(the typed declaration, ``declare``: defaults and the preset's options
+merged in, once, here; plus where it came from), collected in a FileResult
+that the cache can keep. Nothing after this module reads the mapping a
+file wrote.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .entries import FileResult, ModelEntry, Named
 from .errors import ConfigError, Problem, unprintable
 from .schema import MAX_PROBLEMS, is_valid
 from .source import Document, PathT, format_path
+
+if TYPE_CHECKING:
+    from .declarations import Declaration, EmbeddingDeclaration
 
 
 def load_file(file: str, *, deep: bool = False) -> FileResult:
@@ -66,14 +73,13 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
         aliases = range(len(merged.get("aliases", ())))
         result.models.append(
             ModelEntry(
-                merged,
+                declare(merged, kind),
                 doc.file,
                 format_path(path),
                 loc.line,
                 loc.col,
                 doc.loc(origin(("model_id",))),
                 [doc.loc(origin(("aliases", j))) for j in aliases],
-                _can_stream(merged) if kind == "chat" else False,
             )
         )
     result.problems = _capped(sorted(_unique(problems), key=_position), unexplained)
@@ -105,6 +111,62 @@ def defaults_for(kind: str, defaults: dict) -> dict:
     other = "embedding" if kind == "chat" else "chat"
     theirs = definitions[DEFINITIONS[other]]["properties"]
     return {k: v for k, v in defaults.items() if k in takes or k not in theirs}
+
+
+def declare(data: dict, kind: str = "chat") -> Declaration | EmbeddingDeclaration:
+    """The typed declaration of a valid merged one. The preset's options
+    are merged in here, once; the backend mapping is kept as the file
+    wrote it (``Written``), to be expanded at use."""
+    from .backends import declared_options
+    from .declarations import (
+        BATCH_SIZE,
+        Declaration,
+        EmbeddingDeclaration,
+        KeySpec,
+        Written,
+        option_specs,
+    )
+    from .limits import Limits
+
+    common = {
+        "model_id": data["model_id"],
+        "backend_type": data["backend"]["type"],
+        "backend": Written(data["backend"]),
+        "aliases": tuple(data.get("aliases", ())),
+        "description": data.get("description"),
+        "options": option_specs(declared_options(data, kind)),
+        "key": KeySpec(**data["key"]) if "key" in data else None,
+        "replace": data.get("replace", False),
+    }
+    if kind == "embedding":
+        return EmbeddingDeclaration(
+            **common,
+            prefix=data.get("prefix", ""),
+            batch_size=data.get("batch_size", BATCH_SIZE),
+            supports_text=data.get("supports_text", True),
+            supports_binary=data.get("supports_binary", False),
+        )
+    return Declaration(
+        **common,
+        attachment_types=frozenset(data.get("attachment_types", ())),
+        can_stream=_can_stream(data),
+        supports_tools=bool(data.get("supports_tools")),
+        supports_schema=bool(data.get("supports_schema")),
+        fallbacks=tuple(data.get("fallbacks", ())),
+        limits=Limits.from_data(data.get("limits")),
+        discover=_discover(data),
+    )
+
+
+def _discover(data: dict):
+    """A template's ``discover:``, typed; the options it wrote itself are
+    those its overrides amend (the preset's they replace)."""
+    from .declarations import DiscoverSpec
+
+    if "discover" not in data:
+        return None
+    own = [name for name, spec in data.get("options", {}).items() if spec is not None]
+    return DiscoverSpec.from_data(data["discover"], own)
 
 
 def _can_stream(data: dict) -> bool:
@@ -280,8 +342,16 @@ def check_model(
         if "discover" in sound:
             from .discovery_check import template_problems
 
-            problems += template_problems(sound, doc, origin, deep)
+            overrides = functools.partial(_override_problems, sound, doc, origin, deep)
+            problems += template_problems(sound, doc, origin, overrides)
     return problems
+
+
+def _override_problems(data: dict, doc, origin, deep: bool, glob: str, override: dict) -> list:
+    """The template as a model that ``glob`` matches would have it."""
+    template = {k: v for k, v in data.items() if k not in ("discover", "aliases")}
+    merged, inner = merge(template, (), override, ("discover", "overrides", glob))
+    return check_model(merged, doc, lambda path: origin(inner(path)), deep=deep)
 
 
 def _removals(data: dict, doc: Document, origin, kind: str) -> list[Problem]:

@@ -1,21 +1,70 @@
-"""Typed declarations: the one shape everything after validation reads."""
+"""Typed declarations: the one shape everything after validation reads.
 
-from __future__ import annotations
+The loader (``config.declare``) makes one per declaration, with the
+defaults and the preset's options merged in, and the cache keeps it as
+JSON (``to_json`` / ``from_json``). Nothing after the loader reads the
+mapping a file wrote, but for one part, which its type marks:
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+``Written`` is the backend mapping as a trusted model file wrote it, the
+one place where ``${VAR}`` expands. It is expanded at the moment of use
+(``Written.expand``), never before, so a declaration does not depend on
+the environment it was loaded in. Text from anywhere else (an id a server
+listed, a cached list of them) is a plain ``str`` in a field of its own
+(``model_id``, ``model_name``), and is never expanded.
 
-from .entries import ModelEntry
+The startup path reads these on every llm command, so they are NamedTuples
+(a dataclass costs ten times as much to define and to make), and what only
+some declarations need is imported when one does. For the same reason this
+module, unlike the others, has no ``from __future__ import annotations``:
+with it, typing compiles every field's annotation as a string when the
+classes are made (0.8 ms on every command); a name defined further down is
+quoted instead.
+"""
 
-_MISSING: Any = object()
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from .limits import Limits
+
+_MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 
 NUMERIC = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 TEXTUAL = ("minLength", "maxLength", "pattern")
 
+# An embedding model's batch size when its declaration gives none, as llm's
+# own OpenAI embedding models.
+BATCH_SIZE = 100
 
-@dataclass(frozen=True)
-class OptionSpec:
+
+class Written:
+    """A mapping a trusted model file wrote where ``${VAR}`` and
+    ``${VAR:-default}`` expand (``backend:``). Only the loader makes one,
+    from the file's own text (the cache gives back what the loader made);
+    text a server sent is never put in one."""
+
+    __slots__ = ("as_written",)
+
+    def __init__(self, as_written: dict):
+        self.as_written = as_written
+
+    def expand(self, where: str = "backend") -> dict:
+        """The mapping with the environment read in, now; raises
+        ``TemplateError`` naming a variable that is not set."""
+        from .templates import expand_env  # at use: not on every llm command
+
+        return expand_env(self.as_written, where)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Written) and other.as_written == self.as_written
+
+    __hash__ = None  # type: ignore[assignment] - it holds a mapping
+
+    def __repr__(self) -> str:
+        return f"Written({self.as_written!r})"
+
+
+class OptionSpec(NamedTuple):
     """One declared option, in JSON Schema's vocabulary."""
 
     name: str
@@ -30,23 +79,34 @@ class OptionSpec:
     minLength: int | None = None  # noqa: N815
     maxLength: int | None = None  # noqa: N815
     pattern: str | None = None
-    items: OptionSpec | None = None
+    items: "OptionSpec | None" = None
     send: bool = True  # HTTP: put the option in the body when the template has no place for it
-    # HTTP: body keys (a template) sent when the option is set and not false
-    body: Any = field(default=None, hash=False)
+    body: Any = None  # HTTP: body keys (a template) sent when the option is set and not false
 
     @property
     def has_default(self) -> bool:
         return self.default is not _MISSING
 
     @classmethod
-    def from_data(cls, name: str, data: dict) -> OptionSpec:
+    def from_data(cls, name: str, data: dict) -> "OptionSpec":
+        if "enum" not in data and "items" not in data:  # most options: read on every command
+            return cls(name, **data)
         fields = {k: v for k, v in data.items() if k not in ("items", "enum")}
         if "enum" in data:
             fields["enum"] = tuple(data["enum"])
         if "items" in data:
             fields["items"] = cls.from_data(name, data["items"])
         return cls(name=name, **fields)
+
+    def to_json(self) -> dict:
+        """The spec as a file writes it (``from_data`` reads it back)."""
+        out = _changed(self)
+        del out["name"]
+        if self.enum is not None:
+            out["enum"] = list(self.enum)
+        if self.items is not None:
+            out["items"] = self.items.to_json()
+        return out
 
     def json_schema(self) -> dict:
         """This spec as plain JSON Schema (without default and description)."""
@@ -62,122 +122,273 @@ class OptionSpec:
         return out
 
 
-def option_specs(data: dict) -> tuple[OptionSpec, ...]:
-    """A model's options, from its validated data. They never depend on
-    the environment, so ``llm models list --options`` can show a model
-    whose ``${VAR}`` is unset."""
-    return tuple(OptionSpec.from_data(n, s) for n, s in data.get("options", {}).items())
+def option_specs(options: dict) -> tuple[OptionSpec, ...]:
+    """Typed options from validated ones (name -> spec; a null, which
+    removes a preset's option, is no option). They never depend on the
+    environment, so ``llm models list --options`` can show a model whose
+    ``${VAR}`` is unset."""
+    return tuple(OptionSpec.from_data(n, s) for n, s in options.items() if s is not None)
 
 
-@dataclass(frozen=True)
-class KeySpec:
+class KeySpec(NamedTuple):
     """Which llm key the model uses: ``llm keys set NAME``, or ``env``."""
 
     name: str
     env: str | None = None
 
 
-@dataclass(frozen=True)
-class Declaration:
-    """A validated model declaration, defaults merged in."""
+class Override(NamedTuple):
+    """What a template's ``overrides: {GLOB: ...}`` merges into each model
+    it discovers whose id GLOB matches. None: not given."""
+
+    glob: str
+    description: str | None = None
+    attachment_types: frozenset[str] | None = None
+    can_stream: bool | None = None
+    supports_tools: bool | None = None
+    supports_schema: bool | None = None
+    # (option name, the keys merged into its spec, or None: the option is removed)
+    options: tuple[tuple[str, dict | None], ...] = ()
+
+    def apply(self, declaration: "Declaration", own: set[str]) -> "Declaration":
+        """``declaration`` with this merged in. An option in ``own`` (the
+        template wrote it, or an earlier override did) takes the keys
+        given; any other (a preset's) is replaced whole, as a model's own
+        option replaces the preset's. Updates ``own``."""
+        changes = {
+            name: getattr(self, name) for name in _CHANGES if getattr(self, name) is not None
+        }
+        if self.options:
+            changes["options"] = _patched(declaration.options, self.options, own)
+        return declaration._replace(**changes)
+
+    def to_json(self) -> dict:
+        out = _changed(self)
+        if self.attachment_types is not None:
+            out["attachment_types"] = sorted(self.attachment_types)
+        if self.options:
+            out["options"] = [list(pair) for pair in self.options]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Override":
+        data = dict(data)
+        if data.get("attachment_types") is not None:
+            data["attachment_types"] = frozenset(data["attachment_types"])
+        data["options"] = tuple((name, keys) for name, keys in data.get("options", ()))
+        return cls(**data)
+
+
+# What an override may set on the model itself, besides options.
+_CHANGES = ("description", "attachment_types", "can_stream", "supports_tools", "supports_schema")
+
+
+def _patched(specs: tuple[OptionSpec, ...], patch, own: set[str]) -> tuple[OptionSpec, ...]:
+    options = {spec.name: spec for spec in specs}
+    for name, keys in patch:
+        if keys is None:
+            options.pop(name, None)
+            own.discard(name)
+            continue
+        base = options[name].to_json() if name in own and name in options else {}
+        merged = deep_merge(base, keys)
+        if "type" in merged:  # else it amends what an earlier override removed
+            options[name] = OptionSpec.from_data(name, merged)
+            own.add(name)
+    return tuple(options.values())
+
+
+def deep_merge(low: dict, high: dict) -> dict:
+    """``high`` over ``low``: mappings merge, lists and scalars are replaced."""
+    out = dict(low)
+    for key, value in high.items():
+        old = out.get(key)
+        out[key] = (
+            deep_merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+        )
+    return out
+
+
+class DiscoverSpec(NamedTuple):
+    """``discover:``: where a template's list of models is, and what each
+    model it lists becomes. None: the default applies."""
+
+    source: str | None = None
+    url: str | None = None
+    ids: str | None = None  # a JMESPath to the ids in the list
+    prefix: str = ""
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    overrides: tuple[Override, ...] = ()
+    ttl: float | None = None
+    connect_timeout: float | None = None
+    timeout: float | None = None
+    # The options the template wrote itself: an override amends these, and
+    # replaces a preset's whole.
+    own_options: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_data(cls, data: dict, own_options) -> "DiscoverSpec":
+        """From a validated ``discover:`` and the options the template wrote."""
+        overrides = [
+            {"glob": glob, **override, "options": list(override.get("options", {}).items())}
+            for glob, override in data.get("overrides", {}).items()
+        ]
+        return cls.from_json({**data, "overrides": overrides, "own_options": list(own_options)})
+
+    def to_json(self) -> dict:
+        out = _changed(self)
+        for name in ("include", "exclude"):
+            if name in out and out[name] is not None:
+                out[name] = list(out[name])
+        if self.overrides:
+            out["overrides"] = [o.to_json() for o in self.overrides]
+        if self.own_options:
+            out["own_options"] = sorted(self.own_options)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "DiscoverSpec":
+        data = dict(data)
+        for name in ("include", "exclude"):
+            if data.get(name) is not None:
+                data[name] = tuple(data[name])
+        data["overrides"] = tuple(map(Override.from_json, data.get("overrides", ())))
+        data["own_options"] = frozenset(data.get("own_options", ()))
+        return cls(**data)
+
+
+class Declaration(NamedTuple):
+    """A validated chat model declaration, defaults and preset options merged in."""
 
     model_id: str
     backend_type: str
-    backend: Any  # the backend's own typed Config
-    file: str
-    line: int
+    backend: Written
     aliases: tuple[str, ...] = ()
     description: str | None = None
     options: tuple[OptionSpec, ...] = ()
     attachment_types: frozenset[str] = frozenset()
     can_stream: bool = True
+    supports_tools: bool = False
+    supports_schema: bool = False
     key: KeySpec | None = None
     replace: bool = False
-    supports_tools: bool = False
+    fallbacks: tuple[str, ...] = ()
+    limits: "Limits | None" = None
+    discover: DiscoverSpec | None = None  # a template's: it is no model itself
+    # What the server calls the model, when a template discovered it: the
+    # server's text, never expanded; else the backend's model_name applies.
+    model_name: str | None = None
 
-    @property
-    def source(self) -> str:
-        return f"{self.file}:{self.line}"
+    kind = "chat"
+
+    def expanded_backend(self) -> dict:
+        """The backend mapping with the environment read in, now, and a
+        discovered model's name put in after: that is never expanded."""
+        backend = self.backend.expand()
+        return backend if self.model_name is None else {**backend, "model_name": self.model_name}
+
+    def discovered(self, model_id: str, model_name: str) -> "Declaration":
+        """The model a template (this, its overrides applied) makes of an
+        id its server listed."""
+        return self._replace(model_id=model_id, model_name=model_name, discover=None, replace=False)
+
+    def to_json(self) -> dict:
+        return _to_json(self)
 
     @classmethod
-    def from_entry(cls, entry: ModelEntry) -> Declaration:
-        from .backends import with_declared_options
-
-        data = with_declared_options(entry.data)
-        return cls(
-            model_id=entry.model_id,
-            backend_type=entry.backend_type,
-            backend=backend_config(entry),
-            file=entry.file,
-            line=entry.line,
-            aliases=tuple(data.get("aliases", ())),
-            description=data.get("description"),
-            options=option_specs(data),
-            attachment_types=frozenset(data.get("attachment_types", ())),
-            can_stream=entry.can_stream,
-            key=KeySpec(**data["key"]) if "key" in data else None,
-            replace=data.get("replace", False),
-            supports_tools=bool(data.get("supports_tools")),
-        )
+    def from_json(cls, data: dict) -> "Declaration":
+        return cls(**_from_json(data))
 
 
-def backend_config(entry: ModelEntry, error=None) -> Any:
-    """The backend's typed Config, ``${VAR}`` expanded; a variable that is
-    unset is the model's one-line error (``error``: its class)."""
-    from .backends import backend_class, with_declared_options
-    from .errors import BackendError
-    from .templates import TemplateError, expand_env
-
-    data = with_declared_options(entry.data, entry.kind)
-    try:
-        backend = expand_env(data["backend"], "backend")
-        config_class = backend_class(entry.backend_type, entry.kind).Config
-        return config_class.from_data(backend, Path(entry.file), data)
-    except TemplateError as exc:
-        raise (error or BackendError)(entry.model_id, str(exc)) from exc
-
-
-# An embedding model's batch size when its declaration gives none, as llm's
-# own OpenAI embedding models.
-BATCH_SIZE = 100
-
-
-@dataclass(frozen=True)
-class EmbeddingDeclaration:
+class EmbeddingDeclaration(NamedTuple):
     """A validated embedding model declaration, defaults merged in.
 
     llm's embed commands take no ``-o``: an option's value is its default."""
 
     model_id: str
     backend_type: str
-    backend: Any  # the backend's own typed Config
-    file: str
-    line: int
+    backend: Written
     aliases: tuple[str, ...] = ()
+    description: str | None = None
     options: tuple[OptionSpec, ...] = ()
     key: KeySpec | None = None
+    replace: bool = False
     prefix: str = ""
     batch_size: int = BATCH_SIZE
+    supports_text: bool = True
+    supports_binary: bool = False
+
+    kind = "embedding"
 
     @property
     def values(self) -> dict[str, Any]:
         """The options' values: those with a default."""
         return {spec.name: spec.default for spec in self.options if spec.has_default}
 
-    @classmethod
-    def from_entry(cls, entry: ModelEntry) -> EmbeddingDeclaration:
-        from .errors import EmbeddingError
+    def expanded_backend(self) -> dict:
+        """The backend mapping with the environment read in, now."""
+        return self.backend.expand()
 
-        data = entry.data
-        return cls(
-            model_id=entry.model_id,
-            backend_type=entry.backend_type,
-            backend=backend_config(entry, EmbeddingError),
-            file=entry.file,
-            line=entry.line,
-            aliases=entry.aliases,
-            options=option_specs(data),
-            key=KeySpec(**data["key"]) if "key" in data else None,
-            prefix=data.get("prefix", ""),
-            batch_size=data.get("batch_size", BATCH_SIZE),
-        )
+    def to_json(self) -> dict:
+        return _to_json(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "EmbeddingDeclaration":
+        return cls(**_from_json(data))
+
+
+# -- JSON, for the cache ---------------------------------------------------------
+
+
+def _limits_from_json(data: dict) -> "Limits":
+    from .limits import Limits  # the limiter's module: only a model with limits needs it
+
+    return Limits(**data)
+
+
+def options_to_json(specs: tuple[OptionSpec, ...]) -> dict:
+    return {spec.name: spec.to_json() for spec in specs}
+
+
+def options_from_json(data: dict) -> tuple[OptionSpec, ...]:
+    return tuple(OptionSpec.from_data(name, spec) for name, spec in data.items())
+
+
+def _changed(value: NamedTuple) -> dict:
+    """The fields of ``value`` that are not their defaults."""
+    defaults = value._field_defaults
+    return {
+        name: item
+        for name, item in zip(value._fields, value, strict=True)
+        if name not in defaults or item is not defaults[name] and item != defaults[name]
+    }
+
+
+def _to_json(declaration: "Declaration | EmbeddingDeclaration") -> dict:
+    out = _changed(declaration)
+    for name, (encode, _) in _CODECS.items():
+        if out.get(name) is not None:
+            out[name] = encode(out[name])
+    return out
+
+
+def _from_json(data: dict) -> dict:
+    out = dict(data)
+    for name, (_, decode) in _CODECS.items():
+        if out.get(name) is not None:
+            out[name] = decode(out[name])
+    return out
+
+
+# field -> (to JSON, from JSON), for the fields that are not JSON as they are
+_CODECS: dict[str, tuple] = {
+    "backend": (lambda written: written.as_written, Written),
+    "aliases": (list, tuple),
+    "options": (options_to_json, options_from_json),
+    "attachment_types": (sorted, frozenset),
+    "key": (lambda key: key._asdict(), lambda data: KeySpec(**data)),
+    "fallbacks": (list, tuple),
+    "limits": (asdict, _limits_from_json),
+    "discover": (DiscoverSpec.to_json, DiscoverSpec.from_json),
+}

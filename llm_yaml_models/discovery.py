@@ -20,33 +20,28 @@ import os
 import stat
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import llm
 
+from .discovery_fetch import MAX_LIST_BYTES, DiscoveryError, fetch_list
 from .entries import ModelEntry
 from .errors import printable
 from .paths import write_atomically
 
+if TYPE_CHECKING:
+    from .declarations import Declaration
+
 LISTS_NAME = "yaml-models-discovered.json"
 LISTS_FORMAT = 1
 DEFAULT_TTL = 3600
-CONNECT_TIMEOUT = 1.0
-READ_TIMEOUT = 10.0
 LOAD_DEADLINE = 3.0  # seconds a fetch may take in all while models load
 REFRESH_DEADLINE = 60.0  # ... and on 'llm yaml-models refresh'
 RETRY_AFTER = 60  # seconds after a failed fetch that no process tries again
-MAX_LIST_BYTES = 8 * 2**20  # a list of models is a few KiB; past this it is not read
 MAX_IDS = 2000  # ids taken from one list; the rest are dropped, with a warning
 MAX_SHOWN = 5  # ids named in one warning
 MAX_ID_CHARS = 256  # a longer id is no model name
 SHOWN_CHARS = 40  # of each id a warning names
-
-# source -> (path under the backend's base_url, JMESPath to the ids)
-SOURCES = {
-    "openai": ("/models", "data[].id"),
-    "ollama": ("/api/tags", "models[].name"),
-    "anthropic": ("/models?limit=1000", "data[].id"),
-}
 
 # Set (to anything but "" or "0"): lists are never fetched while models
 # load, only by 'llm yaml-models refresh'; templates give what is cached.
@@ -59,33 +54,29 @@ def offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
 
 
-class DiscoveryError(Exception):
-    """A list could not be fetched; the message is one line, secrets starred."""
-
-
 def is_template(entry: ModelEntry) -> bool:
-    return "discover" in entry.data
+    return entry.kind == "chat" and entry.declaration.discover is not None
 
 
 class DiscoveredEntry(ModelEntry):
-    """A model a template's server listed: the template's declaration, with
-    ``{prefix}{id}`` as its id and the id as the backend's model_name."""
+    """A model a template's server listed: the template's declaration, its
+    matching overrides applied, with ``{prefix}{id}`` as its id and the id
+    as the name sent to the server (both the server's text: never expanded)."""
 
     __slots__ = ("template", "shape")
 
-    def __init__(self, template: ModelEntry, data: dict, shape: tuple = ()):
+    def __init__(self, template: ModelEntry, declaration: Declaration, shape: tuple = ()):
         super().__init__(
-            data,
+            declaration,
             template.file,
             template.path,
             template.line,
             template.col,
             template.id_loc,
             [],
-            template.can_stream,
         )
         self.template = template
-        self.shape = shape  # the overrides it took: models of one shape share classes
+        self.shape = shape  # the globs it matched: models of one shape share classes
 
 
 # -- the lists on disk -------------------------------------------------------
@@ -96,9 +87,10 @@ def list_key(entry: ModelEntry) -> str:
     comes from and its backend as written (filters and prefix apply later)."""
     import hashlib
 
-    spec = entry.data["discover"]
-    where = {k: spec.get(k) for k in ("source", "url", "ids")}
-    text = json.dumps([entry.model_id, where, entry.data["backend"]], sort_keys=True)
+    spec = entry.declaration.discover
+    where = {"source": spec.source, "url": spec.url, "ids": spec.ids}
+    backend = entry.declaration.backend.as_written
+    text = json.dumps([entry.model_id, where, backend], sort_keys=True)
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
@@ -223,7 +215,8 @@ def _a_failure(item) -> bool:
 
 
 def fresh(entry: ModelEntry, item: dict | None, now: float | None = None) -> bool:
-    ttl = entry.data["discover"].get("ttl", DEFAULT_TTL)
+    ttl = entry.declaration.discover.ttl
+    ttl = DEFAULT_TTL if ttl is None else ttl
     return item is not None and 0 <= (now or time.time()) - item["fetched"] < ttl
 
 
@@ -278,28 +271,34 @@ def expand(entries: list[ModelEntry]) -> list[ModelEntry]:
 
 
 def discovered(template: ModelEntry, ids: list[str]) -> list[DiscoveredEntry]:
-    """One entry per id that the template's filters let through."""
-    data = {k: v for k, v in template.data.items() if k not in ("discover", "replace")}
-    spec = template.data["discover"]
-    include, exclude = spec.get("include"), spec.get("exclude", ())
-    overrides = spec.get("overrides", {})
-    prefix = spec.get("prefix", "")
+    """One entry per id that the template's filters let through. The id is
+    the server's text: it goes into the typed declaration as the model's
+    id and name, never into the mapping the file wrote (which expands)."""
+    spec = template.declaration.discover
+    include, exclude = spec.include, spec.exclude
+    shaped: dict[tuple, Declaration] = {}
     out = []
     for name in ids:
         if include is not None and not any(fnmatch.fnmatchcase(name, g) for g in include):
             continue
         if any(fnmatch.fnmatchcase(name, g) for g in exclude):
             continue
-        one = {
-            **data,
-            "model_id": prefix + name,
-            "backend": {**data["backend"], "model_name": name},
-        }
-        shape = tuple(glob for glob in overrides if fnmatch.fnmatchcase(name, glob))
-        for glob in shape:
-            one = deep_merge(one, overrides[glob])
-        out.append(DiscoveredEntry(template, one, shape))
+        shape = tuple(o.glob for o in spec.overrides if fnmatch.fnmatchcase(name, o.glob))
+        if shape not in shaped:
+            shaped[shape] = _shaped(template.declaration, shape)
+        declaration = shaped[shape].discovered(spec.prefix + name, name)
+        out.append(DiscoveredEntry(template, declaration, shape))
     return out
+
+
+def _shaped(template: Declaration, globs: tuple[str, ...]) -> Declaration:
+    """The template with the overrides of ``globs`` applied, in the order written."""
+    spec = template.discover
+    own = set(spec.own_options)
+    for override in spec.overrides:
+        if override.glob in globs:
+            template = override.apply(template, own)
+    return template
 
 
 def families(entries: list[ModelEntry]) -> list[tuple]:
@@ -315,17 +314,6 @@ def families(entries: list[ModelEntry]) -> list[tuple]:
     for group in groups.values():
         built.update(zip(map(id, group), build_family(group), strict=True))
     return [built[id(e)] if id(e) in built else build_models(e) for e in entries]
-
-
-def deep_merge(low: dict, high: dict) -> dict:
-    """``high`` over ``low``: mappings merge, lists and scalars are replaced."""
-    out = dict(low)
-    for key, value in high.items():
-        old = out.get(key)
-        out[key] = (
-            deep_merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
-        )
-    return out
 
 
 def failure(exc: Exception) -> str:
@@ -419,9 +407,9 @@ def fetch(template: ModelEntry, deadline: float) -> tuple[str, list[str], list[s
     ``deadline`` seconds in all.
 
     Raises DiscoveryError with one line, secrets starred."""
-    from .discovery_fetch import fetch_list
-
-    return fetch_list(template, deadline)
+    shown, found, secrets = fetch_list(template, deadline)
+    ids, notes = usable_ids(found, shown)
+    return shown, ids, [secrets.hide(note) for note in notes]
 
 
 def is_discovered(entry: ModelEntry) -> bool:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from .discovery import SOURCES
+from .discovery_fetch import SOURCES
 from .errors import Problem
 from .source import Document
 
 
-def template_problems(data: dict, doc: Document, origin, deep: bool) -> list[Problem]:
+def template_problems(data: dict, doc: Document, origin, check_override) -> list[Problem]:
     """What makes a template unable to discover: not http, aliases (which
     every model it makes would share), replace, nowhere to list from, ids that are
-    no JMESPath, and each override, checked merged into the template."""
+    no JMESPath, and each override (``check_override(glob, override)``: the
+    loader's checks of the template with the override merged in)."""
     spec = data["discover"]
     at = lambda *path: origin(("discover", *path))  # noqa: E731
     problems = []
@@ -25,7 +26,7 @@ def template_problems(data: dict, doc: Document, origin, deep: bool) -> list[Pro
         problems.append(doc.problem(origin(("replace",)), message))
     problems += _where_problems(data, doc, at)
     for glob, override in spec.get("overrides", {}).items():
-        problems += _override_problems(data, glob, override, doc, origin, deep)
+        problems += check_override(glob, override)
     return problems
 
 
@@ -61,12 +62,3 @@ def _jmespath_problems(expr: str, doc: Document, path) -> list[Problem]:
     except JMESPathError as exc:
         return [doc.problem(path, f"not a valid JMESPath expression: {exc}".splitlines()[0])]
     return []
-
-
-def _override_problems(data: dict, glob: str, override: dict, doc, origin, deep) -> list[Problem]:
-    """The template as a model that ``glob`` matches would have it."""
-    from .config import check_model, merge
-
-    template = {k: v for k, v in data.items() if k not in ("discover", "aliases")}
-    merged, inner = merge(template, (), override, ("discover", "overrides", glob))
-    return check_model(merged, doc, lambda path: origin(inner(path)), deep=deep)

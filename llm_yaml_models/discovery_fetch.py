@@ -1,55 +1,70 @@
 """Fetching a template's list of models: one GET, small and bounded.
 
-Off the startup path: imported only when a list is missing, stale or
-refreshed. The key (and every header that reads it) goes only to the
-origin of the template's own backend URL; redirects are not followed.
+The floor under ``discovery``, which decides what the ids found become.
+The key (and every header that reads it) goes only to the origin of the
+template's own backend URL; redirects are not followed. What fetching
+needs beyond this module is imported when a list is fetched: llm imports
+``discovery``, and so this, on every command.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import llm
 
-from .backends.base import Secrets
-from .discovery import (
-    CONNECT_TIMEOUT,
-    MAX_LIST_BYTES,
-    READ_TIMEOUT,
-    SOURCES,
-    DiscoveryError,
-    usable_ids,
-)
 from .entries import ModelEntry
 from .errors import printable
-from .templates import ENV_REF, PLACEHOLDER, TemplateError, env_names, expand_env, render
+
+if TYPE_CHECKING:
+    from .backends.base import Secrets
+    from .declarations import KeySpec
+
+CONNECT_TIMEOUT = 1.0
+READ_TIMEOUT = 10.0
+MAX_LIST_BYTES = 8 * 2**20  # a list of models is a few KiB; past this it is not read
+
+# source -> (path under the backend's base_url, JMESPath to the ids)
+SOURCES = {
+    "openai": ("/models", "data[].id"),
+    "ollama": ("/api/tags", "models[].name"),
+    "anthropic": ("/models?limit=1000", "data[].id"),
+}
+
+
+class DiscoveryError(Exception):
+    """A list could not be fetched; the message is one line, secrets starred."""
 
 
 class Listing:
     """Where a template's list is, what to send, and what never to show."""
 
     def __init__(self, template: ModelEntry, deadline: float):
+        from .backends.base import Secrets
         from .backends.http import merged
+        from .templates import TemplateError, env_names
 
-        spec = template.data["discover"]
-        written = merged(template.data["backend"])
+        declaration = template.declaration
+        spec = declaration.discover
+        written = merged(declaration.backend.as_written)
         try:
-            backend = expand_env(written, "backend")
+            backend = merged(declaration.backend.expand())
         except TemplateError as exc:
             raise DiscoveryError(str(exc)) from None
-        path, ids = SOURCES.get(spec.get("source"), ("", None))
-        self.ids = spec.get("ids", ids)
+        path, ids = SOURCES.get(spec.source, ("", None))
+        self.ids = ids if spec.ids is None else spec.ids
         self.home = backend.get("url") or _join(
             backend.get("base_url", ""), backend.get("path", "")
         )
-        self.url = listing_url(spec.get("url") or path, backend)
+        self.url = listing_url(spec.url or path, backend)
         # every wait, and the whole fetch, ends by the deadline
         self.deadline = deadline
-        self.timeout = min(spec.get("timeout", READ_TIMEOUT), deadline)
-        self.connect_timeout = min(spec.get("connect_timeout", CONNECT_TIMEOUT), deadline)
-        key = _key(template.data.get("key"))
+        self.timeout = min(_given(spec.timeout, READ_TIMEOUT), deadline)
+        self.connect_timeout = min(_given(spec.connect_timeout, CONNECT_TIMEOUT), deadline)
+        key = _key(declaration.key)
         self.headers = _headers(
             backend.get("headers", {}),
             written.get("headers", {}),
@@ -58,7 +73,7 @@ class Listing:
         )
         self.secrets = Secrets(key)
         self.secrets.add_url(self.url)
-        for name in env_names(template.data["backend"].get("headers", {})):
+        for name in env_names(declaration.backend.as_written.get("headers", {})):
             value = os.environ.get(name) or ""
             if len(value.strip()) >= 4:
                 self.secrets.add(value)
@@ -94,10 +109,14 @@ def _origin(url: str) -> tuple:
         return ("", "", None)
 
 
-def _key(spec: dict | None) -> str | None:
-    if not spec:
+def _given(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _key(spec: KeySpec | None) -> str | None:
+    if spec is None:
         return None
-    key = llm.get_key(alias=spec["name"], env=spec.get("env"))
+    key = llm.get_key(alias=spec.name, env=spec.env)
     return key.strip() if key else None
 
 
@@ -107,6 +126,8 @@ def _headers(templates: dict, written: dict, key: str | None, same_origin: bool)
     key, ``{{ env.X }}`` or ``${X}``, as written, before ``${X}`` is
     expanded) goes only to the backend's own origin, and one that reads the
     key only with a key."""
+    from .templates import ENV_REF, PLACEHOLDER, render
+
     out = {}
     for name, value in templates.items():
         used = {n.partition(".")[0] for n in PLACEHOLDER.findall(value)}
@@ -119,7 +140,9 @@ def _headers(templates: dict, written: dict, key: str | None, same_origin: bool)
     return out
 
 
-def fetch_list(template: ModelEntry, deadline: float) -> tuple[str, list[str], list[str]]:
+def fetch_list(template: ModelEntry, deadline: float) -> tuple[str, list, Secrets]:
+    """(the URL as messages show it, what the list holds where its ids are,
+    the secrets to star in anything said about them)."""
     listing = Listing(template, deadline)
     body = _get(listing)
     try:
@@ -129,9 +152,7 @@ def fetch_list(template: ModelEntry, deadline: float) -> tuple[str, list[str], l
     except ValueError:
         snippet = body[:60].decode("utf-8", "replace")
         raise DiscoveryError(f"the list from {listing.shown} is not JSON: {snippet!r}") from None
-    found = _search(listing, data)
-    ids, notes = usable_ids(found, listing.shown)
-    return listing.shown, ids, [listing.secrets.hide(n) for n in notes]
+    return listing.shown, _search(listing, data), listing.secrets
 
 
 def _search(listing: Listing, data) -> list:

@@ -2,8 +2,8 @@
 
 The chat factory's twin (``factory.py``): the same entries, from the same
 loader and cache, become embedding models here. Registration needs only the
-entry; the typed declaration and the backend (with its client) are made on
-first use and kept for the life of the process.
+entry and its typed declaration; the backend (with its client) is made on
+first use, the environment read then, and kept for the life of the process.
 
 When llm hands one call more items than ``batch_size`` (the Python API's
 ``model.embed_multi``), up to the backend's ``concurrency`` batches are in
@@ -30,28 +30,24 @@ if TYPE_CHECKING:
 
 class _EmbeddingMixin:
     entry: ClassVar[ModelEntry]
-    _declaration: ClassVar[EmbeddingDeclaration | None] = None
     _backend: ClassVar[EmbeddingBackend | None] = None
     _length: ClassVar[int | None] = None  # of the vectors it gave first, in this process
     _length_lock: ClassVar[threading.Lock]
 
     @property
     def declaration(self) -> EmbeddingDeclaration:
-        cls = type(self)
-        if cls._declaration is None:
-            from .declarations import EmbeddingDeclaration
-
-            cls._declaration = EmbeddingDeclaration.from_entry(self.entry)
-        return cls._declaration
+        return self.entry.declaration
 
     @property
     def backend(self) -> EmbeddingBackend:
         cls = type(self)
         if cls._backend is None:
-            from .backends import backend_class
+            from .backends import backend_class, configure
+            from .errors import EmbeddingError
 
             declaration = self.declaration
-            cls._backend = backend_class(declaration.backend_type, "embedding")(declaration)
+            config = configure(declaration, self.entry.file, EmbeddingError)
+            cls._backend = backend_class(declaration.backend_type, "embedding")(config)
         return cls._backend
 
     @classmethod
@@ -156,26 +152,20 @@ def _in_flight(batches: Iterator[list], embed, model) -> Iterator[list[float]]:
 
 def build_embedding_model(entry: ModelEntry) -> llm.EmbeddingModel:
     """A new embedding model instance, of its own class."""
-    data = entry.data
-    key = data.get("key")
+    declaration = entry.declaration
+    key = declaration.key
     namespace = {
-        "model_id": entry.model_id,
+        "model_id": declaration.model_id,
         "entry": entry,
-        "supports_text": data.get("supports_text", True),
-        "supports_binary": data.get("supports_binary", False),
-        "batch_size": data.get("batch_size", _batch_size()),
-        "needs_key": key["name"] if key else None,
+        "supports_text": declaration.supports_text,
+        "supports_binary": declaration.supports_binary,
+        "batch_size": declaration.batch_size,
+        "needs_key": key.name if key else None,
         "_length_lock": threading.Lock(),
-        "key_env_var": key.get("env") if key else None,
+        "key_env_var": key.env if key else None,
         "__module__": __name__,
     }
     cls = type(
         f"YAMLEmbeddingModel[{entry.model_id}]", (_EmbeddingMixin, llm.EmbeddingModel), namespace
     )
     return cls()
-
-
-def _batch_size() -> int:
-    from .declarations import BATCH_SIZE
-
-    return BATCH_SIZE

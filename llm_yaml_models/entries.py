@@ -1,14 +1,18 @@
-"""The validated, cacheable form of a model file.
+"""The validated, cacheable form of a model file: each declaration, typed
+(``declarations``), with where it was written.
 
-These are the only types the startup path needs, so they are plain classes
-(no dataclasses, no heavy imports): llm imports this plugin on every command.
+These are the types the startup path needs, so they import nothing heavy:
+llm imports this plugin on every command.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
+from .declarations import Declaration, EmbeddingDeclaration, options_from_json
 from .errors import Problem
 
 
@@ -44,36 +48,44 @@ class Named(NamedTuple):
 
 
 class ModelEntry:
-    """A merged, validated model declaration and where it was written."""
+    """A validated model declaration, typed, and where it was written."""
 
-    __slots__ = ("data", "file", "path", "line", "col", "id_loc", "alias_locs", "can_stream")
+    __slots__ = ("declaration", "file", "path", "line", "col", "id_loc", "alias_locs")
 
-    def __init__(self, data, file, path, line, col, id_loc, alias_locs, can_stream):
-        self.data = data  # the merged declaration, valid against the schema
+    def __init__(
+        self,
+        declaration: Declaration | EmbeddingDeclaration,
+        file,
+        path,
+        line,
+        col,
+        id_loc,
+        alias_locs,
+    ):
+        self.declaration = declaration
         self.file = file
         self.path = path  # of the entry in its file: "models[0]", or "[0]" in a list
         self.line = line
         self.col = col
         self.id_loc = id_loc
         self.alias_locs = alias_locs
-        self.can_stream = can_stream  # resolved against the backend's default
 
     @property
     def model_id(self) -> str:
-        return self.data["model_id"]
+        return self.declaration.model_id
 
     @property
     def aliases(self) -> tuple[str, ...]:
-        return tuple(self.data.get("aliases", ()))
+        return self.declaration.aliases
 
     @property
     def kind(self) -> str:
         """``embedding`` for a declaration under ``embedding_models:``, else ``chat``."""
-        return "embedding" if self.path.startswith("embedding_models[") else "chat"
+        return self.declaration.kind
 
     @property
     def backend_type(self) -> str:
-        return self.data["backend"]["type"]
+        return self.declaration.backend_type
 
     @property
     def source(self) -> str:
@@ -91,21 +103,32 @@ class ModelEntry:
 
     def to_json(self) -> list:
         return [
-            self.data,
+            self.declaration.to_json(),
             self.path,
             self.line,
             self.col,
             self.id_loc,
             self.alias_locs,
-            self.can_stream,
         ]
 
     @classmethod
-    def from_json(cls, file: str, data: list) -> ModelEntry:
-        body, path, line, col, id_loc, alias_locs, can_stream = data
-        return cls(
-            body, file, path, line, col, Loc(*id_loc), [Loc(*a) for a in alias_locs], can_stream
-        )
+    def from_json(cls, file: str, data: list, tables: list[tuple] = ()) -> ModelEntry:
+        """``tables``: the options the declarations of the file share, by index."""
+        body, path, line, col, id_loc, alias_locs = data
+        kind = "embedding" if path.startswith("embedding_models[") else "chat"
+        shared = body.get("options")
+        if type(shared) is int:
+            if not 0 <= shared < len(tables):
+                raise ValueError(f"no shared options {shared}")
+            body = {k: v for k, v in body.items() if k != "options"}
+            declaration = _DECLARATIONS[kind].from_json(body)._replace(options=tables[shared])
+        else:
+            declaration = _DECLARATIONS[kind].from_json(body)
+        return cls(declaration, file, path, line, col, Loc(*id_loc), [Loc(*a) for a in alias_locs])
+
+
+# The class of a declaration, by the list it is declared in.
+_DECLARATIONS = {"chat": Declaration, "embedding": EmbeddingDeclaration}
 
 
 class FileResult:
@@ -130,8 +153,10 @@ class FileResult:
         self.warnings: list[Problem] = []
 
     def to_json(self) -> dict:
+        models = [m.to_json() for m in self.models]
         return {
-            "models": [m.to_json() for m in self.models],
+            "models": models,
+            "options": _shared_options(models),
             "problems": [p.to_json() for p in self.problems],
             "skipped": self.skipped,
             "deps": self.deps,
@@ -140,11 +165,27 @@ class FileResult:
 
     @classmethod
     def from_json(cls, file: str, data: dict) -> FileResult:
+        tables = [options_from_json(table) for table in data["options"]]
         return cls(
             file,
-            [ModelEntry.from_json(file, m) for m in data["models"]],
+            [ModelEntry.from_json(file, m, tables) for m in data["models"]],
             [Problem.from_json(file, p) for p in data["problems"]],
             data["skipped"],
             data["deps"],
             data["refused"],
         )
+
+
+def _shared_options(models: list[list]) -> list[dict]:
+    """The options that more than one declaration of the file has (a
+    preset's, say: ten specs with their descriptions), each written once;
+    those declarations name it by its index. Read on every command, a
+    hundred copies would cost more than the rest of the cache."""
+    bodies = [model[0] for model in models if "options" in model[0]]
+    texts = [json.dumps(body["options"]) for body in bodies]
+    counts = Counter(texts)
+    shared = {text: i for i, text in enumerate(t for t in counts if counts[t] > 1)}
+    for body, text in zip(bodies, texts, strict=True):
+        if text in shared:
+            body["options"] = shared[text]
+    return [json.loads(text) for text in shared]

@@ -23,12 +23,6 @@ if TYPE_CHECKING:
     from .declarations import Declaration
 
 
-def backend_class(backend_type: str):
-    from .backends import backend_class
-
-    return backend_class(backend_type)
-
-
 def to_messages(prompt: llm.Prompt) -> list[Message]:
     """``prompt.messages`` (the whole chain, this turn last) as plain messages.
 
@@ -63,7 +57,6 @@ def to_messages(prompt: llm.Prompt) -> list[Message]:
 
 class _Shared:
     entry: ClassVar[ModelEntry]
-    _declaration: ClassVar[_Once]
     _limiter: ClassVar[_Once]
     # One backend for the sync and the async model: its connections, and the
     # state of its deployments, are the model's in this process.
@@ -71,14 +64,16 @@ class _Shared:
 
     @property
     def declaration(self) -> Declaration:
-        return self._declaration()
+        return self.entry.declaration
 
     @property
     def backend(self) -> Backend:
         backends = self._backends
         if "backend" not in backends:
-            declaration = self.declaration
-            backends["backend"] = backend_class(declaration.backend_type)(declaration)
+            from .backends import backend_class, configure
+
+            config = configure(self.declaration, self.entry.file)
+            backends["backend"] = backend_class(self.declaration.backend_type)(config)
         return backends["backend"]
 
     def release(self) -> None:
@@ -114,7 +109,7 @@ class _Shared:
         try:
             return super().get_key(explicit_key)
         except llm.NeedsKeyException as exc:
-            if not self.entry.data.get("fallbacks"):
+            if not self.declaration.fallbacks:
                 # named as every other error of the model (and its embedding twin)
                 raise llm.NeedsKeyException(f"{self.model_id}: {exc}") from None
             return None
@@ -135,7 +130,7 @@ class _Shared:
         return limiter, estimate_tokens(prompt.system or "", *texts) if limiter else 0
 
     def _falls_back(self) -> bool:
-        if not self.entry.data.get("fallbacks"):
+        if not self.declaration.fallbacks:
             return False
         from .fallbacks import active
 
@@ -333,8 +328,8 @@ class _Once:
 def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
     """A new sync and async model instance, each of its own class.
 
-    Registration needs only the entry; the typed Declaration, the backend
-    and the Options class are built when the model is first used.
+    Registration needs only the entry and its typed declaration; the
+    backend and the Options class are built when the model is first used.
     """
     sync_cls, async_cls = _classes(entry)
     return sync_cls(), async_cls()
@@ -353,7 +348,6 @@ def build_family(entries: list[ModelEntry]) -> list[tuple[llm.Model, llm.AsyncMo
     for entry in entries:
         # What the sync and the async model of one entry share.
         shared = {
-            "_declaration": _Once(functools.partial(_declare, entry)),
             "_limiter": _Once(functools.partial(_limiter, entry)),
             "_backends": {},
         }
@@ -367,51 +361,39 @@ def _instance(cls: type, entry: ModelEntry, shared: dict):
     return model
 
 
-def _declare(entry: ModelEntry) -> Declaration:
-    from .declarations import Declaration
-
-    return Declaration.from_entry(entry)
-
-
 def _limiter(entry: ModelEntry):
     """The model's Limiter, or False without ``limits``."""
-    from .limits import Limiter, Limits
+    from .limits import Limiter
 
-    limits = Limits.from_data(entry.data.get("limits"))
+    limits = entry.declaration.limits
     return Limiter(limits) if limits else False
 
 
 def _classes(entry: ModelEntry) -> tuple[type, type]:
     """A sync and an async model class for ``entry``."""
 
-    def declare() -> Declaration:
-        return _declare(entry)
+    declaration = entry.declaration
 
     def options() -> type[llm.Options]:
-        from .backends import with_declared_options
-        from .declarations import option_specs
+        from .backends import backend_class
         from .options import build_options
 
-        rules = backend_class(entry.backend_type).option_rules
-        specs = option_specs(with_declared_options(entry.data))
-        return build_options(entry.model_id, specs, rules)
+        rules = backend_class(declaration.backend_type).option_rules
+        return build_options(declaration.model_id, declaration.options, rules)
 
-    declaration = _Once(declare)
-
-    key = entry.data.get("key")
+    key = declaration.key
     namespace = {
-        "model_id": entry.model_id,
+        "model_id": declaration.model_id,
         "entry": entry,
-        "_declaration": declaration,
         "_limiter": _Once(functools.partial(_limiter, entry)),  # one for sync and async
         "_backends": {},
-        "can_stream": entry.can_stream,
-        "supports_tools": bool(entry.data.get("supports_tools")),
-        "supports_schema": bool(entry.data.get("supports_schema")),
-        "attachment_types": frozenset(entry.data.get("attachment_types", ())),
+        "can_stream": declaration.can_stream,
+        "supports_tools": declaration.supports_tools,
+        "supports_schema": declaration.supports_schema,
+        "attachment_types": declaration.attachment_types,
         "Options": _LazyOptions(_Once(options)),
-        "needs_key": key["name"] if key else None,
-        "key_env_var": key.get("env") if key else None,
+        "needs_key": key.name if key else None,
+        "key_env_var": key.env if key else None,
         "__module__": __name__,
     }
     sync_base = llm.KeyModel if key else llm.Model

@@ -45,7 +45,7 @@ def alone():
 def declared(model) -> list[str]:
     """The fallbacks a model declares (none for a model of another plugin)."""
     entry = getattr(model, "entry", None)
-    return list(entry.data.get("fallbacks", ())) if entry is not None else []
+    return list(entry.declaration.fallbacks) if entry is not None else []
 
 
 class Candidate:
@@ -203,7 +203,7 @@ def check(entries: list, others: list, locate: Callable) -> tuple[list[Problem],
     theirs = {name: other for other in others for name in _names(other)}
     problems, warnings = [], []
     for entry in entries:
-        for i, name in enumerate(entry.data.get("fallbacks", ())):
+        for i, name in enumerate(_fallbacks(entry)):
             if name in embedding and name not in ours:
                 message = f"'{name}' is an embedding model: a chat model cannot fall back to it"
                 problems.append(locate(entry, i, message))
@@ -223,6 +223,11 @@ def check(entries: list, others: list, locate: Callable) -> tuple[list[Problem],
     return problems, warnings
 
 
+def _fallbacks(entry) -> tuple[str, ...]:
+    """What a chat model falls back to (an embedding model, nothing)."""
+    return entry.declaration.fallbacks if entry.kind == "chat" else ()
+
+
 def _names(other) -> list[str]:
     model = other.model or other.async_model
     return [model.model_id, *other.aliases]
@@ -237,6 +242,6 @@ def _cycle(start, target, ours: dict) -> list[str] | None:
             return trail
         if id(entry) not in seen:
             seen.add(id(entry))
-            nexts = [ours[n] for n in entry.data.get("fallbacks", ()) if n in ours]
+            nexts = [ours[n] for n in _fallbacks(entry) if n in ours]
             stack += [(n, [*trail, n.model_id]) for n in nexts]
     return None

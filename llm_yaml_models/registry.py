@@ -25,7 +25,7 @@ from .errors import Problem, printable
 from .paths import discover, missing, schema_stamp, write_atomically
 
 CACHE_NAME = "yaml-models-cache.json"
-CACHE_FORMAT = 4  # bump when FileResult's JSON shape changes
+CACHE_FORMAT = 5  # bump when FileResult's JSON shape (or a declaration's) changes
 
 
 class Loaded:
@@ -178,7 +178,7 @@ def _intact(model: ModelEntry) -> bool:
     """Whether a cached entry has what registering it reads."""
     names = [model.model_id, *model.aliases]
     return (
-        isinstance(model.data, dict)
+        isinstance(model.declaration.backend.as_written, dict)
         and all(isinstance(name, str) for name in names)
         and isinstance(model.backend_type, str)
         and len(model.alias_locs) == len(model.aliases)
@@ -252,7 +252,7 @@ def settle(
         entry = entries[i]
         taken, held = takens[entry.kind], helds[entry.kind]
         names = list(entry.names())
-        replace = entry.data.get("replace")
+        replace = entry.declaration.replace
         if not any((name in taken and not replace) or name in held for name, _, _ in names):
             for name, loc, _ in names:
                 held[name] = (entry, loc)

@@ -6,7 +6,6 @@ environment, a credential header written in the file) are starred."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 
@@ -68,17 +67,15 @@ def _secrets(data: dict, file: str, kind: str):
     """The backend configuration's secrets (``BackendConfig.secrets``); if
     it cannot be built (a variable unset, or a declaration that did not
     load), a URL's password and a credential header as written."""
-    from .backends import backend_class
+    from .backends import configure
     from .backends.base import Secrets
-    from .templates import expand_env
+    from .config import declare
 
-    backend = data.get("backend")
-    backend = backend if isinstance(backend, dict) else {}
     try:
-        expanded = expand_env(backend, "backend")
-        config = backend_class(backend["type"], kind).Config.from_data(expanded, Path(file), data)
-        return config.secrets()
+        return configure(declare(data, kind), file).secrets()
     except Exception:  # noqa: BLE001 - shown anyway, with what can be found
+        backend = data.get("backend")
+        backend = backend if isinstance(backend, dict) else {}
         secrets = Secrets()
         for name in ("url", "base_url"):
             if isinstance(backend.get(name), str):

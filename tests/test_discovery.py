@@ -677,6 +677,7 @@ def test_a_discovered_id_never_takes_the_name_of_a_later_declaration(server, wri
 
 
 def test_a_template_cannot_set_replace(server, write, run_llm):
+    from llm_yaml_models.config import declare
     from llm_yaml_models.entries import ModelEntry
 
     server.models = ["gpt-4o", "x"]
@@ -695,8 +696,8 @@ def test_a_template_cannot_set_replace(server, write, run_llm):
     assert model_ids() == []
     assert type(llm.get_model("gpt-4o")).__module__ == "llm.default_plugins.openai_models"
     data = {"model_id": "lab", "replace": True, "discover": {}, "backend": {"type": "http"}}
-    made = discovery.discovered(ModelEntry(data, str(file), "[0]", 1, 3, None, [], True), ["a"])
-    assert "replace" not in made[0].data  # never copied, were a template to have it
+    made = discovery.discovered(ModelEntry(declare(data), str(file), "[0]", 1, 3, None, []), ["a"])
+    assert made[0].declaration.replace is False  # never copied, were a template to have it
 
 
 def test_a_lists_file_others_could_write_is_neither_read_nor_written(

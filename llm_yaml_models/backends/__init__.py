@@ -5,8 +5,15 @@ embedding models with ``EMBEDDING_BACKEND``."""
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .base import Backend
+from ..errors import BackendError
+from ..templates import TemplateError
+from .base import Backend, BackendConfig
+
+if TYPE_CHECKING:
+    from ..declarations import Declaration, EmbeddingDeclaration
 
 _MODULES = {
     ("markov", "chat"): "llm_yaml_models.backends.markov",
@@ -21,6 +28,20 @@ _ATTRIBUTES = {"chat": "BACKEND", "embedding": "EMBEDDING_BACKEND"}
 def backend_class(backend_type: str, kind: str = "chat") -> type[Backend]:
     module = importlib.import_module(_MODULES[backend_type, kind])
     return getattr(module, _ATTRIBUTES[kind])
+
+
+def configure(
+    declaration: Declaration | EmbeddingDeclaration, source: str, error=BackendError
+) -> BackendConfig:
+    """The backend's typed Config, the environment read in now (this is the
+    moment of use); a variable that is unset is the model's one-line error
+    (``error``: its class). ``source``: the file that declares the model."""
+    try:
+        backend = declaration.expanded_backend()
+    except TemplateError as exc:
+        raise error(declaration.model_id, str(exc)) from exc
+    config_class = backend_class(declaration.backend_type, declaration.kind).Config
+    return config_class.from_data(backend, Path(source), declaration)
 
 
 def standard_options(backend, kind: str = "chat") -> dict:

@@ -24,7 +24,7 @@ import llm
 from ..errors import BackendError, EmbeddingError, Unavailable
 
 if TYPE_CHECKING:
-    from ..declarations import Declaration
+    from ..declarations import Declaration, EmbeddingDeclaration
     from ..source import Document
 
 
@@ -299,9 +299,11 @@ class BackendConfig:
     """A backend's typed configuration, built from the validated mapping."""
 
     @classmethod
-    def from_data(cls, data: dict, source: Path, model: dict | None = None) -> BackendConfig:
-        """``data`` is the backend mapping, ``source`` the YAML file that
-        declares it, ``model`` the whole declaration."""
+    def from_data(
+        cls, data: dict, source: Path, model: Declaration | EmbeddingDeclaration | None = None
+    ) -> BackendConfig:
+        """``data`` is the backend mapping (the environment read in), ``source``
+        the YAML file that declares it, ``model`` the whole declaration."""
         return cls()
 
     def secrets(self) -> Secrets:
@@ -318,9 +320,8 @@ class Backend(ABC):
     # "minimum": ..., "maximum": ...}}. Missing bounds are enforced anyway.
     option_rules: ClassVar[dict[str, dict]] = {}
 
-    def __init__(self, declaration: Declaration):
-        self.declaration = declaration
-        self.config = declaration.backend
+    def __init__(self, config: BackendConfig):
+        self.config = config
 
     @classmethod
     def check(cls, data: dict, doc: Document, origin, base_dir: Path, deep: bool = False) -> list:
@@ -385,9 +386,8 @@ class EmbeddingBackend(ABC):
     # How many batches one call may have in flight at once.
     concurrency: int = 1
 
-    def __init__(self, declaration):
-        self.declaration = declaration
-        self.config = declaration.backend
+    def __init__(self, config: BackendConfig):
+        self.config = config
 
     @classmethod
     def check(cls, data: dict, doc: Document, origin, base_dir: Path, deep: bool = False) -> list:

@@ -31,7 +31,7 @@ class MarkovConfig(BackendConfig):
     order: int = 1
 
     @classmethod
-    def from_data(cls, data: dict, source: Path, model: dict | None = None) -> MarkovConfig:
+    def from_data(cls, data: dict, source: Path, model=None) -> MarkovConfig:
         corpus = data.get("corpus")
         return cls(corpus=source.parent / corpus if corpus else None, order=data.get("order", 1))
 
@@ -112,8 +112,8 @@ class MarkovBackend(Backend):
         "seed": {"types": ("integer",)},
     }
 
-    def __init__(self, declaration):
-        super().__init__(declaration)
+    def __init__(self, config):
+        super().__init__(config)
         self._corpus: tuple[float, dict] | None = None
 
     @classmethod

@@ -64,10 +64,12 @@ class PythonConfig(BackendConfig):
     callable: str = ""
     source: Path = Path("models.yaml")  # the YAML file that names the callable
     arguments: dict = field(default_factory=dict, hash=False)
+    supports_tools: bool = False  # may the callable call tools (llm.ToolCall)?
 
     @classmethod
-    def from_data(cls, data: dict, source: Path, model: dict | None = None) -> PythonConfig:
-        return cls(data["callable"], source, dict(data.get("arguments", {})))
+    def from_data(cls, data: dict, source: Path, model=None) -> PythonConfig:
+        tools = bool(getattr(model, "supports_tools", False))  # embedding models have none
+        return cls(data["callable"], source, dict(data.get("arguments", {})), tools)
 
     @property
     def base_dir(self) -> Path:
@@ -262,8 +264,8 @@ def _is_async(fn) -> bool:
 class PythonBackend(Backend):
     Config = PythonConfig
 
-    def __init__(self, declaration):
-        super().__init__(declaration)
+    def __init__(self, config):
+        super().__init__(config)
         self._fn = None
 
     @classmethod
@@ -305,7 +307,7 @@ class PythonBackend(Backend):
             )
         if isinstance(chunk, llm.ToolCall):
             return self._tool_call(request, chunk)
-        expected = "str or llm.ToolCall" if self.declaration.supports_tools else "str"
+        expected = "str or llm.ToolCall" if self.config.supports_tools else "str"
         raise request.fail(
             f"{self.config.callable} produced {type(chunk).__name__} {chunk!r:.60}, "
             f"expected {expected}"
@@ -315,7 +317,7 @@ class PythonBackend(Backend):
         """The call, once checked, as llm's event naming it; the request
         mints its id when the callable gave none."""
         earlier = {made.tool_call_id for made in request.tool_calls}
-        problem = _tool_call_problem(call, self.declaration.supports_tools, earlier)
+        problem = _tool_call_problem(call, self.config.supports_tools, earlier)
         if problem:
             raise request.fail(f"{self.config.callable} produced {problem}")
         request.add_tool_call(call.name, call.arguments, call.tool_call_id)
@@ -483,8 +485,8 @@ class PythonEmbeddingBackend(EmbeddingBackend):
     Config = PythonConfig
     check = PythonBackend.check
 
-    def __init__(self, declaration):
-        super().__init__(declaration)
+    def __init__(self, config):
+        super().__init__(config)
         self._fn = None
         self._loop: _PrivateLoop | None = None
 

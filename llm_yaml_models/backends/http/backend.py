@@ -115,8 +115,8 @@ class _Retry(Exception):
 class HttpBackend(Backend):
     Config = HttpConfig
 
-    def __init__(self, declaration):
-        super().__init__(declaration)
+    def __init__(self, config):
+        super().__init__(config)
         self._clients: dict[int | None, httpx2.Client] = {}  # one per deployment
         self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         config = self.config

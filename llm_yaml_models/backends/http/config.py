@@ -9,13 +9,16 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from ...deployments import Cooldown, DeploymentSpec
 from ...templates import env_names
 from ..base import BackendConfig, Secrets
+
+if TYPE_CHECKING:
+    from ...declarations import Declaration, EmbeddingDeclaration
 
 PRESETS = Path(__file__).resolve().parent.parent.parent / "presets"
 MAX_REPLY_BYTES = 64 * 2**20
@@ -133,11 +136,12 @@ class HttpConfig(BackendConfig):
     secret_env: tuple[str, ...] = ()
 
     @classmethod
-    def from_data(cls, data: dict, source: Path, model: dict | None = None) -> HttpConfig:
-        model = model or {}
+    def from_data(
+        cls, data: dict, source: Path, model: Declaration | EmbeddingDeclaration | None = None
+    ) -> HttpConfig:
         data = merged(data)
         url = data.get("url") or _join(data.get("base_url", ""), data.get("path", ""))
-        options = model.get("options", {})
+        options = model.options if model is not None else ()
         params = data.get("params", {})
         if "api_version" in data:
             params = {"api-version": data["api_version"], **params}
@@ -148,7 +152,7 @@ class HttpConfig(BackendConfig):
             headers=data.get("headers", {}),
             params=params,
             body=data.get("body"),
-            model_name=data.get("model_name", model.get("model_id", "")),
+            model_name=data.get("model_name", model.model_id if model is not None else ""),
             messages=data.get("messages", "text"),
             timeout=data.get("timeout", 60.0),
             retries=data.get("retries", 2),
@@ -162,11 +166,11 @@ class HttpConfig(BackendConfig):
             deployments=tuple(DeploymentSpec.from_data(d) for d in data.get("deployments", ())),
             strategy=data.get("strategy", "least-busy"),
             cooldown=Cooldown.from_data(data.get("cooldown")),
-            unsent=frozenset(n for n, s in options.items() if _unsent(s)),
-            option_bodies={n: s["body"] for n, s in options.items() if "body" in s},
+            unsent=frozenset(s.name for s in options if _unsent(s)),
+            option_bodies={s.name: s.body for s in options if s.body is not None},
             send_reasoning=data.get("send_reasoning"),
             secret_env=_secret_env(
-                merged(model["backend"]) if "backend" in model else data, options
+                merged(model.backend.as_written) if model is not None else data, options
             ),
         )
 
@@ -191,15 +195,15 @@ class HttpConfig(BackendConfig):
         return replace(self, url=url, stream_url=stream_url, model_name=model_name)
 
 
-def _unsent(spec: dict) -> bool:
+def _unsent(spec) -> bool:
     """An option never sent by itself: ``send: false``, or its ``body:`` sends it."""
-    return spec.get("send") is False or "body" in spec
+    return spec.send is False or spec.body is not None
 
 
 _USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@")
 
 
-def _secret_env(backend: dict, options: dict) -> tuple[str, ...]:
+def _secret_env(backend: dict, options: tuple) -> tuple[str, ...]:
     """The variables read by the headers, params, body (an option's
     ``body:`` too), URL userinfo and URL query strings of a backend mapping
     and its options as written (before ``${VAR}`` is
@@ -213,7 +217,7 @@ def _secret_env(backend: dict, options: dict) -> tuple[str, ...]:
         [
             *(backend.get(name) for name in ("headers", "params", "body")),
             *(stream.get(name) for name in ("params", "body")),
-            [spec.get("body") for spec in options.values() if isinstance(spec, dict)],
+            [spec.body for spec in options],
             parts,
         ]
     )

@@ -48,7 +48,7 @@ class EmbeddingHttpConfig(HttpConfig):
     vectors: VectorSpec = VectorSpec()
 
     @classmethod
-    def from_data(cls, data: dict, source: Path, model: dict | None = None) -> EmbeddingHttpConfig:
+    def from_data(cls, data: dict, source: Path, model=None) -> EmbeddingHttpConfig:
         full = merged(data)
         response = dict(full.get("response") or {})
         spec = VectorSpec(response.pop("vectors", ""), response.pop("encoding", "float"))
@@ -122,8 +122,8 @@ def _found(expr: str, data: Any, where: str) -> Any:
 class HttpEmbeddingBackend(HttpBackend):
     Config = EmbeddingHttpConfig
 
-    def __init__(self, declaration):
-        super().__init__(declaration)
+    def __init__(self, config):
+        super().__init__(config)
         self._lock = threading.Lock()
 
     @property
