@@ -1,0 +1,113 @@
+"""Work that grows with its input grows linearly, and numbers llm will
+store: the limiter's queue, the async worker pool, vectors as float32."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from llm_yaml_models.limits import Limiter, Limits
+
+
+class Counting(Limiter):
+    """A Limiter that counts how often it decides, and how often it wakes."""
+
+    def __init__(self, limits: Limits, clock=None):
+        super().__init__(limits, *([clock] if clock else []))
+        self.asked = 0
+        self.woken = 0
+
+    def _admit(self, tokens):
+        self.asked += 1
+        return super()._admit(tokens)
+
+    def _enqueue(self, tokens, wake):
+        def counted():
+            self.woken += 1
+            wake()
+
+        return super()._enqueue(tokens, counted)
+
+
+# -- the limiter's queue -----------------------------------------------------
+
+
+def test_2000_queued_async_prompts_cost_the_limiter_a_constant_each():
+    limiter, n = Counting(Limits(concurrency=10)), 2000
+
+    async def prompt() -> None:
+        ticket = await limiter.await_turn(1)
+        await asyncio.sleep(0)
+        limiter.done(ticket)
+
+    async def run() -> None:
+        await asyncio.wait_for(asyncio.gather(*(prompt() for _ in range(n))), 60)
+
+    asyncio.run(run())
+    assert limiter.in_flight == 0
+    # Each one is asked about once when it arrives and once when let in,
+    # and woken once: waking every waiter on every end was n * n / 2.
+    assert limiter.asked <= 2 * n
+    assert limiter.woken <= n
+
+
+def test_queued_sync_prompts_cost_the_limiter_a_constant_each():
+    limiter, n, started = Counting(Limits(concurrency=1)), 40, threading.Barrier(41)
+    first = limiter.wait(1)
+
+    def prompt() -> None:
+        started.wait(10)
+        limiter.done(limiter.wait(1))
+
+    threads = [threading.Thread(target=prompt, daemon=True) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    started.wait(10)
+    limiter.done(first)
+    for thread in threads:
+        thread.join(30)
+    assert (limiter.in_flight, limiter.asked <= 2 * n + 1, limiter.woken <= n) == (0, True, True)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_newcomer_does_not_pass_the_waiter_whose_minute_is_up():
+    clock = Clock()
+    limiter = Counting(Limits(rpm=1), clock)
+    limiter.wait(1)  # the minute's one request
+    admitted: list = []
+    head = threading.Thread(target=lambda: admitted.append(("head", limiter.wait(1))))
+    head.start()
+    for _ in range(500):  # until it waits (bounded)
+        if limiter._waiters:
+            break
+        threading.Event().wait(0.01)
+    clock.now += 60
+    newcomer = threading.Thread(target=lambda: admitted.append(("newcomer", limiter.wait(1))))
+    newcomer.daemon = True
+    newcomer.start()
+    head.join(10)
+    assert [name for name, _ in admitted] == ["head"]
+    assert [w.tokens for w in limiter._waiters] == [1]  # the newcomer waits its minute
+
+
+def test_a_cancelled_waiter_leaves_the_queue_and_the_next_one_goes():
+    async def run() -> tuple:
+        limiter = Limiter(Limits(concurrency=1))
+        first = await limiter.await_turn(1)
+        gone = asyncio.create_task(limiter.await_turn(1))
+        nxt = asyncio.create_task(limiter.await_turn(1))
+        await asyncio.sleep(0.01)
+        gone.cancel()
+        await asyncio.sleep(0.01)
+        limiter.done(first)
+        await asyncio.wait_for(nxt, 5)
+        return limiter.in_flight, len(limiter._waiters)
+
+    assert asyncio.run(run()) == (1, 0)
