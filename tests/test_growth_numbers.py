@@ -4,6 +4,7 @@ store: the limiter's queue, the async worker pool, vectors as float32."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 
 from llm_yaml_models.limits import Limiter, Limits
@@ -111,3 +112,79 @@ def test_a_cancelled_waiter_leaves_the_queue_and_the_next_one_goes():
         return limiter.in_flight, len(limiter._waiters)
 
     assert asyncio.run(run()) == (1, 0)
+
+
+# -- the async worker pool ---------------------------------------------------
+
+COUNTING_CALLABLE = """\
+import threading
+import time
+
+most = [0]
+
+
+def reply(request):
+    most[0] = max(most[0], threading.active_count())
+    time.sleep(0.01)  # so that calls overlap: one thread each would show
+    return "ok"
+
+
+def chunks(request):
+    yield "o"
+    most[0] = max(most[0], threading.active_count())
+    time.sleep(0.01)
+    yield "k"
+"""
+
+TWO_MODELS = """\
+- model_id: counted
+  backend: {type: python, callable: ./counting.py:reply}
+- model_id: chunked
+  backend: {type: python, callable: ./counting.py:chunks}
+"""
+
+
+def _many(model_id: str, n: int) -> list[str]:
+    import llm
+
+    async def run() -> list[str]:
+        model = llm.get_async_model(model_id)
+        return await asyncio.gather(*(model.prompt("hi").text() for _ in range(n)))
+
+    return asyncio.run(run())
+
+
+def test_1000_async_prompts_share_a_bounded_pool_of_threads(write):
+    from llm_yaml_models.backends import worker
+
+    callable_file = write("counting.py", COUNTING_CALLABLE)
+    write("m.yaml", TWO_MODELS)
+    before = threading.active_count()
+    assert _many("counted", 1000) == ["ok"] * 1000
+    assert _many("chunked", 1000) == ["ok"] * 1000
+    module = next(
+        m for m in sys.modules.values() if getattr(m, "__file__", "") == str(callable_file)
+    )
+    assert module.most[0] <= before + worker.WORKERS
+    assert threading.active_count() <= before + worker.WORKERS
+
+
+def test_no_thread_to_start_is_the_models_one_line_error(write, monkeypatch):
+    import llm
+
+    from llm_yaml_models.backends import worker
+
+    write("counting.py", COUNTING_CALLABLE)
+    write("m.yaml", TWO_MODELS)
+    monkeypatch.setattr(worker, "_POOL", worker._Pool(worker.WORKERS))
+
+    def refused(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    for model_id in ("counted", "chunked"):
+        try:
+            _many(model_id, 3)
+        except llm.ModelError as exc:
+            said = str(exc)
+        assert said == f"{model_id}: cannot start a thread to run it: can't start new thread"

@@ -41,7 +41,7 @@ from typing import Any
 from llm.parts import StreamEvent
 
 from .base import Backend, BackendConfig, EmbeddingBackend, EmbedRequest, Request
-from .worker import in_thread, second_interrupt_ends
+from .worker import in_thread, second_interrupt_ends, start
 
 _DONE = object()
 # What a callable may raise and we report as its failure. KeyboardInterrupt
@@ -352,11 +352,11 @@ class PythonBackend(Backend):
     async def astream(self, request: Request) -> AsyncIterator[str]:
         # The first use imports the module: in a worker thread, as a slow
         # import must not stall the event loop.
-        fn = self._fn if self._fn is not None else await in_thread(self.function, request)
+        fn = self._fn if self._fn is not None else await in_thread(request, self.function, request)
         if _is_async(fn):
             result = self._call(fn, request)
         else:
-            result = await in_thread(self._call, fn, request)
+            result = await in_thread(request, self._call, fn, request)
         shape = self._shape(request, result)
         if shape == "awaitable":
             try:
@@ -407,8 +407,7 @@ class PythonBackend(Backend):
             except BaseException as exc:  # noqa: BLE001 - handed to the event loop
                 hand_over((_DONE, exc))
 
-        worker = threading.Thread(target=produce, name="llm-yaml-models-callable", daemon=True)
-        worker.start()
+        start(request, produce)
         try:
             while True:
                 chunk, exc = await queue.get()
