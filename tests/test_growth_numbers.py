@@ -7,6 +7,10 @@ import asyncio
 import sys
 import threading
 
+import llm
+import pytest
+
+from llm_yaml_models.backends.vectors import VectorError, checked
 from llm_yaml_models.limits import Limiter, Limits
 
 
@@ -188,3 +192,85 @@ def test_no_thread_to_start_is_the_models_one_line_error(write, monkeypatch):
         except llm.ModelError as exc:
             said = str(exc)
         assert said == f"{model_id}: cannot start a thread to run it: can't start new thread"
+
+
+# -- numbers llm will store --------------------------------------------------
+
+TOO_LARGE = "too large for a float32 (llm stores float32)"
+NO_DIRECTION = "llm cannot compare it with any other"
+
+
+@pytest.mark.parametrize(
+    ("vectors", "message"),
+    [
+        (
+            [[1.0, 3.5e39]],
+            "f gave 3.5e+39 in vector 0, " + TOO_LARGE,
+        ),
+        (
+            [[1.0], [-3.4028236e38]],
+            "f gave -3.4028236e+38 in vector 1, " + TOO_LARGE,
+        ),
+        ([[10**39, 1]], "f gave 1e+39 in vector 0, " + TOO_LARGE),
+        (
+            [[0.0, -0.0]],
+            "f gave vector 0 with every number zero as a float32: " + NO_DIRECTION,
+        ),
+        (
+            [[1.0], [1e-50]],
+            "f gave vector 1 with every number zero as a float32: " + NO_DIRECTION,
+        ),
+        (
+            [[1.0, 1.0], [0, 0]],
+            "f gave vector 1 with every number zero as a float32: " + NO_DIRECTION,
+        ),
+    ],
+)
+def test_vectors_are_what_llm_can_store_as_float32(vectors, message):
+    with pytest.raises(VectorError) as caught:
+        checked(vectors, len(vectors), "f")
+    assert str(caught.value) == message
+
+
+def test_the_largest_float32_and_the_smallest_nonzero_are_stored():
+    vectors = [[3.4028234663852886e38, -3.4028234663852886e38], [1.401298464324817e-45, 0.0]]
+    assert checked(vectors, 2, "f") == vectors
+    assert llm.decode(llm.encode(vectors[1]))[0] > 0
+
+
+EMBED_FUNCTIONS = """\
+def huge(items):
+    return [[1.0, 3.5e39] for _ in items]
+
+
+def zeros(items):
+    return [[0.0, 0.0] for _ in items]
+"""
+
+
+@pytest.mark.parametrize(
+    ("function", "message"),
+    [
+        (
+            "huge",
+            "./fns.py:huge gave 3.5e+39 in vector 0, " + TOO_LARGE,
+        ),
+        (
+            "zeros",
+            "./fns.py:zeros gave vector 0 with every number zero as a float32: " + NO_DIRECTION,
+        ),
+    ],
+)
+def test_llm_embed_refuses_them_with_one_line_and_stores_nothing(
+    write, run_llm, tmp_path, function, message
+):
+    write("fns.py", EMBED_FUNCTIONS)
+    write(
+        "e.yaml",
+        "embedding_models:\n  - model_id: e\n"
+        f"    backend: {{type: python, callable: ./fns.py:{function}}}\n",
+    )
+    db = tmp_path / "e.db"
+    result = run_llm("embed", "c", "one", "-m", "e", "-c", "hello", "-d", str(db))
+    assert (result.exit_code, result.stderr) == (1, f"Error: e: {message}\n")
+    assert run_llm("similar", "c", "-c", "hello", "-d", str(db)).exit_code == 1  # no collection
