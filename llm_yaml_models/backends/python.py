@@ -135,7 +135,14 @@ def refuse_if_loose(path: Path, reference: str) -> None:
 
 
 def load_callable(config: PythonConfig):
-    """Import the declared callable, or raise CallableError saying why."""
+    """Import the declared callable, or raise CallableError saying why. A
+    module's code runs here (``validate``, a model's first use): the second
+    Ctrl-C ends the process, whatever that code does with the first."""
+    with second_interrupt_ends():
+        return _load_callable(config)
+
+
+def _load_callable(config: PythonConfig):
     where, attribute = split_reference(config.callable)
     refuse_if_loose(config.source, config.callable)
     try:
@@ -448,6 +455,14 @@ class PythonEmbeddingBackend(EmbeddingBackend):
     def embed(self, request: EmbedRequest) -> list[list[float]]:
         from .vectors import VectorError, checked
 
+        with second_interrupt_ends():  # as a chat prompt's: the callable runs here
+            result = self._called(request)
+        try:
+            return checked(result, len(request.items), self.config.callable)
+        except VectorError as exc:
+            raise request.fail(str(exc)) from exc
+
+    def _called(self, request: EmbedRequest) -> Any:
         fn = _loaded(self, request)
         try:
             result = fn(Batch(request), **self.config.arguments)
@@ -456,10 +471,7 @@ class PythonEmbeddingBackend(EmbeddingBackend):
                 result = self._loop.run(result)
         except _FAILURES as exc:
             raise _failure(request, exc) from exc
-        try:
-            return checked(result, len(request.items), self.config.callable)
-        except VectorError as exc:
-            raise request.fail(str(exc)) from exc
+        return result
 
     def close(self) -> None:
         if self._loop is not None:
