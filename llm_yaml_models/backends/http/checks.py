@@ -7,7 +7,7 @@ from typing import Any
 
 from ...templates import NAMES, check_name, names_in
 from . import wire
-from .config import merged, preset, preset_options
+from .config import merged, preset, preset_options, url_problem
 
 
 def problems(data: dict, doc, origin) -> list:
@@ -58,7 +58,25 @@ def request_problems(backend: dict, options: dict, doc, at, names: tuple[str, ..
     elif not (backend.get("url") or backend.get("base_url") or backend.get("deployments")):
         message = "an http backend needs 'url', or 'base_url' (with 'path'), or a 'preset'"
         found.append(doc.problem(at(), message))
-    return found + _template_names(backend, options, doc, at, names)
+    return found + _urls(backend, doc, at) + _template_names(backend, options, doc, at, names)
+
+
+def _urls(backend: dict, doc, at) -> list:
+    """Each URL the request may go to: an http(s) scheme and a host."""
+    stream = backend.get("stream") or {}
+    places = [(("url",), backend.get("url")), (("base_url",), backend.get("base_url"))]
+    places.append((("stream", "url"), stream.get("url") if isinstance(stream, dict) else None))
+    deployments = backend.get("deployments") or []
+    places += [
+        (("deployments", i, "base_url"), d.get("base_url"))
+        for i, d in enumerate(deployments)
+        if isinstance(d, dict)
+    ]
+    return [
+        doc.problem(at(*path), why)
+        for path, url in places
+        if isinstance(url, str) and (why := url_problem(url))
+    ]
 
 
 def _template_names(backend: dict, options: dict, doc, at, names: tuple[str, ...]) -> list:

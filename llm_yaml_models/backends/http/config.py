@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from ...deployments import Cooldown, DeploymentSpec
-from ...templates import env_names
+from ...templates import SCHEME, env_names
 from ..base import BackendConfig, Secrets
 
 PRESETS = Path(__file__).resolve().parent.parent.parent / "presets"
@@ -224,6 +224,26 @@ def _stream_url(data: dict, url: str) -> str:
     if stream.get("path") and not data.get("url"):
         return _join(data["base_url"], stream["path"])
     return url
+
+
+def url_problem(url: str) -> str | None:
+    """Why a URL as written can take no request (it needs an http or https
+    scheme and a host), or None. Where a template writes the scheme or the
+    host (``${BASE_URL}/v1``), that is known only when it is used. The URL
+    itself is not quoted: its userinfo may hold a password."""
+    from urllib.parse import urlsplit
+
+    head = re.split(r"\$\{|\{\{", url, maxsplit=1)[0]
+    if head != url and "://" not in head:
+        return None
+    if not SCHEME.match(url):
+        return "not an http(s) URL: it has no scheme; write http:// or https:// before the host"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"not an http(s) URL: its scheme is {parts.scheme!r}, not http or https"
+    if not parts.hostname:
+        return "not an http(s) URL: it names no host"
+    return None
 
 
 def _join(base: str, path: str) -> str:
