@@ -170,11 +170,13 @@ def _misspellings(errors: list) -> set[tuple]:
     difflib call, and only for keys that will be shown."""
     wanted = {_at(e) for e in errors if e.validator == "required"}
     return {
-        (_at(e), _close(k, tuple(_allowed(e))))
+        (_at(e), _close(k, allowed))
         for e in errors
         if e.validator == "additionalProperties" and _at(e) in wanted
+        for allowed in [tuple(_allowed(e))]
         for k in _extras(e)[:MAX_PROBLEMS]
-        if k not in _JSON_SCHEMA_KEYWORDS  # never called a misspelling (unknown_key)
+        # never called a misspelling (unknown_key)
+        if k not in _JSON_SCHEMA_KEYWORDS and not _belongs(k, allowed)
     }
 
 
@@ -326,7 +328,33 @@ def unknown_key(key: str, allowed: list[str]) -> str:
     expected = f"; expected one of: {', '.join(allowed)}"
     if key in _JSON_SCHEMA_KEYWORDS:
         return f"unknown key '{key}': a JSON Schema keyword this place does not take{expected}"
+    belongs = _belongs(key, tuple(allowed))
+    if belongs:
+        return f"unknown key '{key}' here; write it as {belongs}"
     return f"unknown key '{key}'" + (did_you_mean(key, allowed) or expected)
+
+
+# Keys that other tools' model files (llm's extra-openai-models.yaml,
+# LiteLLM's) write beside the model's name, and this format's names for them.
+_ELSEWHERE = {"api_base": "backend.base_url", "api_key_name": "key.name"}
+
+
+@functools.lru_cache(maxsize=256)
+def _belongs(key: str, allowed: tuple[str, ...]) -> str | None:
+    """Where a key written at a model's level (a place that takes
+    ``backend``) belongs, if it is a backend's key or another tool's name for
+    one of ours: a misspelling of a model key it is not."""
+    if "backend" not in allowed or key in allowed:
+        return None
+    if key in _ELSEWHERE:
+        return _ELSEWHERE[key]
+    definitions = _definitions(False)
+    backend_keys = {
+        k
+        for name in ("anyBackend", "httpEmbeddingBackend")
+        for k in definitions[name]["properties"]
+    }
+    return f"backend.{key}" if key in backend_keys else None
 
 
 def check_value(value: Any, spec: dict) -> list[str]:

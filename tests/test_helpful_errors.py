@@ -117,3 +117,72 @@ def test_a_url_needs_an_http_scheme_and_a_host_located(write, run_llm, monkeypat
         f"{path}:31:64: embedding_models[0].backend.base_url: {NO_SCHEME}\n"
     )
     assert result.exit_code == 1
+
+
+# -- hints that name the right place -----------------------------------------
+
+HABITS = """\
+defaults:
+  headers: {X-Team: a}
+models:
+  - model_id: a
+    model_name: gpt-4o
+    api_base: http://127.0.0.1:8080/v1
+    api_key_name: openai
+    backend: {type: http, preset: openai-chat}
+  - model_name: gpt-4o-mini
+    backend: {type: http, preset: openai-chat, base_url: "http://127.0.0.1:8080/v1"}
+  - model_id: c
+    modl_id: x
+    backend: {type: http, preset: openai-chat, base_url: "http://127.0.0.1:8080/v1"}
+embedding_models:
+  - model_id: e
+    base_url: http://127.0.0.1:8080/v1
+    backend: {type: http, preset: openai-embeddings}
+"""
+
+
+def test_keys_of_other_tools_files_are_named_where_they_belong(write, run_llm):
+    path = write("m.yaml", HABITS)
+    result = run_llm("yaml-models", "validate", str(path))
+    assert result.stdout == (
+        f"{path}:2:3: defaults.headers: unknown key 'headers' here; write it as backend.headers\n"
+        f"{path}:5:5: models[0].model_name: "
+        "unknown key 'model_name' here; write it as backend.model_name\n"
+        f"{path}:6:5: models[0].api_base: "
+        "unknown key 'api_base' here; write it as backend.base_url\n"
+        f"{path}:7:5: models[0].api_key_name: "
+        "unknown key 'api_key_name' here; write it as key.name\n"
+        f"{path}:8:14: models[0].backend: "
+        "the openai-chat preset needs 'base_url': where the server is\n"
+        # model_name is no misspelt model_id: that model_id is missing is said too
+        f"{path}:9:5: models[1]: 'model_id' is a required property\n"
+        f"{path}:9:5: models[1].model_name: "
+        "unknown key 'model_name' here; write it as backend.model_name\n"
+        f"{path}:12:5: models[2].modl_id: unknown key 'modl_id'; did you mean 'model_id'?\n"
+        f"{path}:16:5: embedding_models[0].base_url: "
+        "unknown key 'base_url' here; write it as backend.base_url\n"
+        f"{path}:17:14: embedding_models[0].backend: "
+        "the openai-embeddings preset needs 'base_url': where the server is\n"
+    )
+
+
+SCHEMA_ON = """\
+- model_id: claude
+  supports_schema: true
+  backend: {type: http, preset: anthropic-messages}
+- model_id: plain
+  supports_schema: true
+  backend: {type: http, url: "http://127.0.0.1:1/x", response: {text: out}}
+"""
+
+
+def test_supports_schema_names_the_presets_that_set_it_and_not_the_one_chosen(write, run_llm):
+    path = write("m.yaml", SCHEMA_ON)
+    result = run_llm("yaml-models", "validate", str(path))
+    needs = "supports_schema needs backend.schema, one of: openai, ollama, gemini, openai-responses"
+    assert result.stdout == (
+        f"{path}:2:20: [0].supports_schema: {needs}; the anthropic-messages preset sets none\n"
+        f"{path}:5:20: [1].supports_schema: {needs} (the presets "
+        "azure-openai, gemini, ollama-chat, openai-chat, openai-responses set it)\n"
+    )

@@ -29,6 +29,11 @@ def preset(name: str) -> dict:
     return _merge(preset(parent), data) if parent else data
 
 
+def preset_names() -> list[str]:
+    """Every preset that ships, by name."""
+    return sorted(path.stem for path in PRESETS.glob("*.yaml"))
+
+
 def preset_options(backend: dict) -> dict:
     """The standard options of the backend's preset: name -> spec."""
     return preset(backend["preset"]).get("options", {}) if "preset" in backend else {}
