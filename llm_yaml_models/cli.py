@@ -84,6 +84,7 @@ def _check(paths: tuple[str, ...] = (), deep: bool = False, fetch: bool = False)
         p for i, (_, refusal) in refused.items() if not _is_discovered(loaded, i) for p in refusal
     ]
     warnings = loaded.warnings + link_warnings
+    warnings += _replace_notes(loaded, refused, {"chat": others, "embedding": embedding})
     warnings += [
         p._replace(
             message=f"warning: {p.message.split(';')[0]}; the discovered model is not registered"
@@ -101,6 +102,45 @@ def _check(paths: tuple[str, ...] = (), deep: bool = False, fetch: bool = False)
         ),
         [w for w in warnings if w.file in mine],
     )
+
+
+def _replace_notes(loaded: registry.Loaded, refused: dict, others: dict) -> list[Problem]:
+    """What ``replace: true`` takes and what it leaves, at the first name it
+    takes from each model: llm keeps that model, under its other names
+    (its alias ``4o`` still reaches llm's own ``gpt-4o``)."""
+    notes = []
+    for i, entry in enumerate(loaded.entries):
+        if i in refused or not entry.data.get("replace"):
+            continue
+        mine = {name for name, _, _ in entry.names()}
+        seen: set[int] = set()
+        for name, loc, path in entry.names():
+            other = _holder(others[entry.kind], name)
+            if other is None or id(other) in seen:
+                continue
+            seen.add(id(other))
+            notes.append(Problem(entry.file, loc.line, loc.col, path, _shadowed(name, other, mine)))
+    return notes
+
+
+def _holder(others: list, name: str):
+    """The model llm or another plugin registered under ``name``, if any."""
+    for other in others:
+        if name == _model_of(other).model_id or name in other.aliases:
+            return other
+    return None
+
+
+def _model_of(other):
+    return other.model or getattr(other, "async_model", None)
+
+
+def _shadowed(name: str, other, mine: set[str]) -> str:
+    model = _model_of(other)
+    left = [n for n in (model.model_id, *sorted(other.aliases)) if n not in mine]
+    said = f"note: replace: '{name}' names this model; {model} ({type(model).__module__}) "
+    said += "stays registered, and llm models list shows both"
+    return said + (f"; it is still reached as {', '.join(left)}" if left else "")
 
 
 def _is_discovered(loaded: registry.Loaded, i: int) -> bool:

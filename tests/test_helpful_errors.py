@@ -186,3 +186,34 @@ def test_supports_schema_names_the_presets_that_set_it_and_not_the_one_chosen(wr
         f"{path}:5:20: [1].supports_schema: {needs} (the presets "
         "azure-openai, gemini, ollama-chat, openai-chat, openai-responses set it)\n"
     )
+
+
+# -- what replace takes, and what it leaves -----------------------------------
+
+REPLACING = """\
+- model_id: gpt-4o
+  replace: true
+  backend: {type: markov}
+- model_id: mine
+  aliases: [4o-mini, gpt-4o-mini]
+  replace: true
+  backend: {type: markov}
+"""
+
+
+def test_validate_says_what_replace_takes_and_what_it_leaves(write, run_llm):
+    path = write("m.yaml", REPLACING)
+    result = run_llm("yaml-models", "validate", str(path))
+    both = "stays registered, and llm models list shows both"
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        "OK: 2 models in 1 file, no problems\n",
+        f"{path}:1:13: [0].model_id: note: replace: 'gpt-4o' names this model; "
+        f"OpenAI Chat: gpt-4o (llm.default_plugins.openai_models) {both}; "
+        "it is still reached as 4o\n"
+        f"{path}:5:13: [1].aliases[0]: note: replace: '4o-mini' names this model; "
+        f"OpenAI Chat: gpt-4o-mini (llm.default_plugins.openai_models) {both}\n",
+    )
+    listed = run_llm("models", "list").stdout
+    assert "OpenAI Chat: gpt-4o (aliases: 4o)" in listed.splitlines()
+    assert "YAML markov: gpt-4o" in listed.splitlines()
