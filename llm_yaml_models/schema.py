@@ -76,11 +76,14 @@ def validate(
     quick check answers for a valid value, jsonschema explains the rest; past
     MAX_PROBLEMS, the last problem says how many more there were.
     """
-    if _quick(definition, shallow)(value):
+    unusable = _unusable(value, shallow) if doc.unusable else {}
+    if not unusable and _quick(definition, shallow)(value):
         return []
-    errors = list(_validator(definition, shallow).iter_errors(value))
+    errors = [
+        e for e in _validator(definition, shallow).iter_errors(value) if _at(e) not in unusable
+    ]
     misspelt = _misspellings(errors)
-    problems: list[Problem] = []
+    problems = [doc.problem(origin(path), found.message) for path, found in unusable.items()]
     more = 0
     for error in errors:
         # "did you mean 'model_id'?" already says that model_id is missing.
@@ -93,6 +96,28 @@ def validate(
         shown = problems[: MAX_PROBLEMS - 1]
         return [*shown, more_problems(problems[len(shown)], len(problems) - len(shown) + more)]
     return problems
+
+
+def _unusable(value: Any, shallow: bool) -> dict:
+    """path -> each ``Unusable`` number in ``value``, wherever it is (even
+    where the schema takes any value, as in a ``body``). ``shallow``: not in
+    the model entries, which are checked whole, each on its own."""
+    from .source import Unusable
+
+    found: dict = {}
+    stack: list = [((), value, shallow)]
+    while stack:
+        path, item, skip_entries = stack.pop()
+        if isinstance(item, Unusable):
+            found[path] = item
+        elif isinstance(item, dict):
+            stack += [
+                (path + (k,), v, skip_entries and k in ("models", "embedding_models"))
+                for k, v in item.items()
+            ]
+        elif isinstance(item, list) and not skip_entries:
+            stack += [(path + (i,), v, False) for i, v in enumerate(item)]
+    return found
 
 
 def errors_of(value: Any, definition: str) -> list:

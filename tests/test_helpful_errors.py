@@ -217,3 +217,60 @@ def test_validate_says_what_replace_takes_and_what_it_leaves(write, run_llm):
     listed = run_llm("models", "list").stdout
     assert "OpenAI Chat: gpt-4o (aliases: 4o)" in listed.splitlines()
     assert "YAML markov: gpt-4o" in listed.splitlines()
+
+
+# -- a number no float holds skips its own declaration only -------------------
+
+HUGE = "9" * 401
+
+NUMBERS = f"""\
+defaults:
+  description: fine
+models:
+  - model_id: big-int
+    backend: {{type: markov}}
+    options:
+      n: {{type: integer, maximum: {HUGE}}}
+  - model_id: infinite
+    backend: {{type: python, callable: ./f.py:reply, arguments: {{a: [1, .inf]}}}}
+  - model_id: huge-float
+    backend: {{type: markov}}
+    options:
+      x: {{type: number, minimum: -1.0e+400}}
+  - model_id: good
+    backend: {{type: python, callable: ./f.py:anything, arguments: {{{HUGE}: a key is text}}}}
+  - model_id: also-good
+    backend: {{type: markov}}
+"""
+
+
+def test_a_number_no_float_holds_skips_only_its_declaration(write, run_llm):
+    write(
+        "f.py", "def reply(request, a):\n    return 'x'\n\ndef anything(request, **kw):\n    pass\n"
+    )
+    path = write("m.yaml", NUMBERS)
+    result = run_llm("yaml-models", "validate", str(path))
+    too_large = "a 401-digit integer is too large: a number must lie between -1.8e308 and 1.8e308"
+    assert result.stdout == (
+        f"{path}:7:35: models[0].options.n.maximum: {too_large}\n"
+        f"{path}:9:72: models[1].backend.arguments.a[1]: '.inf' is not a finite number\n"
+        f"{path}:13:34: models[2].options.x.minimum: '-1.0e+400' is not a finite number\n"
+    )
+    listed = run_llm("models", "list").stdout.splitlines()
+    assert [line for line in listed if line.startswith("YAML")] == [
+        "YAML python: good",
+        "YAML markov: also-good",
+    ]
+
+
+def test_one_in_defaults_skips_every_declaration_it_reaches(write, run_llm):
+    path = write(
+        "m.yaml",
+        "defaults:\n  options:\n    n: {type: integer, default: .nan}\n"
+        "models:\n  - model_id: a\n    backend: {type: markov}\n",
+    )
+    result = run_llm("yaml-models", "validate", str(path))
+    assert (
+        result.stdout == f"{path}:3:33: defaults.options.n.default: '.nan' is not a finite number\n"
+    )
+    assert [m for m in run_llm("models", "list").stdout.splitlines() if "YAML" in m] == []
