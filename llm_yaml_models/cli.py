@@ -607,9 +607,10 @@ def check(models, json_):
     """Send a tiny prompt to each declared model (MODELS, or all), for real.
 
     Each model is asked streamed and not (and with a tool, or a schema,
-    where it declares them), and each of its deployments. Prints the time
-    to the first token, the total time, what worked, and the error where
-    one failed; exits 1 if any check failed. The one command that makes
+    where it declares them), and each of its deployments; an embedding
+    model embeds one short text. Prints the time to the first token, the
+    total time, what worked (usage is shown, and optional), and the error
+    where one failed; exits 1 if any check failed. The one command that makes
     requests on purpose: validate never does.
     """
     from .check import check_model, table
@@ -625,18 +626,29 @@ def check(models, json_):
 
 
 def _models_to_check(names: tuple[str, ...]) -> list:
+    """The declared models named (chat or embedding), or every one."""
     if not names:
-        return [m for m in llm.get_models() if getattr(m, "entry", None) is not None]
+        every = [*llm.get_models(), *llm.get_embedding_models()]
+        return [m for m in every if getattr(m, "entry", None) is not None]
     out = []
     for name in names:
-        try:
-            model = llm.get_model(name)
-        except llm.UnknownModelError as exc:
-            raise click.ClickException(printable(exc.args[0])) from None
+        model = _chat_or_embedding(name)
         if getattr(model, "entry", None) is None:
             raise click.ClickException(printable(f"{name} is not a model declared in YAML"))
         out.append(model)
     return out
+
+
+def _chat_or_embedding(name: str):
+    """The chat model ``name`` names, else the embedding model."""
+    try:
+        return llm.get_model(name)
+    except llm.UnknownModelError as exc:
+        unknown = exc
+    try:
+        return llm.get_embedding_model(name)
+    except llm.UnknownModelError:
+        raise click.ClickException(printable(unknown.args[0])) from None
 
 
 @yaml_models.command()

@@ -3,6 +3,8 @@ say, and the second Ctrl-C wherever a callable or its module runs."""
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 
 import pytest
@@ -274,3 +276,65 @@ def test_one_in_defaults_skips_every_declaration_it_reaches(write, run_llm):
         result.stdout == f"{path}:3:33: defaults.options.n.default: '.nan' is not a finite number\n"
     )
     assert [m for m in run_llm("models", "list").stdout.splitlines() if "YAML" in m] == []
+
+
+# -- check: usage is optional; embedding models are checked ------------------
+
+
+def test_check_passes_the_shipped_python_example_whose_callables_report_no_usage(
+    run_llm, monkeypatch
+):
+    from conftest import EXAMPLES
+
+    monkeypatch.setenv("LLM_YAML_MODELS_PATH", str(EXAMPLES / "python.yaml"))
+    result = run_llm("yaml-models", "check", "--json")
+    assert result.exit_code == 0, result.output
+    checked = json.loads(result.stdout)
+    assert len(checked) == 9
+    assert all(row["ok"] and row["error"] is None for row in checked)
+    assert [row["model"] for row in checked if row["usage"]] == ["count-words"]
+
+
+CHECKED = """\
+def silent(request):
+    return iter(())
+
+
+def embed(items):
+    return [[1.0, float(len(i))] for i in items]
+
+
+def broken(items):
+    raise ValueError("no vectors today")
+"""
+
+CHECKED_MODELS = """\
+models:
+  - model_id: silent
+    backend: {type: python, callable: ./checked.py:silent}
+embedding_models:
+  - model_id: vectors
+    aliases: [vec]
+    backend: {type: python, callable: ./checked.py:embed}
+  - model_id: broken
+    backend: {type: python, callable: ./checked.py:broken}
+"""
+
+
+def test_check_asks_embedding_models_too_and_says_why_a_check_failed(write, run_llm):
+    write("checked.py", CHECKED)
+    write("m.yaml", CHECKED_MODELS)
+    result = run_llm("yaml-models", "check")
+    rows = [re.split(" {2,}", line) for line in result.stdout.splitlines()]
+    assert [row[:1] + row[3:] for row in rows] == [
+        ["MODEL", "STREAM", "USAGE", "TOOLS", "SCHEMA", "ERROR"],
+        ["silent", "no", "no", "-", "-", "the streamed reply was empty"],
+        ["vectors (embedding)", "-", "-", "-", "-"],
+        ["broken (embedding)", "-", "-", "-", "-", "broken: ValueError: no vectors today"],
+    ]
+    assert result.stderr == "Error: 2 of 3 checks failed\n"
+    by_alias = run_llm("yaml-models", "check", "vec", "--json")
+    assert by_alias.exit_code == 0, by_alias.output
+    assert [(r["model"], r["ok"], r["error"]) for r in json.loads(by_alias.stdout)] == [
+        ("vectors", True, None)
+    ]
