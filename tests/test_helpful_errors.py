@@ -338,3 +338,32 @@ def test_check_asks_embedding_models_too_and_says_why_a_check_failed(write, run_
     assert [(r["model"], r["ok"], r["error"]) for r in json.loads(by_alias.stdout)] == [
         ("vectors", True, None)
     ]
+
+
+# -- binary to a text-only model ---------------------------------------------
+
+
+def test_binary_to_a_text_only_model_is_one_line(write, run_llm):
+    write("checked.py", CHECKED)
+    write("m.yaml", CHECKED_MODELS)
+    result = run_llm("embed", "-i", "-", "--binary", "-m", "vectors", input="bytes")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: vectors: This model does not support binary data, only text strings\n",
+    )
+
+
+def test_so_is_text_to_a_binary_only_model(write, run_llm, tmp_path):
+    write("checked.py", CHECKED)
+    write(
+        "m.yaml",
+        "embedding_models:\n  - model_id: images\n    supports_text: false\n"
+        "    supports_binary: true\n    backend: {type: python, callable: ./checked.py:embed}\n",
+    )
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,text\na,one\n")
+    result = run_llm("embed-multi", "c", str(rows), "-m", "images", "-d", str(tmp_path / "e.db"))
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: images: This model does not support text strings, only binary data\n",
+    )
