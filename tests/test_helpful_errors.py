@@ -367,3 +367,79 @@ def test_so_is_text_to_a_binary_only_model(write, run_llm, tmp_path):
         1,
         "Error: images: This model does not support text strings, only binary data\n",
     )
+
+
+# -- the schema's enums are the code's lists ----------------------------------
+
+
+def _enums(value, path=()):
+    """(path, values) of every ``enum`` and ``const`` in the schema."""
+    if isinstance(value, dict):
+        if "enum" in value:
+            yield path, value["enum"]
+        if "const" in value:
+            yield path, [value["const"]]
+        for key, item in value.items():
+            yield from _enums(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _enums(item, (*path, i))
+
+
+def _code_lists() -> dict[str, set]:
+    """What the code takes: each list the schema repeats, by name."""
+    from llm_yaml_models import deployments, discovery
+    from llm_yaml_models.backends import _MODULES
+    from llm_yaml_models.backends.http import wire
+    from llm_yaml_models.backends.http.config import preset, preset_names
+
+    embedding = {p for p in preset_names() if "vectors" in (preset(p).get("response") or {})}
+    return {
+        "families": set(wire.FAMILIES),
+        "tool families": set(wire.names("tools")),
+        "schema families": set(wire.names("schema")),
+        "presets": set(preset_names()),
+        "chat presets": set(preset_names()) - embedding,
+        "embedding presets": embedding,
+        "sources": set(discovery.SOURCES),
+        "strategies": set(deployments.STRATEGIES),
+        "chat backends": {t for t, kind in _MODULES if kind == "chat"},
+        "embedding backends": {t for t, kind in _MODULES if kind == "embedding"},
+    }
+
+
+D = ("definitions",)
+# Every place the schema lists one of them, and which list it must be.
+PLACES = {
+    (*D, "anyBackend", "properties", "messages"): "families",
+    (*D, "httpBackend", "properties", "messages"): "families",
+    (*D, "anyBackend", "properties", "tools"): "tool families",
+    (*D, "httpBackend", "properties", "tools"): "tool families",
+    (*D, "anyBackend", "properties", "schema"): "schema families",
+    (*D, "httpBackend", "properties", "schema"): "schema families",
+    (*D, "anyBackend", "properties", "preset"): "presets",
+    (*D, "httpBackend", "properties", "preset"): "chat presets",
+    (*D, "httpEmbeddingBackend", "properties", "preset"): "embedding presets",
+    (*D, "discover", "properties", "source"): "sources",
+    (*D, "strategy"): "strategies",
+    (*D, "backendType"): "chat backends",
+    (*D, "embeddingBackendType"): "embedding backends",
+}
+
+
+def test_every_enum_of_families_presets_sources_strategies_and_types_is_the_codes():
+    from llm_yaml_models.schema import schema
+
+    lists = _code_lists()
+    everything = set().union(*lists.values())
+    types = lists["chat backends"] | lists["embedding backends"]
+    for path, values in _enums(schema()):
+        if path in PLACES:
+            assert set(values) == lists[PLACES[path]], (path, PLACES[path])
+            assert len(values) == len(set(values)), path
+        elif set(values) & types:  # a backend's own ``type: {const: http}``, and if/then
+            assert set(values) <= types and path[-2:] == ("properties", "type"), path
+        else:  # a list the table above does not know would drift unseen
+            assert not set(values) & everything, path
+    found = {path for path, _ in _enums(schema())}
+    assert set(PLACES) <= found
