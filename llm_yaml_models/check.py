@@ -5,6 +5,9 @@ offline). Each model is asked streamed and not, with a tool when it
 declares ``supports_tools`` and a schema when it declares
 ``supports_schema``; an HTTP model with ``deployments`` is asked once per
 deployment. Fallbacks are never asked: the check is of the model itself.
+An embedding model embeds one short text (or bytes, if it takes no text).
+Usage is reported where a model gives it; a model that gives none has not
+failed (llm's own models and callables often give none).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import llm
 
@@ -34,14 +37,18 @@ class Result:
     tools: bool | None = None  # None: not declared
     schema: bool | None = None
     error: str | None = None
+    embedding: bool = field(default=False, repr=False)  # an embedding model's check
 
     @property
     def ok(self) -> bool:
-        tried = (self.streaming, self.usage, self.tools, self.schema)
+        # Usage is optional: shown, never a failure.
+        tried = (self.streaming, self.tools, self.schema)
         return self.error is None and all(v is not False for v in tried)
 
     def to_json(self) -> dict:
-        return {**asdict(self), "ok": self.ok}
+        data = asdict(self)
+        del data["embedding"]
+        return {**data, "ok": self.ok}
 
 
 def ping() -> str:
@@ -49,9 +56,13 @@ def ping() -> str:
     return "pong"
 
 
-def check_model(model: llm.Model) -> Iterator[Result]:
+def check_model(model: llm.Model | llm.EmbeddingModel) -> Iterator[Result]:
     """One Result for the model, or one per deployment."""
     from .fallbacks import alone
+
+    if isinstance(model, llm.EmbeddingModel):
+        yield _embedded(model)
+        return
 
     with alone():
         for index, deployment in enumerate(_deployments(model)):
@@ -59,6 +70,20 @@ def check_model(model: llm.Model) -> Iterator[Result]:
             with _pinned(model, index if deployment else None):
                 _run(model, result)
             yield result
+
+
+def _embedded(model: llm.EmbeddingModel) -> Result:
+    """An embedding model's check: one short item, its vector not empty."""
+    result = Result(model.model_id, embedding=True)
+    item = PROMPT if model.supports_text else PROMPT.encode()
+    start = time.perf_counter()
+    try:
+        if not model.embed(item):
+            raise ValueError("the vector was empty")
+    except Exception as exc:  # reported in the table, as a chat model's failure is
+        result.error = printable(str(exc) or type(exc).__name__)
+    result.total = time.perf_counter() - start
+    return result
 
 
 def _deployments(model) -> list[str | None]:
@@ -97,8 +122,10 @@ def _streamed(model, result: Result) -> None:
             result.ttft = time.perf_counter() - start
         chunks += bool(chunk)
     result.total = time.perf_counter() - start
-    result.streaming = chunks > 0
     result.usage = _has_usage(response)
+    if not chunks:
+        raise ValueError("the streamed reply was empty")
+    result.streaming = True
 
 
 def _whole(model, result: Result) -> None:
@@ -120,7 +147,9 @@ def _has_usage(response) -> bool:
 def _tools(model, result: Result) -> None:
     result.tools = False
     response = model.prompt("Call the ping tool.", tools=[llm.Tool.function(ping)])
-    result.tools = bool(response.tool_calls())
+    if not response.tool_calls():
+        raise ValueError("asked to call the ping tool, it called none")
+    result.tools = True
 
 
 def _schema(model, result: Result) -> None:
@@ -149,6 +178,7 @@ def table(results: list[Result]) -> str:
 
 def _row(result: Result) -> tuple[str, ...]:
     name = result.model + (f" @ {result.deployment}" if result.deployment else "")
+    name += " (embedding)" if result.embedding else ""
     return (
         printable(name),
         _seconds(result.ttft),

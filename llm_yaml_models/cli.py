@@ -84,6 +84,7 @@ def _check(paths: tuple[str, ...] = (), deep: bool = False, fetch: bool = False)
         p for i, (_, refusal) in refused.items() if not _is_discovered(loaded, i) for p in refusal
     ]
     warnings = loaded.warnings + link_warnings
+    warnings += _replace_notes(loaded, refused, {"chat": others, "embedding": embedding})
     warnings += [
         p._replace(
             message=f"warning: {p.message.split(';')[0]}; the discovered model is not registered"
@@ -101,6 +102,45 @@ def _check(paths: tuple[str, ...] = (), deep: bool = False, fetch: bool = False)
         ),
         [w for w in warnings if w.file in mine],
     )
+
+
+def _replace_notes(loaded: registry.Loaded, refused: dict, others: dict) -> list[Problem]:
+    """What ``replace: true`` takes and what it leaves, at the first name it
+    takes from each model: llm keeps that model, under its other names
+    (its alias ``4o`` still reaches llm's own ``gpt-4o``)."""
+    notes = []
+    for i, entry in enumerate(loaded.entries):
+        if i in refused or not entry.declaration.replace:
+            continue
+        mine = {name for name, _, _ in entry.names()}
+        seen: set[int] = set()
+        for name, loc, path in entry.names():
+            other = _holder(others[entry.kind], name)
+            if other is None or id(other) in seen:
+                continue
+            seen.add(id(other))
+            notes.append(Problem(entry.file, loc.line, loc.col, path, _shadowed(name, other, mine)))
+    return notes
+
+
+def _holder(others: list, name: str):
+    """The model llm or another plugin registered under ``name``, if any."""
+    for other in others:
+        if name == _model_of(other).model_id or name in other.aliases:
+            return other
+    return None
+
+
+def _model_of(other):
+    return other.model or getattr(other, "async_model", None)
+
+
+def _shadowed(name: str, other, mine: set[str]) -> str:
+    model = _model_of(other)
+    left = [n for n in (model.model_id, *sorted(other.aliases)) if n not in mine]
+    said = f"note: replace: '{name}' names this model; {model} ({type(model).__module__}) "
+    said += "stays registered, and llm models list shows both"
+    return said + (f"; it is still reached as {', '.join(left)}" if left else "")
 
 
 def _is_discovered(loaded: registry.Loaded, i: int) -> bool:
@@ -567,9 +607,10 @@ def check(models, json_):
     """Send a tiny prompt to each declared model (MODELS, or all), for real.
 
     Each model is asked streamed and not (and with a tool, or a schema,
-    where it declares them), and each of its deployments. Prints the time
-    to the first token, the total time, what worked, and the error where
-    one failed; exits 1 if any check failed. The one command that makes
+    where it declares them), and each of its deployments; an embedding
+    model embeds one short text. Prints the time to the first token, the
+    total time, what worked (usage is shown, and optional), and the error
+    where one failed; exits 1 if any check failed. The one command that makes
     requests on purpose: validate never does.
     """
     from .check import check_model, table
@@ -585,18 +626,29 @@ def check(models, json_):
 
 
 def _models_to_check(names: tuple[str, ...]) -> list:
+    """The declared models named (chat or embedding), or every one."""
     if not names:
-        return [m for m in llm.get_models() if getattr(m, "entry", None) is not None]
+        every = [*llm.get_models(), *llm.get_embedding_models()]
+        return [m for m in every if getattr(m, "entry", None) is not None]
     out = []
     for name in names:
-        try:
-            model = llm.get_model(name)
-        except llm.UnknownModelError as exc:
-            raise click.ClickException(printable(exc.args[0])) from None
+        model = _chat_or_embedding(name)
         if getattr(model, "entry", None) is None:
             raise click.ClickException(printable(f"{name} is not a model declared in YAML"))
         out.append(model)
     return out
+
+
+def _chat_or_embedding(name: str):
+    """The chat model ``name`` names, else the embedding model."""
+    try:
+        return llm.get_model(name)
+    except llm.UnknownModelError as exc:
+        unknown = exc
+    try:
+        return llm.get_embedding_model(name)
+    except llm.UnknownModelError:
+        raise click.ClickException(printable(unknown.args[0])) from None
 
 
 @yaml_models.command()

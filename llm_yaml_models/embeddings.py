@@ -119,8 +119,19 @@ class _EmbeddingMixin:
         yield from _in_flight(everything, lambda batch: self._embed(batch, resolved), self)
 
     def _checked(self, item: str | bytes) -> str | bytes:
-        self._check(item)  # llm's own message for binary to a text-only model
+        self._check(item)
         return item
+
+    def _check(self, item: str | bytes) -> None:
+        """llm's own check (binary to a text-only model, text to a binary-only
+        one), still llm's ValueError, that llm's embed commands print as one
+        line (theirs would be a traceback)."""
+        try:
+            super()._check(item)
+        except ValueError as exc:
+            from .errors import UnsupportedItem
+
+            raise UnsupportedItem(self.model_id, str(exc)) from None
 
 
 def _batches(items: Iterator, size: int) -> Iterator[list]:

@@ -2,14 +2,18 @@
 
     YAMLModelsError
      ├── ConfigError        a model file is wrong; carries located Problems
-     └── BackendError       a declared model failed while answering a prompt
-          │                 (also an llm.ModelError, so llm prints one line)
-          ├── Unavailable   it failed before any output and another model may
-          │                 answer instead: no connection, a timeout, 429 or
-          │                 5xx after its retries, no key (see ``fallbacks``)
-          └── EmbeddingError  a declared embedding model failed; also a
-                            click.ClickException, as llm's embed commands
-                            catch nothing and would print a traceback
+     ├── BackendError       a declared model failed while answering a prompt
+     │    │                 (also an llm.ModelError, so llm prints one line)
+     │    ├── Unavailable   it failed before any output and another model may
+     │    │                 answer instead: no connection, a timeout, 429 or
+     │    │                 5xx after its retries, no key (see ``fallbacks``)
+     │    └── EmbeddingError  a declared embedding model failed; also a
+     │                      click.ClickException, as llm's embed commands
+     │                      catch nothing and would print a traceback
+     └── UnsupportedItem    binary to a text-only embedding model, or text to
+                            a binary-only one: llm's own ValueError and words,
+                            that llm's embed commands print as one line
+                            naming the model (also a click.ClickException)
 
 Lower-level errors (PyYAML, jsonschema, OS errors, a backend's own
 exceptions) are translated into these at the boundary where they happen,
@@ -107,3 +111,16 @@ class EmbeddingError(BackendError, click.ClickException):
     def __init__(self, model_id: str, message: str):
         BackendError.__init__(self, model_id, message)
         self.message = str(self)
+
+
+class UnsupportedItem(YAMLModelsError, ValueError, click.ClickException):
+    """An item the embedding model does not take. Through the Python API it
+    is llm's own ValueError with llm's words; ``llm embed`` prints it as
+    ``Error: MODEL_ID: ...`` where llm's own check gives a traceback."""
+
+    def __init__(self, model_id: str, said: str):
+        click.ClickException.__init__(self, printable(f"{model_id}: {said}"))
+        self.said = said
+
+    def __str__(self) -> str:
+        return self.said

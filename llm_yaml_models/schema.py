@@ -76,11 +76,14 @@ def validate(
     quick check answers for a valid value, jsonschema explains the rest; past
     MAX_PROBLEMS, the last problem says how many more there were.
     """
-    if _quick(definition, shallow)(value):
+    unusable = _unusable(value, shallow) if doc.unusable else {}
+    if not unusable and _quick(definition, shallow)(value):
         return []
-    errors = list(_validator(definition, shallow).iter_errors(value))
+    errors = [
+        e for e in _validator(definition, shallow).iter_errors(value) if _at(e) not in unusable
+    ]
     misspelt = _misspellings(errors)
-    problems: list[Problem] = []
+    problems = [doc.problem(origin(path), found.message) for path, found in unusable.items()]
     more = 0
     for error in errors:
         # "did you mean 'model_id'?" already says that model_id is missing.
@@ -93,6 +96,28 @@ def validate(
         shown = problems[: MAX_PROBLEMS - 1]
         return [*shown, more_problems(problems[len(shown)], len(problems) - len(shown) + more)]
     return problems
+
+
+def _unusable(value: Any, shallow: bool) -> dict:
+    """path -> each ``Unusable`` number in ``value``, wherever it is (even
+    where the schema takes any value, as in a ``body``). ``shallow``: not in
+    the model entries, which are checked whole, each on its own."""
+    from .source import Unusable
+
+    found: dict = {}
+    stack: list = [((), value, shallow)]
+    while stack:
+        path, item, skip_entries = stack.pop()
+        if isinstance(item, Unusable):
+            found[path] = item
+        elif isinstance(item, dict):
+            stack += [
+                (path + (k,), v, skip_entries and k in ("models", "embedding_models"))
+                for k, v in item.items()
+            ]
+        elif isinstance(item, list) and not skip_entries:
+            stack += [(path + (i,), v, False) for i, v in enumerate(item)]
+    return found
 
 
 def errors_of(value: Any, definition: str) -> list:
@@ -170,11 +195,13 @@ def _misspellings(errors: list) -> set[tuple]:
     difflib call, and only for keys that will be shown."""
     wanted = {_at(e) for e in errors if e.validator == "required"}
     return {
-        (_at(e), _close(k, tuple(_allowed(e))))
+        (_at(e), _close(k, allowed))
         for e in errors
         if e.validator == "additionalProperties" and _at(e) in wanted
+        for allowed in [tuple(_allowed(e))]
         for k in _extras(e)[:MAX_PROBLEMS]
-        if k not in _JSON_SCHEMA_KEYWORDS  # never called a misspelling (unknown_key)
+        # never called a misspelling (unknown_key)
+        if k not in _JSON_SCHEMA_KEYWORDS and not _belongs(k, allowed)
     }
 
 
@@ -326,7 +353,33 @@ def unknown_key(key: str, allowed: list[str]) -> str:
     expected = f"; expected one of: {', '.join(allowed)}"
     if key in _JSON_SCHEMA_KEYWORDS:
         return f"unknown key '{key}': a JSON Schema keyword this place does not take{expected}"
+    belongs = _belongs(key, tuple(allowed))
+    if belongs:
+        return f"unknown key '{key}' here; write it as {belongs}"
     return f"unknown key '{key}'" + (did_you_mean(key, allowed) or expected)
+
+
+# Keys that other tools' model files (llm's extra-openai-models.yaml,
+# LiteLLM's) write beside the model's name, and this format's names for them.
+_ELSEWHERE = {"api_base": "backend.base_url", "api_key_name": "key.name"}
+
+
+@functools.lru_cache(maxsize=256)
+def _belongs(key: str, allowed: tuple[str, ...]) -> str | None:
+    """Where a key written at a model's level (a place that takes
+    ``backend``) belongs, if it is a backend's key or another tool's name for
+    one of ours: a misspelling of a model key it is not."""
+    if "backend" not in allowed or key in allowed:
+        return None
+    if key in _ELSEWHERE:
+        return _ELSEWHERE[key]
+    definitions = _definitions(False)
+    backend_keys = {
+        k
+        for name in ("anyBackend", "httpEmbeddingBackend")
+        for k in definitions[name]["properties"]
+    }
+    return f"backend.{key}" if key in backend_keys else None
 
 
 def check_value(value: Any, spec: dict) -> list[str]:

@@ -46,6 +46,7 @@ class Document:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)  # worth knowing, not wrong
     deps: list[str] = field(default_factory=list)  # other files the checks looked at
+    unusable: int = 0  # how many Unusable values the file holds
 
     def loc(self, path: PathT, *, key: bool = False) -> Loc:
         """The location of ``path``, or of its nearest located ancestor."""
@@ -61,6 +62,21 @@ class Document:
     def problem(self, path: PathT, message: str, *, key: bool = False) -> Problem:
         loc = self.loc(path, key=key)
         return Problem(self.file, loc.line, loc.col, format_path(path), message)
+
+
+class Unusable(str):
+    """A number that no float can hold (or an infinite one), kept as the
+    text written: ``schema.validate`` refuses the declaration it is in, with
+    ``message``, and only that one (a file-level error would skip every
+    good declaration after it)."""
+
+    def __new__(cls, text: str, message: str):
+        self = super().__new__(cls, text)
+        self.message = message
+        return self
+
+
+yaml.SafeDumper.add_representer(Unusable, lambda dumper, value: dumper.represent_str(str(value)))
 
 
 def format_path(path: PathT) -> str:
@@ -336,19 +352,23 @@ class _Converter:
         if node.tag in (_STD + "str", _STD + "timestamp"):
             return node.value
         if node.tag == _STD + "int" and len(node.value) > _MAX_INT_TEXT:
-            self.fail(node, path, _too_large(node.value))  # before int() does the work
+            return self.unusable(node, _too_large(node.value))  # before int() does the work
         try:
             value = self.constructor.construct_object(node)
         except Exception as exc:  # noqa: BLE001 - PyYAML raises KeyError for !!bool maybe
             self.fail(node, path, f"bad {_display_tag(node.tag)} value {node.value!r}: {exc}")
         if isinstance(value, float) and not math.isfinite(value):
             # JSON has no such numbers, and bounds built from them overflow.
-            self.fail(node, path, f"{node.value!r} is not a finite number")
+            return self.unusable(node, f"{node.value!r} is not a finite number")
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX:
             # Every number may meet a float (a bound, a timeout): one that
             # cannot be one validates, then overflows wherever that happens.
-            self.fail(node, path, _too_large(node.value))
+            return self.unusable(node, _too_large(node.value))
         return value
+
+    def unusable(self, node, message: str) -> Unusable:
+        self.doc.unusable += 1
+        return Unusable(node.value, message)
 
     def pairs(self, node, path: PathT, merges: int) -> dict:
         """A mapping node's keys -> (key node, value node), merge keys
@@ -398,6 +418,9 @@ class _Converter:
         if not isinstance(key_node, yaml.ScalarNode):
             self.fail(key_node, path, "mapping keys must be plain strings")
         key = self.scalar(key_node, path)
+        if isinstance(key, Unusable):  # a key is text: as written, it is usable
+            self.doc.unusable -= 1
+            return str.__str__(key)
         if isinstance(key, bool):
             return str(key).lower()
         return key if isinstance(key, str) else str(key)

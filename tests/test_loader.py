@@ -801,8 +801,14 @@ def test_an_alias_llm_already_registers_is_an_error(write, validate):
 
 
 def test_replace_true_shadows_a_registered_model(write, validate):
-    write("a.yaml", minimal("gpt-4o") + "  replace: true\n")
-    assert validate() == (0, ["OK: 1 model in 1 file, no problems"], "")
+    path = write("a.yaml", minimal("gpt-4o") + "  replace: true\n")
+    assert validate() == (
+        0,
+        ["OK: 1 model in 1 file, no problems"],
+        f"{path}:1:13: [0].model_id: note: replace: 'gpt-4o' names this model; "
+        "OpenAI Chat: gpt-4o (llm.default_plugins.openai_models) stays registered, "
+        "and llm models list shows both; it is still reached as 4o\n",
+    )
     assert str(llm.get_model("gpt-4o")) == "YAML markov: gpt-4o"
 
 

@@ -144,7 +144,12 @@ def test_the_limit_holds_in_the_backend_and_past_pythons_int_digits(write, valid
     message = "-digit integer is too large: a number must lie between -1.8e308 and 1.8e308"
     assert validate() == (
         1,
-        [f"{path}:2:62: [0].backend.timeout: a 401{message}"],
+        [
+            f"{path}:2:12: [0].backend: needs response.text: "
+            "where the reply's text is (a JMESPath)",
+            f"{path}:2:62: [0].backend.timeout: a 401{message}",
+            f"{path}:4:34: [1].backend.order: a 5000{message}",
+        ],
     )
     path.write_text(f"- model_id: m\n  backend: {{type: markov, order: {'1' * 5000}}}\n")
     assert validate() == (1, [f"{path}:2:34: [0].backend.order: a 5000{message}"])

@@ -218,7 +218,7 @@ class MarkovBackend(Backend):
     async def astream(self, request: Request) -> AsyncIterator[str]:
         if self.config.corpus is not None:
             # Building a large corpus's table takes a while: off the event loop.
-            await in_thread(self.load_corpus, request)
+            await in_thread(request, self.load_corpus, request)
         chunks, delay = self.plan(request)
         for i, chunk in enumerate(chunks):
             if delay and i:

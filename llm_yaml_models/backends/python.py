@@ -46,7 +46,7 @@ import llm
 from llm.parts import StreamEvent
 
 from .base import Backend, BackendConfig, EmbeddingBackend, EmbedRequest, Request
-from .worker import in_thread, second_interrupt_ends
+from .worker import in_thread, second_interrupt_ends, start
 
 _DONE = object()
 # What a callable may raise and we report as its failure. KeyboardInterrupt
@@ -142,7 +142,14 @@ def refuse_if_loose(path: Path, reference: str) -> None:
 
 
 def load_callable(config: PythonConfig):
-    """Import the declared callable, or raise CallableError saying why."""
+    """Import the declared callable, or raise CallableError saying why. A
+    module's code runs here (``validate``, a model's first use): the second
+    Ctrl-C ends the process, whatever that code does with the first."""
+    with second_interrupt_ends():
+        return _load_callable(config)
+
+
+def _load_callable(config: PythonConfig):
     where, attribute = split_reference(config.callable)
     refuse_if_loose(config.source, config.callable)
     try:
@@ -396,11 +403,11 @@ class PythonBackend(Backend):
     async def astream(self, request: Request) -> AsyncIterator[str]:
         # The first use imports the module: in a worker thread, as a slow
         # import must not stall the event loop.
-        fn = self._fn if self._fn is not None else await in_thread(self.function, request)
+        fn = self._fn if self._fn is not None else await in_thread(request, self.function, request)
         if _is_async(fn):
             result = self._call(fn, request)
         else:
-            result = await in_thread(self._call, fn, request)
+            result = await in_thread(request, self._call, fn, request)
         shape = self._shape(request, result)
         if shape == "awaitable":
             try:
@@ -451,8 +458,7 @@ class PythonBackend(Backend):
             except BaseException as exc:  # noqa: BLE001 - handed to the event loop
                 hand_over((_DONE, exc))
 
-        worker = threading.Thread(target=produce, name="llm-yaml-models-callable", daemon=True)
-        worker.start()
+        start(request, produce)
         try:
             while True:
                 chunk, exc = await queue.get()
@@ -493,6 +499,14 @@ class PythonEmbeddingBackend(EmbeddingBackend):
     def embed(self, request: EmbedRequest) -> list[list[float]]:
         from .vectors import VectorError, checked
 
+        with second_interrupt_ends():  # as a chat prompt's: the callable runs here
+            result = self._called(request)
+        try:
+            return checked(result, len(request.items), self.config.callable)
+        except VectorError as exc:
+            raise request.fail(str(exc)) from exc
+
+    def _called(self, request: EmbedRequest) -> Any:
         fn = _loaded(self, request)
         try:
             result = fn(Batch(request), **self.config.arguments)
@@ -501,10 +515,7 @@ class PythonEmbeddingBackend(EmbeddingBackend):
                 result = self._loop.run(result)
         except _FAILURES as exc:
             raise _failure(request, exc) from exc
-        try:
-            return checked(result, len(request.items), self.config.callable)
-        except VectorError as exc:
-            raise request.fail(str(exc)) from exc
+        return result
 
     def close(self) -> None:
         if self._loop is not None:

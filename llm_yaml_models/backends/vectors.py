@@ -1,8 +1,11 @@
 """What an embedding backend gave back, checked before llm stores any of it.
 
 Every backend's vectors go through ``checked``: one vector per item, all of
-one length, every value a finite number. A batch that breaks any of these
-is refused whole, so nothing of it is stored. Pure functions: no I/O.
+one length, every value a finite number that llm can store as a float32
+(``llm.encode`` packs them so), and no vector that is zero as stored (llm's
+cosine similarity divides by its length: every later ``llm similar`` on the
+collection would fail). A batch that breaks any of these is refused whole,
+so nothing of it is stored. Pure functions: no I/O.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import struct
 import sys
 from array import array
 from typing import Any
@@ -35,6 +39,8 @@ def checked(vectors: Any, count: int, source: str, floats: bool = False) -> list
         out = [_finite(v, i, source) if v else _vector(v, i, source) for i, v in enumerate(vectors)]
     else:
         out = [_vector(_plain(v), i, source) for i, v in enumerate(vectors)]
+    for i, vector in enumerate(out):
+        _storable(vector, i, source)
     sizes = {len(v) for v in out}
     if len(sizes) > 1:
         first = len(out[0])
@@ -77,6 +83,30 @@ def _finite(vector: list[float], i: int, source: str) -> list[float]:
         if bad is not None:
             raise VectorError(f"{source} gave {bad!r} in vector {i}, not a finite number")
     return vector
+
+
+def _storable(vector: list[float], i: int, source: str) -> None:
+    """As ``llm.encode`` stores it: float32 values, not all of them zero."""
+    try:
+        packed = struct.pack(f"<{len(vector)}f", *vector)
+    except OverflowError:
+        bad = next(v for v in vector if not _fits_float32(v))
+        raise VectorError(
+            f"{source} gave {bad!r} in vector {i}, too large for a float32 (llm stores float32)"
+        ) from None
+    if not any(array("f", packed)):  # -0.0 and values too small for float32 count as zero
+        raise VectorError(
+            f"{source} gave vector {i} with every number zero as a float32: "
+            "llm cannot compare it with any other"
+        )
+
+
+def _fits_float32(value: float) -> bool:
+    try:
+        struct.pack("<f", value)
+    except OverflowError:
+        return False
+    return True
 
 
 def from_base64(vectors: Any, source: str) -> Any:

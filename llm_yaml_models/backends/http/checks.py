@@ -7,7 +7,7 @@ from typing import Any
 
 from ...templates import NAMES, check_name, names_in
 from . import wire
-from .config import merged, preset, preset_options
+from .config import merged, preset, preset_names, preset_options, url_problem
 
 
 def problems(data: dict, doc, origin) -> list:
@@ -57,8 +57,28 @@ def request_problems(backend: dict, options: dict, doc, at, names: tuple[str, ..
         found.append(doc.problem(at("url"), message))
     elif not (backend.get("url") or backend.get("base_url") or backend.get("deployments")):
         message = "an http backend needs 'url', or 'base_url' (with 'path'), or a 'preset'"
+        if backend.get("preset"):  # a preset gives the path, not where the server is
+            message = f"the {backend['preset']} preset needs 'base_url': where the server is"
         found.append(doc.problem(at(), message))
-    return found + _template_names(backend, options, doc, at, names)
+    return found + _urls(backend, doc, at) + _template_names(backend, options, doc, at, names)
+
+
+def _urls(backend: dict, doc, at) -> list:
+    """Each URL the request may go to: an http(s) scheme and a host."""
+    stream = backend.get("stream") or {}
+    places = [(("url",), backend.get("url")), (("base_url",), backend.get("base_url"))]
+    places.append((("stream", "url"), stream.get("url") if isinstance(stream, dict) else None))
+    deployments = backend.get("deployments") or []
+    places += [
+        (("deployments", i, "base_url"), d.get("base_url"))
+        for i, d in enumerate(deployments)
+        if isinstance(d, dict)
+    ]
+    return [
+        doc.problem(at(*path), why)
+        for path, url in places
+        if isinstance(url, str) and (why := url_problem(url))
+    ]
 
 
 def _template_names(backend: dict, options: dict, doc, at, names: tuple[str, ...]) -> list:
@@ -127,16 +147,22 @@ def _paths(backend: dict, doc, at) -> list:
     return found
 
 
+def _who_sets(capability: str, chosen: str | None) -> str:
+    """Which presets set ``backend.<capability>``: not the one chosen, if any."""
+    if chosen:
+        return f"; the {chosen} preset sets none"
+    setting = [name for name in preset_names() if preset(name).get(capability)]
+    return f" (the presets {', '.join(setting)} set it)"
+
+
 def _capabilities(data: dict, backend: dict, doc, origin) -> list:
     """supports_tools and supports_schema need a family that can."""
     found = []
     for key, capability in (("supports_tools", "tools"), ("supports_schema", "schema")):
         families = wire.names(capability)
         if data.get(key) and backend.get(capability) not in families:
-            message = (
-                f"{key} needs backend.{capability}, one of: {', '.join(families)} "
-                "(the chat presets set it)"
-            )
+            message = f"{key} needs backend.{capability}, one of: {', '.join(families)}"
+            message += _who_sets(capability, data["backend"].get("preset"))
             found.append(doc.problem(origin((key,)), message))
     return found
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ...deployments import Cooldown, DeploymentSpec
-from ...templates import env_names
+from ...templates import SCHEME, env_names
 from ..base import BackendConfig, Secrets
 
 if TYPE_CHECKING:
@@ -30,6 +30,11 @@ def preset(name: str) -> dict:
     data = yaml.safe_load((PRESETS / f"{name}.yaml").read_text("utf-8"))
     parent = data.pop("extends", None)
     return _merge(preset(parent), data) if parent else data
+
+
+def preset_names() -> list[str]:
+    """Every preset that ships, by name."""
+    return sorted(path.stem for path in PRESETS.glob("*.yaml"))
 
 
 def preset_options(backend: dict) -> dict:
@@ -239,6 +244,26 @@ def _stream_url(data: dict, url: str) -> str:
     if stream.get("path") and not data.get("url"):
         return _join(data["base_url"], stream["path"])
     return url
+
+
+def url_problem(url: str) -> str | None:
+    """Why a URL as written can take no request (it needs an http or https
+    scheme and a host), or None. Where a template writes the scheme or the
+    host (``${BASE_URL}/v1``), that is known only when it is used. The URL
+    itself is not quoted: its userinfo may hold a password."""
+    from urllib.parse import urlsplit
+
+    head = re.split(r"\$\{|\{\{", url, maxsplit=1)[0]
+    if head != url and "://" not in head:
+        return None
+    if not SCHEME.match(url):
+        return "not an http(s) URL: it has no scheme; write http:// or https:// before the host"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"not an http(s) URL: its scheme is {parts.scheme!r}, not http or https"
+    if not parts.hostname:
+        return "not an http(s) URL: it names no host"
+    return None
 
 
 def _join(base: str, path: str) -> str:
