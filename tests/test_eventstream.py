@@ -1,5 +1,6 @@
 """AWS's event-stream framing (backends/http/eventstream.py), against frames
-built here, independently of the decoder, from the spec: struct and zlib."""
+built independently of the decoder, from the spec, with struct and zlib
+(tests/bedrockapi.py)."""
 
 from __future__ import annotations
 
@@ -9,57 +10,9 @@ import uuid
 import zlib
 
 import pytest
+from bedrockapi import event, exception, frame, header
 
 from llm_yaml_models.backends.http.eventstream import EventStream, FramingError, Message
-
-# -- an encoder, written from the spec --------------------------------------------------------
-
-
-def header(name: str, kind: int, value=None) -> bytes:
-    raw = name.encode()
-    head = struct.pack(">B", len(raw)) + raw + struct.pack(">B", kind)
-    if kind in (0, 1):
-        return head
-    fixed = {2: ">b", 3: ">h", 4: ">i", 5: ">q", 8: ">q"}
-    if kind in fixed:
-        return head + struct.pack(fixed[kind], value)
-    if kind == 9:
-        return head + value.bytes
-    data = value.encode() if kind == 7 else value
-    return head + struct.pack(">H", len(data)) + data
-
-
-def frame(headers: list[bytes], payload: bytes = b"") -> bytes:
-    block = b"".join(headers)
-    total = 12 + len(block) + len(payload) + 4
-    prelude = struct.pack(">II", total, len(block))
-    prelude += struct.pack(">I", zlib.crc32(prelude))
-    body = prelude + block + payload
-    return body + struct.pack(">I", zlib.crc32(body))
-
-
-def event(kind: str, payload: dict) -> bytes:
-    """A ConverseStream event as Bedrock frames it."""
-    return frame(
-        [
-            header(":event-type", 7, kind),
-            header(":content-type", 7, "application/json"),
-            header(":message-type", 7, "event"),
-        ],
-        json.dumps(payload).encode(),
-    )
-
-
-def exception(kind: str, message: str) -> bytes:
-    return frame(
-        [
-            header(":exception-type", 7, kind),
-            header(":content-type", 7, "application/json"),
-            header(":message-type", 7, "exception"),
-        ],
-        json.dumps({"message": message}).encode(),
-    )
-
 
 # -- the decoder ------------------------------------------------------------------------------
 

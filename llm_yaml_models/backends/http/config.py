@@ -16,6 +16,7 @@ import yaml
 from ...deployments import Cooldown, DeploymentSpec
 from ...templates import env_names
 from ..base import BackendConfig, Secrets
+from .auth import AwsAuth
 
 PRESETS = Path(__file__).resolve().parent.parent.parent / "presets"
 MAX_REPLY_BYTES = 64 * 2**20
@@ -131,6 +132,7 @@ class HttpConfig(BackendConfig):
     # Environment variables whose values are secrets: those that headers,
     # query parameters and the URL's userinfo read.
     secret_env: tuple[str, ...] = ()
+    auth: AwsAuth | None = None  # requests are signed (``auth: {type: aws-sigv4}``)
 
     @classmethod
     def from_data(cls, data: dict, source: Path, model: dict | None = None) -> HttpConfig:
@@ -165,6 +167,7 @@ class HttpConfig(BackendConfig):
             unsent=frozenset(n for n, s in options.items() if _unsent(s)),
             option_bodies={n: s["body"] for n, s in options.items() if "body" in s},
             send_reasoning=data.get("send_reasoning"),
+            auth=AwsAuth.from_data(data.get("auth")),
             secret_env=_secret_env(
                 merged(model["backend"]) if "backend" in model else data, options
             ),
