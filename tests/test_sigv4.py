@@ -5,6 +5,7 @@ loopback server received it."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import socket
@@ -12,6 +13,7 @@ import sys
 
 import botocore.auth
 import httpx2
+import llm
 import pytest
 from bedrockapi import BedrockAPI
 from botocore.awsrequest import AWSRequest
@@ -263,3 +265,16 @@ def test_without_botocore_one_line_names_the_extra(aws, write, run_llm, monkeypa
         1,
         "Error: br: auth: aws-sigv4 needs botocore: pip install 'llm-yaml-models[aws]'\n",
     )
+
+
+def test_the_async_model_signs_the_same_way(aws, write):
+    with BedrockAPI() as server:
+        url = f"{server.url}/model/m/converse"
+        write("b.yaml", models(url))
+
+        async def run():
+            return await llm.get_async_model("br").prompt("hi", stream=False).text()
+
+        assert asyncio.run(run()) == "Hello from Bedrock"
+        received = server.last
+    assert received.headers["authorization"] == botocore_signature(received, url)
