@@ -32,7 +32,7 @@ from urllib.parse import quote
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*\}\}")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-NAMES = ("prompt", "system", "messages", "model", "stream", "options", "key", "env")
+NAMES = ("prompt", "system", "messages", "model", "stream", "options", "key", "env", "region")
 # An embedding model's templates: ``items`` is the batch (texts, and bytes as base64).
 EMBEDDING_NAMES = ("items", "model", "options", "key", "env")
 

@@ -11,6 +11,7 @@ Routes (any prefix before them is ignored, so base URLs may carry one):
   .../messages           Anthropic Messages (JSON, or SSE with named events)
   ...:generateContent    Gemini (JSON); ...:streamGenerateContent: SSE
   .../responses          OpenAI Responses (JSON, or SSE with named events)
+  .../converse           Bedrock Converse (JSON); .../converse-stream: AWS event stream
   .../generic            {"output": {"text": ...}, "tokens": {...}}
   .../redirect?to=URL    307 to URL
   GET .../models         OpenAI's list of models (ids from ``models``)
@@ -787,6 +788,10 @@ class FakeAPI:
                 if streaming
                 else (False, "application/json", json.dumps(whole).encode())
             )
+        elif path.endswith(("/converse", "/converse-stream")):
+            from bedrockapi import converse_reply  # it builds on this module
+
+            reply = converse_reply(path, text)
         else:
             body = {
                 "output": {"text": text},

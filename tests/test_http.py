@@ -654,7 +654,7 @@ def test_unknown_template_name_is_a_located_validate_error(write, run_llm):
     assert result.exit_code == 1
     assert result.stdout == (
         f"{path}:8:16: models[0].backend.body.other: unknown template name 'promt'; "
-        "names are: prompt, system, messages, model, stream, options, key, env\n"
+        "names are: prompt, system, messages, model, stream, options, key, env, region\n"
     )
     assert result.stderr == "Error: 1 problem (0 models in 1 file usable)\n"
 
@@ -1564,6 +1564,25 @@ EXAMPLE_CALLS = {
         },
         "headers": {"authorization": "Bearer deepseek-secret"},
     },
+    "claude-bedrock": {
+        "path": "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse-stream",
+        "args": ["-o", "max_tokens", "100"],
+        "body": {
+            "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "inferenceConfig": {"maxTokens": 100},
+        },
+        "headers": {},
+        "signed": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/",
+    },
+    "nova-bedrock-key": {
+        "path": "/model/amazon.nova-lite-v1%3A0/converse-stream",
+        "args": ["-s", "be brief"],
+        "body": {
+            "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "system": [{"text": "be brief"}],
+        },
+        "headers": {"authorization": "Bearer bedrock-secret"},
+    },
 }
 
 
@@ -1590,6 +1609,10 @@ def test_http_example_runs_against_the_fake_server(server, run_llm, monkeypatch,
     monkeypatch.setenv("LLM_EXAMPLE_COMPLETIONS_URL", f"{server.url}/v1")
     monkeypatch.setenv("LLM_EXAMPLE_AZURE_URL", server.url)
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-secret")
+    monkeypatch.setenv("LLM_EXAMPLE_BEDROCK_URL", server.url)
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-secret")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     expected = EXAMPLE_CALLS[model_id]
     result = run_llm("-m", model_id, "hi", *expected["args"])
     assert (result.exit_code, result.stdout, result.stderr) == (0, REPLY + "\n", "")
@@ -1598,7 +1621,9 @@ def test_http_example_runs_against_the_fake_server(server, run_llm, monkeypatch,
     assert request.json == expected["body"]
     for name, value in expected["headers"].items():
         assert request.headers[name] == value
-    if "authorization" not in expected["headers"]:
+    if "signed" in expected:  # SigV4: the signature changes with the time
+        assert request.headers["authorization"].startswith(expected["signed"])
+    elif "authorization" not in expected["headers"]:
         assert "authorization" not in request.headers
     response = llm.get_model(model_id).prompt("again", stream=False)
     assert response.text() == REPLY

@@ -28,10 +28,10 @@ import llm
 from ...deployments import Balancer, Route, Target
 from ...errors import YAMLModelsError, printable
 from ..base import Backend, Request
-from .call import KEY_MARK, Call, build_call, carried_to, moved, redacted
+from .call import KEY_MARK, Call, build_call, carried_to, moved, origin, redacted, signed
 from .checks import problems
 from .config import HttpConfig, preset_options
-from .decode import Decoder
+from .decode import Decoder, StreamException
 from .outcome import WireError, tool_arguments
 from .transport import TooLarge, async_client, certificate_refused, expiry, sync_client
 
@@ -217,7 +217,7 @@ class HttpBackend(Backend):
         if response.status_code not in (307, 308) and call.method not in ("GET", "HEAD"):
             raise WireError(moved(call, response.status_code, target))
         headers, secrets = carried_to(call, target), call.secrets
-        return Call(
+        followed = Call(
             call.method,
             target,
             headers,
@@ -228,6 +228,9 @@ class HttpBackend(Backend):
             call.framing,
             secrets,
         )
+        if origin(target) == origin(call.url):  # signed again there; never elsewhere
+            followed.auth = call.auth
+        return followed
 
     def _ended(self, response, decoder: Decoder, attempt: int) -> list[str]:
         """The reply has been read: what is left to show, or, for an error
@@ -242,6 +245,10 @@ class HttpBackend(Backend):
         """httpx2's errors, as a retry or as the one line the user sees."""
         try:
             yield
+        except StreamException as exc:  # throttled mid-stream, as a 429 says it
+            if not exc.retryable:
+                raise
+            self._attempt_failed(503, None, str(exc), attempt)
         except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
             if _untrusted(exc):  # the same certificate again would fail the same way
                 raise WireError(self._failure(exc, call)) from exc
@@ -482,7 +489,7 @@ def _build(client, call: Call):
     kwargs: dict[str, Any] = {"headers": call.headers}
     if call.body is not None:
         kwargs["json"] = call.body  # the one serialisation, sent and shown
-    return client.build_request(call.method, url, **kwargs)
+    return signed(call, client.build_request(call.method, url, **kwargs))
 
 
 def _authorised(built):

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ...errors import printable
 from ...templates import UNSET, TemplateOptions, names_in, render, render_url
 from ..base import SECRET_HEADERS, Request, Secrets, credential
+from .auth import region, sign
 from .outcome import WireError
 from .wire import wire
 
@@ -29,9 +30,10 @@ class Call:
     body: Any
     streaming: bool
     key: str | None = field(default=None, repr=False)
-    framing: str = "none"  # how a streamed reply is framed: sse, ndjson or none
+    framing: str = "none"  # how a streamed reply is framed: sse, ndjson, eventstream or none
     # Never shown, never sent to another origin: the request's secrets.
     secrets: Secrets = field(default_factory=Secrets, repr=False)
+    auth: Any = field(default=None, repr=False)  # signs the request as built (``signed``)
 
     @property
     def where(self) -> str:
@@ -77,6 +79,8 @@ def build_call(config, request: Request, key: str | None) -> Call:
         "options": TemplateOptions(rest, every),
         "key": key if key is not None else UNSET,
     }
+    if config.auth is not None or "region" in _names(config, streaming):
+        context["region"] = region(config.auth)
     headers = rendered_headers(config, context, key)
     params = {k: str(v) for k, v in render(_params(config, streaming), context).items()}
     body = render(config.body, context) if config.body is not None else None
@@ -94,7 +98,16 @@ def build_call(config, request: Request, key: str | None) -> Call:
     url = render_url(config.stream_url if streaming else config.url, context)
     secrets = _secrets(config, request, url)
     framing = config.stream.format
-    return Call(config.method, url, headers, params, body, streaming, key, framing, secrets)
+    auth = config.auth
+    return Call(config.method, url, headers, params, body, streaming, key, framing, secrets, auth)
+
+
+def signed(call: Call, built):
+    """The built request (``httpx2.Request``), signed if the backend
+    declares ``auth``: its bytes as sent, once the templates are filled in."""
+    if call.auth is not None:
+        sign(call.auth, built, call.secrets)
+    return built
 
 
 def rendered_headers(config, context: dict, key: str | None) -> dict[str, str]:

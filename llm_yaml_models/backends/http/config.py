@@ -16,6 +16,7 @@ import yaml
 from ...deployments import Cooldown, DeploymentSpec
 from ...templates import SCHEME, env_names
 from ..base import BackendConfig, Secrets
+from .auth import AwsAuth
 
 if TYPE_CHECKING:
     from ...declarations import Declaration, EmbeddingDeclaration
@@ -139,6 +140,7 @@ class HttpConfig(BackendConfig):
     # Environment variables whose values are secrets: those that headers,
     # query parameters and the URL's userinfo read.
     secret_env: tuple[str, ...] = ()
+    auth: AwsAuth | None = None  # requests are signed (``auth: {type: aws-sigv4}``)
 
     @classmethod
     def from_data(
@@ -174,6 +176,7 @@ class HttpConfig(BackendConfig):
             unsent=frozenset(s.name for s in options if _unsent(s)),
             option_bodies={s.name: s.body for s in options if s.body is not None},
             send_reasoning=data.get("send_reasoning"),
+            auth=AwsAuth.from_data(data.get("auth")),
             secret_env=_secret_env(
                 merged(model.backend.as_written) if model is not None else data, options
             ),

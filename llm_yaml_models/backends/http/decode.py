@@ -1,6 +1,6 @@
 """Bytes in, text out: a reply read whole, or a stream's lines (SSE,
-NDJSON) decoded as they arrive, through the declared paths and the API
-family's reader."""
+NDJSON) or binary messages (AWS event stream) decoded as they arrive,
+through the declared paths and the API family's reader."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from llm.parts import StreamEvent
 
 from ..base import Secrets
+from .eventstream import EventStream, FramingError, Message
 from .outcome import Outcome, WireError, cut, tool_call_deltas
 from .paths import USAGE, Paths, merge_usage
 from .think import ThinkTags, Thought, reasoning_event
@@ -101,7 +102,8 @@ class Decoder:
         self.streaming = streaming
         self.html = kind.startswith("text/html")
         self.kind = kind.partition(";")[0].strip().lower()
-        json_reply = kind.startswith("application/json") and self.sse is not None
+        framed = self.sse is not None or self.config.stream.format == "eventstream"
+        json_reply = kind.startswith("application/json") and framed
         self.streamed = streaming and status < 400 and not json_reply and not self.html
         self._size = 0
         self._start = b""  # a stream's first bytes, to quote if it is not one
@@ -112,6 +114,7 @@ class Decoder:
         self.think = ThinkTags() if self.config.stream.think_tags else None
         self._reasoned = False
         self.failure: WireError | None = None  # raised once the text before it is out
+        self.frames = EventStream() if self.config.stream.format == "eventstream" else None
 
     def _pace(self, progressed: bool) -> None:
         """A server that sends a byte at a time, or only keep-alives, never
@@ -231,6 +234,8 @@ class Decoder:
 
         A whole network read is decoded at once, so a burst of text events
         costs one chunk downstream, not one per event."""
+        if self.frames is not None:
+            return self._framed(data)
         lines = self._lines(data)
         before = self._events
         chunks: list = []
@@ -276,6 +281,27 @@ class Decoder:
         lines.pop()  # what follows the last line end: nothing
         return lines
 
+    def _framed(self, data: bytes) -> list:
+        """``feed`` for an AWS event stream: each whole message is an event."""
+        try:
+            messages = self.frames.feed(data)
+        except FramingError as exc:
+            raise WireError(f"event stream from {self.where} is damaged: {exc}") from None
+        before = self._events
+        chunks: list = []
+        for message in messages:
+            chunks += self.message(message) or []
+        self._pace(self._events != before)
+        return _joined(chunks)
+
+    def message(self, message: Message) -> list | None:
+        """One event-stream message: an event by its ``:event-type``, or the
+        exception the service reports mid-stream."""
+        if message.kind != "event":
+            raise _stream_exception(message, self.where, self.secrets, first=not self._events)
+        name = message.headers.get(":event-type", "")
+        return self.event(str(name), self._decoded(message.payload))
+
     def _decoded(self, data: bytes) -> str:
         try:
             return data.decode("utf-8")
@@ -319,6 +345,8 @@ class Decoder:
         if not self._events and self.kind not in STREAM_KINDS and self._start.strip():
             quoted = _quoted(self._start.decode("utf-8", "replace"), self.secrets)
             raise WireError(f"reply from {self.where} is {self.kind}, not a stream: {quoted}")
+        if self.frames is not None and self.frames.pending and not self.done:
+            raise WireError(f"stream from {self.where} ended in the middle of a message")
         partial = self._decoded(b"".join(self._pending))
         self._pending = []
         chunks = []
@@ -340,6 +368,37 @@ class Decoder:
         if self.think is not None:
             chunks += self.think.finish()
         return _joined(chunks + self.reader.end())
+
+
+class StreamException(WireError):
+    """An exception an event stream reports (``:message-type: exception``)."""
+
+    RETRIED = ("throttlingException", "serviceUnavailableException", "internalServerException")
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+    @property
+    def retryable(self) -> bool:
+        """Worth another attempt, as a 429 or 503 is."""
+        return self.kind in self.RETRIED
+
+
+def _stream_exception(message: Message, where: str, secrets: Secrets, first: bool):
+    """``error from URL: TYPE: message``, from an exception's headers and
+    payload (``{"message": ...}``), or an error's ``:error-code`` and
+    ``:error-message`` headers. Only an exception before any event may be
+    retried: after one, a retry would repeat what was shown."""
+    found = message.headers
+    kind = found.get(":exception-type") or found.get(":error-code") or message.kind
+    text = found.get(":error-message") or ""
+    with contextlib.suppress(ValueError, RecursionError, AttributeError):
+        data = json.loads(message.payload.decode("utf-8"))
+        text = data.get("message") or data.get("Message") or text
+    text = " ".join(str(text).split()) or "(no message)"
+    line = secrets.hide(f"error from {where}: {kind}: {text[:200]}")
+    return StreamException(line, str(kind) if first else "")
 
 
 def _error_text(data: Any, found: Any) -> str | None:

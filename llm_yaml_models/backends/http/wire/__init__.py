@@ -43,6 +43,7 @@ FAMILIES = {
     "gemini": "gemini",
     "openai-responses": "openai_responses",
     "completions": "openai_completions",
+    "bedrock-converse": "bedrock",
 }
 
 
