@@ -166,6 +166,7 @@ class _Shared:
             tools=[t for t in prompt.tools if isinstance(t, llm.Tool)],
             tool_results=list(prompt.tool_results),
             schema=prompt.schema,
+            hide_reasoning=getattr(prompt, "hide_reasoning", False),
         )
 
     @staticmethod

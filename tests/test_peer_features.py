@@ -10,6 +10,9 @@ the ones each feature adds.
 
 from __future__ import annotations
 
+import json
+
+import llm
 import pytest
 from fakeapi import FakeAPI
 
@@ -105,3 +108,187 @@ def test_validate_accepts_supports_schema_on_anthropic_messages(api, run_llm, mo
     result = run_llm("yaml-models", "validate")
     assert result.exit_code == 0, result.output
     assert "supports_schema" not in result.output
+
+
+# -- anthropic-messages: cache, user_id, prefill ----------------------------------------------
+
+# llm-anthropic 0.30, `llm -m claude-sonnet-4.5 -o cache 1 -s 'be brief' hi`: one breakpoint,
+# on the last block of the last message; the system prompt stays a string.
+PEER_CACHE_MESSAGES = [
+    {
+        "role": "user",
+        "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}],
+    }
+]
+# llm-anthropic 0.30, `llm -m claude-sonnet-4.5 -o user_id u-42 -o prefill '{' -o hide_prefill 1 hi`
+PEER_PREFILL_BODY = {
+    "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "{"}]},
+    ],
+    "metadata": {"user_id": "u-42"},
+}
+
+
+def test_anthropic_cache_puts_one_breakpoint_on_the_last_user_block(api, run_llm):
+    result = run_llm("-m", "claude", "-o", "cache", "1", "-s", "be brief", "hi")
+    assert result.exit_code == 0, result.output
+    body = api.last.json
+    assert body["messages"] == PEER_CACHE_MESSAGES
+    assert body["system"] == "be brief"
+    assert "cache" not in body
+
+
+def test_anthropic_cache_breakpoint_is_on_the_user_turn_before_a_prefill(api):
+    model = llm.get_model("claude")
+    response = model.prompt("hi", cache=True, prefill="Sure")
+    response.text()
+    body = api.last.json
+    assert body["messages"][-2]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert body["messages"][-1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Sure"}],
+    }
+
+
+def test_anthropic_without_cache_sends_no_breakpoint(api, run_llm):
+    assert run_llm("-m", "claude", "hi").exit_code == 0
+    assert "cache_control" not in json.dumps(api.last.json)
+
+
+def test_anthropic_user_id_and_prefill_as_llm_anthropic_sends_them(api, run_llm):
+    args = ("-o", "user_id", "u-42", "-o", "prefill", "{", "-o", "hide_prefill", "1", "hi")
+    result = run_llm("-m", "claude", *args)
+    assert result.exit_code == 0, result.output
+    body = api.last.json
+    assert {k: body[k] for k in PEER_PREFILL_BODY} == PEER_PREFILL_BODY
+    assert not {"prefill", "hide_prefill", "user_id"} & set(body)
+    assert result.output == "Hello from the fake API\n"
+
+
+@STREAM
+def test_anthropic_prefill_is_the_start_of_the_reply_unless_hidden(api, stream):
+    model = llm.get_model("claude")
+    shown = model.prompt("hi", prefill="Well: ", stream=stream)
+    assert shown.text() == "Well: Hello from the fake API"
+    hidden = model.prompt("hi", prefill="Well: ", hide_prefill=True, stream=stream)
+    assert hidden.text() == "Hello from the fake API"
+
+
+def test_anthropic_prefill_goes_back_as_part_of_the_reply_under_continue(api, run_llm):
+    assert run_llm("-m", "claude", "-o", "prefill", "Well: ", "hi").exit_code == 0
+    assert run_llm("-c", "again").exit_code == 0
+    assert api.last.json["messages"][1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Well: Hello from the fake API"}],
+    }
+
+
+def _cached_usage(**counts) -> dict:
+    return {"input_tokens": 5, "output_tokens": 3, **counts}
+
+
+def _sse(events: list[tuple[str, dict]]) -> bytes:
+    return "".join(f"event: {n}\ndata: {json.dumps(d)}\n\n" for n, d in events).encode()
+
+
+def _cached_reply(stream: bool, usage: dict, again: bool = True) -> tuple[list[bytes], str]:
+    if not stream:
+        reply = {
+            "id": "msg_1",
+            "type": "message",
+            "model": "fake-claude",
+            "content": [{"type": "text", "text": "ok"}],
+            "stop_reason": "end_turn",
+            "usage": usage,
+        }
+        return [json.dumps(reply).encode()], "application/json"
+    start = {"type": "message_start", "message": {"id": "msg_1", "model": "m", "usage": usage}}
+    block = {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": ""},
+    }
+    delta = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": "ok"},
+    }
+    # message_delta as the API sends it today: the counts again, cumulative;
+    # or (a proxy, the API before) the output count only.
+    counts = usage if again else {"output_tokens": usage["output_tokens"]}
+    end = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": counts}
+    events = [("message_start", start), ("content_block_start", block)]
+    events += [("content_block_delta", delta), ("message_delta", end)]
+    events += [("message_stop", {"type": "message_stop"})]
+    return [_sse(events)], "text/event-stream"
+
+
+@STREAM
+def test_anthropic_cache_reads_and_writes_are_token_details(api, stream):
+    usage = _cached_usage(
+        cache_creation_input_tokens=1200,
+        cache_read_input_tokens=0,
+        cache_creation={"ephemeral_5m_input_tokens": 1200},
+        service_tier="standard",
+    )
+    api.queue(*_cached_reply(stream, usage))
+    response = llm.get_model("claude").prompt("hi", cache=True, stream=stream)
+    assert response.text() == "ok"
+    assert (response.input_tokens, response.output_tokens) == (5, 3)
+    assert response.token_details == {"cache_creation_input_tokens": 1200}
+    api.queue(*_cached_reply(stream, _cached_usage(cache_read_input_tokens=1200)))
+    again = llm.get_model("claude").prompt("hi", cache=True, stream=stream)
+    again.text()
+    assert again.token_details == {"cache_read_input_tokens": 1200}
+
+
+@STREAM
+def test_anthropic_usage_without_cache_counts_has_no_details(api, stream):
+    api.queue(*_cached_reply(stream, _cached_usage(cache_read_input_tokens=0)))
+    response = llm.get_model("claude").prompt("hi", stream=stream)
+    response.text()
+    assert response.token_details is None
+
+
+# -- -R (prompt.hide_reasoning): no visible thinking asked for --------------------------------
+
+THINKING_MODEL = """\
+- model_id: thinker
+  key: {name: an, env: AN_TEST_KEY}
+  backend:
+    type: http
+    preset: anthropic-messages
+    base_url: ${FAKE_URL}/v1
+    retries: 0
+  options:
+    thinking_budget: {type: integer, minimum: 1024, default: 1024,
+      body: {thinking: {type: enabled, budget_tokens: "{{ options.thinking_budget }}"}}}
+"""
+
+
+def test_anthropic_hide_reasoning_asks_for_thinking_not_displayed(api, run_llm, write):
+    write("thinker.yaml", THINKING_MODEL)
+    assert run_llm("-m", "thinker", "-R", "hi").exit_code == 0
+    # llm-anthropic 0.30, `llm -m claude-sonnet-4.5 -o thinking 1 -R hi`
+    assert api.last.json["thinking"] == {
+        "type": "enabled",
+        "budget_tokens": 1024,
+        "display": "omitted",
+    }
+    assert run_llm("-m", "thinker", "hi").exit_code == 0
+    # ... and without -R: no display key
+    assert api.last.json["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+
+
+def test_anthropic_hide_reasoning_without_thinking_adds_nothing(api, run_llm):
+    assert run_llm("-m", "claude", "-R", "hi").exit_code == 0
+    assert "thinking" not in api.last.json
+
+
+def test_anthropic_cache_counts_of_message_start_stay_when_message_delta_has_none(api):
+    usage = _cached_usage(cache_read_input_tokens=900)
+    api.queue(*_cached_reply(True, usage, again=False))
+    response = llm.get_model("claude").prompt("hi", cache=True)
+    response.text()
+    assert response.token_details == {"cache_read_input_tokens": 900}

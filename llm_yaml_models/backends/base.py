@@ -218,6 +218,7 @@ class Request:
     stream: bool
     tools: list = field(default_factory=list)  # llm.Tool objects offered to the model
     schema: dict | None = None  # the JSON schema the reply must follow (--schema)
+    hide_reasoning: bool = False  # -R: llm will not show reasoning, so none is asked for
     usage: Usage | None = None
     response_json: dict | None = None
     # llm.ToolResult objects (name, output, tool_call_id): what the tools

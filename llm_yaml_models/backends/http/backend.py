@@ -324,7 +324,7 @@ class HttpBackend(Backend):
 
     def _attempt(self, call: Call, decoder: Decoder, attempt: int, index: int | None):
         with self._translated(call, attempt), self._send(call, index) as response:
-            _begin(decoder, call, response)
+            yield from _begin(decoder, call, response)
             with contextlib.closing(response.iter_bytes()) as pieces:
                 for data in pieces:
                     yield from decoder.receive(data)
@@ -385,7 +385,8 @@ class HttpBackend(Backend):
     async def _aattempt(self, call: Call, decoder: Decoder, attempt: int, index: int | None):
         with self._translated(call, attempt):
             async with self._asend(call, index) as response:
-                _begin(decoder, call, response)
+                for text in _begin(decoder, call, response):
+                    yield text
                 async with contextlib.aclosing(response.aiter_bytes()) as pieces:
                     async for data in pieces:
                         for text in decoder.receive(data):
@@ -551,6 +552,9 @@ def _sending(request: Request, call: Call):
     return _failures(request, f"request to {call.where} failed")
 
 
-def _begin(decoder: Decoder, call: Call, response) -> None:
+def _begin(decoder: Decoder, call: Call, response) -> list[str]:
+    """Start reading ``response``; returns the call's preface (a prefill
+    shown as the reply's start) when the reply is not an error."""
     kind = response.headers.get("content-type", "")
     decoder.begin(response.status_code, kind, call.streaming)
+    return [call.preface] if call.preface and response.status_code < 400 else []

@@ -32,6 +32,7 @@ class Call:
     framing: str = "none"  # how a streamed reply is framed: sse, ndjson or none
     # Never shown, never sent to another origin: the request's secrets.
     secrets: Secrets = field(default_factory=Secrets, repr=False)
+    preface: str = ""  # text the reply starts with that the server does not send
 
     @property
     def where(self) -> str:
@@ -68,10 +69,14 @@ def build_call(config, request: Request, key: str | None) -> Call:
         else:
             body = {**(body or {}), name: value}
     body = _with_tools_and_schema(config, request, body)
+    family = wire(config.messages)
+    body = family.finished(body, request)
     url = render_url(config.stream_url if streaming else config.url, context)
     secrets = _secrets(config, request, url)
     framing = config.stream.format
-    return Call(config.method, url, headers, params, body, streaming, key, framing, secrets)
+    call = Call(config.method, url, headers, params, body, streaming, key, framing, secrets)
+    call.preface = family.preface(request)
+    return call
 
 
 def rendered_headers(config, context: dict, key: str | None) -> dict[str, str]:

@@ -171,6 +171,29 @@ def _typed(kind: Any, rest: dict) -> dict:
     return out
 
 
+def _cached(message: dict) -> dict:
+    """``message`` with a cache breakpoint on its last content block: the
+    prefix up to there (tools, system prompt, every turn) is cached."""
+    content = message.get("content")
+    if not isinstance(content, list) or not content:
+        return message
+    last = {**content[-1], "cache_control": {"type": "ephemeral"}}
+    return {**message, "content": content[:-1] + [last]}
+
+
+def _placed(messages: list, options) -> list:
+    """The cache breakpoint, then the prefill turn (a copy of ``messages``)."""
+    if options.get("cache"):
+        messages = messages[:-1] + [_cached(messages[-1])]
+    if options.get("prefill"):
+        messages = messages + [_prefill(options["prefill"])]
+    return messages
+
+
+def _prefill(text: str) -> dict:
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]}
+
+
 _BLOCK_EVENTS = ("content_block_start", "content_block_delta", "content_block_stop")
 
 
@@ -202,6 +225,30 @@ class Anthropic(Wire):
         return {
             "output_config": {"format": {"type": "json_schema", "schema": strict_schema(schema)}}
         }
+
+    def finished(self, body, request) -> Any:
+        """The options this family places itself, where llm-anthropic puts
+        them: ``cache`` a breakpoint on the last block of the last message,
+        ``prefill`` an assistant turn after it; under ``-R``, thinking that
+        is not displayed."""
+        if not isinstance(body, dict):
+            return body
+        messages = body.get("messages")
+        if isinstance(messages, list) and messages:
+            body = {**body, "messages": _placed(messages, request.options)}
+        thinking = body.get("thinking")
+        thinks = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+        if request.hide_reasoning and thinks:
+            body = {**body, "thinking": {**thinking, "display": "omitted"}}
+        return body
+
+    def preface(self, request) -> str:
+        """A prefill is the reply's start (the server continues it), shown
+        unless ``hide_prefill``."""
+        prefill = request.options.get("prefill")
+        if prefill and not request.options.get("hide_prefill"):
+            return prefill
+        return ""
 
     def reader(self, decoder) -> Reader:
         return AnthropicReader(decoder)
