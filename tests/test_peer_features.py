@@ -292,3 +292,41 @@ def test_anthropic_cache_counts_of_message_start_stay_when_message_delta_has_non
     response = llm.get_model("claude").prompt("hi", cache=True)
     response.text()
     assert response.token_details == {"cache_read_input_tokens": 900}
+
+
+RESPONSES = """\
+- model_id: oursr
+  backend:
+    type: http
+    preset: openai-responses
+    base_url: ${FAKE_URL}/v1
+    model_name: served
+    retries: 0
+    body: {include: [reasoning.encrypted_content]}
+  options:
+    reasoning_summary: {type: string, default: auto}
+"""
+# llm's own Responses model, the peer here, on the same server.
+RESPONSES_REFERENCE = """\
+- model_id: refr
+  model_name: served
+  api_base: {url}/v1
+  responses: true
+  reasoning: true
+"""
+
+
+@pytest.mark.parametrize("effort", [[], ["-o", "reasoning_effort", "low"]], ids=["", "effort"])
+def test_responses_hide_reasoning_asks_for_no_summary_as_llms_client(
+    api, run_llm, write, user_dir, effort
+):
+    write("responses.yaml", RESPONSES)
+    (user_dir / "extra-openai-models.yaml").write_text(RESPONSES_REFERENCE.format(url=api.url))
+    sent = {}
+    for model in ("oursr", "refr"):
+        for hidden in (["-R"], []):
+            assert run_llm("-m", model, *effort, *hidden, "hi").exit_code == 0
+            sent[model, bool(hidden)] = api.last.json.get("reasoning")
+    assert sent["oursr", True] == sent["refr", True] == ({"effort": "low"} if effort else None)
+    shown = {"summary": "auto", **({"effort": "low"} if effort else {})}
+    assert sent["oursr", False] == sent["refr", False] == shown
