@@ -330,3 +330,108 @@ def test_responses_hide_reasoning_asks_for_no_summary_as_llms_client(
     assert sent["oursr", True] == sent["refr", True] == ({"effort": "low"} if effort else None)
     shown = {"summary": "auto", **({"effort": "low"} if effort else {})}
     assert sent["oursr", False] == sent["refr", False] == shown
+
+
+# -- gemini ----------------------------------------------------------------------------------
+
+GEMINI = """\
+- model_id: gem
+  key: {name: gm, env: GM_TEST_KEY}
+  attachment_types: [video/youtube, video/mp4, application/pdf, image/png]
+  backend: {type: http, preset: gemini, base_url: "${FAKE_URL}/v1beta", model_name: g, retries: 0}
+"""
+SAFE = [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]
+
+
+@pytest.fixture
+def gem(api, write, monkeypatch):
+    monkeypatch.setenv("GM_TEST_KEY", "gm-test")
+    write("gem.yaml", GEMINI)
+    return api
+
+
+def test_gemini_options_of_llm_gemini_go_where_it_sends_them(gem, run_llm):
+    args = ["-o", "json_object", "1", "-o", "media_resolution", "low"]
+    args += ["-o", "thinking_level", "high", "-o", "temperature", "0.5"]
+    result = run_llm("-m", "gem", *args, "-o", "safety_settings", json.dumps(SAFE), "hi")
+    assert result.exit_code == 0, result.output
+    body = gem.last.json
+    # llm-gemini 0.35's build_request_body for the same options (thinking_level
+    # on a gemini-3 model; it sends response_mime_type, the API's other spelling).
+    assert body["generationConfig"] == {
+        "temperature": 0.5,
+        "mediaResolution": "MEDIA_RESOLUTION_LOW",
+        "thinkingConfig": {"thinkingLevel": "high"},
+        "responseMimeType": "application/json",
+    }
+    assert body["safetySettings"] == SAFE
+
+
+def test_gemini_sends_no_safety_settings_unless_a_model_sets_a_default(gem, run_llm, write):
+    assert run_llm("-m", "gem", "hi").exit_code == 0
+    assert "safetySettings" not in gem.last.json
+    block_none = [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_NONE"}]
+    write(
+        "gem2.yaml",
+        GEMINI.replace("model_id: gem", "model_id: gem2")
+        + "  options:\n    safety_settings: {type: array, items: {type: object}, default: "
+        + json.dumps(block_none)
+        + "}\n",
+    )
+    assert run_llm("-m", "gem2", "hi").exit_code == 0
+    assert gem.last.json["safetySettings"] == block_none
+
+
+def test_gemini_hide_reasoning_asks_for_no_thoughts(gem, run_llm):
+    args = ("-o", "include_thoughts", "1", "-o", "thinking_budget", "512", "hi")
+    assert run_llm("-m", "gem", "-R", *args).exit_code == 0
+    assert gem.last.json["generationConfig"] == {"thinkingConfig": {"thinkingBudget": 512}}
+    assert run_llm("-m", "gem", *args).exit_code == 0
+    thinking = {"thinkingBudget": 512, "includeThoughts": True}
+    assert gem.last.json["generationConfig"] == {"thinkingConfig": thinking}
+
+
+URLS = {
+    # llm-gemini 0.35 sends a YouTube URL as fileData with mimeType video/youtube.
+    "https://www.youtube.com/watch?v=dQw4w9WgXcQ": "video/youtube",
+    "https://youtu.be/dQw4w9WgXcQ": "video/youtube",
+    "gs://bucket/talk.mp4": "video/mp4",
+    "https://generativelanguage.googleapis.com/v1beta/files/abc123": "application/pdf",
+}
+
+
+def test_gemini_attachments_by_url_it_fetches_go_as_file_data(gem, run_llm):
+    for url, kind in URLS.items():
+        result = run_llm("-m", "gem", "--at", url, "video/mp4" if "youtu" in url else kind, "hi")
+        assert result.exit_code == 0, result.output
+        parts = gem.last.json["contents"][0]["parts"]
+        assert parts[1] == {"fileData": {"mimeType": kind, "fileUri": url}}
+    assert len(gem.requests) == len(URLS)  # nothing fetched, from here or elsewhere
+
+
+def test_gemini_other_url_attachments_are_downloaded_and_inline(gem, run_llm):
+    url = f"{gem.url}/v1beta/models"  # any URL of the loopback server
+    result = run_llm("-m", "gem", "--at", url, "image/png", "hi")
+    assert result.exit_code == 0, result.output
+    assert [r.method for r in gem.requests] == ["GET", "POST"]
+    part = gem.last.json["contents"][0]["parts"][1]
+    assert list(part) == ["inline_data"] and part["inline_data"]["mime_type"] == "image/png"
+
+
+def test_an_option_body_merges_into_the_mappings_the_templates_made(api, run_llm, write):
+    write(
+        "generic.yaml",
+        """\
+        - model_id: gen
+          backend:
+            type: http
+            url: ${FAKE_URL}/generic
+            body: {input: "{{ prompt }}", config: {a: 1, deep: {b: 2}}}
+            response: {text: output.text}
+            retries: 0
+          options:
+            flag: {type: boolean, body: {config: {deep: {c: 3}, d: [4]}}}
+        """,
+    )
+    assert run_llm("-m", "gen", "-o", "flag", "1", "hi").exit_code == 0
+    assert api.last.json["config"] == {"a": 1, "deep": {"b": 2, "c": 3}, "d": [4]}

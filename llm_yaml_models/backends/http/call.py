@@ -62,7 +62,7 @@ def build_call(config, request: Request, key: str | None) -> Call:
         body = {**(body or {}), **render(config.stream.body, context)}
     for name, template in config.option_bodies.items():
         if every.get(name) is not None and every.get(name) is not False:  # 0 is a value
-            body = {**(body or {}), **render(template, context)}
+            body = _merged(body or {}, render(template, context))
     for name, value in _unplaced(config, request.options, streaming).items():
         if config.method == "GET":
             params[name] = value if isinstance(value, str) else json.dumps(value)
