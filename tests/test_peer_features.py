@@ -435,3 +435,36 @@ def test_an_option_body_merges_into_the_mappings_the_templates_made(api, run_llm
     )
     assert run_llm("-m", "gen", "-o", "flag", "1", "hi").exit_code == 0
     assert api.last.json["config"] == {"a": 1, "deep": {"b": 2, "c": 3}, "d": [4]}
+
+
+# -- ollama-chat -----------------------------------------------------------------------------
+
+OLLAMA = """\
+- model_id: olla
+  backend:
+    type: http
+    preset: ollama-chat
+    base_url: ${FAKE_URL}
+    model_name: "llama3.2:latest"
+    retries: 0
+"""
+# llm-ollama 0.19.1, `llm -m ollama/llama3.2:latest --no-stream -o json_object 1
+# -o min_p 0.05 -o repeat_last_n 32 hi` (OLLAMA_HOST at the loopback server).
+PEER_OLLAMA_BODY = {
+    "model": "llama3.2:latest",
+    "stream": False,
+    "options": {"repeat_last_n": 32, "min_p": 0.05},
+    "format": "json",
+    "messages": [{"role": "user", "content": "hi"}],
+    "tools": [],
+}
+
+
+def test_ollama_json_object_min_p_and_repeat_last_n_as_llm_ollama_sends_them(api, run_llm, write):
+    write("olla.yaml", OLLAMA)
+    args = ("-o", "json_object", "1", "-o", "min_p", "0.05", "-o", "repeat_last_n", "32", "hi")
+    result = run_llm("-m", "olla", "--no-stream", *args)
+    assert result.exit_code == 0, result.output
+    # llm-ollama sends an empty tools list; the preset sends no tools key without tools.
+    expected = {k: v for k, v in PEER_OLLAMA_BODY.items() if k != "tools"}
+    assert api.last.json == expected
