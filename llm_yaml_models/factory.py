@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     from .declarations import Declaration
 
 
+def _converses(entry: ModelEntry) -> bool:
+    from .backends import converses
+
+    return converses(entry.data)
+
+
 def backend_class(backend_type: str):
     from .backends import backend_class
 
@@ -409,6 +415,7 @@ def _classes(entry: ModelEntry) -> tuple[type, type]:
         "can_stream": entry.can_stream,
         "supports_tools": bool(entry.data.get("supports_tools")),
         "supports_schema": bool(entry.data.get("supports_schema")),
+        "supports_conversation": _converses(entry),
         "attachment_types": frozenset(entry.data.get("attachment_types", ())),
         "Options": _LazyOptions(_Once(options)),
         "needs_key": key["name"] if key else None,

@@ -468,3 +468,77 @@ def test_ollama_json_object_min_p_and_repeat_last_n_as_llm_ollama_sends_them(api
     # llm-ollama sends an empty tools list; the preset sends no tools key without tools.
     expected = {k: v for k, v in PEER_OLLAMA_BODY.items() if k != "tools"}
     assert api.last.json == expected
+
+
+# -- supports_conversation -------------------------------------------------------------------
+
+ONE_SHOT = """\
+- model_id: oneshot
+  backend:
+    type: http
+    url: ${FAKE_URL}/generic
+    body:
+      input: "{{ prompt }}"
+    response: {text: output.text}
+    retries: 0
+"""
+WITH_TURNS = """\
+- model_id: turns
+  backend:
+    type: http
+    url: ${FAKE_URL}/generic
+    messages: openai
+    body: {input: "{{ prompt }}", history: "{{ messages }}"}
+    response: {text: output.text}
+    retries: 0
+"""
+
+
+def test_a_model_that_places_only_the_prompt_refuses_continue(api, run_llm, write):
+    write("oneshot.yaml", ONE_SHOT)
+    assert llm.get_model("oneshot").supports_conversation is False
+    assert llm.get_async_model("oneshot").supports_conversation is False
+    assert run_llm("-m", "oneshot", "hi").exit_code == 0
+    sent = len(api.requests)
+    result = run_llm("-c", "again")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: YAML http: oneshot does not support conversations\n",
+    )
+    assert len(api.requests) == sent
+    chat = run_llm("chat", "-m", "oneshot", input="hi\nquit\n")
+    assert (chat.exit_code, chat.stderr) == (
+        1,
+        "Error: YAML http: oneshot does not support conversations\n",
+    )
+
+
+def test_a_model_that_places_the_messages_converses(api, run_llm, write):
+    write("turns.yaml", WITH_TURNS)
+    assert llm.get_model("turns").supports_conversation is True
+    assert llm.get_model("claude").supports_conversation is True  # a preset's body places them
+    assert run_llm("-m", "turns", "hi").exit_code == 0
+    assert run_llm("-c", "again").exit_code == 0
+    assert [m["role"] for m in api.last.json["history"]] == ["user", "assistant", "user"]
+
+
+def test_an_option_body_that_places_the_messages_counts(api, write):
+    write(
+        "opt.yaml",
+        ONE_SHOT.replace("oneshot", "optturns")
+        + "  options:\n    turns: {type: boolean, body: {history: '{{ messages }}'}}\n",
+    )
+    assert llm.get_model("optturns").supports_conversation is True
+
+
+def test_validate_warns_the_author_of_a_model_that_drops_the_conversation(
+    api, run_llm, write, models_dir
+):
+    write("oneshot.yaml", ONE_SHOT)
+    result = run_llm("yaml-models", "validate")
+    assert result.exit_code == 0, result.output
+    file = models_dir / "oneshot.yaml"
+    assert result.stderr == (
+        f"{file}:6:7: [0].backend.body: warning: no template places {{{{ messages }}}}, "
+        "so the model cannot be sent earlier turns: llm -c and llm chat refuse it\n"
+    )

@@ -339,6 +339,12 @@ class Backend(ABC):
         removes them (an HTTP preset's): name -> spec, as a file writes it."""
         return {}
 
+    @classmethod
+    def converses(cls, data: dict) -> bool:
+        """Whether a model declared as ``data`` sends the earlier turns
+        (llm's ``supports_conversation``: llm refuses ``-c`` when not)."""
+        return True
+
     def close(self) -> None:  # noqa: B027 - most backends hold nothing
         """Let go of connections and the like; the model may be rebuilt."""
 

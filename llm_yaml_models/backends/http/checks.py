@@ -26,7 +26,29 @@ def problems(data: dict, doc, origin) -> list:
     found += _paths(backend, doc, at)
     found += _capabilities(data, backend, doc, origin)
     found += _reasoning(backend, doc, at)
+    if not places_conversation(data):
+        # Not wrong (one-shot APIs exist), but llm -c will be refused.
+        doc.warnings.append(doc.problem(at("body") if "body" in backend else at(), _NO_TURNS))
     return found
+
+
+_NO_TURNS = (
+    "warning: no template places {{ messages }}, so the model cannot be sent "
+    "earlier turns: llm -c and llm chat refuse it"
+)
+_TEMPLATES = ("url", "base_url", "path", "headers", "params", "body")
+
+
+def places_conversation(data: dict) -> bool:
+    """Whether a chat model's request templates place the conversation
+    (``{{ messages }}``). One that places only ``{{ prompt }}`` would drop
+    the earlier turns of ``llm -c`` without a word."""
+    backend = merged(data["backend"])
+    stream = backend.get("stream") or {}
+    options = {**preset_options(data["backend"]), **(data.get("options") or {})}
+    templates = [backend.get(k) for k in _TEMPLATES] + [stream.get(k) for k in _TEMPLATES]
+    templates += [spec.get("body") for spec in options.values() if isinstance(spec, dict)]
+    return "messages" in names_in(templates)
 
 
 def _reasoning(backend: dict, doc, at) -> list:
