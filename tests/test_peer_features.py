@@ -1,15 +1,19 @@
 """What the providers' own llm plugins send, sent by the presets too.
 
 Each expected body is what the peer plugin sent for the same ``llm``
-command against FakeAPI on 127.0.0.1: llm-anthropic 0.30 (with llm 0.36
-and the anthropic SDK 1.17.0, in a venv of its own, ANTHROPIC_BASE_URL at
-the loopback server). The peer always streams and sends its own defaults
-(``temperature: 1.0``, ``max_tokens: 64000``); the keys compared here are
-the ones each feature adds.
+command, observed outside this suite (which never depends on the peers):
+llm-anthropic 0.30 (anthropic SDK 1.17.0) and llm-ollama 0.19.1, each with
+llm 0.36 in a venv of its own, pointed at FakeAPI on 127.0.0.1
+(ANTHROPIC_BASE_URL, OLLAMA_HOST); llm-gemini 0.35, whose URL is fixed,
+through its ``build_request_body``. llm's own Responses model is the peer
+of openai-responses, run here side by side. llm-anthropic always streams
+and sends its own defaults (``temperature: 1.0``, ``max_tokens: 64000``):
+the keys compared are the ones each feature adds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import llm
@@ -542,3 +546,20 @@ def test_validate_warns_the_author_of_a_model_that_drops_the_conversation(
         f"{file}:6:7: [0].backend.body: warning: no template places {{{{ messages }}}}, "
         "so the model cannot be sent earlier turns: llm -c and llm chat refuse it\n"
     )
+
+
+def test_validate_says_nothing_of_the_conversation_of_a_model_it_refuses(api, run_llm, write):
+    write("oneshot.yaml", ONE_SHOT.replace('"{{ prompt }}"', '"{{ promt }}"'))
+    result = run_llm("yaml-models", "validate")
+    assert result.exit_code == 1
+    assert "no template places" not in result.output
+
+
+@STREAM
+def test_anthropic_prefill_starts_the_async_reply_too(api, stream):
+    async def run():
+        response = llm.get_async_model("claude").prompt("hi", prefill="Well: ", stream=stream)
+        return await response.text()
+
+    assert asyncio.run(run()) == "Well: Hello from the fake API"
+    assert api.last.json["messages"][-1]["role"] == "assistant"

@@ -26,8 +26,9 @@ def problems(data: dict, doc, origin) -> list:
     found += _paths(backend, doc, at)
     found += _capabilities(data, backend, doc, origin)
     found += _reasoning(backend, doc, at)
-    if not places_conversation(data):
-        # Not wrong (one-shot APIs exist), but llm -c will be refused.
+    if not found and not places_conversation(data):
+        # Not wrong (one-shot APIs exist), but llm -c will be refused; said
+        # only of a model that is usable, where it is news.
         doc.warnings.append(doc.problem(at("body") if "body" in backend else at(), _NO_TURNS))
     return found
 
