@@ -53,6 +53,8 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
             unexplained += found
         else:
             found = check_model(merged, doc, origin, deep=deep, kind=kind)
+            if deep and not (found or file_broken):
+                result.warnings += _notes(merged, doc, origin, kind)
             problems += found
             places.update(map(_place, found))
         if found or file_broken:
@@ -241,6 +243,12 @@ def merge(defaults: dict, defaults_path: PathT, model: dict, model_path: PathT):
 
 
 # -- one merged model ------------------------------------------------------
+
+
+def _notes(data: dict, doc: Document, origin, kind: str) -> list[Problem]:
+    from .backends import notes
+
+    return notes(data, doc, origin, kind)
 
 
 def check_model(

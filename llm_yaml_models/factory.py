@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from .declarations import Declaration
 
 
+def _on_first_read(compute) -> property:
+    """A class attribute llm reads on a model, worked out when first read:
+    registering a model reads no preset."""
+    once = _Once(compute)
+    return property(lambda self: once())
+
+
 def _converses(entry: ModelEntry) -> bool:
     from .backends import converses
 
@@ -415,7 +422,7 @@ def _classes(entry: ModelEntry) -> tuple[type, type]:
         "can_stream": entry.can_stream,
         "supports_tools": bool(entry.data.get("supports_tools")),
         "supports_schema": bool(entry.data.get("supports_schema")),
-        "supports_conversation": _converses(entry),
+        "supports_conversation": _on_first_read(functools.partial(_converses, entry)),
         "attachment_types": frozenset(entry.data.get("attachment_types", ())),
         "Options": _LazyOptions(_Once(options)),
         "needs_key": key["name"] if key else None,

@@ -340,6 +340,12 @@ class Backend(ABC):
         return {}
 
     @classmethod
+    def notes(cls, data: dict, doc: Document, origin) -> list:
+        """Warnings (``Problem``s whose message starts ``warning:``) for a
+        model that has no problems; ``validate`` shows them."""
+        return []
+
+    @classmethod
     def converses(cls, data: dict) -> bool:
         """Whether a model declared as ``data`` sends the earlier turns
         (llm's ``supports_conversation``: llm refuses ``-c`` when not)."""

@@ -31,7 +31,7 @@ from ...deployments import Balancer, Route, Target
 from ...errors import YAMLModelsError, printable
 from ..base import Backend, Request
 from .call import KEY_MARK, Call, build_call, carried_to, redacted
-from .checks import places_conversation, problems
+from .checks import notes, places_conversation, problems
 from .config import HttpConfig, preset_options
 from .decode import Decoder
 from .outcome import WireError, tool_arguments
@@ -139,6 +139,10 @@ class HttpBackend(Backend):
     @classmethod
     def converses(cls, data: dict) -> bool:
         return places_conversation(data)
+
+    @classmethod
+    def notes(cls, data, doc, origin) -> list:
+        return notes(data, doc, origin)
 
     # -- shared by sync and async ------------------------------------------------
 

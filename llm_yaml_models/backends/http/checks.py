@@ -26,11 +26,16 @@ def problems(data: dict, doc, origin) -> list:
     found += _paths(backend, doc, at)
     found += _capabilities(data, backend, doc, origin)
     found += _reasoning(backend, doc, at)
-    if not found and not places_conversation(data):
-        # Not wrong (one-shot APIs exist), but llm -c will be refused; said
-        # only of a model that is usable, where it is news.
-        doc.warnings.append(doc.problem(at("body") if "body" in backend else at(), _NO_TURNS))
     return found
+
+
+def notes(data: dict, doc, origin) -> list:
+    """Warnings for a model with no problems: not wrong, but worth
+    knowing. One that places only ``{{ prompt }}`` is refused ``llm -c``."""
+    if places_conversation(data):
+        return []
+    where = ("backend", "body") if "body" in merged(data["backend"]) else ("backend",)
+    return [doc.problem(origin(where), _NO_TURNS)]
 
 
 _NO_TURNS = (
