@@ -64,6 +64,8 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
             unexplained += found
         else:
             found = check_model(merged, doc, origin, deep=deep, kind=kind)
+            if deep and not (found or file_broken):
+                result.warnings += _notes(merged, doc, origin, kind)
             problems += found
             places.update(map(_place, found))
         if found or file_broken:
@@ -117,7 +119,7 @@ def declare(data: dict, kind: str = "chat") -> Declaration | EmbeddingDeclaratio
     """The typed declaration of a valid merged one. The preset's options
     are merged in here, once; the backend mapping is kept as the file
     wrote it (``Written``), to be expanded at use."""
-    from .backends import declared_options
+    from .backends import converses, declared_options
     from .declarations import (
         BATCH_SIZE,
         Declaration,
@@ -152,6 +154,7 @@ def declare(data: dict, kind: str = "chat") -> Declaration | EmbeddingDeclaratio
         can_stream=_can_stream(data),
         supports_tools=bool(data.get("supports_tools")),
         supports_schema=bool(data.get("supports_schema")),
+        supports_conversation=converses(data),
         fallbacks=tuple(data.get("fallbacks", ())),
         limits=Limits.from_data(data.get("limits")),
         discover=_discover(data),
@@ -307,6 +310,12 @@ def merge(defaults: dict, defaults_path: PathT, model: dict, model_path: PathT):
 
 
 # -- one merged model ------------------------------------------------------
+
+
+def _notes(data: dict, doc: Document, origin, kind: str) -> list[Problem]:
+    from .backends import notes
+
+    return notes(data, doc, origin, kind)
 
 
 def check_model(

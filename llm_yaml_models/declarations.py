@@ -271,6 +271,8 @@ class Declaration(NamedTuple):
     can_stream: bool = True
     supports_tools: bool = False
     supports_schema: bool = False
+    # llm's supports_conversation: does the request place the earlier turns?
+    supports_conversation: bool = True
     key: KeySpec | None = None
     replace: bool = False
     fallbacks: tuple[str, ...] = ()

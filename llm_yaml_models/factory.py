@@ -161,6 +161,7 @@ class _Shared:
             tools=[t for t in prompt.tools if isinstance(t, llm.Tool)],
             tool_results=list(prompt.tool_results),
             schema=prompt.schema,
+            hide_reasoning=getattr(prompt, "hide_reasoning", False),
         )
 
     @staticmethod
@@ -390,6 +391,7 @@ def _classes(entry: ModelEntry) -> tuple[type, type]:
         "can_stream": declaration.can_stream,
         "supports_tools": declaration.supports_tools,
         "supports_schema": declaration.supports_schema,
+        "supports_conversation": declaration.supports_conversation,
         "attachment_types": declaration.attachment_types,
         "Options": _LazyOptions(_Once(options)),
         "needs_key": key.name if key else None,

@@ -172,7 +172,7 @@ def test_keys_of_other_tools_files_are_named_where_they_belong(write, run_llm):
 SCHEMA_ON = """\
 - model_id: claude
   supports_schema: true
-  backend: {type: http, preset: anthropic-messages}
+  backend: {type: http, preset: openai-completions, base_url: "http://127.0.0.1:1/v1"}
 - model_id: plain
   supports_schema: true
   backend: {type: http, url: "http://127.0.0.1:1/x", response: {text: out}}
@@ -182,10 +182,13 @@ SCHEMA_ON = """\
 def test_supports_schema_names_the_presets_that_set_it_and_not_the_one_chosen(write, run_llm):
     path = write("m.yaml", SCHEMA_ON)
     result = run_llm("yaml-models", "validate", str(path))
-    needs = "supports_schema needs backend.schema, one of: openai, ollama, gemini, openai-responses"
+    needs = (
+        "supports_schema needs backend.schema, one of: "
+        "openai, anthropic, ollama, gemini, openai-responses"
+    )
     assert result.stdout == (
-        f"{path}:2:20: [0].supports_schema: {needs}; the anthropic-messages preset sets none\n"
-        f"{path}:5:20: [1].supports_schema: {needs} (the presets "
+        f"{path}:2:20: [0].supports_schema: {needs}; the openai-completions preset sets none\n"
+        f"{path}:5:20: [1].supports_schema: {needs} (the presets anthropic-messages, "
         "azure-openai, gemini, ollama-chat, openai-chat, openai-responses set it)\n"
     )
 

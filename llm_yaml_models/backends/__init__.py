@@ -54,6 +54,24 @@ def standard_options(backend, kind: str = "chat") -> dict:
     return found(backend) if found else {}
 
 
+def notes(data: dict, doc, origin, kind: str = "chat") -> list:
+    """A sound chat model's warnings, as its backend sees them."""
+    backend = data.get("backend")
+    backend_type = backend.get("type") if isinstance(backend, dict) else None
+    if kind != "chat" or (backend_type, kind) not in _MODULES:
+        return []
+    return backend_class(backend_type).notes(data, doc, origin)
+
+
+def converses(data: dict) -> bool:
+    """Whether a chat model sends the conversation (its backend says)."""
+    backend = data.get("backend")
+    backend_type = backend.get("type") if isinstance(backend, dict) else None
+    if (backend_type, "chat") not in _MODULES:
+        return True
+    return backend_class(backend_type).converses(data)
+
+
 def declared_options(data: dict, kind: str = "chat") -> dict:
     """A model's options: its backend's standard ones (an HTTP preset's)
     under its own. The model's entry for a name replaces the standard one

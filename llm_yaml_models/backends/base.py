@@ -218,6 +218,7 @@ class Request:
     stream: bool
     tools: list = field(default_factory=list)  # llm.Tool objects offered to the model
     schema: dict | None = None  # the JSON schema the reply must follow (--schema)
+    hide_reasoning: bool = False  # -R: llm will not show reasoning, so none is asked for
     usage: Usage | None = None
     response_json: dict | None = None
     # llm.ToolResult objects (name, output, tool_call_id): what the tools
@@ -338,6 +339,18 @@ class Backend(ABC):
         """Options every model of this backend mapping has unless it
         removes them (an HTTP preset's): name -> spec, as a file writes it."""
         return {}
+
+    @classmethod
+    def notes(cls, data: dict, doc: Document, origin) -> list:
+        """Warnings (``Problem``s whose message starts ``warning:``) for a
+        model that has no problems; ``validate`` shows them."""
+        return []
+
+    @classmethod
+    def converses(cls, data: dict) -> bool:
+        """Whether a model declared as ``data`` sends the earlier turns
+        (llm's ``supports_conversation``: llm refuses ``-c`` when not)."""
+        return True
 
     def close(self) -> None:  # noqa: B027 - most backends hold nothing
         """Let go of connections and the like; the model may be rebuilt."""

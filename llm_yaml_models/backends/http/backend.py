@@ -29,7 +29,7 @@ from ...deployments import Balancer, Route, Target
 from ...errors import YAMLModelsError, printable
 from ..base import Backend, Request
 from .call import KEY_MARK, Call, build_call, carried_to, moved, origin, redacted, signed
-from .checks import problems
+from .checks import notes, places_conversation, problems
 from .config import HttpConfig, preset_options
 from .decode import Decoder, StreamException
 from .outcome import WireError, tool_arguments
@@ -135,6 +135,14 @@ class HttpBackend(Backend):
     def standard_options(cls, backend: dict) -> dict:
         return preset_options(backend)
 
+    @classmethod
+    def converses(cls, data: dict) -> bool:
+        return places_conversation(data)
+
+    @classmethod
+    def notes(cls, data, doc, origin) -> list:
+        return notes(data, doc, origin)
+
     # -- shared by sync and async ------------------------------------------------
 
     def route(self, request: Request, *, dry: bool = False) -> Route:
@@ -228,6 +236,7 @@ class HttpBackend(Backend):
             call.framing,
             secrets,
         )
+        followed.preface = call.preface
         if origin(target) == origin(call.url):  # signed again there; never elsewhere
             followed.auth = call.auth
         return followed
@@ -343,7 +352,7 @@ class HttpBackend(Backend):
 
     def _attempt(self, call: Call, decoder: Decoder, attempt: int, index: int | None):
         with self._translated(call, attempt), self._send(call, index) as response:
-            _begin(decoder, call, response)
+            yield from _begin(decoder, call, response)
             with contextlib.closing(response.iter_bytes()) as pieces:
                 for data in pieces:
                     yield from decoder.receive(data)
@@ -404,7 +413,8 @@ class HttpBackend(Backend):
     async def _aattempt(self, call: Call, decoder: Decoder, attempt: int, index: int | None):
         with self._translated(call, attempt):
             async with self._asend(call, index) as response:
-                _begin(decoder, call, response)
+                for text in _begin(decoder, call, response):
+                    yield text
                 async with contextlib.aclosing(response.aiter_bytes()) as pieces:
                     async for data in pieces:
                         for text in decoder.receive(data):
@@ -583,7 +593,10 @@ def _sending(request: Request, call: Call):
     return _failures(request, f"request to {call.where} failed")
 
 
-def _begin(decoder: Decoder, call: Call, response) -> None:
+def _begin(decoder: Decoder, call: Call, response) -> list[str]:
+    """Start reading ``response``; returns the call's preface (a prefill
+    shown as the reply's start) when the reply is not an error."""
     kind = response.headers.get("content-type", "")
     decoder.deadline = response.extensions.get("deadline")  # renewed as events come
     decoder.begin(response.status_code, kind, call.streaming)
+    return [call.preface] if call.preface and response.status_code < 400 else []

@@ -34,6 +34,7 @@ class Call:
     # Never shown, never sent to another origin: the request's secrets.
     secrets: Secrets = field(default_factory=Secrets, repr=False)
     auth: Any = field(default=None, repr=False)  # signs the request as built (``signed``)
+    preface: str = ""  # text the reply starts with that the server does not send
 
     @property
     def where(self) -> str:
@@ -88,18 +89,21 @@ def build_call(config, request: Request, key: str | None) -> Call:
         body = {**(body or {}), **render(config.stream.body, context)}
     for name, template in config.option_bodies.items():
         if every.get(name) is not None and every.get(name) is not False:  # 0 is a value
-            body = {**(body or {}), **render(template, context)}
+            body = _merged(body or {}, render(template, context))
     for name, value in _unplaced(config, request.options, streaming).items():
         if config.method == "GET":
             params[name] = value if isinstance(value, str) else json.dumps(value)
         else:
             body = {**(body or {}), name: value}
     body = _with_tools_and_schema(config, request, body)
+    family = wire(config.messages)
+    body = family.finished(body, request)
     url = render_url(config.stream_url if streaming else config.url, context)
     secrets = _secrets(config, request, url)
     framing = config.stream.format
-    auth = config.auth
-    return Call(config.method, url, headers, params, body, streaming, key, framing, secrets, auth)
+    call = Call(config.method, url, headers, params, body, streaming, key, framing, secrets)
+    call.auth, call.preface = config.auth, family.preface(request)
+    return call
 
 
 def signed(call: Call, built):

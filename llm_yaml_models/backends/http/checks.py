@@ -29,6 +29,34 @@ def problems(data: dict, doc, origin) -> list:
     return found
 
 
+def notes(data: dict, doc, origin) -> list:
+    """Warnings for a model with no problems: not wrong, but worth
+    knowing. One that places only ``{{ prompt }}`` is refused ``llm -c``."""
+    if places_conversation(data):
+        return []
+    where = ("backend", "body") if "body" in merged(data["backend"]) else ("backend",)
+    return [doc.problem(origin(where), _NO_TURNS)]
+
+
+_NO_TURNS = (
+    "warning: no template places {{ messages }}, so the model cannot be sent "
+    "earlier turns: llm -c and llm chat refuse it"
+)
+_TEMPLATES = ("url", "base_url", "path", "headers", "params", "body")
+
+
+def places_conversation(data: dict) -> bool:
+    """Whether a chat model's request templates place the conversation
+    (``{{ messages }}``). One that places only ``{{ prompt }}`` would drop
+    the earlier turns of ``llm -c`` without a word."""
+    backend = merged(data["backend"])
+    stream = backend.get("stream") or {}
+    options = {**preset_options(data["backend"]), **(data.get("options") or {})}
+    templates = [backend.get(k) for k in _TEMPLATES] + [stream.get(k) for k in _TEMPLATES]
+    templates += [spec.get("body") for spec in options.values() if isinstance(spec, dict)]
+    return "messages" in names_in(templates)
+
+
 def _reasoning(backend: dict, doc, at) -> list:
     """Reasoning keys where they cannot apply: think_tags on a backend that
     never streams, send_reasoning with messages no family sends it in."""

@@ -240,6 +240,8 @@ def merge_usage(found: list[tuple[str, Any]], into: dict) -> None:
     last value wins, but a count of 0 never hides an earlier one (LiteLLM's
     Anthropic stream says 0 input tokens first, and the count later)."""
     for part, value in found:
+        # Details with nothing in them (a multiselect's nulls) say nothing.
+        value = simplified(value) if part == "details" else value
         if value is None or (value == 0 and part != "details" and into.get(part)):
             continue
-        into[part] = simplified(value) if part == "details" else value
+        into[part] = value

@@ -12,6 +12,9 @@ data in the preset. Adding a family is one module here and one preset.
       conversation()  the same, as one declaration asks for it
       tool_body()     body keys that offer tools
       schema_body()   body keys that ask for a JSON schema
+      finished()      the body, with what the family reads of the request itself
+                      (options declared ``send: false``, ``-R``)
+      preface()       text the reply starts with that the server does not send
       reader()        a Reader for one reply
     Reader          one reply: reply() for a whole one, event() per streamed event,
                     end() when a stream has ended
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from ...base import Message, Secrets
+    from ...base import Message, Request, Secrets
     from ..config import HttpConfig
     from ..outcome import Outcome
 
@@ -116,6 +119,15 @@ class Wire:
 
     def schema_body(self, schema: dict) -> dict:
         raise NotImplementedError(f"{self.name} has no reply schema")
+
+    def finished(self, body: Any, request: Request) -> Any:
+        """``body`` as rendered, with what this family does with the request
+        beyond the templates (a copy where it changes)."""
+        return body
+
+    def preface(self, request: Request) -> str:
+        """Text shown (and logged) before the reply's own."""
+        return ""
 
     def reader(self, state: ReplyState) -> Reader:
         return Reader(state)

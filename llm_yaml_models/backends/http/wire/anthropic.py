@@ -113,6 +113,98 @@ def tool_specs(tools) -> list[dict]:
     ]
 
 
+# What structured outputs read of a JSON schema, by type; any other keyword
+# goes into the description, where the model may still heed it.
+_STRICT_KEYS = {
+    "object": ("properties", "required"),
+    "array": ("items",),
+    "string": (),
+}
+_STRING_FORMATS = {
+    *("date-time", "time", "date", "duration", "email"),
+    *("hostname", "uri", "ipv4", "ipv6", "uuid"),
+}
+
+
+def strict_schema(schema: dict) -> dict:
+    """A JSON schema as Anthropic's structured outputs take it (the shape
+    the official SDK's ``transform_schema`` sends): every object closed
+    (``additionalProperties: false``), ``oneOf`` as ``anyOf``, and the
+    keywords the API does not read written into the description."""
+    rest = dict(schema)
+    out: dict = {}
+    if "$defs" in rest:
+        out["$defs"] = {k: strict_schema(v) for k, v in rest.pop("$defs").items()}
+    if "$ref" in rest:
+        return {**out, "$ref": rest.pop("$ref")}
+    kind = rest.pop("type", None)
+    out.update(_variants(rest) or ({"type": kind} if kind is not None else {}))
+    for key in ("enum", "description", "title"):
+        if key in rest:
+            out[key] = rest.pop(key)
+    out.update(_typed(kind, rest))
+    if rest:
+        extra = ", ".join(f"{k}: {v}" for k, v in rest.items())
+        out["description"] = (out["description"] + "\n\n" if "description" in out else "") + (
+            "{" + extra + "}"
+        )
+    return out
+
+
+def _variants(rest: dict) -> dict:
+    """anyOf, oneOf (sent as anyOf) or allOf, each variant made strict."""
+    for key, sent in (("anyOf", "anyOf"), ("oneOf", "anyOf"), ("allOf", "allOf")):
+        if isinstance(rest.get(key), list):
+            variants = [strict_schema(v) for v in rest.pop(key)]
+            for other in ("anyOf", "oneOf", "allOf"):
+                rest.pop(other, None)
+            return {sent: variants}
+    return {}
+
+
+def _typed(kind: Any, rest: dict) -> dict:
+    """The keywords of one type that the API reads (taken out of ``rest``)."""
+    out: dict = {}
+    if kind == "object":
+        properties = rest.pop("properties", {})
+        out["properties"] = {k: strict_schema(v) for k, v in properties.items()}
+        rest.pop("additionalProperties", None)
+        out["additionalProperties"] = False
+        if "required" in rest:
+            out["required"] = rest.pop("required")
+    elif kind == "string" and rest.get("format") in _STRING_FORMATS:
+        out["format"] = rest.pop("format")
+    elif kind == "array":
+        if "items" in rest:
+            out["items"] = strict_schema(rest.pop("items"))
+        if rest.get("minItems") in (0, 1):
+            out["minItems"] = rest.pop("minItems")
+    return out
+
+
+def _cached(message: dict) -> dict:
+    """``message`` with a cache breakpoint on its last content block: the
+    prefix up to there (tools, system prompt, every turn) is cached."""
+    content = message.get("content")
+    if not isinstance(content, list) or not content:
+        return message
+    last = {**content[-1], "cache_control": {"type": "ephemeral"}}
+    return {**message, "content": content[:-1] + [last]}
+
+
+def _placed(messages: list, options) -> list:
+    """The cache breakpoint, then the prefill turn (a copy of ``messages``)."""
+    if options.get("cache"):
+        messages = messages[:-1] + [_cached(messages[-1])]
+    if options.get("prefill"):
+        messages = messages + [_prefill(options["prefill"])]
+    return messages
+
+
+def _prefill(text: str) -> dict:
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]}
+
+
 _BLOCK_EVENTS = ("content_block_start", "content_block_delta", "content_block_stop")
 
 
@@ -133,6 +225,7 @@ def refusal(stop_details: Any) -> str:
 class Anthropic(Wire):
     name = "anthropic"
     tools = True
+    schema = True
 
     def messages(self, messages) -> list[dict]:
         """The system prompt is the body's own key, not a message. Tool
@@ -151,6 +244,36 @@ class Anthropic(Wire):
 
     def tool_body(self, tools) -> dict:
         return {"tools": tool_specs(tools)}
+
+    def schema_body(self, schema) -> dict:
+        """Structured outputs, as llm-anthropic sends them (no beta header)."""
+        return {
+            "output_config": {"format": {"type": "json_schema", "schema": strict_schema(schema)}}
+        }
+
+    def finished(self, body, request) -> Any:
+        """The options this family places itself, where llm-anthropic puts
+        them: ``cache`` a breakpoint on the last block of the last message,
+        ``prefill`` an assistant turn after it; under ``-R``, thinking that
+        is not displayed."""
+        if not isinstance(body, dict):
+            return body
+        messages = body.get("messages")
+        if isinstance(messages, list) and messages:
+            body = {**body, "messages": _placed(messages, request.options)}
+        thinking = body.get("thinking")
+        thinks = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+        if request.hide_reasoning and thinks:
+            body = {**body, "thinking": {**thinking, "display": "omitted"}}
+        return body
+
+    def preface(self, request) -> str:
+        """A prefill is the reply's start (the server continues it), shown
+        unless ``hide_prefill``."""
+        prefill = request.options.get("prefill")
+        if prefill and not request.options.get("hide_prefill"):
+            return prefill
+        return ""
 
     def reader(self, state) -> Reader:
         return AnthropicReader(state)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 from ..outcome import WireError
@@ -30,6 +31,24 @@ def _signed(part: dict, metadata: dict | None) -> dict:
 def _inline(attachment) -> dict:
     data = {"mime_type": attachment.resolve_type(), "data": attachment.base64_content()}
     return {"inline_data": data}
+
+
+# URLs Gemini fetches itself: YouTube videos, Cloud Storage objects, and
+# files uploaded with the Files API.
+_YOUTUBE = re.compile(r"https?://((www\.)?youtube\.com/(watch\?v=|embed/)|youtu\.be/)")
+_FILES_API = re.compile(r"https://generativelanguage\.googleapis\.com/[^/?#]+/files/")
+
+
+def _attachment(attachment) -> dict:
+    """An attachment by a URL Gemini fetches as ``fileData`` (not
+    downloaded here), as llm-gemini sends a YouTube URL; any other inline."""
+    url = attachment.url or ""
+    if _YOUTUBE.match(url):
+        return {"fileData": {"mimeType": "video/youtube", "fileUri": url}}
+    if url.startswith("gs://") or _FILES_API.match(url):
+        kind = {"mimeType": attachment.type} if attachment.type else {}
+        return {"fileData": {**kind, "fileUri": url}}
+    return _inline(attachment)
 
 
 def _call(name: str, arguments: dict, tool_call_id: str | None) -> dict:
@@ -65,7 +84,7 @@ def _model_parts(m) -> list[dict]:
 
 def _user_parts(m) -> list[dict]:
     parts = [{"text": m.content}] if m.content or not m.attachments else []
-    return parts + [_inline(a) for a in m.attachments]
+    return parts + [_attachment(a) for a in m.attachments]
 
 
 def _result(m, names: dict) -> list[dict]:
@@ -73,7 +92,7 @@ def _result(m, names: dict) -> list[dict]:
     response = {"name": names.get(m.tool_call_id, ""), "response": {"output": m.content}}
     if m.tool_call_id:
         response["id"] = m.tool_call_id
-    return [{"functionResponse": response}] + [_inline(a) for a in m.attachments]
+    return [{"functionResponse": response}] + [_attachment(a) for a in m.attachments]
 
 
 def contents(messages) -> list[dict]:
@@ -213,6 +232,23 @@ class Gemini(Wire):
     def schema_body(self, schema) -> dict:
         spec = {"responseMimeType": "application/json", "responseSchema": gemini_schema(schema)}
         return {"generationConfig": spec}
+
+    def finished(self, body, request) -> Any:
+        """``media_resolution`` as the API's enum name (``low`` is sent as
+        ``MEDIA_RESOLUTION_LOW``, as llm-gemini sends it); under ``-R`` no
+        thought summaries asked for, as llm-gemini does."""
+        config = body.get("generationConfig") if isinstance(body, dict) else None
+        if not isinstance(config, dict):
+            return body
+        resolution = config.get("mediaResolution")
+        if isinstance(resolution, str) and not resolution.startswith("MEDIA_RESOLUTION_"):
+            config = {**config, "mediaResolution": f"MEDIA_RESOLUTION_{resolution.upper()}"}
+        thinking = config.get("thinkingConfig")
+        if request.hide_reasoning and isinstance(thinking, dict) and "includeThoughts" in thinking:
+            rest = {k: v for k, v in thinking.items() if k != "includeThoughts"}
+            config = {k: v for k, v in config.items() if k != "thinkingConfig"}
+            config = {**config, "thinkingConfig": rest} if rest else config
+        return {**body, "generationConfig": config}
 
     def reader(self, state) -> Reader:
         return GeminiReader(state)

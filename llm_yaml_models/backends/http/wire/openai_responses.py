@@ -98,6 +98,16 @@ class OpenAIResponses(Wire):
         spec = {"type": "json_schema", "name": "output", "schema": schema, "strict": False}
         return {"text": {"format": spec}}
 
+    def finished(self, body, request) -> Any:
+        """Under ``-R`` no reasoning summary is asked for, as llm's own
+        client does: llm would not show it."""
+        reasoning = body.get("reasoning") if isinstance(body, dict) else None
+        if not (request.hide_reasoning and isinstance(reasoning, dict) and "summary" in reasoning):
+            return body
+        rest = {k: v for k, v in reasoning.items() if k != "summary"}
+        out = {k: v for k, v in body.items() if k != "reasoning"}
+        return {**out, "reasoning": rest} if rest else out
+
     def reader(self, state) -> Reader:
         return ResponsesReader(state)
 
