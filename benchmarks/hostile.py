@@ -54,7 +54,7 @@ GOOD = """\
 # a fresh interpreter.
 PROBE = """
 import json, statistics, sys, time, tracemalloc
-from llm_yaml_models.config import load_file
+from llm_yaml_models.loading.loader import load_file
 path, runs, warm = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 load_file(warm)  # imports and schema caches, outside the measurement
 if runs == 0:  # one traced run, for the peak

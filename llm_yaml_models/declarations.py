@@ -25,7 +25,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from .limits import Limits
+    from .routing.limits import Limits
 
 _MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 
@@ -209,6 +209,16 @@ def deep_merge(low: dict, high: dict) -> dict:
     return out
 
 
+# The sources a ``discover:`` may name: source -> (path under the backend's
+# base_url, JMESPath to the ids). Fetching (``discovery.fetch``) and the
+# loader's checks of a template both read it here.
+SOURCES = {
+    "openai": ("/models", "data[].id"),
+    "ollama": ("/api/tags", "models[].name"),
+    "anthropic": ("/models?limit=1000", "data[].id"),
+}
+
+
 class DiscoverSpec(NamedTuple):
     """``discover:``: where a template's list of models is, and what each
     model it lists becomes. None: the default applies."""
@@ -344,7 +354,7 @@ class EmbeddingDeclaration(NamedTuple):
 
 
 def _limits_from_json(data: dict) -> "Limits":
-    from .limits import Limits  # the limiter's module: only a model with limits needs it
+    from .routing.limits import Limits  # the limiter's module: only a model with limits needs it
 
     return Limits(**data)
 

@@ -40,7 +40,7 @@ def register_embedding_models(register):
 @llm.hookimpl
 def register_commands(cli):
     try:
-        from .cli import yaml_models
+        from .commands.cli import yaml_models
     except Exception as exc:  # noqa: BLE001 - never break llm
         _internal_error("'llm yaml-models' is unavailable", exc)
         return

@@ -20,9 +20,9 @@ import sys
 import llm
 
 from . import __version__
-from .entries import FileResult, ModelEntry, Named
 from .errors import Problem, printable
-from .paths import discover, missing, schema_stamp, write_atomically
+from .loading.entries import FileResult, ModelEntry, Named
+from .loading.search_path import discover, missing, schema_stamp, write_atomically
 
 CACHE_NAME = "yaml-models-cache.json"
 CACHE_FORMAT = 5  # bump when FileResult's JSON shape (or a declaration's) changes
@@ -204,7 +204,7 @@ def load(
         sig = signatures[file] if file in signatures else signature(file)
         result = cache.get(file, sig) if cache else None
         if result is None:
-            from .config import load_file
+            from .loading.loader import load_file
 
             result = load_file(file, deep=deep)
             if cache:
@@ -240,7 +240,7 @@ def settle(
     Only a declaration that loads holds its names: one refused for any
     reason blocks no other. Declarations take their names first, then the
     models templates discovered: a server's id never takes a declared name."""
-    from .discovery import DiscoveredEntry
+    from .discovery.discovered import DiscoveredEntry
 
     takens = {"chat": _registered(others), "embedding": _registered(embedding_others)}
     # name -> the entry and location of the declaration that holds it, per kind
@@ -316,7 +316,7 @@ def embedding_registrations() -> list[tuple]:
 def _registrations(kind: str, others: list) -> list[tuple]:
     if _state["disabled"]:
         return []
-    from . import discovery
+    from .discovery import discovered as discovery
 
     files = discover()
     key = [(f, signature(f)) for f in files]
@@ -350,7 +350,7 @@ def _registrations(kind: str, others: list) -> list[tuple]:
 
 def _build(loaded: Loaded, lists) -> None:
     """The models of every entry, templates replaced by what they discovered."""
-    from .discovery import expand, families
+    from .discovery.discovered import expand, families
 
     _release(_memo.get("models", []))
     expanded = Loaded(loaded.files)
@@ -362,7 +362,7 @@ def _build(loaded: Loaded, lists) -> None:
 
 
 def _embedding_model(entry: ModelEntry) -> tuple:
-    from .embeddings import build_embedding_model
+    from .models.embedding import build_embedding_model
 
     return (build_embedding_model(entry),)
 

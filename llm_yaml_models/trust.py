@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .errors import Problem
-    from .source import Document
+    from .loading.source import Document
 
 # linux/posix_acl_xattr.h: a version, then (tag, perm, id) entries.
 ACL_XATTR = "system.posix_acl_access"

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from fakeapi import FakeAPI
 from llm.cli import cli
 
-from llm_yaml_models import discovery, registry
+from llm_yaml_models import registry
+from llm_yaml_models.discovery import discovered as discovery
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

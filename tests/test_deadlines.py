@@ -24,7 +24,7 @@ import pytest
 from conftest import model_ids
 from fakeapi import TLS_FILES, FakeAPI
 
-from llm_yaml_models import discovery
+from llm_yaml_models.discovery import discovered as discovery
 
 
 class Hostile:

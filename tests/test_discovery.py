@@ -13,7 +13,7 @@ import pytest
 from conftest import MARKOV, model_ids, reset_plugin_state
 from fakeapi import FakeAPI
 
-from llm_yaml_models import discovery
+from llm_yaml_models.discovery import discovered as discovery
 
 
 @pytest.fixture
@@ -677,8 +677,8 @@ def test_a_discovered_id_never_takes_the_name_of_a_later_declaration(server, wri
 
 
 def test_a_template_cannot_set_replace(server, write, run_llm):
-    from llm_yaml_models.config import declare
-    from llm_yaml_models.entries import ModelEntry
+    from llm_yaml_models.loading.entries import ModelEntry
+    from llm_yaml_models.loading.loader import declare
 
     server.models = ["gpt-4o", "x"]
     file = write("lab.yaml", template(server.url, "{source: openai}", "  replace: true\n"))

@@ -15,7 +15,7 @@ import llm
 import pytest
 from fakeapi import REPLY, FakeAPI
 
-from llm_yaml_models.limits import Limiter, Limits
+from llm_yaml_models.routing.limits import Limiter, Limits
 
 
 def dead_url() -> str:
@@ -463,7 +463,7 @@ def test_validate_refuses_a_limit_that_is_not_a_positive_integer(write, run_llm)
 
 
 def balancer(n=3, strategy="least-busy", weights=None, clock=None, **cooldown):
-    from llm_yaml_models.deployments import Balancer, Cooldown, DeploymentSpec
+    from llm_yaml_models.backends.http.deployments import Balancer, Cooldown, DeploymentSpec
 
     weights = weights or [1] * n
     specs = [DeploymentSpec(f"http://d{i}", weight=w) for i, w in enumerate(weights)]

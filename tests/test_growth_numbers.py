@@ -11,7 +11,7 @@ import llm
 import pytest
 
 from llm_yaml_models.backends.vectors import VectorError, checked
-from llm_yaml_models.limits import Limiter, Limits
+from llm_yaml_models.routing.limits import Limiter, Limits
 
 
 class Counting(Limiter):

@@ -391,10 +391,10 @@ def _enums(value, path=()):
 
 def _code_lists() -> dict[str, set]:
     """What the code takes: each list the schema repeats, by name."""
-    from llm_yaml_models import deployments, discovery_fetch
     from llm_yaml_models.backends import _MODULES
-    from llm_yaml_models.backends.http import wire
+    from llm_yaml_models.backends.http import deployments, wire
     from llm_yaml_models.backends.http.config import preset, preset_names
+    from llm_yaml_models.discovery import fetch as discovery_fetch
 
     embedding = {p for p in preset_names() if "vectors" in (preset(p).get("response") or {})}
     return {
@@ -431,7 +431,7 @@ PLACES = {
 
 
 def test_every_enum_of_families_presets_sources_strategies_and_types_is_the_codes():
-    from llm_yaml_models.schema import schema
+    from llm_yaml_models.loading.schema import schema
 
     lists = _code_lists()
     everything = set().union(*lists.values())

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from llm_yaml_models import importer
+from llm_yaml_models.commands import importer
 
 EXTRA = """\
 - model_id: fake-x

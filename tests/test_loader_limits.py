@@ -18,11 +18,12 @@ from conftest import EXAMPLES, MARKOV, model_ids
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llm_yaml_models import registry, schema
-from llm_yaml_models.config import load_file
+from llm_yaml_models import registry
 from llm_yaml_models.declarations import OptionSpec
-from llm_yaml_models.fastschema import compile_schema
-from llm_yaml_models.patterns import search
+from llm_yaml_models.loading import schema
+from llm_yaml_models.loading.fastschema import compile_schema
+from llm_yaml_models.loading.loader import load_file
+from llm_yaml_models.loading.patterns import search
 
 LOOK_AROUND = "look-around, including look-ahead and look-behind, is not supported"
 
@@ -498,7 +499,7 @@ def test_valid_files_never_import_jsonschema(python_exe):
     """The cold start: a changed valid file is checked without jsonschema."""
     code = (
         "import sys\n"
-        "from llm_yaml_models.config import load_file\n"
+        "from llm_yaml_models.loading.loader import load_file\n"
         f"for name in {sorted(tp.EXAMPLE_TEXTS)!r}:\n"
         f"    result = load_file({str(EXAMPLES)!r} + '/' + name)\n"
         "    assert not result.problems, result.problems\n"

@@ -90,7 +90,11 @@ def test_the_installed_wheel_runs_a_model_and_prints_its_schema(wheel, tmp_path)
         )
 
     where = subprocess.run(
-        [sys.executable, "-c", "import llm_yaml_models.paths as p; print(p.schema_path())"],
+        [
+            sys.executable,
+            "-c",
+            "import llm_yaml_models.loading.search_path as p; print(p.schema_path())",
+        ],
         env=env,
         cwd=tmp_path,
         capture_output=True,

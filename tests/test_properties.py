@@ -39,8 +39,8 @@ from hypothesis.errors import InvalidArgument
 from llm.cli import cli
 
 from llm_yaml_models import plugin, registry
-from llm_yaml_models.config import load_file, reserved_option_name
-from llm_yaml_models.source import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, MAX_TEXT, parse
+from llm_yaml_models.loading.loader import load_file, reserved_option_name
+from llm_yaml_models.loading.source import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, MAX_TEXT, parse
 
 # On a failure, hypothesis's pytest plugin imports its patch writer, which
 # imports libcst, which warns (DeprecationWarning from mypy_extensions): with

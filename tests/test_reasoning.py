@@ -569,7 +569,7 @@ JSON = st.recursive(
 def test_compiled_plain_paths_find_what_jmespath_finds(data):
     import jmespath
 
-    from llm_yaml_models.backends.http.paths import compile_path
+    from llm_yaml_models.backends.http.jmespaths import compile_path
 
     for expr in PLAIN_PATHS:
         assert compile_path(expr)(data) == jmespath.search(expr, data), expr

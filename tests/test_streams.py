@@ -736,7 +736,7 @@ def test_execute_closes_the_backend_stream_when_llm_stops_reading(write):
 def test_a_path_a_hundred_steps_deep_is_read_by_jmespath():
     # The compiled reader nests one block a step: past Python's limit, each
     # path is looked up on its own.
-    from llm_yaml_models.backends.http.paths import compile_path
+    from llm_yaml_models.backends.http.jmespaths import compile_path
 
     expr = ".".join(f"f{i}" for i in range(120))
     data = node = {}

@@ -13,8 +13,8 @@ from conftest import REPO, reset_plugin_state
 from fakeapi import FakeAPI
 
 from llm_yaml_models import registry
-from llm_yaml_models.config import load_file
 from llm_yaml_models.declarations import Declaration, EmbeddingDeclaration, OptionSpec, Written
+from llm_yaml_models.loading.loader import load_file
 
 RICH = """\
 defaults:
@@ -174,7 +174,7 @@ def test_a_cached_reference_to_shared_options_that_is_not_there_is_a_miss(write,
 
 
 def test_overrides_amend_the_templates_options_and_replace_the_presets(write):
-    from llm_yaml_models import discovery
+    from llm_yaml_models.discovery import discovered as discovery
 
     template = loaded(write)[1]
     made = {

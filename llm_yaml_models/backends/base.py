@@ -25,7 +25,7 @@ from ..errors import BackendError, EmbeddingError, Unavailable
 
 if TYPE_CHECKING:
     from ..declarations import Declaration, EmbeddingDeclaration
-    from ..source import Document
+    from ..loading.source import Document
 
 
 @dataclass(frozen=True)

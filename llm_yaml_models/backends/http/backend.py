@@ -25,13 +25,13 @@ from urllib.parse import urljoin, urlsplit
 import httpx2
 import llm
 
-from ...deployments import Balancer, Route, Target
 from ...errors import YAMLModelsError, printable
 from ..base import Backend, Request
 from .call import KEY_MARK, Call, build_call, carried_to, moved, origin, redacted, signed
 from .checks import notes, places_conversation, problems
 from .config import HttpConfig, preset_options
 from .decode import Decoder, StreamException
+from .deployments import Balancer, Route, Target
 from .outcome import WireError, tool_arguments
 from .transport import TooLarge, async_client, certificate_refused, expiry, sync_client
 
@@ -189,7 +189,7 @@ class HttpBackend(Backend):
     def pinned(index: int):
         """For ``check``: every request inside this block goes to the
         deployment ``index`` (of ``deployment_names``)."""
-        from ...deployments import pinned
+        from .deployments import pinned
 
         return pinned(index)
 
@@ -477,7 +477,7 @@ def _deployment_key(deployment, missing: str | None = None) -> str:
 
 
 def _estimate(request: Request) -> int:
-    from ...limits import estimate_tokens
+    from ...routing.limits import estimate_tokens
 
     return estimate_tokens(request.system, *(m.content for m in request.messages))
 

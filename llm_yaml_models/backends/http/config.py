@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ...deployments import Cooldown, DeploymentSpec
 from ...templates import SCHEME, env_names
 from ..base import BackendConfig, Secrets
 from .auth import AwsAuth
+from .deployments import Cooldown, DeploymentSpec
 
 if TYPE_CHECKING:
     from ...declarations import Declaration, EmbeddingDeclaration

@@ -12,8 +12,8 @@ from llm.parts import StreamEvent
 
 from ..base import Secrets
 from .eventstream import EventStream, FramingError, Message
+from .jmespaths import USAGE, Paths, merge_usage
 from .outcome import Outcome, WireError, cut, tool_call_deltas
-from .paths import USAGE, Paths, merge_usage
 from .think import ThinkTags, Thought, reasoning_event
 from .wire import ReplyState, wire
 

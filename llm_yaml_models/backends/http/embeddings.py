@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...deployments import Target
 from ...templates import EMBEDDING_NAMES, UNSET, render, render_url
 from ..base import EmbedRequest
 from ..vectors import VectorError, all_base64, checked, from_base64
@@ -31,8 +30,9 @@ from .call import Call, _secrets, _unplaced, rendered_headers
 from .checks import _check_jmespath, _strings, request_problems
 from .config import HttpConfig, merged
 from .decode import Decoder, _json, _text
+from .deployments import Target
+from .jmespaths import compile_path
 from .outcome import WireError
-from .paths import compile_path
 
 
 @dataclass(frozen=True)

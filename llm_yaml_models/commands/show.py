@@ -9,15 +9,15 @@ import re
 
 import yaml
 
-from .config import merge
-from .errors import Problem, printable
-from .source import Document, PathT, format_path, parse, read_text
+from ..errors import Problem, printable
+from ..loading.loader import merge
+from ..loading.source import Document, PathT, format_path, parse, read_text
 
 
 def render(found, problems: list[Problem]) -> str:
     """``found`` (a cli.Found: a declaration, and why it did not load if it
     did not) as YAML; ``problems``: those of the files checked."""
-    from .config import LISTS, defaults_for
+    from ..loading.loader import LISTS, defaults_for
 
     doc = parse(found.file, read_text(found.file, found.file))
     mapping = isinstance(doc.value, dict)
@@ -67,9 +67,9 @@ def _secrets(data: dict, file: str, kind: str):
     """The backend configuration's secrets (``BackendConfig.secrets``); if
     it cannot be built (a variable unset, or a declaration that did not
     load), a URL's password and a credential header as written."""
-    from .backends import configure
-    from .backends.base import Secrets
-    from .config import declare
+    from ..backends import configure
+    from ..backends.base import Secrets
+    from ..loading.loader import declare
 
     try:
         return configure(declare(data, kind), file).secrets()

@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from .declarations import Declaration, EmbeddingDeclaration, options_from_json
-from .errors import Problem
+from ..declarations import Declaration, EmbeddingDeclaration, options_from_json
+from ..errors import Problem
 
 
 class Loc(NamedTuple):

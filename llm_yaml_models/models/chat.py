@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import llm
 
-from .entries import ModelEntry
-from .errors import Unavailable
+from ..errors import Unavailable
+from ..loading.entries import ModelEntry
 
 if TYPE_CHECKING:
-    from .backends.base import Backend, Message, Request
-    from .declarations import Declaration
+    from ..backends.base import Backend, Message, Request
+    from ..declarations import Declaration
 
 
 def to_messages(prompt: llm.Prompt) -> list[Message]:
@@ -30,7 +30,7 @@ def to_messages(prompt: llm.Prompt) -> list[Message]:
     """
     from llm.parts import AttachmentPart, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 
-    from .backends.base import Message
+    from ..backends.base import Message
 
     out = []
     for message in prompt.messages:
@@ -70,7 +70,7 @@ class _Shared:
     def backend(self) -> Backend:
         backends = self._backends
         if "backend" not in backends:
-            from .backends import backend_class, configure
+            from ..backends import backend_class, configure
 
             config = configure(self.declaration, self.entry.file)
             backends["backend"] = backend_class(self.declaration.backend_type)(config)
@@ -123,7 +123,7 @@ class _Shared:
 
     def _admitted(self, prompt: llm.Prompt) -> tuple[Any, int]:
         """The limiter (None without ``limits``) and the prompt's token estimate."""
-        from .limits import estimate_tokens
+        from ..routing.limits import estimate_tokens
 
         limiter = self._limiter()
         texts = [m.content for m in to_messages(prompt)] if limiter else []
@@ -132,17 +132,17 @@ class _Shared:
     def _falls_back(self) -> bool:
         if not self.declaration.fallbacks:
             return False
-        from .fallbacks import active
+        from ..routing.fallbacks import active
 
         return active()
 
     def _chain(self, prompt: llm.Prompt, key: str | None, resolve):
-        from .fallbacks import Chain
+        from ..routing.fallbacks import Chain
 
         return Chain(self, prompt, key, resolve)
 
     def request(self, prompt: llm.Prompt, stream: bool, key: str | None) -> Request:
-        from .backends.base import OptionValues, Request
+        from ..backends.base import OptionValues, Request
 
         values = {n: v for n, v in prompt.options if v is not None}
         messages = to_messages(prompt)
@@ -364,7 +364,7 @@ def _instance(cls: type, entry: ModelEntry, shared: dict):
 
 def _limiter(entry: ModelEntry):
     """The model's Limiter, or False without ``limits``."""
-    from .limits import Limiter
+    from ..routing.limits import Limiter
 
     limits = entry.declaration.limits
     return Limiter(limits) if limits else False
@@ -376,7 +376,7 @@ def _classes(entry: ModelEntry) -> tuple[type, type]:
     declaration = entry.declaration
 
     def options() -> type[llm.Options]:
-        from .backends import backend_class
+        from ..backends import backend_class
         from .options import build_options
 
         rules = backend_class(declaration.backend_type).option_rules

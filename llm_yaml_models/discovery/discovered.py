@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING
 
 import llm
 
-from .discovery_fetch import MAX_LIST_BYTES, DiscoveryError, fetch_list
-from .entries import ModelEntry
-from .errors import printable
-from .paths import write_atomically
+from ..errors import printable
+from ..loading.entries import ModelEntry
+from ..loading.search_path import write_atomically
+from .fetch import MAX_LIST_BYTES, DiscoveryError, fetch_list
 
 if TYPE_CHECKING:
-    from .declarations import Declaration
+    from ..declarations import Declaration
 
 LISTS_NAME = "yaml-models-discovered.json"
 LISTS_FORMAT = 1
@@ -169,7 +169,7 @@ def _loose(path) -> bool:
     with one warning): they could add ids, or a failure, to it."""
     verdicts = _state.setdefault("loose", {})
     if path not in verdicts:
-        from .trust import loose
+        from ..trust import loose
 
         verdicts[path] = why = loose(path)
         if why:
@@ -304,7 +304,7 @@ def _shaped(template: Declaration, globs: tuple[str, ...]) -> Declaration:
 def families(entries: list[ModelEntry]) -> list[tuple]:
     """(model, async_model) for each entry, in order: the models one
     template discovered with the same overrides share one pair of classes."""
-    from .factory import build_family, build_models
+    from ..models.chat import build_family, build_models
 
     groups: dict[tuple, list[ModelEntry]] = {}
     for entry in entries:

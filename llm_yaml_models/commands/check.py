@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import llm
 
-from .errors import printable
+from ..errors import printable
 
 PROMPT = "Reply with the word OK."
 SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
@@ -58,7 +58,7 @@ def ping() -> str:
 
 def check_model(model: llm.Model | llm.EmbeddingModel) -> Iterator[Result]:
     """One Result for the model, or one per deployment."""
-    from .fallbacks import alone
+    from ..routing.fallbacks import alone
 
     if isinstance(model, llm.EmbeddingModel):
         yield _embedded(model)

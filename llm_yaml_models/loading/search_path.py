@@ -66,7 +66,7 @@ def discover() -> list[str]:
 
 
 SCHEMA_NAME = "llm-yaml-models.schema.json"
-_HERE = Path(__file__).resolve().parent
+_HERE = Path(__file__).resolve().parents[1]  # the package (this module is in loading/)
 
 
 def schema_path() -> Path:

@@ -13,10 +13,10 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from .paths import schema_path
+from .search_path import schema_path
 
 if TYPE_CHECKING:
-    from .errors import Problem
+    from ..errors import Problem
     from .source import Document
 
 

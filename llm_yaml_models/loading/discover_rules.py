@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .discovery_fetch import SOURCES
-from .errors import Problem
+from ..declarations import SOURCES
+from ..errors import Problem
 from .source import Document
 
 
@@ -31,7 +31,7 @@ def template_problems(data: dict, doc: Document, origin, check_override) -> list
 
 
 def _where_problems(data: dict, doc: Document, at) -> list[Problem]:
-    from .backends.http import merged
+    from ..backends.http import merged
 
     spec = data["discover"]
     if "source" not in spec and not ("url" in spec and "ids" in spec):

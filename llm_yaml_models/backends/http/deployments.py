@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .limits import Limiter, Limits
+from ...routing.limits import Limiter, Limits
 
 STRATEGIES = ("least-busy", "round-robin")
 # The index of the one deployment to use (``llm yaml-models check``): two

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from ..errors import ConfigError, Problem
 from .entries import Loc
-from .errors import ConfigError, Problem
 
 PathT = tuple  # a tuple of str keys and int indexes
 

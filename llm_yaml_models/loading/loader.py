@@ -15,21 +15,21 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import ConfigError, Problem, unprintable
 from .entries import FileResult, ModelEntry, Named
-from .errors import ConfigError, Problem, unprintable
 from .schema import MAX_PROBLEMS, is_valid
 from .source import Document, PathT, format_path
 
 if TYPE_CHECKING:
-    from .declarations import Declaration, EmbeddingDeclaration
+    from ..declarations import Declaration, EmbeddingDeclaration
 
 
 def load_file(file: str, *, deep: bool = False) -> FileResult:
     """Read, parse and validate one file. Never raises for a bad file.
 
     ``deep`` adds the checks that import code; only ``validate`` asks."""
+    from ..trust import refuse_file
     from .source import parse, read_text
-    from .trust import refuse_file
 
     refusal = refuse_file(file)
     if refusal:
@@ -119,8 +119,8 @@ def declare(data: dict, kind: str = "chat") -> Declaration | EmbeddingDeclaratio
     """The typed declaration of a valid merged one. The preset's options
     are merged in here, once; the backend mapping is kept as the file
     wrote it (``Written``), to be expanded at use."""
-    from .backends import converses, declared_options
-    from .declarations import (
+    from ..backends import converses, declared_options
+    from ..declarations import (
         BATCH_SIZE,
         Declaration,
         EmbeddingDeclaration,
@@ -128,7 +128,7 @@ def declare(data: dict, kind: str = "chat") -> Declaration | EmbeddingDeclaratio
         Written,
         option_specs,
     )
-    from .limits import Limits
+    from ..routing.limits import Limits
 
     common = {
         "model_id": data["model_id"],
@@ -164,7 +164,7 @@ def declare(data: dict, kind: str = "chat") -> Declaration | EmbeddingDeclaratio
 def _discover(data: dict):
     """A template's ``discover:``, typed; the options it wrote itself are
     those its overrides amend (the preset's they replace)."""
-    from .declarations import DiscoverSpec
+    from ..declarations import DiscoverSpec
 
     if "discover" not in data:
         return None
@@ -173,7 +173,7 @@ def _discover(data: dict):
 
 
 def _can_stream(data: dict) -> bool:
-    from .backends import backend_class
+    from ..backends import backend_class
 
     declared = data.get("can_stream")
     return backend_class(data["backend"]["type"]).can_stream if declared is None else declared
@@ -313,7 +313,7 @@ def merge(defaults: dict, defaults_path: PathT, model: dict, model_path: PathT):
 
 
 def _notes(data: dict, doc: Document, origin, kind: str) -> list[Problem]:
-    from .backends import notes
+    from ..backends import notes
 
     return notes(data, doc, origin, kind)
 
@@ -345,11 +345,11 @@ def check_model(
         problems += _removals(sound, doc, origin, kind)
     # A backend's checks read every option (a template may name any of them).
     if "backend" in sound and isinstance(written, dict) and options.keys() == written.keys():
-        from .backends import with_declared_options
+        from ..backends import with_declared_options
 
         problems += _backend_problems(with_declared_options(sound, kind), doc, origin, deep, kind)
         if "discover" in sound:
-            from .discovery_check import template_problems
+            from .discover_rules import template_problems
 
             overrides = functools.partial(_override_problems, sound, doc, origin, deep)
             problems += template_problems(sound, doc, origin, overrides)
@@ -366,7 +366,7 @@ def _override_problems(data: dict, doc, origin, deep: bool, glob: str, override:
 def _removals(data: dict, doc: Document, origin, kind: str) -> list[Problem]:
     """A null option removes one of the preset's; one it does not have is a
     mistake (a misspelling, or a model with no preset)."""
-    from .backends import standard_options
+    from ..backends import standard_options
 
     backend = data["backend"]
     standard = standard_options(backend, kind)
@@ -393,12 +393,12 @@ def _close_name(name: str, choices: tuple[str, ...]) -> str | None:
 
 
 def _backend_problems(data: dict, doc: Document, origin, deep: bool, kind: str) -> list[Problem]:
-    from .backends import backend_class
+    from ..backends import backend_class
 
     backend = backend_class(data["backend"]["type"], kind)
     problems = backend.check(data, doc, origin, Path(doc.file).parent, deep)
     if deep:  # the environment of this run, so never cached
-        from .templates import TemplateError, expand_env
+        from ..templates import TemplateError, expand_env
 
         try:
             expand_env(data["backend"], "backend")
@@ -407,7 +407,7 @@ def _backend_problems(data: dict, doc: Document, origin, deep: bool, kind: str) 
     if data.get("can_stream") and not getattr(backend, "can_stream", False):
         message = f"the {data['backend']['type']} backend cannot stream"
         problems.append(doc.problem(origin(("can_stream",)), message))
-    from .trust import check_declaration
+    from ..trust import check_declaration
 
     return problems + check_declaration(data, doc, origin)
 
@@ -503,7 +503,7 @@ def reserved_option_name(name: str) -> str | None:
 
 
 def _check_option(spec: dict, doc: Document, at) -> list[Problem]:
-    from .declarations import OptionSpec
+    from ..declarations import OptionSpec
     from .patterns import problem as pattern_problem
     from .schema import KEYWORD_TYPES, check_value
 

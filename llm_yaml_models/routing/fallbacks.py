@@ -22,7 +22,7 @@ from typing import Any
 
 import llm
 
-from .errors import BackendError, Problem, Unavailable, printable
+from ..errors import BackendError, Problem, Unavailable, printable
 
 # Set while only the model itself may answer (``llm yaml-models check``).
 _ALONE = contextvars.ContextVar("llm_yaml_models_alone", default=False)

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-from .errors import printable
+from ..backends.http.config import PRESETS
+from ..errors import printable
 
-PRESETS = Path(__file__).resolve().parent / "presets"
 OPENAI = "https://api.openai.com/v1"
 # llm's vision: true models take these (PDFs as file parts, as openai-chat sends them).
 VISION = ["image/png", "image/jpeg", "image/webp", "image/gif", "application/pdf"]
@@ -140,8 +139,8 @@ def convert_file(
 def _read(path: str):
     """The file's plain value, parsed as model files are: within their
     limits, so that an alias bomb is refused before it is expanded."""
-    from .errors import ConfigError
-    from .source import MAX_FILE_BYTES, parse
+    from ..errors import ConfigError
+    from ..loading.source import MAX_FILE_BYTES, parse
 
     try:
         with open(path, "rb") as fh:
@@ -191,7 +190,7 @@ EXPANDS = (
 
 def expands(text: str) -> bool:
     """Whether a model file would fill in part of ``text``."""
-    from .templates import ENV_REF, PLACEHOLDER
+    from ..templates import ENV_REF, PLACEHOLDER
 
     return bool(ENV_REF.search(text) or PLACEHOLDER.search(text))
 

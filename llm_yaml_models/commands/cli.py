@@ -12,10 +12,11 @@ from typing import NamedTuple
 import click
 import llm
 
-from . import discovery, registry
-from .entries import Named
-from .errors import Problem, printable
-from .paths import discover, files_in, missing, places
+from .. import registry
+from ..discovery import discovered as discovery
+from ..errors import Problem, printable
+from ..loading.entries import Named
+from ..loading.search_path import discover, files_in, missing, places
 
 
 @contextlib.contextmanager
@@ -176,9 +177,9 @@ _OK = (None, [])
 def _fallback_problems(entries: list, others: list) -> tuple[list[Problem], list[Problem]]:
     """What ``fallbacks`` name, checked across every file: located at each
     ``fallbacks[i]``, in the model or in its file's ``defaults``."""
-    from .errors import ConfigError
-    from .fallbacks import check
-    from .source import parse, read_text
+    from ..errors import ConfigError
+    from ..loading.source import parse, read_text
+    from ..routing.fallbacks import check
 
     docs: dict = {}
 
@@ -329,7 +330,7 @@ def _row(found: Found) -> dict:
 def show(model):
     """The declaration of MODEL after merging defaults, with where each value
     came from; every declaration of that name, loaded or not."""
-    from .errors import ConfigError
+    from ..errors import ConfigError
     from .show import render
 
     checked = _check(fetch=True)
@@ -654,7 +655,7 @@ def _chat_or_embedding(name: str):
 @yaml_models.command()
 def schema():
     """Print the JSON Schema of a model file."""
-    from .schema import schema_text
+    from ..loading.schema import schema_text
 
     sys.stdout.write(schema_text())
 

@@ -16,23 +16,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import llm
 
-from .entries import ModelEntry
-from .errors import printable
+from ..declarations import SOURCES
+from ..errors import printable
+from ..loading.entries import ModelEntry
 
 if TYPE_CHECKING:
-    from .backends.base import Secrets
-    from .declarations import KeySpec
+    from ..backends.base import Secrets
+    from ..declarations import KeySpec
 
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 10.0
 MAX_LIST_BYTES = 8 * 2**20  # a list of models is a few KiB; past this it is not read
-
-# source -> (path under the backend's base_url, JMESPath to the ids)
-SOURCES = {
-    "openai": ("/models", "data[].id"),
-    "ollama": ("/api/tags", "models[].name"),
-    "anthropic": ("/models?limit=1000", "data[].id"),
-}
 
 
 class DiscoveryError(Exception):
@@ -43,9 +37,9 @@ class Listing:
     """Where a template's list is, what to send, and what never to show."""
 
     def __init__(self, template: ModelEntry, deadline: float):
-        from .backends.base import Secrets
-        from .backends.http import merged
-        from .templates import TemplateError, env_names
+        from ..backends.base import Secrets
+        from ..backends.http import merged
+        from ..templates import TemplateError, env_names
 
         declaration = template.declaration
         spec = declaration.discover
@@ -126,7 +120,7 @@ def _headers(templates: dict, written: dict, key: str | None, same_origin: bool)
     key, ``{{ env.X }}`` or ``${X}``, as written, before ``${X}`` is
     expanded) goes only to the backend's own origin, and one that reads the
     key only with a key."""
-    from .templates import ENV_REF, PLACEHOLDER, render
+    from ..templates import ENV_REF, PLACEHOLDER, render
 
     out = {}
     for name, value in templates.items():
@@ -179,7 +173,7 @@ def _get(listing: Listing) -> bytes:
     phase, none past the whole fetch's."""
     import httpx2
 
-    from .backends.http.transport import Deadline, TooLarge, expiry, sync_client
+    from ..backends.http.transport import Deadline, TooLarge, expiry, sync_client
 
     deadline = Deadline(
         listing.connect_timeout,
@@ -236,7 +230,7 @@ def _bounded(response, listing: Listing) -> bytes:
 
 
 def _reason(exc: Exception) -> str:
-    from .backends.http.transport import certificate_refused
+    from ..backends.http.transport import certificate_refused
 
     text = certificate_refused(exc) or str(exc) or type(exc).__name__
     if "Connection refused" in text or "Errno 111" in text:

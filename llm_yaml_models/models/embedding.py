@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, ClassVar
 
 import llm
 
-from .entries import ModelEntry
+from ..loading.entries import ModelEntry
 
 if TYPE_CHECKING:
-    from .backends.base import EmbeddingBackend
-    from .declarations import EmbeddingDeclaration
+    from ..backends.base import EmbeddingBackend
+    from ..declarations import EmbeddingDeclaration
 
 
 class _EmbeddingMixin:
@@ -42,8 +42,8 @@ class _EmbeddingMixin:
     def backend(self) -> EmbeddingBackend:
         cls = type(self)
         if cls._backend is None:
-            from .backends import backend_class, configure
-            from .errors import EmbeddingError
+            from ..backends import backend_class, configure
+            from ..errors import EmbeddingError
 
             declaration = self.declaration
             config = configure(declaration, self.entry.file, EmbeddingError)
@@ -66,7 +66,7 @@ class _EmbeddingMixin:
         try:
             return super().get_key(explicit_key)
         except llm.NeedsKeyException as exc:
-            from .errors import EmbeddingError
+            from ..errors import EmbeddingError
 
             raise EmbeddingError(self.model_id, str(exc)) from None
 
@@ -74,7 +74,7 @@ class _EmbeddingMixin:
         return iter(self._embed(list(items), key))
 
     def _embed(self, items: list[str | bytes], key: str | None) -> list[list[float]]:
-        from .backends.base import EmbedRequest, OptionValues
+        from ..backends.base import EmbedRequest, OptionValues
 
         declaration = self.declaration
         prefix = declaration.prefix
@@ -92,7 +92,7 @@ class _EmbeddingMixin:
         with cls._length_lock:
             first = cls._length = cls._length or length
         if length != first:
-            from .errors import EmbeddingError
+            from ..errors import EmbeddingError
 
             raise EmbeddingError(
                 self.model_id,
@@ -129,7 +129,7 @@ class _EmbeddingMixin:
         try:
             super()._check(item)
         except ValueError as exc:
-            from .errors import UnsupportedItem
+            from ..errors import UnsupportedItem
 
             raise UnsupportedItem(self.model_id, str(exc)) from None
 
