@@ -1,23 +1,50 @@
-"""Errors raised by llm-yaml-models.
+"""Every error llm-yaml-models raises, in one hierarchy.
 
     YAMLModelsError
-     ├── ConfigError        a model file is wrong; carries located Problems
-     ├── BackendError       a declared model failed while answering a prompt
-     │    │                 (also an llm.ModelError, so llm prints one line)
-     │    ├── Unavailable   it failed before any output and another model may
-     │    │                 answer instead: no connection, a timeout, 429 or
-     │    │                 5xx after its retries, no key (see ``fallbacks``)
-     │    └── EmbeddingError  a declared embedding model failed; also a
-     │                      click.ClickException, as llm's embed commands
-     │                      catch nothing and would print a traceback
-     └── UnsupportedItem    binary to a text-only embedding model, or text to
-                            a binary-only one: llm's own ValueError and words,
-                            that llm's embed commands print as one line
-                            naming the model (also a click.ClickException)
+     ├── ConfigError         a model file is wrong; carries located Problems
+     ├── TemplateError       a template names what does not exist, or a
+     │                       variable it reads is unset (templates)
+     ├── DiscoveryError      a template's list could not be fetched
+     ├── ConversionError     ``import``: a file that is neither format
+     ├── CallableError       a declared callable cannot be loaded
+     ├── VectorError         an embedding backend's vectors llm cannot store
+     ├── FramingError        bytes that are not an event stream (also a
+     │                       ValueError)
+     ├── Expired             a deadline of a request's phase passed;
+     │                       ConnectExpired and ReadExpired are also
+     │                       httpcore2's timeouts (backends.http.transport)
+     ├── WireError           a reply we cannot use, or a request we will not
+     │    │                  send; the HTTP backend makes it a BackendError
+     │    ├── Unreachable    no answer at all (backends.http.backend):
+     │    │                  a model with fallbacks asks the next one
+     │    └── StreamException  an exception an event stream reports
+     │                       (backends.http.decode)
+     ├── BackendError        a declared model failed while answering a prompt
+     │    │                  (also an llm.ModelError, so llm prints one line)
+     │    ├── Unavailable    it failed before any output and another model may
+     │    │                  answer instead: no connection, a timeout, 429 or
+     │    │                  5xx after its retries, no key (see ``fallbacks``)
+     │    └── EmbeddingError a declared embedding model failed; also a
+     │                       click.ClickException, as llm's embed commands
+     │                       catch nothing and would print a traceback
+     ├── UnsupportedItem     binary to a text-only embedding model, or text to
+     │                       a binary-only one: llm's own ValueError and words,
+     │                       that llm's embed commands print as one line
+     │                       naming the model (also a click.ClickException)
+     └── Signal              control flow inside one module, never shown:
+                             Retry (backends.http.backend), TooLarge
+                             (backends.http.transport, also an httpx2
+                             TransportError), Refused (loading.source),
+                             Unsupported (loading.fastschema), NotJSON
+                             (models.options, also a ValueError), Raised
+                             (backends.python: Ctrl-C or SystemExit carried
+                             out of a coroutine)
 
-Lower-level errors (PyYAML, jsonschema, OS errors, a backend's own
+Lower-level errors (PyYAML, jsonschema, OS errors, httpx2's, a backend's own
 exceptions) are translated into these at the boundary where they happen,
-with ``raise Mapped(message) from exc``.
+with ``raise Mapped(message) from exc``. Only ``SHOWN`` reach the user:
+``ConfigError`` (as located problems), ``BackendError`` and its subclasses,
+and ``UnsupportedItem``; every other is translated into one of them first.
 """
 
 from __future__ import annotations
@@ -124,3 +151,50 @@ class UnsupportedItem(YAMLModelsError, ValueError, click.ClickException):
 
     def __str__(self) -> str:
         return self.said
+
+
+class TemplateError(YAMLModelsError):
+    """A template names something that does not exist."""
+
+
+class DiscoveryError(YAMLModelsError):
+    """A list could not be fetched; the message is one line, secrets starred."""
+
+
+class ConversionError(YAMLModelsError):
+    """``import``: the file cannot be read as either format; one line."""
+
+
+class CallableError(YAMLModelsError):
+    """The declared callable cannot be loaded; the message says why."""
+
+
+class VectorError(YAMLModelsError):
+    """The vectors cannot be used; the message says why, for the user."""
+
+
+class FramingError(YAMLModelsError, ValueError):
+    """The bytes are not an event stream (the caller says whose)."""
+
+
+class Expired(YAMLModelsError):
+    """A deadline passed: in which phase, after how many seconds, whether the
+    deadline of the whole request (``within``) is what ended it, and whether
+    bytes were still coming (a server that dribbles)."""
+
+    def __init__(self, phase: str, seconds: float, whole: bool, slow: bool):
+        super().__init__(f"the {phase} deadline passed after {seconds:g}s")
+        self.phase, self.seconds, self.whole, self.slow = phase, seconds, whole, slow
+
+
+class WireError(YAMLModelsError):
+    """The reply could not be used; the message says how, for the user."""
+
+
+class Signal(YAMLModelsError):
+    """Control flow inside one module: caught there, never shown."""
+
+
+# The errors that reach the user as they are; every other is translated
+# into one of these where it happens.
+SHOWN = (ConfigError, BackendError, UnsupportedItem)

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from .errors import TemplateError
+
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*\}\}")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -46,10 +48,6 @@ class TemplateOptions(dict):
     def __init__(self, rest: dict, every: dict):
         super().__init__(rest)
         self.every = every
-
-
-class TemplateError(Exception):
-    """A template names something that does not exist."""
 
 
 def names_in(value: Any) -> list[str]:

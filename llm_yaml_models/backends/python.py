@@ -45,6 +45,7 @@ from typing import Any
 import llm
 from llm.parts import StreamEvent
 
+from ..errors import CallableError, Signal
 from .base import Backend, BackendConfig, EmbeddingBackend, EmbedRequest, Request
 from .worker import in_thread, second_interrupt_ends, start
 
@@ -53,10 +54,6 @@ _DONE = object()
 # and SystemExit are among them: raised by the callable, they would end the
 # program (or, in a worker thread, vanish and leave the prompt waiting).
 _FAILURES = (Exception, KeyboardInterrupt, SystemExit)
-
-
-class CallableError(Exception):
-    """The declared callable cannot be loaded; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +182,7 @@ def _load_callable(config: PythonConfig):
     return target
 
 
-class _Raised(Exception):
+class _Raised(Signal):
     """KeyboardInterrupt or SystemExit from a coroutine, carried as an
     Exception: as itself it would stop the event loop that ran it."""
 

@@ -18,11 +18,9 @@ import sys
 from array import array
 from typing import Any
 
+from ..errors import VectorError
+
 _NUMBERS = frozenset((float, int))
-
-
-class VectorError(Exception):
-    """The vectors cannot be used; the message says why, for the user."""
 
 
 def checked(vectors: Any, count: int, source: str, floats: bool = False) -> list[list[float]]:

@@ -414,7 +414,7 @@ def import_command(file):
     """Print FILE (llm's extra-openai-models.yaml, or a LiteLLM proxy
     config.yaml) as a model file of this plugin, on stdout. What cannot be
     converted is a comment saying what was dropped and why."""
-    from .importer import ImportError_, convert_file
+    from .importer import ConversionError, convert_file
 
     registered = {
         "chat": {
@@ -428,7 +428,7 @@ def import_command(file):
             declared[entry.kind].setdefault(name, f"at {entry.file}:{loc.line}:{loc.col}")
     try:
         click.echo(convert_file(file, registered, declared), nl=False)
-    except ImportError_ as exc:
+    except ConversionError as exc:
         raise click.ClickException(printable(str(exc))) from None
 
 

@@ -15,7 +15,7 @@ import json
 import re
 
 from ..backends.http.config import PRESETS
-from ..errors import printable
+from ..errors import ConversionError, printable
 
 OPENAI = "https://api.openai.com/v1"
 # llm's vision: true models take these (PDFs as file parts, as openai-chat sends them).
@@ -79,10 +79,6 @@ FIXED = {
 }
 
 
-class ImportError_(Exception):  # noqa: N801 - not the builtin ImportError
-    """The file cannot be read as either format; one line."""
-
-
 class Converted:
     """One model of the output: its keys in order, and comments."""
 
@@ -124,7 +120,7 @@ def convert_file(
     elif isinstance(data, list):
         kind, models, extra = "an extra-openai-models.yaml", _extra_openai(data), []
     else:
-        raise ImportError_(
+        raise ConversionError(
             f"{path}: expected llm's extra-openai-models.yaml (a list of models) "
             "or a LiteLLM config.yaml (a mapping with model_list)"
         )
@@ -146,17 +142,17 @@ def _read(path: str):
         with open(path, "rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise ImportError_(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise ConversionError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise ImportError_(f"{path}: larger than 1 MiB, the limit of a model file")
+        raise ConversionError(f"{path}: larger than 1 MiB, the limit of a model file")
     try:
         return parse(path, raw.decode("utf-8")).value
     except UnicodeDecodeError:
-        raise ImportError_(f"{path}: not UTF-8 text") from None
+        raise ConversionError(f"{path}: not UTF-8 text") from None
     except ConfigError as exc:
         problem = exc.problems[0]
         message = problem.message.replace("YAML syntax error: ", "not YAML: ", 1)
-        raise ImportError_(str(problem._replace(message=message))) from None
+        raise ConversionError(str(problem._replace(message=message))) from None
 
 
 def _keep_literal(model: Converted) -> None:

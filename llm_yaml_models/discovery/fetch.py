@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import llm
 
 from ..declarations import SOURCES
-from ..errors import printable
+from ..errors import DiscoveryError, printable
 from ..loading.entries import ModelEntry
 
 if TYPE_CHECKING:
@@ -27,10 +27,6 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 10.0
 MAX_LIST_BYTES = 8 * 2**20  # a list of models is a few KiB; past this it is not read
-
-
-class DiscoveryError(Exception):
-    """A list could not be fetched; the message is one line, secrets starred."""
 
 
 class Listing:

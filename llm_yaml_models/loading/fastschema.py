@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import Signal
+
 Check = Callable[[Any], bool]
 
 # Keywords that never constrain a value.
@@ -81,7 +83,7 @@ def _all(checks: list[Check]) -> Check:
     return check
 
 
-class Unsupported(Exception):
+class Unsupported(Signal):
     """The schema uses a keyword compiled here does not know."""
 
 

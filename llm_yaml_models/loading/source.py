@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError, Problem, Signal
 from .entries import Loc
 
 PathT = tuple  # a tuple of str keys and int indexes
@@ -169,7 +169,7 @@ class _Composer(yaml.composer.Composer, _Loader):
             self.depth -= 1
 
 
-class _Refused(Exception):
+class _Refused(Signal):
     def __init__(self, mark, message: str):
         super().__init__(message)
         self.loc = _loc(mark)

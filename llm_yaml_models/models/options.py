@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..declarations import OptionSpec
+from ..errors import Signal
 
 _SCALARS: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
 _BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt"}
@@ -42,7 +43,7 @@ class DeclaredOptions(llm.Options):
 MAX_DEPTH = 64
 
 
-class _NotJSON(ValueError):
+class _NotJSON(Signal, ValueError):
     """Python's json reads NaN and Infinity, which JSON has not."""
 
 

@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx2
 import llm
 
-from ...errors import YAMLModelsError, printable
+from ...errors import SHOWN, Signal, printable
 from ..base import Backend, Request
 from .call import KEY_MARK, Call, build_call, carried_to, moved, origin, redacted, signed
 from .checks import notes, places_conversation, problems
@@ -104,7 +104,7 @@ class _Unreachable(WireError):
     retries. A model with fallbacks asks the next one."""
 
 
-class _Retry(Exception):
+class _Retry(Signal):
     """Raised inside an attempt: wait ``delay`` seconds, then try again."""
 
     def __init__(self, delay: float, failure: str):
@@ -577,7 +577,7 @@ def _failures(request: Request, doing: str):
         yield
     except WireError as exc:
         raise request.fail(str(exc), unavailable=isinstance(exc, _Unreachable)) from exc
-    except YAMLModelsError:
+    except SHOWN:
         raise
     except Exception as exc:
         message = f"{doing}: {type(exc).__name__}: {exc}"

@@ -21,14 +21,12 @@ import uuid
 import zlib
 from dataclasses import dataclass, field
 
+from ...errors import FramingError
+
 PRELUDE = 12  # total length, headers length, prelude CRC
 MINIMUM = PRELUDE + 4  # no headers, no payload, the message CRC
 MAX_MESSAGE = 16 * 2**20  # the framing's own limits
 MAX_HEADERS = 128 * 2**10
-
-
-class FramingError(ValueError):
-    """The bytes are not an event stream (the caller says whose)."""
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class WireError(Exception):
-    """The reply could not be used; the message says how, for the user."""
-
+from ...errors import WireError
 
 MAX_COUNT = 2**63 - 1  # the largest integer SQLite holds: logs.db's token columns
 

@@ -43,6 +43,8 @@ import time
 import httpcore2
 import httpx2
 
+from ...errors import Expired, Signal
+
 WRITE_PIECE = 64 * 1024  # a write waits for the peer at most this much at a time
 
 
@@ -83,16 +85,6 @@ def _proxies(trust_env: bool) -> dict:
 # -- deadlines ---------------------------------------------------------------------
 
 
-class Expired(Exception):
-    """A deadline passed: in which phase, after how many seconds, whether the
-    deadline of the whole request (``within``) is what ended it, and whether
-    bytes were still coming (a server that dribbles)."""
-
-    def __init__(self, phase: str, seconds: float, whole: bool, slow: bool):
-        super().__init__(f"the {phase} deadline passed after {seconds:g}s")
-        self.phase, self.seconds, self.whole, self.slow = phase, seconds, whole, slow
-
-
 class ConnectExpired(Expired, httpcore2.ConnectTimeout):
     pass
 
@@ -101,7 +93,7 @@ class ReadExpired(Expired, httpcore2.ReadTimeout):
     pass
 
 
-class TooLarge(httpx2.TransportError):
+class TooLarge(Signal, httpx2.TransportError):
     """The reply brought more bytes on the wire than it may."""
 
     def __init__(self, limit: int):
