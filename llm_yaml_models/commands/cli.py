@@ -497,7 +497,9 @@ def _typed_attachments(ctx, param, values) -> list:
 )
 @click.option("--key", help="API key to use")
 @click.option("--no-stream", is_flag=True, help="The request --no-stream would send")
+@click.pass_context
 def request(
+    ctx,
     model_id,
     prompt,
     system,
@@ -517,9 +519,14 @@ def request(
     The options are those of `llm prompt`, resolved as it resolves them.
     The request is shown as sent (the headers the client adds, the body's
     bytes), with every secret starred: the key, credentials in headers,
-    passwords in the URL, values read from the environment.
+    passwords in the URL, values read from the environment. For an embedding
+    model, the request `llm embed -m MODEL_ID -c PROMPT` would send.
     """
     model = _http_model(model_id)
+    if isinstance(model, llm.EmbeddingModel):
+        _refuse_prompt_options(ctx, model_id)
+        click.echo(_embedding_dry_run(model, prompt, key))
+        return
     conversation = _conversation(model, conversation_id, bool(conversation_id or _continue))
     response = _response(
         conversation,
@@ -540,13 +547,46 @@ def request(
 
 
 def _http_model(model_id: str):
-    try:
-        model = llm.get_model(model_id)
-    except llm.UnknownModelError as exc:
-        raise click.ClickException(str(exc)) from None
+    model = _chat_or_embedding(model_id)
     if getattr(model, "entry", None) is None or model.entry.backend_type != "http":
         raise click.ClickException(f"{model_id} is not a model declared with backend type http")
     return model
+
+
+# What `llm prompt` takes and `llm embed` does not (--key, and --no-stream,
+# which changes nothing in a request never streamed, are taken).
+_PROMPT_ONLY = (
+    "system",
+    "attachments",
+    "attachment_types",
+    "options",
+    "tools",
+    "python_tools",
+    "schema_input",
+    "_continue",
+    "conversation_id",
+)
+
+
+def _refuse_prompt_options(ctx: click.Context, model_id: str) -> None:
+    from click.core import ParameterSource
+
+    given = [
+        p.opts[0]
+        for p in ctx.command.params
+        if p.name in _PROMPT_ONLY and ctx.get_parameter_source(p.name) != ParameterSource.DEFAULT
+    ]
+    if given:
+        message = f"{model_id} is an embedding model: {', '.join(given)} cannot be used with it"
+        raise click.ClickException(printable(message))
+
+
+def _embedding_dry_run(model, prompt: str, key: str | None) -> str:
+    """PROMPT as ``llm embed`` sends it, a batch of one: checked as llm
+    checks it, with the key it finds (or its one-line error), shown by the
+    chat dry run (an embedding request has no deployments of its own kind)."""
+    model._check(prompt)
+    return model.backend.dry_run(model.request([prompt], model.get_key(key)))
 
 
 def _conversation(model, conversation_id: str | None, continued: bool):

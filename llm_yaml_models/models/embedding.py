@@ -24,7 +24,7 @@ import llm
 from ..loading.entries import ModelEntry
 
 if TYPE_CHECKING:
-    from ..backends.base import EmbeddingBackend
+    from ..backends.base import EmbeddingBackend, EmbedRequest
     from ..declarations import EmbeddingDeclaration
 
 
@@ -74,14 +74,18 @@ class _EmbeddingMixin:
         return iter(self._embed(list(items), key))
 
     def _embed(self, items: list[str | bytes], key: str | None) -> list[list[float]]:
+        return self._same_length(self.backend.embed(self.request(items, key)))
+
+    def request(self, items: list[str | bytes], key: str | None) -> EmbedRequest:
+        """One batch for the backend (the declared prefix before each text):
+        what ``embed_batch`` sends, and what the dry run shows."""
         from ..backends.base import EmbedRequest, OptionValues
 
         declaration = self.declaration
         prefix = declaration.prefix
         if prefix:
             items = [prefix + i if isinstance(i, str) else i for i in items]
-        request = EmbedRequest(self.model_id, items, OptionValues(declaration.values), key)
-        return self._same_length(self.backend.embed(request))
+        return EmbedRequest(self.model_id, items, OptionValues(declaration.values), key)
 
     def _same_length(self, vectors: list[list[float]]) -> list[list[float]]:
         """The vectors, if as long as those the model gave before: a batch of
