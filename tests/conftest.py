@@ -92,6 +92,17 @@ def llm_env(tmp_path, monkeypatch, migrated_logs_db):
     monkeypatch.setenv("LLM_USER_PATH", str(user_dir))
     monkeypatch.setenv("LLM_YAML_MODELS_PATH", str(models_dir))
     monkeypatch.delenv("LLM_RAISE_ERRORS", raising=False)
+    # Clients honour the environment's proxies (as llm's own do): a proxy set
+    # on the machine must not reach the loopback servers of the tests.
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
     reset_plugin_state()
     yield
     reset_plugin_state()
