@@ -350,13 +350,13 @@ def _registrations(kind: str, others: list) -> list[tuple]:
 
 def _build(loaded: Loaded, lists) -> None:
     """The models of every entry, templates replaced by what they discovered."""
-    from .discovery.discovered import expand, families
+    from .discovery.discovered import expand, shared_classes
 
     _release(_memo.get("models", []))
     expanded = Loaded(loaded.files)
     expanded.__dict__.update({**loaded.__dict__, "entries": expand(loaded.entries)})
     chat = [e for e in expanded.entries if e.kind != "embedding"]
-    built = dict(zip(map(id, chat), families(chat), strict=True))
+    built = dict(zip(map(id, chat), shared_classes(chat), strict=True))
     models = [built.get(id(e)) or _embedding_model(e) for e in expanded.entries]
     _memo.update(lists=lists, expanded=expanded, models=models)
 

@@ -301,10 +301,10 @@ def _shaped(template: Declaration, globs: tuple[str, ...]) -> Declaration:
     return template
 
 
-def families(entries: list[ModelEntry]) -> list[tuple]:
+def shared_classes(entries: list[ModelEntry]) -> list[tuple]:
     """(model, async_model) for each entry, in order: the models one
     template discovered with the same overrides share one pair of classes."""
-    from ..models.chat import build_family, build_models
+    from ..models.chat import build_class_pair, build_models
 
     groups: dict[tuple, list[ModelEntry]] = {}
     for entry in entries:
@@ -312,7 +312,7 @@ def families(entries: list[ModelEntry]) -> list[tuple]:
             groups.setdefault((id(entry.template), entry.shape), []).append(entry)
     built = {}
     for group in groups.values():
-        built.update(zip(map(id, group), build_family(group), strict=True))
+        built.update(zip(map(id, group), build_class_pair(group), strict=True))
     return [built[id(e)] if id(e) in built else build_models(e) for e in entries]
 
 

@@ -63,7 +63,7 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
             found = [doc.problem(path, "")]  # schema problems, found but not explained
             unexplained += found
         else:
-            found = check_model(merged, doc, origin, deep=deep, kind=kind)
+            found = validate_model(merged, doc, origin, deep=deep, kind=kind)
             if deep and not (found or file_broken):
                 result.warnings += _notes(merged, doc, origin, kind)
             problems += found
@@ -318,7 +318,7 @@ def _notes(data: dict, doc: Document, origin, kind: str) -> list[Problem]:
     return notes(data, doc, origin, kind)
 
 
-def check_model(
+def validate_model(
     data: dict, doc: Document, origin, *, deep: bool = False, kind: str = "chat"
 ) -> list[Problem]:
     """Schema and semantic problems of one merged model declaration.
@@ -360,7 +360,7 @@ def _override_problems(data: dict, doc, origin, deep: bool, glob: str, override:
     """The template as a model that ``glob`` matches would have it."""
     template = {k: v for k, v in data.items() if k not in ("discover", "aliases")}
     merged, inner = merge(template, (), override, ("discover", "overrides", glob))
-    return check_model(merged, doc, lambda path: origin(inner(path)), deep=deep)
+    return validate_model(merged, doc, lambda path: origin(inner(path)), deep=deep)
 
 
 def _removals(data: dict, doc: Document, origin, kind: str) -> list[Problem]:

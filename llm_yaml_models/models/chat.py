@@ -90,10 +90,10 @@ class _Shared:
         """The model's own class. llm tells models apart by ``__class__``
         (``llm models list --options`` describes the options of the first
         model of each class only), so a model a template discovered, which
-        is an instance of its family's class, reports a bare subclass of it,
+        is an instance of its group's class, reports a bare subclass of it,
         made the first time this is asked. ``isinstance(model, Sub)`` holds,
         as Python falls back to ``__class__``; ``type(model)`` is the
-        family's class."""
+        group's class."""
         own = vars(self).get("_own_class", False)
         if own is False:  # a model of its own class
             return type(self)
@@ -137,9 +137,9 @@ class _Shared:
         return active()
 
     def _chain(self, prompt: llm.Prompt, key: str | None, resolve):
-        from ..routing.fallbacks import Chain
+        from ..routing.fallbacks import FallbackChain
 
-        return Chain(self, prompt, key, resolve)
+        return FallbackChain(self, prompt, key, resolve)
 
     def request(self, prompt: llm.Prompt, stream: bool, key: str | None) -> Request:
         from ..backends.base import OptionValues, Request
@@ -336,7 +336,7 @@ def build_models(entry: ModelEntry) -> tuple[llm.Model, llm.AsyncModel]:
     return sync_cls(), async_cls()
 
 
-def build_family(entries: list[ModelEntry]) -> list[tuple[llm.Model, llm.AsyncModel]]:
+def build_class_pair(entries: list[ModelEntry]) -> list[tuple[llm.Model, llm.AsyncModel]]:
     """Models for entries that differ only in their id and the backend's
     model_name (those a template discovered, with the same overrides): one
     class pair is built for them all, and each model is an instance of it

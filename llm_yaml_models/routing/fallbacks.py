@@ -7,7 +7,7 @@ retries, no key). A failure after output has begun is never retried
 elsewhere: the text shown cannot be taken back. A fallback's own
 fallbacks follow it, depth first, each model at most once.
 
-``Chain`` holds everything but the iteration, which the sync and async
+``FallbackChain`` holds everything but the iteration, which the sync and async
 models drive (``factory``). The checks ``validate`` runs are here too.
 """
 
@@ -83,7 +83,7 @@ def _key_of(model) -> str | None:
         raise Unavailable(model.model_id, str(exc)) from exc
 
 
-class Chain:
+class FallbackChain:
     """The models to ask in turn, and what failed so far."""
 
     def __init__(self, first, prompt: llm.Prompt, key: str | None, resolve: Callable):
