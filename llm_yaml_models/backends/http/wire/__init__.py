@@ -133,6 +133,24 @@ class Wire:
         return Reader(state)
 
 
+def alternating(messages: list[Message], blocks: Callable) -> list[dict]:
+    """Turns that alternate between user and assistant, as Anthropic's and
+    Bedrock's APIs take them: the system prompt is the body's own key, not a
+    message, and tool results and the user's next words are one user turn
+    (each tool call must be answered in the turn right after it).
+    ``blocks(message)`` gives a message's role and its content blocks."""
+    out: list[dict] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        role, content = blocks(m)
+        if out and role == "user" and out[-1]["role"] == "user":
+            out[-1]["content"] += content
+        else:
+            out.append({"role": role, "content": content})
+    return out
+
+
 @functools.cache
 def wire(name: str) -> Wire:
     """The family called ``name`` in a declaration."""

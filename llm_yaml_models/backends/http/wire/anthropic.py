@@ -16,7 +16,7 @@ from typing import Any
 
 from ..outcome import Pieces, WireError
 from ..think import part_opener
-from . import Reader, Wire
+from . import Reader, Wire, alternating
 
 
 def _source(a) -> dict:
@@ -228,19 +228,7 @@ class Anthropic(Wire):
     schema = True
 
     def messages(self, messages) -> list[dict]:
-        """The system prompt is the body's own key, not a message. Tool
-        results and the user's next words are one user message: each
-        ``tool_use`` must be answered in the message right after it."""
-        out: list[dict] = []
-        for m in messages:
-            if m.role == "system":
-                continue
-            role, blocks = _blocks(m)
-            if out and role == "user" and out[-1]["role"] == "user":
-                out[-1]["content"] += blocks
-            else:
-                out.append({"role": role, "content": blocks})
-        return out
+        return alternating(messages, _blocks)
 
     def tool_body(self, tools) -> dict:
         return {"tools": tool_specs(tools)}

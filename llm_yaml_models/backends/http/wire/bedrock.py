@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from ..outcome import WireError
-from . import Reader, ReplyState, Wire
+from . import Reader, ReplyState, Wire, alternating
 
 IMAGES = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
 DOCUMENTS = {
@@ -127,18 +127,7 @@ class Bedrock(Wire):
     tools = True
 
     def messages(self, messages) -> list[dict]:
-        """The system prompt is the body's own key. Tool results and the
-        user's next words are one user message: roles must alternate."""
-        out: list[dict] = []
-        for m in messages:
-            if m.role == "system":
-                continue
-            role, blocks = _blocks(m)
-            if out and role == "user" and out[-1]["role"] == "user":
-                out[-1]["content"] += blocks
-            else:
-                out.append({"role": role, "content": blocks})
-        return out
+        return alternating(messages, _blocks)
 
     def tool_body(self, tools) -> dict:
         return {"toolConfig": {"tools": tool_specs(tools)}}
