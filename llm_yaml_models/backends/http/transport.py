@@ -48,26 +48,32 @@ from ...errors import Expired, Signal
 WRITE_PIECE = 64 * 1024  # a write waits for the peer at most this much at a time
 
 
-def sync_client(
-    *, limits: httpx2.Limits, trust_env: bool = True, max_reply_bytes: int | None = None, **kwargs
-) -> httpx2.Client:
+def sync_client(**kwargs) -> httpx2.Client:
+    return _client(httpx2.Client, _Transport, httpx2.HTTPTransport, **kwargs)
+
+
+def async_client(**kwargs) -> httpx2.AsyncClient:
+    return _client(httpx2.AsyncClient, _AsyncTransport, httpx2.AsyncHTTPTransport, **kwargs)
+
+
+def _client(
+    client_class,
+    transport_class,
+    base,
+    *,
+    limits: httpx2.Limits,
+    trust_env: bool = True,
+    max_reply_bytes: int | None = None,
+    **kwargs,
+):
+    """A client whose every transport (the environment's proxies too) is
+    ours: the TLS context made on first use, the deadline enforced."""
+
     def transport(proxy=None):
-        return _Transport(httpx2.HTTPTransport, limits, trust_env, max_reply_bytes, proxy)
+        return transport_class(base, limits, trust_env, max_reply_bytes, proxy)
 
     mounts = {k: transport(p) if p else None for k, p in _proxies(trust_env).items()}
-    return httpx2.Client(
-        transport=transport(), mounts=mounts, limits=limits, trust_env=trust_env, **kwargs
-    )
-
-
-def async_client(
-    *, limits: httpx2.Limits, trust_env: bool = True, max_reply_bytes: int | None = None, **kwargs
-) -> httpx2.AsyncClient:
-    def transport(proxy=None):
-        return _AsyncTransport(httpx2.AsyncHTTPTransport, limits, trust_env, max_reply_bytes, proxy)
-
-    mounts = {k: transport(p) if p else None for k, p in _proxies(trust_env).items()}
-    return httpx2.AsyncClient(
+    return client_class(
         transport=transport(), mounts=mounts, limits=limits, trust_env=trust_env, **kwargs
     )
 
