@@ -139,3 +139,14 @@ def cut(text: str, hide=str) -> str:
     """A server's text, for an error message: its start, secrets starred
     first (``hide``), so that a cut secret cannot show."""
     return hide(text)[:MESSAGE_SIZE]
+
+
+def streamed_arguments(text: str) -> Any:
+    """A streamed tool call's input, once whole: ``{}`` where none came,
+    None where it is not JSON (the family says whose, and where)."""
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None

@@ -14,7 +14,7 @@ import json
 import uuid
 from typing import Any
 
-from ..outcome import Pieces, WireError
+from ..outcome import Pieces, WireError, streamed_arguments
 from ..think import part_opener
 from . import Reader, Wire, alternating
 
@@ -422,14 +422,7 @@ class AnthropicReader(Reader):
         block = self.blocks.pop(index, None)
         if block is None:
             return
-        text = str(block["json"])
-        arguments: Any = {}
-        if text.strip():
-            try:
-                arguments = json.loads(text)
-            except (ValueError, RecursionError):
-                arguments = None
-        self._call(index, block, arguments)
+        self._call(index, block, streamed_arguments(str(block["json"])))
 
 
 WIRE = Anthropic

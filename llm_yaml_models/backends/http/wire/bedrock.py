@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..outcome import WireError
+from ..outcome import WireError, streamed_arguments
 from . import Reader, ReplyState, Wire, alternating
 
 IMAGES = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
@@ -265,14 +265,7 @@ class BedrockReader(Reader):
         call = self.calls.pop(index, None)
         if call is None:
             return
-        text = "".join(call["json"])
-        arguments: Any = {}
-        if text.strip():
-            try:
-                arguments = json.loads(text)
-            except (ValueError, RecursionError):
-                arguments = None
-        self._call(index, call, arguments)
+        self._call(index, call, streamed_arguments("".join(call["json"])))
 
 
 WIRE = Bedrock
