@@ -113,13 +113,6 @@ def tool_specs(tools) -> list[dict]:
     ]
 
 
-# What structured outputs read of a JSON schema, by type; any other keyword
-# goes into the description, where the model may still heed it.
-_STRICT_KEYS = {
-    "object": ("properties", "required"),
-    "array": ("items",),
-    "string": (),
-}
 _STRING_FORMATS = {
     *("date-time", "time", "date", "duration", "email"),
     *("hostname", "uri", "ipv4", "ipv6", "uuid"),
