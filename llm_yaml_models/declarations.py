@@ -268,6 +268,60 @@ class DiscoverSpec(NamedTuple):
         return cls(**data)
 
 
+class Metadata(NamedTuple):
+    """What is known about the model behind a declaration (``metadata:``),
+    declared or discovered; informational but for the defaults a preset
+    takes from it (``max_tokens``, ``num_ctx``). None: not known."""
+
+    context_window: int | None = None  # tokens in
+    max_output_tokens: int | None = None
+    knowledge_cutoff: str | None = None  # as written: 2025-03
+    deprecated: str | None = None  # an ISO date; after it a prompt warns once
+    capabilities: tuple[str, ...] | None = None  # vision, tools, reasoning, pdf, ...
+    # field -> where its value came from: "declared at FILE:LINE", or
+    # "discovered from URL at TIME"
+    origins: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict:
+        out = _changed(self)
+        for name in ("capabilities", "origins"):
+            if out.get(name) is not None:
+                out[name] = [list(x) if isinstance(x, tuple) else x for x in out[name]]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Metadata":
+        data = dict(data)
+        if data.get("capabilities") is not None:
+            data["capabilities"] = tuple(data["capabilities"])
+        data["origins"] = tuple(tuple(pair) for pair in data.get("origins", ()))
+        return cls(**data)
+
+
+class Pricing(NamedTuple):
+    """``pricing:``: USD per million tokens. None: no price (never 0)."""
+
+    input: float | None = None
+    output: float | None = None
+    cached_input: float | None = None  # read from the cache
+    cache_write: float | None = None
+    reasoning: float | None = None  # None: the output price
+    # field -> where its value came from, as ``Metadata.origins``
+    origins: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict:
+        out = _changed(self)
+        if self.origins:
+            out["origins"] = [list(pair) for pair in self.origins]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Pricing":
+        data = dict(data)
+        data["origins"] = tuple(tuple(pair) for pair in data.get("origins", ()))
+        return cls(**data)
+
+
 class Declaration(NamedTuple):
     """A validated chat model declaration, defaults and preset options merged in."""
 
@@ -291,6 +345,8 @@ class Declaration(NamedTuple):
     # What the server calls the model, when a template discovered it: the
     # server's text, never expanded; else the backend's model_name applies.
     model_name: str | None = None
+    metadata: Metadata | None = None
+    pricing: Pricing | None = None
 
     kind = "chat"
 
@@ -403,4 +459,6 @@ _CODECS: dict[str, tuple] = {
     "fallbacks": (list, tuple),
     "limits": (asdict, _limits_from_json),
     "discover": (DiscoverSpec.to_json, DiscoverSpec.from_json),
+    "metadata": (Metadata.to_json, Metadata.from_json),
+    "pricing": (Pricing.to_json, Pricing.from_json),
 }
