@@ -75,7 +75,7 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
         aliases = range(len(merged.get("aliases", ())))
         result.models.append(
             ModelEntry(
-                declare(merged, kind),
+                declare(merged, kind, lambda p, o=origin: f"{doc.file}:{doc.loc(o(p)).line}"),
                 doc.file,
                 format_path(path),
                 loc.line,
@@ -115,16 +115,21 @@ def defaults_for(kind: str, defaults: dict) -> dict:
     return {k: v for k, v in defaults.items() if k in takes or k not in theirs}
 
 
-def declare(data: dict, kind: str = "chat") -> Declaration | EmbeddingDeclaration:
+def declare(
+    data: dict, kind: str = "chat", where=lambda path: ""
+) -> Declaration | EmbeddingDeclaration:
     """The typed declaration of a valid merged one. The preset's options
     are merged in here, once; the backend mapping is kept as the file
-    wrote it (``Written``), to be expanded at use."""
+    wrote it (``Written``), to be expanded at use. ``where(path)`` is
+    FILE:LINE of a key, for what says where it was declared."""
     from ..backends import converses, declared_options
     from ..declarations import (
         BATCH_SIZE,
         Declaration,
         EmbeddingDeclaration,
         KeySpec,
+        Metadata,
+        Pricing,
         Written,
         option_specs,
     )
@@ -158,7 +163,20 @@ def declare(data: dict, kind: str = "chat") -> Declaration | EmbeddingDeclaratio
         fallbacks=tuple(data.get("fallbacks", ())),
         limits=Limits.from_data(data.get("limits")),
         discover=_discover(data),
+        metadata=_known(Metadata, data.get("metadata"), ("metadata",), where),
+        pricing=_known(Pricing, data.get("pricing"), ("pricing",), where),
     )
+
+
+def _known(kind, given: dict | None, at: tuple, where):
+    """``metadata:`` or ``pricing:`` typed, each field saying where it was declared."""
+    if not given:
+        return None
+    fields = {
+        name: tuple(value) if isinstance(value, list) else value for name, value in given.items()
+    }
+    origins = tuple((name, f"declared at {where(at + (name,))}") for name in given)
+    return kind(**fields, origins=origins)
 
 
 def _discover(data: dict):
