@@ -54,6 +54,24 @@ def standard_options(backend, kind: str = "chat") -> dict:
     return found(backend) if found else {}
 
 
+def with_metadata_defaults(specs: tuple, data: dict) -> tuple:
+    """A chat model's typed options, each standard one its backend takes
+    from the metadata marked with the field (``OptionSpec.default_from``);
+    an option the model wrote itself keeps its own default."""
+    backend = data["backend"]
+    if (backend["type"], "chat") not in _MODULES:
+        return specs
+    table = backend_class(backend["type"]).metadata_defaults(backend)
+    own = data.get("options")
+    own = own if isinstance(own, dict) else {}
+    return tuple(
+        spec._replace(default_from=table[spec.name])
+        if spec.name in table and own.get(spec.name) is None
+        else spec
+        for spec in specs
+    )
+
+
 def notes(data: dict, doc, origin, kind: str = "chat") -> list:
     """A sound chat model's warnings, as its backend sees them."""
     backend = data.get("backend")
