@@ -133,7 +133,9 @@ TEMPLATE = """\
     source: openai
     prefix: lab/
     overrides:
-      "*-vision": {{metadata: {{context_window: 1000, capabilities: [vision]}}, pricing: {{output: 2}}}}
+      "*-vision":
+        metadata: {{context_window: 1000, capabilities: [vision]}}
+        pricing: {{output: 2}}
   backend: {{type: http, preset: openai-chat, base_url: "{url}/v1"}}
   metadata: {{context_window: 500, max_output_tokens: 10}}
   pricing: {{input: 1, output: 1}}
@@ -149,10 +151,10 @@ def test_an_override_merges_metadata_and_pricing_field_by_field(fake_api, write,
         context_window=1000,
         max_output_tokens=10,
         capabilities=("vision",),
-        origins=(("context_window", at(6)), ("max_output_tokens", at(8)), ("capabilities", at(6))),
+        origins=(("context_window", at(7)), ("max_output_tokens", at(10)), ("capabilities", at(7))),
     )
     assert vision.pricing == Pricing(
-        input=1, output=2, origins=(("input", at(9)), ("output", at(6)))
+        input=1, output=2, origins=(("input", at(11)), ("output", at(8)))
     )
     plain = declared("lab/fake-chat")
     assert (plain.metadata.context_window, plain.pricing.output) == (500, 1)
@@ -176,7 +178,7 @@ def test_a_faulty_field_in_an_override_warns(fake_api, write, run_llm):
     result = run_llm("yaml-models", "validate", str(file))
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
-        f"{file}:6:96: [0].discover.overrides.*-vision.pricing.output: warning: ignored: "
+        f"{file}:8:27: [0].discover.overrides.*-vision.pricing.output: warning: ignored: "
         "-2 is less than the minimum of 0"
     ]
 
@@ -310,9 +312,15 @@ OLLAMA = """\
             (),
             {"num_ctx": 8192},
         ),
+        (
+            "  metadata: {context_window: 32768}\n"
+            "  options: {num_ctx: {type: integer, minimum: 256}}",
+            (),
+            {"num_ctx": 32768},
+        ),
         ("", (), None),  # no context window: Ollama's own default
     ],
-    ids=["metadata", "-o", "own-default", "none"],
+    ids=["metadata", "-o", "own-default", "own-without-default", "none"],
 )
 def test_ollama_sends_num_ctx_from_the_context_window(fake_api, write, run_llm, extra, args, sent):
     write("m.yaml", OLLAMA.format(url=fake_api.url, extra=extra))
@@ -326,7 +334,9 @@ def test_an_overrides_context_window_gives_its_models_num_ctx(fake_api, write, r
         "lab.yaml",
         f"""\
         - model_id: lab
-          discover: {{source: ollama, overrides: {{"*-vision": {{metadata: {{context_window: 9000}}}}}}}}
+          discover:
+            source: ollama
+            overrides: {{"*-vision": {{metadata: {{context_window: 9000}}}}}}
           backend: {{type: http, preset: ollama-chat, base_url: "{fake_api.url}", retries: 0}}
           metadata: {{context_window: 4000}}
         """,
@@ -415,8 +425,8 @@ def test_show_of_a_discovered_model_has_its_overrides_fields(fake_api, write, ru
     file = write("lab.yaml", TEMPLATE.format(url=fake_api.url))
     result = run_llm("yaml-models", "show", "lab/fake-vision")
     assert result.exit_code == 0, result.output
-    assert f"#   metadata.context_window: 1000  (declared at {file}:6)" in result.stdout
-    assert f"#   pricing.input: 1  (declared at {file}:9)" in result.stdout
+    assert f"#   metadata.context_window: 1000  (declared at {file}:7)" in result.stdout
+    assert f"#   pricing.input: 1  (declared at {file}:11)" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -55,9 +55,10 @@ def standard_options(backend, kind: str = "chat") -> dict:
 
 
 def with_metadata_defaults(specs: tuple, data: dict) -> tuple:
-    """A chat model's typed options, each standard one its backend takes
-    from the metadata marked with the field (``OptionSpec.default_from``);
-    an option the model wrote itself keeps its own default."""
+    """A chat model's typed options, each one its backend's preset takes
+    from the metadata marked with the field (``OptionSpec.default_from``),
+    unless the model wrote that option with a default of its own: a
+    declared default wins."""
     backend = data["backend"]
     if (backend["type"], "chat") not in _MODULES:
         return specs
@@ -66,7 +67,7 @@ def with_metadata_defaults(specs: tuple, data: dict) -> tuple:
     own = own if isinstance(own, dict) else {}
     return tuple(
         spec._replace(default_from=table[spec.name])
-        if spec.name in table and own.get(spec.name) is None
+        if spec.name in table and "default" not in (own.get(spec.name) or {})
         else spec
         for spec in specs
     )
