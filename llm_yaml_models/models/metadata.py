@@ -6,6 +6,7 @@ Pure functions of the typed ``Metadata`` and ``Pricing``."""
 from __future__ import annotations
 
 import datetime
+import functools
 import sys
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ def usd(price: float) -> str:
     return f"${price:,.6f}".rstrip("0").rstrip(".") if price else "$0"
 
 
+@functools.lru_cache(maxsize=1024)  # the models a template discovers share theirs
 def summary(metadata: Metadata | None, pricing: Pricing | None) -> str:
     """``context 200,000; $3/M in, $15/M out``, of what is known ('' for nothing)."""
     parts = []
