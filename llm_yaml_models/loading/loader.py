@@ -157,8 +157,9 @@ def declare(
             supports_text=data.get("supports_text", True),
             supports_binary=data.get("supports_binary", False),
         )
+    common["options"] = with_metadata_defaults(common["options"], data)
     return Declaration(
-        **{**common, "options": with_metadata_defaults(common["options"], data)},
+        **common,
         attachment_types=frozenset(data.get("attachment_types", ())),
         can_stream=_can_stream(data),
         supports_tools=bool(data.get("supports_tools")),
@@ -192,25 +193,27 @@ def _typed(name: str, value):
 def _discover(data: dict, where=lambda path: ""):
     """A template's ``discover:``, typed; the options it wrote itself are
     those its overrides amend (the preset's they replace)."""
-    from ..declarations import DiscoverSpec, Metadata, Pricing
+    from ..declarations import DiscoverSpec
 
     if "discover" not in data:
         return None
     own = [name for name, spec in data.get("options", {}).items() if spec is not None]
-    spec = dict(data["discover"])
-    at = ("discover", "overrides")
-    spec["overrides"] = {
-        glob: {
-            **override,
-            **{
-                name: _known(kind, override[name], at + (glob, name), where)
-                for name, kind in (("metadata", Metadata), ("pricing", Pricing))
-                if name in override
-            },
-        }
-        for glob, override in spec.get("overrides", {}).items()
-    }
-    return DiscoverSpec.from_data(spec, own)
+    overrides = data["discover"].get("overrides", {})
+    typed = {glob: _typed_override(glob, o, where) for glob, o in overrides.items()}
+    return DiscoverSpec.from_data({**data["discover"], "overrides": typed}, own)
+
+
+def _typed_override(glob: str, override: dict, where) -> dict:
+    """An override with its metadata and pricing typed, each field saying
+    where it was declared (merged field by field at discovery)."""
+    from ..declarations import Metadata, Pricing
+
+    at = ("discover", "overrides", glob)
+    out = dict(override)
+    for name, kind in (("metadata", Metadata), ("pricing", Pricing)):
+        if name in override:
+            out[name] = _known(kind, override[name], at + (name,), where)
+    return out
 
 
 def _can_stream(data: dict) -> bool:
