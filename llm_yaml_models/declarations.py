@@ -82,10 +82,20 @@ class OptionSpec(NamedTuple):
     items: "OptionSpec | None" = None
     send: bool = True  # HTTP: put the option in the body when the template has no place for it
     body: Any = None  # HTTP: body keys (a template) sent when the option is set and not false
+    # A preset's option whose default the model's metadata gives (a field of
+    # Metadata): capped by ``default`` when there is one. Set by the loader only.
+    default_from: str | None = None
 
     @property
     def has_default(self) -> bool:
         return self.default is not _MISSING
+
+    def default_for(self, metadata: "Metadata | None") -> Any:
+        """The option's default for a model with ``metadata`` (None: no default)."""
+        known = getattr(metadata, self.default_from, None) if self.default_from else None
+        if known is None:
+            return self.default if self.has_default else None
+        return min(self.default, known) if self.has_default else known
 
     @classmethod
     def from_data(cls, name: str, data: dict) -> "OptionSpec":
@@ -149,6 +159,8 @@ class Override(NamedTuple):
     supports_schema: bool | None = None
     # (option name, the keys merged into its spec, or None: the option is removed)
     options: tuple[tuple[str, dict | None], ...] = ()
+    metadata: "Metadata | None" = None  # merged field by field over the template's
+    pricing: "Pricing | None" = None
 
     def apply(self, declaration: "Declaration", own: set[str]) -> "Declaration":
         """``declaration`` with this merged in. An option in ``own`` (the
@@ -160,6 +172,9 @@ class Override(NamedTuple):
         }
         if self.options:
             changes["options"] = _patched(declaration.options, self.options, own)
+        for name in ("metadata", "pricing"):
+            if getattr(self, name) is not None:
+                changes[name] = layered(getattr(declaration, name), getattr(self, name))
         return declaration._replace(**changes)
 
     def to_json(self) -> dict:
@@ -168,14 +183,22 @@ class Override(NamedTuple):
             out["attachment_types"] = sorted(self.attachment_types)
         if self.options:
             out["options"] = [list(pair) for pair in self.options]
+        for name in ("metadata", "pricing"):
+            if name in out:
+                out[name] = out[name].to_json()
         return out
 
     @classmethod
     def from_json(cls, data: dict) -> "Override":
+        """From the cache's JSON, or from ``from_data`` (whose metadata
+        and pricing the loader has typed, each field saying where it was)."""
         data = dict(data)
         if data.get("attachment_types") is not None:
             data["attachment_types"] = frozenset(data["attachment_types"])
         data["options"] = tuple((name, keys) for name, keys in data.get("options", ()))
+        for name, kind in (("metadata", Metadata), ("pricing", Pricing)):
+            if isinstance(data.get(name), dict):
+                data[name] = kind.from_json(data[name])
         return cls(**data)
 
 
@@ -320,6 +343,18 @@ class Pricing(NamedTuple):
         data = dict(data)
         data["origins"] = tuple(tuple(pair) for pair in data.get("origins", ()))
         return cls(**data)
+
+
+def layered(low: "Metadata | Pricing | None", high: "Metadata | Pricing | None"):
+    """``high`` over ``low``, field by field (both Metadata, or both
+    Pricing): each field ``high`` knows wins, with where it came from; the
+    rest, and where they came from, are ``low``'s."""
+    if low is None or high is None:
+        return high if low is None else low
+    known = {name: value for name, value in high._asdict().items() if value is not None}
+    del known["origins"]
+    origins = {**dict(low.origins), **{n: o for n, o in high.origins if n in known}}
+    return low._replace(**known, origins=tuple(origins.items()))
 
 
 class Declaration(NamedTuple):

@@ -54,6 +54,25 @@ def standard_options(backend, kind: str = "chat") -> dict:
     return found(backend) if found else {}
 
 
+def with_metadata_defaults(specs: tuple, data: dict) -> tuple:
+    """A chat model's typed options, each one its backend's preset takes
+    from the metadata marked with the field (``OptionSpec.default_from``),
+    unless the model wrote that option with a default of its own: a
+    declared default wins."""
+    backend = data["backend"]
+    if (backend["type"], "chat") not in _MODULES:
+        return specs
+    table = backend_class(backend["type"]).metadata_defaults(backend)
+    own = data.get("options")
+    own = own if isinstance(own, dict) else {}
+    return tuple(
+        spec._replace(default_from=table[spec.name])
+        if spec.name in table and "default" not in (own.get(spec.name) or {})
+        else spec
+        for spec in specs
+    )
+
+
 def notes(data: dict, doc, origin, kind: str = "chat") -> list:
     """A sound chat model's warnings, as its backend sees them."""
     backend = data.get("backend")

@@ -341,6 +341,13 @@ class Backend(ABC):
         return {}
 
     @classmethod
+    def metadata_defaults(cls, backend: dict) -> dict:
+        """Which of the standard options take their default from the
+        model's metadata: option name -> metadata field (an HTTP preset's
+        ``metadata_defaults:``)."""
+        return {}
+
+    @classmethod
     def notes(cls, data: dict, doc: Document, origin) -> list:
         """Warnings (``Problem``s whose message starts ``warning:``) for a
         model that has no problems; ``validate`` shows them."""

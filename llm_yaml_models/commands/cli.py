@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import click
 import llm
@@ -49,6 +49,7 @@ class Found(NamedTuple):
     problems: list[Problem]  # what stopped it, where the name check knows
     note: str | None = None  # a template's state, or the template a model was discovered by
     kind: str = "model"  # or "template", or "discovered"
+    declaration: Any = None  # the typed declaration, for a model that was read
 
 
 class Checked(NamedTuple):
@@ -150,10 +151,11 @@ def _is_discovered(loaded: registry.Loaded, i: int) -> bool:
 
 def _found(entry, refusal: tuple) -> Found:
     named = Named(entry.model_id, entry.aliases, entry.backend_type, entry.kind)
+    declared = entry.declaration
     if not discovery.is_discovered(entry):
-        return Found(entry.file, entry.line, named, *refusal)
+        return Found(entry.file, entry.line, named, *refusal, declaration=declared)
     note = f"discovered by {entry.template.model_id}"
-    return Found(entry.file, entry.line, named, *refusal, note, "discovered")
+    return Found(entry.file, entry.line, named, *refusal, note, "discovered", declared)
 
 
 def _template_found(entry, fetch: bool) -> Found:
@@ -305,7 +307,9 @@ def list_command(json_):
         kind = ", embedding" if row.get("kind") == "embedding" else ""
         backend = f" [{row['backend'] or '?'}{kind}]" if row["backend"] or kind else ""
         note = f" ({row['note']})" if "note" in row else ""
-        click.echo(printable(f"{name}{aliases}{backend} {row['source']}: {row['status']}{note}"))
+        known = f" [{row['summary']}]" if row.get("summary") else ""
+        line = f"{name}{aliases}{backend}{known} {row['source']}: {row['status']}{note}"
+        click.echo(printable(line))
 
 
 def _row(found: Found) -> dict:
@@ -322,7 +326,27 @@ def _row(found: Found) -> dict:
         row.update(status=found.note, template=True)
     elif found.kind == "discovered":
         row.update(discovered=True, note=found.note)
+    if found.kind != "template":
+        row.update(_known(found.declaration))
     return row
+
+
+def _known(declaration) -> dict:
+    """The context window and the prices (USD per million tokens) ``list``
+    shows, and their summary, for a chat model that has metadata or pricing
+    (None where one is not known)."""
+    from ..models.metadata import summary
+
+    metadata = getattr(declaration, "metadata", None)
+    pricing = getattr(declaration, "pricing", None)
+    if metadata is None and pricing is None:
+        return {}
+    return {
+        "context_window": metadata and metadata.context_window,
+        "input_price": pricing and pricing.input,
+        "output_price": pricing and pricing.output,
+        "summary": summary(metadata, pricing),
+    }
 
 
 @yaml_models.command()
@@ -350,6 +374,28 @@ def show(model):
 
 
 def _rendered(found: Found, checked: Checked, render) -> str:
+    """A declaration as ``show`` prints it, then its metadata and pricing."""
+    return _declared(found, checked, render) + _facts(found.declaration)
+
+
+def _facts(declaration) -> str:
+    """Every metadata and pricing field the model has, with where it came
+    from (a template's override, a server, defaults), as comments."""
+    from ..models.metadata import fields
+
+    known = fields(declaration.metadata, declaration.pricing) if declaration is not None else []
+    if getattr(declaration, "kind", None) != "chat" or not known:
+        return ""
+    lines = ["# metadata and pricing (USD per million tokens), as the model has them:"]
+    lines += [f"#   {name}: {_shown(value)}  ({origin})" for name, value, origin in known]
+    return "".join(printable(line) + "\n" for line in lines)
+
+
+def _shown(value) -> str:
+    return ", ".join(value) if isinstance(value, tuple) else str(value)
+
+
+def _declared(found: Found, checked: Checked, render) -> str:
     """A declaration as ``show`` prints it; a discovered model, as its template."""
     if found.kind != "discovered":
         return render(found, checked.problems)

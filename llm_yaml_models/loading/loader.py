@@ -42,8 +42,12 @@ def load_file(file: str, *, deep: bool = False) -> FileResult:
 
 
 def check_document(doc: Document, *, deep: bool = False) -> FileResult:
+    from .metadata_rules import soften
+
     result = FileResult(doc.file)
-    result.warnings = doc.warnings
+    # A faulty metadata or pricing field is cut out first, with a warning:
+    # the model loads without it.
+    result.warnings = doc.warnings + soften(doc)
     # A mapping entry is checked whole once defaults are merged in, so the
     # as-written check speaks only for the rest: top level, defaults, and
     # entries that are not mappings.
@@ -122,7 +126,7 @@ def declare(
     are merged in here, once; the backend mapping is kept as the file
     wrote it (``Written``), to be expanded at use. ``where(path)`` is
     FILE:LINE of a key, for what says where it was declared."""
-    from ..backends import converses, declared_options
+    from ..backends import converses, declared_options, with_metadata_defaults
     from ..declarations import (
         BATCH_SIZE,
         Declaration,
@@ -153,6 +157,7 @@ def declare(
             supports_text=data.get("supports_text", True),
             supports_binary=data.get("supports_binary", False),
         )
+    common["options"] = with_metadata_defaults(common["options"], data)
     return Declaration(
         **common,
         attachment_types=frozenset(data.get("attachment_types", ())),
@@ -162,7 +167,7 @@ def declare(
         supports_conversation=converses(data),
         fallbacks=tuple(data.get("fallbacks", ())),
         limits=Limits.from_data(data.get("limits")),
-        discover=_discover(data),
+        discover=_discover(data, where),
         metadata=_known(Metadata, data.get("metadata"), ("metadata",), where),
         pricing=_known(Pricing, data.get("pricing"), ("pricing",), where),
     )
@@ -172,14 +177,20 @@ def _known(kind, given: dict | None, at: tuple, where):
     """``metadata:`` or ``pricing:`` typed, each field saying where it was declared."""
     if not given:
         return None
-    fields = {
-        name: tuple(value) if isinstance(value, list) else value for name, value in given.items()
-    }
+    fields = {name: _typed(name, value) for name, value in given.items()}
     origins = tuple((name, f"declared at {where(at + (name,))}") for name in given)
     return kind(**fields, origins=origins)
 
 
-def _discover(data: dict):
+def _typed(name: str, value):
+    """A list as a tuple; a count as an int (the schema's integer takes
+    200000.0, which Ollama's num_ctx does not)."""
+    if isinstance(value, list):
+        return tuple(value)
+    return int(value) if name in ("context_window", "max_output_tokens") else value
+
+
+def _discover(data: dict, where=lambda path: ""):
     """A template's ``discover:``, typed; the options it wrote itself are
     those its overrides amend (the preset's they replace)."""
     from ..declarations import DiscoverSpec
@@ -187,7 +198,22 @@ def _discover(data: dict):
     if "discover" not in data:
         return None
     own = [name for name, spec in data.get("options", {}).items() if spec is not None]
-    return DiscoverSpec.from_data(data["discover"], own)
+    overrides = data["discover"].get("overrides", {})
+    typed = {glob: _typed_override(glob, o, where) for glob, o in overrides.items()}
+    return DiscoverSpec.from_data({**data["discover"], "overrides": typed}, own)
+
+
+def _typed_override(glob: str, override: dict, where) -> dict:
+    """An override with its metadata and pricing typed, each field saying
+    where it was declared (merged field by field at discovery)."""
+    from ..declarations import Metadata, Pricing
+
+    at = ("discover", "overrides", glob)
+    out = dict(override)
+    for name, kind in (("metadata", Metadata), ("pricing", Pricing)):
+        if name in override:
+            out[name] = _known(kind, override[name], at + (name,), where)
+    return out
 
 
 def _can_stream(data: dict) -> bool:

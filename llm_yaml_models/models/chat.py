@@ -83,7 +83,20 @@ class _Shared:
             backend.close()
 
     def __str__(self) -> str:
-        return f"YAML {self.entry.backend_type}{self._label}: {self.model_id}"
+        text = f"YAML {self.entry.backend_type}{self._label}: {self.model_id}"
+        declaration = self.declaration
+        if declaration.metadata is None and declaration.pricing is None:
+            return text
+        from .metadata import summary
+
+        known = summary(declaration.metadata, declaration.pricing)
+        return f"{text} [{known}]" if known else text
+
+    def _warn_if_deprecated(self) -> None:
+        if self.declaration.metadata is not None:
+            from .metadata import warn_if_deprecated
+
+            warn_if_deprecated(self.model_id, self.declaration.metadata)
 
     @property
     def __class__(self) -> type:
@@ -237,6 +250,7 @@ class _SyncMixin(_Shared):
 
     def answer(self, prompt, stream, response, key):
         """This model's own answer, fallbacks aside."""
+        self._warn_if_deprecated()
         if self.needs_key and key is None:
             raise self._no_key()
         limiter, tokens = self._admitted(prompt)
@@ -283,6 +297,7 @@ class _AsyncMixin(_Shared):
         chain.exhausted()
 
     async def answer(self, prompt, stream, response, key):
+        self._warn_if_deprecated()
         if self.needs_key and key is None:
             raise self._no_key()
         limiter, tokens = self._admitted(prompt)
@@ -380,7 +395,7 @@ def _classes(entry: ModelEntry) -> tuple[type, type]:
         from .options import build_options
 
         rules = backend_class(declaration.backend_type).option_rules
-        return build_options(declaration.model_id, declaration.options, rules)
+        return build_options(declaration.model_id, declaration.options, rules, declaration.metadata)
 
     key = declaration.key
     namespace = {

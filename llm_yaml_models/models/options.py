@@ -197,11 +197,13 @@ def _enum_values(spec: OptionSpec) -> tuple:
 
 
 def build_options(
-    model_id: str, specs: tuple[OptionSpec, ...], option_rules: dict
+    model_id: str, specs: tuple[OptionSpec, ...], option_rules: dict, metadata=None
 ) -> type[llm.Options]:
+    """``metadata``: the model's, which gives some preset options their
+    default (``OptionSpec.default_from``)."""
     fields = {}
     for spec in specs:
         kind = annotation(spec, option_rules.get(spec.name))
-        default = spec.default if spec.has_default else None
+        default = spec.default_for(metadata)
         fields[spec.name] = (Optional[kind], Field(default=default, description=spec.description))  # noqa: UP045
     return create_model(f"Options[{model_id}]", __base__=DeclaredOptions, **fields)

@@ -43,11 +43,17 @@ def preset_options(backend: dict) -> dict:
     return preset(backend["preset"]).get("options", {}) if "preset" in backend else {}
 
 
+def preset_metadata_defaults(backend: dict) -> dict:
+    """option name -> the metadata field its default comes from (the
+    preset's ``metadata_defaults:``)."""
+    return preset(backend["preset"]).get("metadata_defaults", {}) if "preset" in backend else {}
+
+
 def merged(backend: dict) -> dict:
     """The backend mapping over its preset's defaults (the user's keys win;
     a null removes the preset's key, as ``headers: {Authorization: null}``)."""
     base = preset(backend["preset"]) if "preset" in backend else {}
-    base = {k: v for k, v in base.items() if k != "options"}
+    base = {k: v for k, v in base.items() if k not in ("options", "metadata_defaults")}
     written = backend.get("headers")
     if isinstance(written, dict) and "headers" in base:
         # Header names are case-insensitive: the user's 'authorization'
