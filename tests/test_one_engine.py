@@ -1,0 +1,123 @@
+"""One send-with-retries engine under both HTTP backends (``send.Sender``),
+and one trusted store under both on-disk caches (``trust.read_trusted`` /
+``trust.write_atomic``)."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import socket
+from pathlib import Path
+
+import llm
+import pytest
+import yaml
+from fakeapi import REPLY, fake_vector
+
+import llm_yaml_models
+from llm_yaml_models.backends.http.backend import HttpBackend
+from llm_yaml_models.backends.http.embeddings import HttpEmbeddingBackend
+from llm_yaml_models.backends.http.send import Sender
+
+
+@pytest.fixture
+def both(write, fake_api):
+    """A chat model and an embedding model on one server, each with one retry."""
+    base = fake_api.url + "/v1"
+    chat = {"type": "http", "preset": "openai-chat", "base_url": base, "retries": 1}
+    embed = {"type": "http", "preset": "openai-embeddings", "base_url": base, "retries": 1}
+    write("c.yaml", yaml.safe_dump([{"model_id": "c", "backend": chat}]))
+    write("e.yaml", yaml.safe_dump({"embedding_models": [{"model_id": "e", "backend": embed}]}))
+    return fake_api
+
+
+def ask(kind: str) -> object:
+    if kind == "chat":
+        return llm.get_model("c").prompt("hi", stream=False).text()
+    return llm.get_embedding_model("e").embed("hi")
+
+
+ANSWER = {"chat": REPLY, "embed": fake_vector("hi")}
+PATH = {"chat": "/v1/chat/completions", "embed": "/v1/embeddings"}
+NAME = {"chat": "c", "embed": "e"}
+
+
+@pytest.mark.parametrize("kind", ["chat", "embed"])
+def test_a_503_then_success_is_retried_alike(both, kind):
+    both.fail_next("status", status=503, headers={"Retry-After": "0"})
+    assert ask(kind) == ANSWER[kind]
+    assert [r.path for r in both.requests] == [PATH[kind]] * 2
+    assert both.requests[0].body == both.requests[1].body
+
+
+@pytest.mark.parametrize("kind", ["chat", "embed"])
+def test_the_retries_spent_fail_alike(both, kind):
+    both.fail_next("status", status=503, headers={"Retry-After": "0"}, times=5)
+    with pytest.raises(Exception) as caught:
+        ask(kind)
+    where = both.url + PATH[kind]
+    assert str(caught.value) == f"{NAME[kind]}: HTTP 503 from {where}: fake failure 503"
+    assert len(both.requests) == 2
+
+
+@pytest.mark.parametrize("kind", ["chat", "embed"])
+def test_too_long_a_retry_after_fails_at_once_alike(both, kind):
+    both.fail_next("status", status=429, headers={"Retry-After": "3600"}, times=2)
+    with pytest.raises(Exception) as caught:
+        ask(kind)
+    where = both.url + PATH[kind]
+    assert str(caught.value) == (
+        f"{NAME[kind]}: HTTP 429 from {where}: fake failure 429 "
+        "(the server asked to retry after 3600s)"
+    )
+    assert len(both.requests) == 1
+
+
+def test_the_engine_spreads_an_embedding_batch_over_deployments(tmp_path, fake_api):
+    """Embedding models declare no deployments, but the engine they send
+    with is the chat one: given deployments, it takes the next one at once
+    when an attempt cannot connect, as for a prompt."""
+    from llm_yaml_models.backends.base import EmbedRequest, OptionValues
+    from llm_yaml_models.backends.http.embeddings import EmbeddingHttpConfig
+
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    data = {
+        "preset": "openai-embeddings",
+        "retries": 1,
+        "deployments": [{"base_url": dead}, {"base_url": fake_api.url + "/v1"}],
+    }
+    backend = HttpEmbeddingBackend(EmbeddingHttpConfig.from_data(data, tmp_path / "e.yaml"))
+    request = EmbedRequest("e", ["hi"], OptionValues({}), None)
+    assert backend.embed(request) == [fake_vector("hi")]
+    assert backend.sender.deployment_names() == [dead, fake_api.url + "/v1"]
+    assert [d.failures for d in backend.sender.balancer.deployments] == [1, 0]
+    backend.close()
+
+
+def test_both_backends_send_with_one_engine_by_composition():
+    assert not issubclass(HttpEmbeddingBackend, HttpBackend)
+    assert all(not hasattr(cls, "_attempt") for cls in (HttpBackend, HttpEmbeddingBackend))
+    assert hasattr(Sender, "stream") and hasattr(Sender, "astream")
+
+
+def test_no_module_imports_a_private_name_of_another():
+    package = Path(llm_yaml_models.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                private = [a.name for a in node.names if a.name[:1] == "_" != a.name[1:2]]
+                found += [f"{path.relative_to(package)}: {name}" for name in private]
+    assert found == []
+
+
+def test_the_async_chat_model_retries_through_the_same_engine(both):
+    both.fail_next("status", status=503, headers={"Retry-After": "0"})
+
+    async def go() -> str:
+        return await llm.get_async_model("c").prompt("hi", stream=False).text()
+
+    assert asyncio.run(go()) == REPLY
+    assert len(both.requests) == 2
