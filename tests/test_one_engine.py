@@ -121,3 +121,57 @@ def test_the_async_chat_model_retries_through_the_same_engine(both):
 
     assert asyncio.run(go()) == REPLY
     assert len(both.requests) == 2
+
+
+# -- one joined, one origin ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "other", "same"),
+    [
+        ("http://h:8000/v1", "http://h:8000/other?q=1", True),
+        ("HTTP://Models.Example.com/v1", "http://models.example.com/x", True),
+        ("http://user:pw@h/v1", "http://h/v1", True),
+        ("http://h/v1", "https://h/v1", False),
+        ("http://h/v1", "http://h:80/v1", False),  # a port written is not guessed at
+        ("http://h:x/v1", "http://h:x/v1", False),  # unreadable: bound to nothing
+        ("http://h/v1", "http://h:99999/v1", False),
+        ("http://[::1]:8/v1", "http://[::1]:8/", True),
+    ],
+)
+def test_same_origin(url, other, same):
+    from llm_yaml_models.urls import same_origin
+
+    assert same_origin(url, other) is same
+
+
+@pytest.mark.parametrize(
+    ("base", "path", "url"),
+    [
+        ("http://h/v1/", "/chat", "http://h/v1/chat"),
+        ("http://h/v1", "chat", "http://h/v1/chat"),
+        ("http://h/v1//", "", "http://h/v1"),
+        ("", "models", "/models"),
+    ],
+)
+def test_joined(base, path, url):
+    from llm_yaml_models.urls import joined
+
+    assert joined(base, path) == url
+
+
+def test_a_redirect_to_a_url_with_no_readable_port_takes_no_secret(write, fake_api):
+    """The origin of a Location that cannot be read is no origin: the key
+    stays behind, and the request fails as one line naming the URL."""
+    bad = "http://127.0.0.1:port/v1/chat/completions"
+    spec = {
+        "type": "http",
+        "preset": "openai-chat",
+        "url": f"{fake_api.url}/redirect?to={bad}",
+        "retries": 0,
+    }
+    key = {"name": "k", "env": "ENGINE_KEY"}
+    write("c.yaml", yaml.safe_dump([{"model_id": "c", "key": key, "backend": spec}]))
+    with pytest.raises(llm.ModelError) as caught:
+        llm.get_model("c").prompt("hi", stream=False, key="sk-engine-123").text()
+    assert str(caught.value) == f"c: cannot send to {bad}: Invalid port: 'port'"

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import printable
 from ...templates import UNSET, TemplateOptions, names_in, render, render_url
+from ...urls import same_origin
 from ..base import SECRET_HEADERS, Request, Secrets, credential
 from .auth import region, sign
 from .outcome import WireError
@@ -185,19 +186,13 @@ def call_secrets(config, request: Request, url: str) -> Secrets:
     return secrets
 
 
-def origin(url: str) -> tuple:
-    """What a secret is bound to: scheme, host and port."""
-    parts = urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port
-
-
 def carried_to(call: Call, url: str) -> dict[str, str]:
     """The headers of ``call`` that may go on to ``url`` (a redirect's
     target). On the same origin, all of them; on another, none that
     carries credentials or holds a secret of the call (the key, a value
     from the environment). A body holding a secret goes to no other
     origin: that is a WireError."""
-    if origin(url) == origin(call.url):
+    if same_origin(call.url, url):
         return call.headers
     secrets = call.secrets
     if call.body is not None and secrets.found_in(json.dumps(call.body, ensure_ascii=False)):

@@ -34,8 +34,9 @@ import httpx2
 import llm
 
 from ...errors import SHOWN, Signal
+from ...urls import same_origin
 from ..base import Request
-from .call import KEY_MARK, Call, carried_to, moved, origin, redacted, signed
+from .call import KEY_MARK, Call, carried_to, moved, redacted, signed
 from .config import HttpConfig
 from .decode import Decoder, StreamException
 from .deployments import Balancer, Route, Target
@@ -225,7 +226,7 @@ class Sender:
             secrets,
         )
         followed.preface = call.preface
-        if origin(target) == origin(call.url):  # signed again there; never elsewhere
+        if same_origin(call.url, target):  # signed again there; never elsewhere
             followed.auth = call.auth
         return followed
 
