@@ -38,7 +38,9 @@
                              Unsupported (loading.fastschema), NotJSON
                              (models.options, also a ValueError), Raised
                              (backends.python: Ctrl-C or SystemExit carried
-                             out of a coroutine)
+                             out of a coroutine), Untrusted (store: a
+                             cache file neither read nor written; each
+                             cache words its own warning)
 
 Lower-level errors (PyYAML, jsonschema, OS errors, httpx2's, a backend's own
 exceptions) are translated into these at the boundary where they happen,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import os
 import socket
 from pathlib import Path
 
@@ -175,3 +176,86 @@ def test_a_redirect_to_a_url_with_no_readable_port_takes_no_secret(write, fake_a
     with pytest.raises(llm.ModelError) as caught:
         llm.get_model("c").prompt("hi", stream=False, key="sk-engine-123").text()
     assert str(caught.value) == f"c: cannot send to {bad}: Invalid port: 'port'"
+
+
+# -- one trusted store for both caches -------------------------------------------
+
+
+@pytest.fixture
+def cache(tmp_path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    return home / "c.json"
+
+
+@pytest.mark.parametrize("replaces_odd", [False, True])
+def test_a_trusted_file_is_read_whole_up_to_its_limit(cache, replaces_odd):
+    from llm_yaml_models.store import read_trusted
+
+    cache.write_bytes(b"x" * 3_000_000)  # more than one read's worth
+    assert read_trusted(cache, 3_000_000, replaces_odd=replaces_odd) == b"x" * 3_000_000
+    assert read_trusted(cache, 2_999_999, replaces_odd=replaces_odd) is None  # a miss
+    assert read_trusted(cache.with_name("none.json"), 10, replaces_odd=replaces_odd) is None
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "directory", "link-to-fifo"])
+def test_an_odd_file_is_refused_or_taken_for_none_never_waited_on(cache, kind):
+    from llm_yaml_models.store import Untrusted, read_trusted
+
+    if kind == "fifo":
+        os.mkfifo(cache, 0o600)
+    elif kind == "dev-zero":
+        cache.symlink_to("/dev/zero")
+    elif kind == "directory":
+        cache.mkdir(mode=0o700)
+    else:
+        os.mkfifo(cache.with_name("fifo"), 0o600)
+        cache.symlink_to(cache.with_name("fifo"))
+    with pytest.raises(Untrusted) as refused:
+        read_trusted(cache, 2**30)
+    assert refused.value.why == "not a regular file"
+    if kind != "dev-zero":  # /dev/zero is anyone's to write: refused as loose below
+        assert read_trusted(cache, 2**30, replaces_odd=True) is None
+
+
+def test_a_link_to_a_device_anyone_may_write_is_refused_even_where_odd_files_are_replaced(cache):
+    from llm_yaml_models.store import Untrusted, read_trusted
+
+    cache.symlink_to("/dev/zero")
+    with pytest.raises(Untrusted) as refused:
+        read_trusted(cache, 2**30, replaces_odd=True)
+    assert refused.value.why == f"any user can write to {cache}; fix it with: chmod go-w {cache}"
+
+
+@pytest.mark.parametrize("replaces_odd", [False, True])
+def test_a_file_in_a_directory_others_may_write_is_refused(cache, replaces_odd):
+    from llm_yaml_models.store import Untrusted, read_trusted
+
+    cache.write_text("{}")
+    home = cache.parent
+    os.chmod(home, 0o777)
+    with pytest.raises(Untrusted) as refused:
+        read_trusted(cache, 100, replaces_odd=replaces_odd)
+    assert refused.value.why == f"any user can write to {home}; fix it with: chmod go-w {home}"
+    cache.unlink()  # refused before there is a file, too: it would not be written
+    with pytest.raises(Untrusted):
+        read_trusted(cache, 100, replaces_odd=replaces_odd)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link", "missing-dir"])
+def test_a_write_is_whole_and_replaces_what_was_there_not_what_it_points_at(cache, kind):
+    from llm_yaml_models.store import write_atomically
+
+    target = cache.with_name("target.json")
+    if kind == "fifo":
+        os.mkfifo(cache, 0o600)
+    elif kind == "link":
+        target.write_text("kept")
+        cache.symlink_to(target)
+    else:
+        cache = cache.parent / "new" / "c.json"
+    write_atomically(cache, b'{"a": 1}')
+    assert not cache.is_symlink() and cache.read_bytes() == b'{"a": 1}'
+    assert sorted(p.name for p in cache.parent.iterdir() if p.name.startswith(".")) == []
+    if kind == "link":
+        assert target.read_text() == "kept"
