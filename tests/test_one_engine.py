@@ -259,3 +259,28 @@ def test_a_write_is_whole_and_replaces_what_was_there_not_what_it_points_at(cach
     assert sorted(p.name for p in cache.parent.iterdir() if p.name.startswith(".")) == []
     if kind == "link":
         assert target.read_text() == "kept"
+
+
+# -- model limits and deployment limits: two budgets, one rule -------------------
+
+
+def test_model_limits_admit_a_prompt_once_and_a_deployments_each_request(write, fake_api):
+    """A model's ``limits`` are its share of the work: one admission per
+    prompt, retries inside it. A deployment's are its server's quota: one
+    admission per request sent there, a retry included (docs/fleets.md)."""
+    backend = {
+        "type": "http",
+        "preset": "openai-chat",
+        "retries": 1,
+        "deployments": [{"base_url": fake_api.url + "/v1", "limits": {"rpm": 100}}],
+    }
+    limits = {"rpm": 100, "concurrency": 2}
+    write("c.yaml", yaml.safe_dump([{"model_id": "c", "backend": backend, "limits": limits}]))
+    model = llm.get_model("c")
+    fake_api.fail_next("status", status=503, headers={"Retry-After": "0"})
+    assert model.prompt("hi", stream=False).text() == REPLY
+    assert len(fake_api.requests) == 2
+    own = model._limiter()
+    deployment = model.backend.sender.balancer.deployments[0].limiter
+    assert (len(own._recent), len(deployment._recent)) == (1, 2)
+    assert (own.in_flight, deployment.in_flight) == (0, 0)
