@@ -284,3 +284,7 @@ def test_model_limits_admit_a_prompt_once_and_a_deployments_each_request(write, 
     deployment = model.backend.sender.balancer.deployments[0].limiter
     assert (len(own._recent), len(deployment._recent)) == (1, 2)
     assert (own.in_flight, deployment.in_flight) == (0, 0)
+    # Each counts the estimate (one token for "hi") until the server reports
+    # usage (5 + 5): the failed attempt reported none.
+    assert [t.tokens for t in own._recent] == [10]
+    assert [t.tokens for t in deployment._recent] == [1, 10]

@@ -124,7 +124,9 @@ class Sender:
     (request, Target -> Call), ``decoder`` reads its reply, and ``finish``
     keeps what the reply said (decoder, request, Target), once it is whole."""
 
-    def __init__(self, config: HttpConfig, build: Callable, decoder: type[Decoder], finish):
+    def __init__(
+        self, config: HttpConfig, build: Callable, decoder: type[Decoder], finish: Callable
+    ):
         self.config = config
         self._build_call = build
         self._decoder = decoder
@@ -182,7 +184,8 @@ class Sender:
         hide = self.config.secrets().hide
         return [hide(d.name) for d in self.balancer.deployments] if self.balancer else []
 
-    def _limits(self) -> dict:
+    def _client_options(self) -> dict:
+        """What each client of this backend is made with."""
         return {
             "timeout": httpx2.Timeout(self.config.timeout),
             "limits": httpx2.Limits(max_connections=self.config.max_connections),
@@ -285,7 +288,7 @@ class Sender:
         with self._lock:  # batches of embed_multi are sent from several threads
             client = self._clients.get(index)
             if client is None:
-                client = self._clients[index] = sync_client(**self._limits())
+                client = self._clients[index] = sync_client(**self._client_options())
                 weakref.finalize(self, client.close)  # at the latest, at exit
             return client
 
@@ -305,9 +308,9 @@ class Sender:
         for attempt in range(retries + 1):
             with _building(request):
                 target = route.choose()
-            with route.trying(target, lambda: _tokens(request)) as trial:
+            with route.trying(target, request.used_tokens) as trial:
                 if target.limiter:
-                    target.ticket = target.limiter.wait(_estimate(request))
+                    target.ticket = target.limiter.wait(request.estimated_tokens())
                 call, decoder = self._start(request, target)
                 with _sending(request, call):
                     try:
@@ -354,7 +357,7 @@ class Sender:
         clients = self._async_clients.setdefault(loop, {})
         found = clients.get(index)
         if found is None:
-            client = async_client(**self._limits())
+            client = async_client(**self._client_options())
             keeper = _close_at_shutdown(client)
             await keeper.__anext__()
             found = clients[index] = (client, keeper)
@@ -365,9 +368,9 @@ class Sender:
         for attempt in range(retries + 1):
             with _building(request):
                 target = route.choose()
-            with route.trying(target, lambda: _tokens(request)) as trial:
+            with route.trying(target, request.used_tokens) as trial:
                 if target.limiter:
-                    target.ticket = await target.limiter.await_turn(_estimate(request))
+                    target.ticket = await target.limiter.await_turn(request.estimated_tokens())
                 call, decoder = self._start(request, target)
                 with _sending(request, call):
                     try:
@@ -444,19 +447,6 @@ def _deployment_key(deployment, missing: str | None = None) -> str:
     if not key:
         raise _Unreachable(f"no key for the deployment {deployment.name}: 'llm keys set {name}'")
     return key.strip()
-
-
-def _estimate(request: Request) -> int:
-    from ...routing.limits import estimate_tokens
-
-    return estimate_tokens(request.system, *(m.content for m in request.messages))
-
-
-def _tokens(request: Request) -> int | None:
-    usage = request.usage
-    if usage is None or (usage.input is None and usage.output is None):
-        return None
-    return (usage.input or 0) + (usage.output or 0)
 
 
 def _build(client, call: Call):
