@@ -87,13 +87,19 @@ def test_the_engine_spreads_an_embedding_batch_over_deployments(tmp_path, fake_a
     data = {
         "preset": "openai-embeddings",
         "retries": 1,
-        "deployments": [{"base_url": dead}, {"base_url": fake_api.url + "/v1"}],
+        "deployments": [
+            {"base_url": dead, "limits": {"rpm": 10}},
+            {"base_url": fake_api.url + "/v1", "limits": {"rpm": 10}},
+        ],
     }
     backend = HttpEmbeddingBackend(EmbeddingHttpConfig.from_data(data, tmp_path / "e.yaml"))
     request = EmbedRequest("e", ["hi"], OptionValues({}), None)
     assert backend.embed(request) == [fake_vector("hi")]
     assert backend.sender.deployment_names() == [dead, fake_api.url + "/v1"]
-    assert [d.failures for d in backend.sender.balancer.deployments] == [1, 0]
+    deployments = backend.sender.balancer.deployments
+    assert [d.failures for d in deployments] == [1, 0]
+    # each admitted the batch once, counted as its estimate ("hi": one token)
+    assert [[t.tokens for t in d.limiter._recent] for d in deployments] == [[1], [1]]
     backend.close()
 
 

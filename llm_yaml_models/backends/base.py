@@ -404,6 +404,16 @@ class EmbedRequest:
         embedding model has no fallbacks: ``unavailable`` changes nothing)."""
         return EmbeddingError(self.model_id, self.secrets.hide(message))
 
+    def estimated_tokens(self) -> int:
+        """As ``Request.estimated_tokens``: the items, a byte counted as a character."""
+        from ..routing.limits import estimate_tokens
+
+        return estimate_tokens(*self.items)
+
+    def used_tokens(self) -> int | None:
+        """None: the usage of an embedding reply is not read; the estimate stands."""
+        return None
+
 
 class EmbeddingBackend(ABC):
     """One instance per declared embedding model, created on first use and
