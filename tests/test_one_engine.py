@@ -1,6 +1,7 @@
-"""One send-with-retries engine under both HTTP backends (``send.Sender``),
-and one trusted store under both on-disk caches (``trust.read_trusted`` /
-``trust.write_atomic``)."""
+"""One send-with-retries engine under both HTTP backends (``send.Sender``);
+one trusted store under both on-disk caches (``store.read_trusted`` and
+``store.write_atomically``); one ``joined`` and one ``same_origin``
+(``urls``); and the rule for a model's limits beside a deployment's."""
 
 from __future__ import annotations
 
@@ -167,7 +168,7 @@ def test_joined(base, path, url):
     assert joined(base, path) == url
 
 
-def test_a_redirect_to_a_url_with_no_readable_port_takes_no_secret(write, fake_api):
+def test_a_redirect_to_a_url_with_no_readable_port_is_one_line_naming_it(write, fake_api):
     """The origin of a Location that cannot be read is no origin: the key
     stays behind, and the request fails as one line naming the URL."""
     bad = "http://127.0.0.1:port/v1/chat/completions"
