@@ -15,7 +15,7 @@
      │                       httpcore2's timeouts (backends.http.transport)
      ├── WireError           a reply we cannot use, or a request we will not
      │    │                  send; the HTTP backend makes it a BackendError
-     │    ├── Unreachable    no answer at all (backends.http.backend):
+     │    ├── Unreachable    no answer at all (backends.http.send):
      │    │                  a model with fallbacks asks the next one
      │    └── StreamException  an exception an event stream reports
      │                       (backends.http.decode)
@@ -32,13 +32,15 @@
      │                       that llm's embed commands print as one line
      │                       naming the model (also a click.ClickException)
      └── Signal              control flow inside one module, never shown:
-                             Retry (backends.http.backend), TooLarge
+                             Retry (backends.http.send), TooLarge
                              (backends.http.transport, also an httpx2
                              TransportError), Refused (loading.source),
                              Unsupported (loading.fastschema), NotJSON
                              (models.options, also a ValueError), Raised
                              (backends.python: Ctrl-C or SystemExit carried
-                             out of a coroutine)
+                             out of a coroutine), Untrusted (store: a
+                             cache file neither read nor written; each
+                             cache words its own warning)
 
 Lower-level errors (PyYAML, jsonschema, OS errors, httpx2's, a backend's own
 exceptions) are translated into these at the boundary where they happen,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 
 import llm
@@ -22,7 +21,8 @@ import llm
 from . import __version__
 from .errors import Problem, printable
 from .loading.entries import FileResult, ModelEntry, Named
-from .loading.search_path import discover, missing, schema_stamp, write_atomically
+from .loading.search_path import discover, missing, schema_stamp
+from .store import Untrusted, read_trusted, write_atomically
 
 CACHE_NAME = "yaml-models-cache.json"
 CACHE_FORMAT = 5  # bump when FileResult's JSON shape (or a declaration's) changes
@@ -85,49 +85,22 @@ class Cache:
         self.dirty = False
         self.usable = True
         try:
-            data = json.loads(self._read())
+            data = json.loads(self._read() or b"{}")
             if data.get("header") == self.header and isinstance(data.get("files"), dict):
                 self.files = data["files"]
-        except (OSError, ValueError, KeyError, AttributeError, TypeError, RecursionError):
+        except (ValueError, KeyError, AttributeError, TypeError, RecursionError):
             pass  # damaged: a miss for every file, and rewritten
 
-    def _read(self) -> bytes:
-        from .trust import loose
-
+    def _read(self) -> bytes | None:
         try:
-            info = os.stat(self.path)
-        except OSError:
-            info = None
-        if info is not None and not stat.S_ISREG(info.st_mode):
-            self._refuse("not a regular file")
-        why = loose(self.path)  # nor written, when its directory is loose
-        if why:
-            self._refuse(why)
-        if info is None:
-            raise OSError("no cache yet")  # a miss
-        if info.st_size > MAX_CACHE_BYTES:
-            raise OSError("too large")
-        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)  # never waits for a writer
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the stat
-                self._refuse("not a regular file")
-            chunks, size = [], 0
-            while chunk := os.read(fd, min(1 << 20, MAX_CACHE_BYTES + 1 - size)):
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > MAX_CACHE_BYTES:
-                    raise OSError("too large")
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
-
-    def _refuse(self, why: str):
-        self.usable = False
-        if not _state["cache_warned"]:
-            _state["cache_warned"] = True
-            sys.stderr.write(printable(f"llm-yaml-models: not using the cache {self.path}: {why}"))
-            sys.stderr.write("\n")
-        raise OSError(why)
+            return read_trusted(self.path, MAX_CACHE_BYTES)
+        except Untrusted as refused:
+            self.usable = False
+            if not _state["cache_warned"]:
+                _state["cache_warned"] = True
+                warning = f"llm-yaml-models: not using the cache {self.path}: {refused.why}"
+                sys.stderr.write(printable(warning) + "\n")
+            return None
 
     def get(self, file: str, sig: list | None) -> FileResult | None:
         """The cached result, if the file and every file it depends on (a

@@ -32,7 +32,7 @@ from conftest import LLM_EXE
 from fakeapi import REPLY, FakeAPI, openai_json, openai_sse
 
 from llm_yaml_models import registry
-from llm_yaml_models.backends.http import backend as http
+from llm_yaml_models.backends.http import send as http
 
 # -- helpers -------------------------------------------------------------------------
 
@@ -813,7 +813,7 @@ def rendered_twice(model_id: str, key: str | None) -> None:
     model = llm.get_model(model_id)
     for _ in range(2):
         request = model.request(model.prompt("hi").prompt, True, key)
-        model.backend.call(request)
+        model.backend.sender.call(request)
 
 
 def test_a_key_over_plain_http_to_another_host_is_warned_about_once(write, monkeypatch, capsys):

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from fakeapi import REPLY, ContentLengthAPI, FakeAPI, openai_sse
 
-from llm_yaml_models.backends.http import backend
+from llm_yaml_models.backends.http import send
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def no_socket_wait(monkeypatch):
         raise AssertionError("the socket was asked")
 
     monkeypatch.setattr(select, "select", refused)
-    monkeypatch.setattr(backend, "_arrived", refused, raising=False)
+    monkeypatch.setattr(send, "_arrived", refused, raising=False)
 
 
 def prompts(count: int) -> list[str]:

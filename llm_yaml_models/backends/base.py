@@ -251,6 +251,21 @@ class Request:
     ) -> None:
         self.usage = Usage(input, output, self.secrets.hide(details))
 
+    def estimated_tokens(self) -> int:
+        """What a limiter counts this request for until it ends: its text,
+        at four characters a token."""
+        from ..routing.limits import estimate_tokens
+
+        return estimate_tokens(self.system, *(m.content for m in self.messages))
+
+    def used_tokens(self) -> int | None:
+        """What a limiter counts it for once it has ended: the tokens the
+        server reported (None: it reported none, and the estimate stands)."""
+        usage = self.usage
+        if usage is None or (usage.input is None and usage.output is None):
+            return None
+        return (usage.input or 0) + (usage.output or 0)
+
     def add_tool_call(
         self,
         name: str,
@@ -395,6 +410,16 @@ class EmbedRequest:
         """The one-line error of this model, every secret starred (an
         embedding model has no fallbacks: ``unavailable`` changes nothing)."""
         return EmbeddingError(self.model_id, self.secrets.hide(message))
+
+    def estimated_tokens(self) -> int:
+        """As ``Request.estimated_tokens``: the items, a byte counted as a character."""
+        from ..routing.limits import estimate_tokens
+
+        return estimate_tokens(*self.items)
+
+    def used_tokens(self) -> int | None:
+        """None: the usage of an embedding reply is not read; the estimate stands."""
+        return None
 
 
 class EmbeddingBackend(ABC):

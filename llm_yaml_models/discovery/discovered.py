@@ -13,11 +13,9 @@ warning line. httpx2 is imported only to fetch.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import json
 import os
-import stat
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -26,7 +24,7 @@ import llm
 
 from ..errors import printable
 from ..loading.entries import ModelEntry
-from ..loading.search_path import write_atomically
+from ..store import Untrusted, read_trusted, write_atomically
 from .fetch import MAX_LIST_BYTES, DiscoveryError, fetch_list
 
 if TYPE_CHECKING:
@@ -117,15 +115,18 @@ class Lists:
             return memo
         lists: dict = {}
         failed: dict = {}
-        if _loose(path):
+        try:  # a FIFO or a device is no file: the next fetch writes one in its place
+            body = read_trusted(path, MAX_LIST_BYTES * 4, replaces_odd=True)
+        except Untrusted as refused:
+            _refused(path, refused.why)
             _state["lists"] = found = cls(path, lists, sig, failed, usable=False)
             return found
         try:
-            data = json.loads(_read_small(path, MAX_LIST_BYTES * 4))
+            data = json.loads(body or b"{}")
             if data.get("format") == LISTS_FORMAT and isinstance(data.get("lists"), dict):
                 lists = {k: v for k, v in data["lists"].items() if _intact(v)}
                 failed = {k: v for k, v in data.get("failed", {}).items() if _a_failure(v)}
-        except (OSError, ValueError, AttributeError, RecursionError):
+        except (ValueError, AttributeError, RecursionError):
             pass  # damaged: no list; the next fetch rewrites the file
         _state["lists"] = found = cls(path, lists, sig, failed)
         return found
@@ -158,23 +159,17 @@ class Lists:
         if not self.usable:
             return
         data = {"format": LISTS_FORMAT, "lists": self.lists, "failed": self.failed}
-        with contextlib.suppress(OSError):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(self.path, json.dumps(data).encode("utf-8"))
         self.sig = _signature(self.path)
 
 
-def _loose(path) -> bool:
-    """Whether others could write the lists file (checked once a process,
-    with one warning): they could add ids, or a failure, to it."""
-    verdicts = _state.setdefault("loose", {})
-    if path not in verdicts:
-        from ..trust import loose
-
-        verdicts[path] = why = loose(path)
-        if why:
-            sys.stderr.write(printable(f"llm-yaml-models: not using {path}: {why}") + "\n")
-    return verdicts[path] is not None
+def _refused(path, why: str) -> None:
+    """One warning a process for a lists file that others could write: they
+    could add ids, or a failure, to it."""
+    warned = _state.setdefault("loose", {})
+    if path not in warned:
+        warned[path] = why
+        sys.stderr.write(printable(f"llm-yaml-models: not using {path}: {why}") + "\n")
 
 
 def _signature(path) -> tuple | None:
@@ -183,18 +178,6 @@ def _signature(path) -> tuple | None:
     except OSError:
         return None
     return info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns
-
-
-def _read_small(path, limit: int) -> bytes:
-    """A regular file's bytes, up to ``limit``; never waits on a FIFO."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            raise OSError("not a regular file of a sensible size")
-        return os.read(fd, limit + 1)
-    finally:
-        os.close(fd)
 
 
 def _intact(item) -> bool:

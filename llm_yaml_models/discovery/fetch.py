@@ -19,6 +19,7 @@ import llm
 from ..declarations import SOURCES
 from ..errors import DiscoveryError, printable
 from ..loading.entries import ModelEntry
+from ..urls import joined, same_origin
 
 if TYPE_CHECKING:
     from ..backends.base import Secrets
@@ -46,7 +47,7 @@ class Listing:
             raise DiscoveryError(str(exc)) from None
         path, ids = SOURCES.get(spec.source, ("", None))
         self.ids = ids if spec.ids is None else spec.ids
-        self.home = backend.get("url") or _join(
+        self.home = backend.get("url") or joined(
             backend.get("base_url", ""), backend.get("path", "")
         )
         self.url = listing_url(spec.url or path, backend)
@@ -59,7 +60,7 @@ class Listing:
             backend.get("headers", {}),
             written.get("headers", {}),
             key,
-            _origin(self.url) == _origin(self.home),
+            same_origin(self.home, self.url),
         )
         self.secrets = Secrets(key)
         self.secrets.add_url(self.url)
@@ -84,19 +85,7 @@ def listing_url(url: str, backend: dict) -> str:
     base = backend.get("base_url") or ""
     if not base:
         raise DiscoveryError("the backend has no base_url to list the models under")
-    return _join(base, url)
-
-
-def _join(base: str, path: str) -> str:
-    return base.rstrip("/") + ("/" + path.lstrip("/") if path else "")
-
-
-def _origin(url: str) -> tuple:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-    except ValueError:
-        return ("", "", None)
+    return joined(base, url)
 
 
 def _given(value: float | None, default: float) -> float:

@@ -82,19 +82,3 @@ def schema_stamp() -> str:
     """Changes whenever the schema file does; part of the cache's key."""
     info = os.stat(schema_path())
     return f"{info.st_mtime_ns}-{info.st_size}"
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """``data`` as ``path``'s whole content, never half written: a private
-    temporary file beside it (created anew, so never another's file or a
-    link), then renamed over it. Best effort: an OSError leaves ``path`` as
-    it was."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
-        tmp.unlink(missing_ok=True)  # whatever it was: O_EXCL below never opens it
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)

@@ -134,14 +134,6 @@ class _Shared:
             return Unavailable(self.model_id, str(exc))
         return Unavailable(self.model_id, "no key")
 
-    def _admitted(self, prompt: llm.Prompt) -> tuple[Any, int]:
-        """The limiter (None without ``limits``) and the prompt's token estimate."""
-        from ..routing.limits import estimate_tokens
-
-        limiter = self._limiter()
-        texts = [m.content for m in to_messages(prompt)] if limiter else []
-        return limiter, estimate_tokens(prompt.system or "", *texts) if limiter else 0
-
     def _falls_back(self) -> bool:
         if not self.declaration.fallbacks:
             return False
@@ -220,13 +212,6 @@ def _tool_call_events(request: Request, named: set) -> list:
     return events
 
 
-def _tokens(request: Request) -> int | None:
-    usage = request.usage
-    if usage is None or (usage.input is None and usage.output is None):
-        return None
-    return (usage.input or 0) + (usage.output or 0)
-
-
 class _SyncMixin(_Shared):
     _label = ""
 
@@ -253,9 +238,9 @@ class _SyncMixin(_Shared):
         self._warn_if_deprecated()
         if self.needs_key and key is None:
             raise self._no_key()
-        limiter, tokens = self._admitted(prompt)
-        ticket = limiter.wait(tokens) if limiter else None
         request = self.request(prompt, stream, key)
+        limiter = self._limiter()  # the model's own limits: once per prompt
+        ticket = limiter.wait(request.estimated_tokens()) if limiter else None
         named: set = set()
         try:
             # closed at once if llm stops reading, as ``yield from`` would
@@ -264,7 +249,7 @@ class _SyncMixin(_Shared):
                     yield _named(request.recorded(chunk), named)
         finally:
             if ticket:
-                limiter.done(ticket, _tokens(request))
+                limiter.done(ticket, request.used_tokens())
             self.report(request, response)
         yield from _tool_call_events(request, named)
 
@@ -300,9 +285,9 @@ class _AsyncMixin(_Shared):
         self._warn_if_deprecated()
         if self.needs_key and key is None:
             raise self._no_key()
-        limiter, tokens = self._admitted(prompt)
-        ticket = await limiter.await_turn(tokens) if limiter else None
         request = self.request(prompt, stream, key)
+        limiter = self._limiter()  # the model's own limits: once per prompt
+        ticket = await limiter.await_turn(request.estimated_tokens()) if limiter else None
         named: set = set()
         try:
             # closed at once if llm stops reading, as the sync twin's is
@@ -311,7 +296,7 @@ class _AsyncMixin(_Shared):
                     yield _named(request.recorded(chunk), named)
         finally:
             if ticket:
-                limiter.done(ticket, _tokens(request))
+                limiter.done(ticket, request.used_tokens())
             self.report(request, response)
         for event in _tool_call_events(request, named):
             yield event

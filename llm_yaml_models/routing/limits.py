@@ -46,7 +46,7 @@ class Ticket:
         self.counted = True  # in the window's token sum (until it leaves the window)
 
 
-def estimate_tokens(*texts: str) -> int:
+def estimate_tokens(*texts: str | bytes) -> int:
     return sum(len(t) for t in texts) // 4 + 1
 
 

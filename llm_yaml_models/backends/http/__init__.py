@@ -7,7 +7,10 @@ decode.py    bytes in, chunks out: whole replies and streams
 paths.py     the declared JMESPath, compiled
 outcome.py   what a reply said besides its text; WireError
 wire/        one module per API family: its message shapes and events
-backend.py   the I/O, sync and async: clients, retries, redirects
+backend.py   the chat backend: its call, its reply kept
+send.py      the engine, sync and async: clients, deployments, retries, redirects
+deployments.py which replica each attempt goes to; cool-downs
+embeddings.py the embedding backend: its call, its vectors
 transport.py httpx2 clients that make a TLS context only for https
 """
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import printable
 from ...templates import UNSET, TemplateOptions, names_in, render, render_url
+from ...urls import same_origin
 from ..base import SECRET_HEADERS, Request, Secrets, credential
 from .auth import region, sign
 from .outcome import WireError
@@ -90,7 +91,7 @@ def build_call(config, request: Request, key: str | None) -> Call:
     for name, template in config.option_bodies.items():
         if every.get(name) is not None and every.get(name) is not False:  # 0 is a value
             body = _merged(body or {}, render(template, context))
-    for name, value in _unplaced(config, request.options, streaming).items():
+    for name, value in unplaced_options(config, request.options, streaming).items():
         if config.method == "GET":
             params[name] = value if isinstance(value, str) else json.dumps(value)
         else:
@@ -99,7 +100,7 @@ def build_call(config, request: Request, key: str | None) -> Call:
     family = wire(config.messages)
     body = family.finished(body, request)
     url = render_url(config.stream_url if streaming else config.url, context)
-    secrets = _secrets(config, request, url)
+    secrets = call_secrets(config, request, url)
     framing = config.stream.format
     call = Call(config.method, url, headers, params, body, streaming, key, framing, secrets)
     call.auth, call.preface = config.auth, family.preface(request)
@@ -143,7 +144,7 @@ def _placed(config, streaming: bool) -> set[str]:
     return {n.partition(".")[2] for n in names if n.startswith("options.")}
 
 
-def _unplaced(config, options, streaming: bool) -> dict:
+def unplaced_options(config, options, streaming: bool) -> dict:
     """The options no template places (in the URL, a header, a query
     parameter or the body): they are sent as body keys, or query
     parameters for GET, unless declared ``send: false`` (or ``body:``)."""
@@ -176,7 +177,7 @@ def _merged(body: dict, keys: dict) -> dict:
     return out
 
 
-def _secrets(config, request: Request, url: str) -> Secrets:
+def call_secrets(config, request: Request, url: str) -> Secrets:
     """The request's secrets, with what this call adds: the configuration's
     (``HttpConfig.secrets``), and a password the URL's template put in."""
     secrets = request.secrets
@@ -185,19 +186,13 @@ def _secrets(config, request: Request, url: str) -> Secrets:
     return secrets
 
 
-def origin(url: str) -> tuple:
-    """What a secret is bound to: scheme, host and port."""
-    parts = urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port
-
-
 def carried_to(call: Call, url: str) -> dict[str, str]:
     """The headers of ``call`` that may go on to ``url`` (a redirect's
     target). On the same origin, all of them; on another, none that
     carries credentials or holds a secret of the call (the key, a value
     from the environment). A body holding a secret goes to no other
     origin: that is a WireError."""
-    if origin(url) == origin(call.url):
+    if same_origin(call.url, url):
         return call.headers
     secrets = call.secrets
     if call.body is not None and secrets.found_in(json.dumps(call.body, ensure_ascii=False)):

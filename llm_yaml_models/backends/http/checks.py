@@ -113,9 +113,9 @@ def _template_names(backend: dict, options: dict, doc, at, names: tuple[str, ...
     found = []
     templates = ("url", "base_url", "path", "headers", "params", "body")
     stream = list(
-        _strings(backend.get("stream") or {}, ("url", "path", "params", "body"), ("stream",))
+        strings_in(backend.get("stream") or {}, ("url", "path", "params", "body"), ("stream",))
     )
-    for path, text in [*_strings(backend, templates), *stream]:
+    for path, text in [*strings_in(backend, templates), *stream]:
         for name in names_in(text):
             why = check_name(name, options, names)
             if why:
@@ -128,7 +128,7 @@ def _option_bodies(options: dict, doc, origin) -> list:
     return [
         doc.problem(origin(("options", name, *path)), why)
         for name, spec in options.items()
-        for path, text in _strings(spec, ("body",))
+        for path, text in strings_in(spec, ("body",))
         for n in names_in(text)
         if (why := check_name(n, options))
     ]
@@ -162,9 +162,9 @@ def _paths(backend: dict, doc, at) -> list:
     """Every JMESPath of ``response:`` and ``stream:``, and the text paths they need."""
     found = []
     for section in ("response", "stream"):
-        for path, expr in _strings(backend.get(section) or {}, None):
+        for path, expr in strings_in(backend.get(section) or {}, None):
             if path[-1] not in _NOT_PATHS and path[0] not in ("body", "params"):
-                found += _check_jmespath(expr, doc, at(section, *path))
+                found += jmespath_problems(expr, doc, at(section, *path))
     stream = backend.get("stream") or {}
     if not (backend.get("response") or {}).get("text"):
         message = "needs response.text: where the reply's text is (a JMESPath)"
@@ -195,20 +195,20 @@ def _capabilities(data: dict, backend: dict, doc, origin) -> list:
     return found
 
 
-def _strings(value: Any, keys, path: tuple = ()):
+def strings_in(value: Any, keys, path: tuple = ()):
     """(path, string) for every string under ``value`` (only ``keys`` at the top)."""
     if isinstance(value, dict):
         for k, v in value.items():
             if keys is None or k in keys:
-                yield from _strings(v, None, path + (k,))
+                yield from strings_in(v, None, path + (k,))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _strings(v, None, path + (i,))
+            yield from strings_in(v, None, path + (i,))
     elif isinstance(value, str):
         yield path, value
 
 
-def _check_jmespath(expr: str, doc, path) -> list:
+def jmespath_problems(expr: str, doc, path) -> list:
     import jmespath
     from jmespath.exceptions import JMESPathError
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ...templates import SCHEME, env_names
+from ...urls import joined
 from ..base import BackendConfig, Secrets
 from .auth import AwsAuth
 from .deployments import Cooldown, DeploymentSpec
@@ -153,7 +154,7 @@ class HttpConfig(BackendConfig):
         cls, data: dict, source: Path, model: Declaration | EmbeddingDeclaration | None = None
     ) -> HttpConfig:
         data = merged(data)
-        url = data.get("url") or _join(data.get("base_url", ""), data.get("path", ""))
+        url = data.get("url") or joined(data.get("base_url", ""), data.get("path", ""))
         options = model.options if model is not None else ()
         params = data.get("params", {})
         if "api_version" in data:
@@ -203,8 +204,8 @@ class HttpConfig(BackendConfig):
 
     def for_deployment(self, spec: DeploymentSpec) -> HttpConfig:
         """This configuration with a deployment's URL and model name."""
-        url = _join(spec.base_url, self.path)
-        stream_url = _join(spec.base_url, self.stream.path) if self.stream.path else url
+        url = joined(spec.base_url, self.path)
+        stream_url = joined(spec.base_url, self.stream.path) if self.stream.path else url
         model_name = spec.model_name or self.model_name
         return replace(self, url=url, stream_url=stream_url, model_name=model_name)
 
@@ -251,7 +252,7 @@ def _stream_url(data: dict, url: str) -> str:
     if stream.get("url"):
         return stream["url"]
     if stream.get("path") and not data.get("url"):
-        return _join(data["base_url"], stream["path"])
+        return joined(data["base_url"], stream["path"])
     return url
 
 
@@ -273,7 +274,3 @@ def url_problem(url: str) -> str | None:
     if not parts.hostname:
         return "not an http(s) URL: it names no host"
     return None
-
-
-def _join(base: str, path: str) -> str:
-    return base.rstrip("/") + ("/" + path.lstrip("/") if path else "")

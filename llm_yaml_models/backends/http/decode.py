@@ -173,8 +173,12 @@ class Decoder:
             return _joined(self.feed(body) + self.end())
         return self.reply(body)
 
+    def parsed(self, body: bytes) -> Any:
+        """A whole reply's JSON; a reply that is not UTF-8 JSON is a WireError."""
+        return _json(_text(body, self.where), self.where, self.secrets)
+
     def reply(self, body: bytes) -> list:
-        data = _json(_text(body, self.where), self.where, self.secrets)
+        data = self.parsed(body)
         _, text, reasoning, *_, calls, _ = self._read(data, self.reply_paths)[:-3]
         if calls is not None and not isinstance(calls, list):
             raise WireError(f"tool calls in the reply from {self.where} are not a list")

@@ -1,6 +1,6 @@
 """The HTTP backend for embedding models: a batch of items in, vectors out.
 
-It is the chat HTTP backend with another call and another reply: the same
+It sends with the chat HTTP backend's engine (``send.py``): the same
 client (one per model per process, shared by every batch and by the threads
 ``embed_multi`` sends batches from), retries, timeouts, redirect rules,
 size limits, Secrets and error messages. Only building the request
@@ -17,22 +17,21 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ...templates import EMBEDDING_NAMES, UNSET, render, render_url
-from ..base import EmbedRequest
+from ..base import EmbeddingBackend, EmbedRequest
 from ..vectors import VectorError, all_base64, checked, from_base64
-from .backend import HttpBackend, _building, warned
-from .call import Call, _secrets, _unplaced, rendered_headers
-from .checks import _check_jmespath, _strings, request_problems
+from .call import Call, call_secrets, rendered_headers, unplaced_options
+from .checks import jmespath_problems, request_problems, strings_in
 from .config import HttpConfig, merged
-from .decode import Decoder, _json, _text
+from .decode import Decoder
 from .deployments import Target
 from .jmespaths import compile_path
 from .outcome import WireError
+from .send import Sender
 
 
 @dataclass(frozen=True)
@@ -74,10 +73,10 @@ def build_embedding_call(config: EmbeddingHttpConfig, request: EmbedRequest) -> 
     headers = rendered_headers(config, context, key)
     params = {k: str(v) for k, v in render(config.params, context).items()}
     body = render(config.body, context) if config.body is not None else None
-    for name, value in _unplaced(config, request.options, False).items():
+    for name, value in unplaced_options(config, request.options, False).items():
         body = {**(body or {}), name: value}
     url = render_url(config.url, context)
-    secrets = _secrets(config, request, url)
+    secrets = call_secrets(config, request, url)
     return Call(config.method, url, headers, params, body, False, key, "none", secrets)
 
 
@@ -89,7 +88,7 @@ class VectorDecoder(Decoder):
     floats = False  # every vector was base64: decoded, they are floats
 
     def reply(self, body: bytes) -> list:
-        data = _json(_text(body, self.where), self.where, self.secrets)
+        data = self.parsed(body)
         error = self.error_message(data, self.reply_paths)
         if error:
             raise WireError(f"error from {self.where}: {error}")
@@ -119,12 +118,12 @@ def _found(expr: str, data: Any, where: str) -> Any:
         raise WireError(f"cannot apply '{expr}' to the reply from {where}: {message}") from exc
 
 
-class HttpEmbeddingBackend(HttpBackend):
+class HttpEmbeddingBackend(EmbeddingBackend):
     Config = EmbeddingHttpConfig
 
     def __init__(self, config):
         super().__init__(config)
-        self._lock = threading.Lock()
+        self.sender = Sender(self.config, self._call, VectorDecoder, self._finish)
 
     @property
     def concurrency(self) -> int:
@@ -140,32 +139,31 @@ class HttpEmbeddingBackend(HttpBackend):
         options = data.get("options", {})
         problems = request_problems(backend, options, doc, at, EMBEDDING_NAMES)
         response = backend.get("response") or {}
-        for path, expr in _strings(response, None):
+        for path, expr in strings_in(response, None):
             if path[-1] != "encoding":
-                problems += _check_jmespath(expr, doc, at("response", *path))
+                problems += jmespath_problems(expr, doc, at("response", *path))
         if not response.get("vectors"):
             message = "needs response.vectors: where the reply's vectors are (a JMESPath)"
             problems.append(doc.problem(at(), message))
         return problems
 
-    def client(self, index: int | None = None):
-        with self._lock:  # batches are sent from several threads at once
-            return super().client(index)
+    def dry_run(self, request: EmbedRequest) -> str:
+        """The request as it would be sent, secrets starred."""
+        return self.sender.dry_run(request)
 
-    def call(self, request: EmbedRequest, target: Target | None = None) -> Call:
-        config = target.config if target is not None else self.config
-        return warned(build_embedding_call(config, request), request.model_id)
+    def close(self) -> None:
+        self.sender.close()
 
-    def _start(self, request: EmbedRequest, target: Target) -> tuple[Call, Decoder]:
-        with _building(request):
-            call = self.call(request, target)
-        return call, VectorDecoder(target.config, call.where, call.secrets)
+    @staticmethod
+    def _call(request: EmbedRequest, target: Target) -> Call:
+        return build_embedding_call(target.config, request)
 
-    def _finish(self, decoder: VectorDecoder, request: EmbedRequest, target: Target) -> None:
+    @staticmethod
+    def _finish(decoder: VectorDecoder, request: EmbedRequest, target: Target) -> None:
         request.reply = (decoder.vectors, decoder.source, decoder.floats)
 
     def embed(self, request: EmbedRequest) -> list[list[float]]:
-        for _ in self.stream(request):
+        for _ in self.sender.stream(request):
             pass
         vectors, source, floats = request.reply
         try:
