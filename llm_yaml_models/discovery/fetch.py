@@ -32,7 +32,8 @@ MAX_LIST_BYTES = 8 * 2**20  # a list of models is a few KiB; past this it is not
 class Listing:
     """Where a template's list is, what to send, and what never to show."""
 
-    def __init__(self, template: ModelEntry, deadline: float):
+    def __init__(self, template: ModelEntry, deadline: float, *, fresh: bool = False):
+        """``fresh``: a key command is run again (the server refused its key)."""
         from ..backends.base import Secrets
         from ..backends.http import merged
         from ..templates import TemplateError, env_names
@@ -54,7 +55,9 @@ class Listing:
         self.deadline = deadline
         self.timeout = min(_given(spec.timeout, READ_TIMEOUT), deadline)
         self.connect_timeout = min(_given(spec.connect_timeout, CONNECT_TIMEOUT), deadline)
-        key = _key(declaration.key)
+        key = _key(declaration.key, template.file, fresh)
+        # a key its command printed: run again once, should the server refuse it
+        self.renewable = bool(key) and not fresh and declaration.key.command is not None
         self.headers = _headers(
             backend.get("headers", {}),
             written.get("headers", {}),
@@ -103,9 +106,17 @@ def _given(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def _key(spec: KeySpec | None) -> str | None:
+def _key(spec: KeySpec | None, source, fresh: bool) -> str | None:
+    """The template's key: its command's output, or llm's stored key."""
     if spec is None:
         return None
+    if spec.command is not None:
+        from ..keys import KeyCommandError, command_key
+
+        try:
+            return command_key(spec, source, fresh=fresh)
+        except KeyCommandError as exc:
+            raise DiscoveryError(str(exc)) from None
     key = llm.get_key(alias=spec.name, env=spec.env)
     return key.strip() if key else None
 
@@ -134,7 +145,13 @@ def fetch_list(template: ModelEntry, deadline: float) -> tuple[str, list, Secret
     """(the URL as messages show it, what the list holds where its ids are,
     the secrets to star in anything said about them)."""
     listing = Listing(template, deadline)
-    body = _get(listing)
+    try:
+        body = _get(listing)
+    except _Refused:
+        if not listing.renewable:
+            raise
+        listing = Listing(template, deadline, fresh=True)  # its command is run again
+        body = _get(listing)
     try:
         data = json.loads(body)
     except RecursionError:
@@ -188,7 +205,9 @@ def _get(listing: Listing) -> bytes:
             ) as response,
         ):
             if response.status_code != 200:
-                raise DiscoveryError(f"HTTP {response.status_code} from {listing.shown}")
+                refused = response.status_code in (401, 403)
+                kind = _Refused if refused else DiscoveryError
+                raise kind(f"HTTP {response.status_code} from {listing.shown}")
             return _bounded(response, listing)
     except httpx2.TimeoutException as exc:
         why = _late(listing, exc, expiry(exc))
@@ -199,6 +218,10 @@ def _get(listing: Listing) -> bytes:
     except (httpx2.HTTPError, httpx2.InvalidURL, ValueError) as exc:
         why = f"cannot list models from {listing.shown}: {_reason(exc)}"
     raise DiscoveryError(printable(listing.secrets.hide(why)))
+
+
+class _Refused(DiscoveryError):
+    """HTTP 401 or 403: the key was refused."""
 
 
 def _late(listing: Listing, exc: Exception, expired) -> str:

@@ -1,0 +1,317 @@
+"""Credentials beyond a static key: a key from a command, and cloud tokens
+(``auth: {type: google}``, ``auth: {type: azure-entra}``) from loopback
+token endpoints. Every server here is on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import llm
+import pytest
+from conftest import model_ids
+
+from llm_yaml_models import keys
+
+
+class Gate:
+    """An OpenAI-shaped API on 127.0.0.1 that answers only a request whose
+    ``Authorization`` is ``Bearer <accepted>``, and 401 to any other. It
+    also serves ``routes``: path -> (status, JSON), for token endpoints."""
+
+    def __init__(self):
+        self.accepted = "sk-first-key-123"
+        self.seen: list[tuple[str, str]] = []  # (path, Authorization)
+        self.routes: dict = {}
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self._answer()
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self._answer()
+
+            def _answer(self):
+                path = self.path.partition("?")[0]
+                gate.seen.append((path, self.headers.get("authorization", "")))
+                status, body = gate.reply(path, dict(self.headers))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def reply(self, path: str, headers: dict) -> tuple[int, object]:
+        if path in self.routes:
+            route = self.routes[path]
+            return route(headers) if callable(route) else route
+        if headers.get("Authorization") != f"Bearer {self.accepted}":
+            return 401, {"error": {"message": "invalid api key"}}
+        if path.endswith("/models"):
+            return 200, {"data": [{"id": "m1"}, {"id": "m2"}]}
+        if path.endswith("/embeddings"):
+            return 200, {"data": [{"embedding": [0.5, 0.25]}]}
+        return 200, {"choices": [{"message": {"content": "hello"}}]}
+
+    @property
+    def keys_sent(self) -> list[str]:
+        return [auth.removeprefix("Bearer ") for _, auth in self.seen]
+
+
+@pytest.fixture
+def gate():
+    gate = Gate()
+    gate.thread.start()
+    yield gate
+    gate.server.shutdown()
+    gate.server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def no_kept_keys():
+    keys.forget()
+    yield
+    keys.forget()
+
+
+@pytest.fixture
+def secret_file(tmp_path):
+    """A file the key command prints, and a file counting its runs."""
+    path = tmp_path / "secret.txt"
+    path.write_text("sk-first-key-123\n")
+    return path
+
+
+def printer(secret: Path) -> str:
+    """A key command (an argv list, as YAML flow) that prints ``secret``
+    and counts its runs beside it."""
+    code = (
+        "import pathlib,sys; p=pathlib.Path(sys.argv[1]); "
+        "c=p.with_suffix('.runs'); c.write_text(str(int(c.read_text() or 0)+1) "
+        "if c.exists() else '1'); print(p.read_text())"
+    )
+    return json.dumps([sys.executable, "-c", code, str(secret)])
+
+
+def runs(secret: Path) -> int:
+    counter = secret.with_suffix(".runs")
+    return int(counter.read_text()) if counter.exists() else 0
+
+
+def chat(url: str, key: str, name: str = "cmd") -> str:
+    return f"""\
+- model_id: {name}
+  key: {key}
+  backend: {{type: http, preset: openai-chat, base_url: "{url}/v1"}}
+"""
+
+
+# -- a key from a command ------------------------------------------------------
+
+
+def test_the_key_is_what_the_command_prints_trimmed(gate, secret_file, write, run_llm):
+    write("a.yaml", chat(gate.url, f"{{command: {printer(secret_file)}}}"))
+    result = run_llm("-m", "cmd", "hi", "--no-stream")
+    assert (result.exit_code, result.output) == (0, "hello\n")
+    result = run_llm("-m", "cmd", "again", "--no-stream")
+    assert result.exit_code == 0
+    assert gate.keys_sent == ["sk-first-key-123", "sk-first-key-123"]
+    assert runs(secret_file) == 1  # kept for the process: run once
+
+
+def test_the_key_is_never_written_to_disk(gate, secret_file, write, run_llm, user_dir):
+    write("a.yaml", chat(gate.url, f"{{command: {printer(secret_file)}, name: mine}}"))
+    assert run_llm("-m", "cmd", "hi", "--no-stream").exit_code == 0
+    assert run_llm("yaml-models", "list").exit_code == 0
+    for path in user_dir.rglob("*"):
+        if path.is_file():
+            assert b"sk-first-key-123" not in path.read_bytes(), path
+
+
+def test_a_refused_key_runs_the_command_again_and_retries_once(gate, secret_file, write, run_llm):
+    write("a.yaml", chat(gate.url, f"{{command: {printer(secret_file)}}}"))
+    assert run_llm("-m", "cmd", "hi", "--no-stream").exit_code == 0
+    gate.accepted = "sk-rotated-key-456"
+    secret_file.write_text("sk-rotated-key-456\n")
+    result = run_llm("-m", "cmd", "hi", "--no-stream")
+    assert (result.exit_code, result.output) == (0, "hello\n")
+    assert gate.keys_sent == ["sk-first-key-123", "sk-first-key-123", "sk-rotated-key-456"]
+    assert runs(secret_file) == 2
+
+
+def test_a_key_refused_twice_is_one_line_and_no_third_try(gate, secret_file, write, run_llm):
+    gate.accepted = "sk-nothing-matches"
+    write("a.yaml", chat(gate.url, f"{{command: {printer(secret_file)}}}"))
+    result = run_llm("-m", "cmd", "hi", "--no-stream")
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: cmd: HTTP 401 from {gate.url}/v1/chat/completions: invalid api key\n"
+    )
+    assert len(gate.seen) == 2 and runs(secret_file) == 2
+
+
+def test_an_async_model_renews_too(gate, secret_file, write):
+    import asyncio
+
+    write("a.yaml", chat(gate.url, f"{{command: {printer(secret_file)}, ttl: 3600}}"))
+    keys.command_key(
+        keys_spec(printer(secret_file)), write("b.yaml", "[]\n")
+    )  # kept: the first key
+    gate.accepted = "sk-rotated-key-456"
+    secret_file.write_text("sk-rotated-key-456")
+
+    async def ask():
+        return await llm.get_async_model("cmd").prompt("hi", stream=False).text()
+
+    assert asyncio.run(ask()) == "hello"
+    assert gate.keys_sent == ["sk-first-key-123", "sk-rotated-key-456"]
+
+
+def keys_spec(argv_json: str, **more):
+    from llm_yaml_models.declarations import KeySpec
+
+    return KeySpec.from_data({"command": json.loads(argv_json), **more})
+
+
+def test_ttl_runs_the_command_again_once_it_has_passed(tmp_path, secret_file, monkeypatch):
+    spec = keys_spec(printer(secret_file), ttl=60)
+    source = tmp_path / "models" / "a.yaml"
+    source.write_text("[]\n")
+    assert keys.command_key(spec, source) == "sk-first-key-123"
+    secret_file.write_text("sk-second")
+    assert keys.command_key(spec, source) == "sk-first-key-123"
+    later = time.monotonic() + 61
+    monkeypatch.setattr(keys.time, "monotonic", lambda: later)
+    assert keys.command_key(spec, source) == "sk-second"
+    assert runs(secret_file) == 2
+
+
+def test_explicit_key_wins_over_the_command(gate, secret_file, write, run_llm):
+    gate.accepted = "sk-given-by-hand"
+    write("a.yaml", chat(gate.url, f"{{command: {printer(secret_file)}}}"))
+    result = run_llm("-m", "cmd", "hi", "--no-stream", "--key", "sk-given-by-hand")
+    assert result.exit_code == 0
+    assert runs(secret_file) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "timeout", "message"),
+    [
+        (
+            '["no-such-program-h6", "read", "op://x"]',
+            None,
+            "the key command no-such-program-h6 read op://x cannot be run: no such program",
+        ),
+        (
+            '["sh", "-c", "echo sk-leaked-secret-999; exit 3"]',
+            None,
+            "the key command sh -c 'echo sk-leaked-secret-999; exit 3' failed (exit status 3)",
+        ),
+        ('["true"]', None, "the key command true printed no key"),
+        (
+            '["printf", "sk-a\\nsk-b"]',
+            None,
+            "the key command printf 'sk-a\\nsk-b' printed more than one line, "
+            "or control characters",
+        ),
+        (
+            '["sh", "-c", "sleep 5; echo sk-late"]',
+            0.3,
+            "the key command sh -c 'sleep 5; echo sk-late' did not finish within 0.3s",
+        ),
+    ],
+)
+def test_a_failed_command_is_one_line_naming_it(gate, write, run_llm, argv, timeout, message):
+    extra = f", timeout: {timeout}" if timeout else ""
+    write("a.yaml", chat(gate.url, f"{{command: {argv}{extra}}}"))
+    started = time.monotonic()
+    result = run_llm("-m", "cmd", "hi", "--no-stream")
+    assert time.monotonic() - started < 3
+    assert result.exit_code == 1
+    assert result.output == f"Error: cmd: {message}\n"
+    assert gate.seen == []
+
+
+def test_a_command_in_a_file_others_can_write_is_not_run(gate, secret_file, write):
+    path = write("a.yaml", chat(gate.url, f"{{command: {printer(secret_file)}}}"))
+    model = llm.get_model("cmd")  # the file was vouched for as it was read
+    path.chmod(0o666)  # and loosened since
+    with pytest.raises(llm.ModelError) as raised:
+        model.prompt("hi", stream=False).text()
+    assert str(raised.value).startswith("cmd: refusing to run the key command ")
+    assert str(raised.value).endswith(
+        f": any user can write to {path}; fix it with: chmod go-w {path}"
+    )
+    assert runs(secret_file) == 0 and gate.seen == []
+
+
+def test_the_command_key_is_starred_in_the_dry_run(gate, secret_file, write, run_llm):
+    write("a.yaml", chat(gate.url, f"{{command: {printer(secret_file)}}}"))
+    result = run_llm("yaml-models", "request", "cmd", "hi")
+    assert result.exit_code == 0, result.output
+    assert "sk-first-key-123" not in result.output
+    assert "authorization: Bearer ***" in result.output.lower().replace("bearer", "Bearer")
+
+
+def test_an_embedding_model_takes_a_command_key_and_renews_it(gate, secret_file, write, run_llm):
+    write(
+        "e.yaml",
+        f"""\
+        embedding_models:
+        - model_id: emb
+          key: {{command: {printer(secret_file)}}}
+          backend: {{type: http, preset: openai-embeddings, base_url: "{gate.url}/v1"}}
+        """,
+    )
+    model = llm.get_embedding_model("emb")
+    assert model.embed("one") == [0.5, 0.25]
+    gate.accepted = "sk-rotated-key-456"
+    secret_file.write_text("sk-rotated-key-456")
+    assert model.embed("two") == [0.5, 0.25]
+    assert gate.keys_sent == ["sk-first-key-123", "sk-first-key-123", "sk-rotated-key-456"]
+
+
+def test_discovery_lists_with_a_command_key_and_renews_it(gate, secret_file, write, run_llm):
+    write(
+        "lab.yaml",
+        f"""\
+        - model_id: lab
+          key: {{command: {printer(secret_file)}}}
+          discover: {{source: openai, prefix: lab/}}
+          backend: {{type: http, preset: openai-chat, base_url: "{gate.url}/v1"}}
+        """,
+    )
+    gate.accepted = "sk-rotated-key-456"
+    keys.command_key(keys_spec(printer(secret_file)), write("b.yaml", "[]\n"))
+    secret_file.write_text("sk-rotated-key-456")
+    result = run_llm("yaml-models", "refresh")
+    assert result.exit_code == 0, result.output
+    assert model_ids() == ["lab/m1", "lab/m2"]
+    assert gate.keys_sent == ["sk-first-key-123", "sk-rotated-key-456"]
+
+
+def test_a_key_needs_a_name_or_a_command(write, run_llm):
+    path = write("a.yaml", chat("http://127.0.0.1:9", "{env: MY_KEY}"))
+    result = run_llm("yaml-models", "validate")
+    assert result.exit_code == 1
+    assert f"{path}:2:8: [0].key: needs 'name' or 'command'\n" in result.output
+
+
+def test_a_command_key_passes_validate(write, run_llm):
+    write("a.yaml", chat("http://127.0.0.1:9", '{command: [op, read, "op://v/i/f"], ttl: 3600}'))
+    result = run_llm("yaml-models", "validate")
+    assert result.exit_code == 0, result.output
