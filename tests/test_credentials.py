@@ -16,6 +16,7 @@ import pytest
 from conftest import model_ids
 
 from llm_yaml_models import keys
+from llm_yaml_models.backends.http import tokens
 
 
 class Gate:
@@ -27,6 +28,7 @@ class Gate:
         self.accepted = "sk-first-key-123"
         self.seen: list[tuple[str, str]] = []  # (path, Authorization)
         self.routes: dict = {}
+        self.bodies: list[bytes] = []
         gate = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,13 +36,13 @@ class Gate:
                 self._answer()
 
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                self._answer()
+                self._answer(self.rfile.read(int(self.headers.get("content-length") or 0)))
 
-            def _answer(self):
+            def _answer(self, body: bytes = b""):
                 path = self.path.partition("?")[0]
                 gate.seen.append((path, self.headers.get("authorization", "")))
-                status, body = gate.reply(path, dict(self.headers))
+                gate.bodies.append(body)
+                status, body = gate.reply(path, {**self.headers, "target": self.path})
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -84,8 +86,10 @@ def gate():
 @pytest.fixture(autouse=True)
 def no_kept_keys():
     keys.forget()
+    tokens.forget()
     yield
     keys.forget()
+    tokens.forget()
 
 
 @pytest.fixture
@@ -315,3 +319,179 @@ def test_a_command_key_passes_validate(write, run_llm):
     write("a.yaml", chat("http://127.0.0.1:9", '{command: [op, read, "op://v/i/f"], ttl: 3600}'))
     result = run_llm("yaml-models", "validate")
     assert result.exit_code == 0, result.output
+
+
+# -- cloud tokens ----------------------------------------------------------------
+
+
+def cloud(url: str, auth: str, name: str = "m") -> str:
+    return f"""\
+- model_id: {name}
+  backend: {{type: http, preset: openai-chat, base_url: "{url}/v1", auth: {auth}}}
+"""
+
+
+def token_route(gate, field: str, token: str, life: float):
+    """A token endpoint on the gate that counts its calls; each token it
+    gives is ``token`` and the call's number, valid ``life`` seconds."""
+    calls = []
+
+    def route(headers):
+        calls.append(headers)
+        gate.accepted = f"{token}-{len(calls)}"
+        lifetime = {"expires_in": life} if field == "google" else {}
+        if field == "azure":
+            lifetime = {"expires_on": str(int(time.time() + life)), "resource": "x"}
+        return 200, {"access_token": gate.accepted, "token_type": "Bearer", **lifetime}
+
+    return route, calls
+
+
+@pytest.fixture
+def google_account(gate, tmp_path, monkeypatch):
+    """A service account whose token_uri is the gate's /token."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    info = {
+        "type": "service_account",
+        "project_id": "proj",
+        "private_key_id": "kid",
+        "private_key": pem,
+        "client_email": "sa@proj.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"{gate.url}/token",
+    }
+    path = tmp_path / "account.json"
+    path.write_text(json.dumps(info))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    return path
+
+
+def claims(assertion_body: bytes) -> dict:
+    """The claims of the JWT a service account sends its token endpoint."""
+    import base64
+    from urllib.parse import parse_qs
+
+    jwt = parse_qs(assertion_body.decode())["assertion"][0]
+    payload = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_google_sends_an_adc_token_kept_until_near_expiry(gate, google_account, write, run_llm):
+    route, calls = token_route(gate, "google", "ya29.token", 3600)
+    gate.routes["/token"] = route
+    write("g.yaml", cloud(gate.url, "{type: google}"))
+    for _ in range(2):
+        result = run_llm("-m", "m", "hi", "--no-stream")
+        assert (result.exit_code, result.output) == (0, "hello\n")
+    assert len(calls) == 1
+    assert gate.keys_sent[1:] == ["ya29.token-1", "ya29.token-1"]
+    assert claims(gate.bodies[0])["scope"] == "https://www.googleapis.com/auth/cloud-platform"
+
+
+def test_google_renews_a_token_before_it_expires(gate, google_account, write, run_llm):
+    route, calls = token_route(gate, "google", "ya29.token", 60)  # inside the margin
+    gate.routes["/token"] = route
+    write("g.yaml", cloud(gate.url, "{type: google, scopes: [https://example.test/scope]}"))
+    assert run_llm("-m", "m", "hi", "--no-stream").exit_code == 0
+    assert run_llm("-m", "m", "hi", "--no-stream").exit_code == 0
+    assert len(calls) == 2
+    assert [k for k in gate.keys_sent if k.startswith("ya29")] == ["ya29.token-1", "ya29.token-2"]
+    assert claims(gate.bodies[0])["scope"] == "https://example.test/scope"
+
+
+def test_google_refused_credentials_are_one_line(gate, google_account, write, run_llm):
+    gate.routes["/token"] = (400, {"error": "invalid_grant", "error_description": "Bad JWT"})
+    write("g.yaml", cloud(gate.url, "{type: google}"))
+    result = run_llm("-m", "m", "hi", "--no-stream")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: m: Google refused the credentials: invalid_grant")
+    assert result.output.count("\n") == 1
+    assert len(gate.seen) == 1  # the model's server is never asked
+
+
+def test_google_token_is_starred_in_the_request_shown(gate, google_account, write, run_llm):
+    route, _ = token_route(gate, "google", "ya29.token", 3600)
+    gate.routes["/token"] = route
+    write("g.yaml", cloud(gate.url, "{type: google}"))
+    result = run_llm("yaml-models", "request", "m", "hi")
+    assert result.exit_code == 0, result.output
+    assert "ya29.token" not in result.output
+    assert "Authorization: Bearer ***" in result.output
+
+
+def test_google_without_its_extra_names_the_pip_command(gate, write, run_llm, monkeypatch):
+    monkeypatch.setitem(sys.modules, "google.auth", None)
+    write("g.yaml", cloud(gate.url, "{type: google}"))
+    result = run_llm("-m", "m", "hi", "--no-stream")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: m: auth: google needs google-auth: pip install 'llm-yaml-models[google]'\n"
+    )
+
+
+@pytest.fixture
+def managed_identity(gate, monkeypatch):
+    """Azure's managed identity (App Service form) at the gate's /msi."""
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", "")
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"{gate.url}/msi")
+    monkeypatch.setenv("IDENTITY_HEADER", "identity-header-secret")
+
+
+def test_azure_entra_sends_a_managed_identity_token(gate, managed_identity, write, run_llm):
+    route, calls = token_route(gate, "azure", "eyJ.azure-token", 3600)
+    gate.routes["/msi"] = route
+    write("a.yaml", cloud(gate.url, "{type: azure-entra}"))
+    for _ in range(2):
+        result = run_llm("-m", "m", "hi", "--no-stream")
+        assert (result.exit_code, result.output) == (0, "hello\n")
+    assert len(calls) == 1
+    assert "resource=https://cognitiveservices.azure.com" in calls[0]["target"]
+    assert gate.keys_sent[-2:] == ["eyJ.azure-token-1", "eyJ.azure-token-1"]
+
+
+def test_azure_entra_renews_a_token_before_it_expires(gate, managed_identity, write, run_llm):
+    route, calls = token_route(gate, "azure", "eyJ.azure-token", 120)  # inside the margin
+    gate.routes["/msi"] = route
+    write("a.yaml", cloud(gate.url, "{type: azure-entra}"))
+    assert run_llm("-m", "m", "hi", "--no-stream").exit_code == 0
+    assert run_llm("-m", "m", "hi", "--no-stream").exit_code == 0
+    assert len(calls) == 2
+
+
+def test_azure_refused_credentials_are_one_line(gate, managed_identity, write, run_llm):
+    gate.routes["/msi"] = (400, {"error": "invalid_request", "error_description": "no identity"})
+    write("a.yaml", cloud(gate.url, "{type: azure-entra}"))
+    result = run_llm("-m", "m", "hi", "--no-stream")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: m: no usable Azure credentials (")
+    assert result.output.count("\n") == 1
+    assert "identity-header-secret" not in result.output
+
+
+def test_azure_without_its_extra_names_the_pip_command(gate, write, run_llm, monkeypatch):
+    monkeypatch.setitem(sys.modules, "azure.identity", None)
+    write("a.yaml", cloud(gate.url, "{type: azure-entra}"))
+    result = run_llm("-m", "m", "hi", "--no-stream")
+    assert result.output == (
+        "Error: m: auth: azure-entra needs azure-identity: pip install 'llm-yaml-models[azure]'\n"
+    )
+
+
+def test_an_auth_key_of_another_type_is_a_problem(write, run_llm):
+    path = write("a.yaml", cloud("http://127.0.0.1:9", "{type: google, region: us-east-1}"))
+    result = run_llm("yaml-models", "validate")
+    assert result.exit_code == 1
+    assert f"{path}:2:" in result.output
+    assert "[0].backend.auth.region: 'region' is for auth type aws-sigv4, not google" in (
+        result.output
+    )
