@@ -55,7 +55,9 @@ class Gate:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def reply(self, path: str, headers: dict) -> tuple[int, object]:
         if path in self.routes:
@@ -495,3 +497,35 @@ def test_an_auth_key_of_another_type_is_a_problem(write, run_llm):
     assert "[0].backend.auth.region: 'region' is for auth type aws-sigv4, not google" in (
         result.output
     )
+
+
+def test_a_failed_key_command_lets_a_fallback_answer(gate, write, run_llm):
+    backup = "- model_id: backup\n  backend: {type: markov}\n"
+    main = chat(gate.url, '{command: ["false"]}', "main") + "  fallbacks: [backup]\n"
+    write("m.yaml", main + backup)
+    result = run_llm("-m", "main", "the cat sat on the mat")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "llm-yaml-models: main: the key command false failed (exit status 1); "
+        "trying the next model\n"
+    )
+    assert gate.seen == []
+
+
+def test_a_cloud_token_never_goes_to_another_origin(gate, google_account, fake_api, write, run_llm):
+    from fakeapi import FakeAPI
+
+    route, _ = token_route(gate, "google", "ya29.token", 3600)
+    gate.routes["/token"] = route
+    with FakeAPI() as other:
+        away = f"{fake_api.url}/redirect?to={other.url}/v1/chat/completions"
+        write(
+            "g.yaml",
+            cloud(fake_api.url, "{type: google}").replace(
+                f'base_url: "{fake_api.url}/v1"', f'url: "{away}"'
+            ),
+        )
+        result = run_llm("-m", "m", "hi", "--no-stream")
+        assert result.exit_code == 0, result.output
+        assert fake_api.last.headers["authorization"] == "Bearer ya29.token-1"
+        assert "authorization" not in other.last.headers
