@@ -5,6 +5,7 @@ token endpoints. Every server here is on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -529,3 +530,40 @@ def test_a_cloud_token_never_goes_to_another_origin(gate, google_account, fake_a
         assert result.exit_code == 0, result.output
         assert fake_api.last.headers["authorization"] == "Bearer ya29.token-1"
         assert "authorization" not in other.last.headers
+
+
+# -- examples/credentials.yaml ---------------------------------------------------
+
+
+@pytest.fixture
+def fake_op(tmp_path, monkeypatch):
+    """An ``op`` on PATH that prints the gate's first key, as 1Password's would."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    op = bin_dir / "op"
+    op.write_text("#!/bin/sh\necho sk-first-key-123\n")
+    op.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize(
+    ("model_id", "sent"),
+    [
+        ("groq-llama", "sk-first-key-123"),
+        ("vertex-gemini-flash", "ya29.token-1"),
+        ("azure-gpt-4o-entra", "eyJ.azure-token-1"),
+    ],
+)
+def test_the_credentials_example_runs(
+    gate, fake_op, google_account, managed_identity, run_llm, monkeypatch, model_id, sent
+):
+    from conftest import EXAMPLES
+
+    gate.routes["/token"] = token_route(gate, "google", "ya29.token", 3600)[0]
+    gate.routes["/msi"] = token_route(gate, "azure", "eyJ.azure-token", 3600)[0]
+    monkeypatch.setenv("LLM_YAML_MODELS_PATH", str(EXAMPLES / "credentials.yaml"))
+    for name in ("GROQ", "VERTEX", "AZURE"):
+        monkeypatch.setenv(f"LLM_EXAMPLE_{name}_URL", gate.url)
+    result = run_llm("-m", model_id, "hi", "--no-stream")
+    assert (result.exit_code, result.output) == (0, "hello\n")
+    assert gate.keys_sent[-1] == sent
