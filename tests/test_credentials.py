@@ -567,3 +567,14 @@ def test_the_credentials_example_runs(
     result = run_llm("-m", model_id, "hi", "--no-stream")
     assert (result.exit_code, result.output) == (0, "hello\n")
     assert gate.keys_sent[-1] == sent
+
+
+def test_the_schema_names_every_auth_type_the_code_knows():
+    from conftest import SCHEMA_FILE
+
+    from llm_yaml_models.backends.http.auth import KINDS
+
+    schema = json.loads(SCHEMA_FILE.read_text("utf-8"))["definitions"]
+    for definition in ("anyBackend", "httpBackend"):
+        auth = schema[definition]["properties"]["auth"]
+        assert auth["properties"]["type"]["enum"] == list(KINDS)

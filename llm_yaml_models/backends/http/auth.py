@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .outcome import WireError
-from .tokens import CLOUD_PLATFORM, AzureAuth, GoogleAuth
+from .tokens import AzureAuth, GoogleAuth
 
 EXTRA = "pip install 'llm-yaml-models[aws]'"
 DEFAULT_REGION = "us-east-1"
@@ -70,16 +70,17 @@ class AwsAuth:
         return f"the AWS profile '{self.profile}'" if self.profile else "the default AWS profile"
 
 
+# auth.type -> how its mapping becomes the typed auth (the schema's enum is tied to it)
+KINDS = {
+    "aws-sigv4": AwsAuth.from_data,
+    "google": GoogleAuth.from_data,
+    "azure-entra": AzureAuth.from_data,
+}
+
+
 def declared(data: dict | None) -> AwsAuth | GoogleAuth | AzureAuth | None:
     """The ``auth:`` a backend declares, typed (validated before)."""
-    if not data:
-        return None
-    kind = data.get("type")
-    if kind == "google":
-        return GoogleAuth(tuple(data.get("scopes") or (CLOUD_PLATFORM,)))
-    if kind == "azure-entra":
-        return AzureAuth()
-    return AwsAuth.from_data(data)
+    return KINDS[data.get("type", "aws-sigv4")](data) if data else None
 
 
 def region(auth: AwsAuth | None) -> str:

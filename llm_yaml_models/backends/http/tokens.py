@@ -51,6 +51,10 @@ class GoogleAuth:
 
     scopes: tuple[str, ...] = (CLOUD_PLATFORM,)
 
+    @classmethod
+    def from_data(cls, data: dict) -> GoogleAuth:
+        return cls(tuple(data.get("scopes") or (CLOUD_PLATFORM,)))
+
     def apply(self, built: Any, secrets: Any) -> None:
         bearer(built, google_token(self.scopes), secrets)
 
@@ -60,6 +64,10 @@ class AzureAuth:
     """Microsoft Entra ID through azure-identity, for the Cognitive Services scope."""
 
     scope: str = COGNITIVE_SERVICES
+
+    @classmethod
+    def from_data(cls, data: dict) -> AzureAuth:
+        return cls()
 
     def apply(self, built: Any, secrets: Any) -> None:
         bearer(built, azure_token(self.scope), secrets)
