@@ -51,14 +51,16 @@ def key_of(model, explicit_key: str | None, lookup: Callable) -> str | None:
     return command_key(spec, model.entry.file)
 
 
-def command_key(spec: KeySpec, source: str | os.PathLike, *, fresh: bool = False) -> str:
+def command_key(spec: KeySpec, source: str | os.PathLike, *, refused: str | None = None) -> str:
     """The key the command prints: the one kept from an earlier run while
-    its ``ttl`` lasts, unless ``fresh``. ``source`` is the model file that
-    declares the command, checked as a callable's module is."""
+    its ``ttl`` lasts, unless that is the key a server ``refused`` (another
+    thread may have renewed it already: then that one is used). ``source``
+    is the model file that declares the command, checked as a callable's
+    module is."""
     argv = spec.command
     with _lock:
         kept = _cache.get(argv)
-        if kept is not None and not fresh and time.monotonic() < kept[1]:
+        if kept is not None and kept[0] != refused and time.monotonic() < kept[1]:
             return kept[0]
         _refuse_if_loose(argv, source)
         key = _run(argv, spec.timeout or TIMEOUT)
@@ -76,7 +78,7 @@ def renewal(spec: KeySpec | None, source, key: str | None) -> Callable[[], str] 
     kept = _cache.get(spec.command)
     if kept is None or kept[0] != key.strip():
         return None
-    return lambda: command_key(spec, source, fresh=True)
+    return lambda: command_key(spec, source, refused=kept[0])
 
 
 def forget() -> None:

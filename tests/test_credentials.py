@@ -578,3 +578,15 @@ def test_the_schema_names_every_auth_type_the_code_knows():
     for definition in ("anyBackend", "httpBackend"):
         auth = schema[definition]["properties"]["auth"]
         assert auth["properties"]["type"]["enum"] == list(KINDS)
+
+
+def test_batches_refused_together_run_the_command_once_more(tmp_path, secret_file):
+    spec = keys_spec(printer(secret_file))
+    source = tmp_path / "models" / "a.yaml"
+    source.write_text("[]\n")
+    first = keys.command_key(spec, source)
+    renewals = [keys.renewal(spec, source, first) for _ in range(3)]  # three batches' 401s
+    secret_file.write_text("sk-second")
+    assert [renew() for renew in renewals] == ["sk-second"] * 3
+    assert runs(secret_file) == 2
+    assert keys.renewal(spec, source, "sk-given-by-hand") is None  # --key is never replaced

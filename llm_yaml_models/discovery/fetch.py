@@ -32,8 +32,8 @@ MAX_LIST_BYTES = 8 * 2**20  # a list of models is a few KiB; past this it is not
 class Listing:
     """Where a template's list is, what to send, and what never to show."""
 
-    def __init__(self, template: ModelEntry, deadline: float, *, fresh: bool = False):
-        """``fresh``: a key command is run again (the server refused its key)."""
+    def __init__(self, template: ModelEntry, deadline: float, *, refused: str | None = None):
+        """``refused``: the key a server refused; a key command is run again."""
         from ..backends.base import Secrets
         from ..backends.http import merged
         from ..templates import TemplateError, env_names
@@ -55,9 +55,9 @@ class Listing:
         self.deadline = deadline
         self.timeout = min(_given(spec.timeout, READ_TIMEOUT), deadline)
         self.connect_timeout = min(_given(spec.connect_timeout, CONNECT_TIMEOUT), deadline)
-        key = _key(declaration.key, template.file, fresh)
+        self.key = key = _key(declaration.key, template.file, refused)
         # a key its command printed: run again once, should the server refuse it
-        self.renewable = bool(key) and not fresh and declaration.key.command is not None
+        self.renewable = bool(key) and not refused and declaration.key.command is not None
         self.headers = _headers(
             backend.get("headers", {}),
             written.get("headers", {}),
@@ -106,7 +106,7 @@ def _given(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def _key(spec: KeySpec | None, source, fresh: bool) -> str | None:
+def _key(spec: KeySpec | None, source, refused: str | None) -> str | None:
     """The template's key: its command's output, or llm's stored key."""
     if spec is None:
         return None
@@ -114,7 +114,7 @@ def _key(spec: KeySpec | None, source, fresh: bool) -> str | None:
         from ..keys import KeyCommandError, command_key
 
         try:
-            return command_key(spec, source, fresh=fresh)
+            return command_key(spec, source, refused=refused)
         except KeyCommandError as exc:
             raise DiscoveryError(str(exc)) from None
     key = llm.get_key(alias=spec.name, env=spec.env)
@@ -150,7 +150,7 @@ def fetch_list(template: ModelEntry, deadline: float) -> tuple[str, list, Secret
     except _Refused:
         if not listing.renewable:
             raise
-        listing = Listing(template, deadline, fresh=True)  # its command is run again
+        listing = Listing(template, deadline, refused=listing.key)  # its command runs again
         body = _get(listing)
     try:
         data = json.loads(body)
