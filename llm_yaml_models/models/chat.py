@@ -254,8 +254,10 @@ class _SyncMixin(_Shared):
         request = self.request(prompt, stream, key)
         named: set = set()
         try:
-            for chunk in self._chunks(request):
-                yield _named(request.recorded(chunk), named)
+            # closed at once if llm stops reading, as ``yield from`` would
+            with contextlib.closing(self._chunks(request)) as chunks:
+                for chunk in chunks:
+                    yield _named(request.recorded(chunk), named)
         finally:
             if ticket:
                 limiter.done(ticket, _tokens(request))
@@ -268,14 +270,11 @@ class _SyncMixin(_Shared):
         from ..backends.base import renew_key
 
         try:
-            # closed at once if llm stops reading, as ``yield from`` would
-            with contextlib.closing(self.backend.stream(request)) as chunks:
-                yield from chunks
+            yield from self.backend.stream(request)  # closed with this generator
         except BackendError as exc:
             if not renew_key(request, exc):
                 raise
-            with contextlib.closing(self.backend.stream(request)) as chunks:
-                yield from chunks
+            yield from self.backend.stream(request)
 
 
 class _AsyncMixin(_Shared):
