@@ -590,3 +590,29 @@ def test_batches_refused_together_run_the_command_once_more(tmp_path, secret_fil
     assert [renew() for renew in renewals] == ["sk-second"] * 3
     assert runs(secret_file) == 2
     assert keys.renewal(spec, source, "sk-given-by-hand") is None  # --key is never replaced
+
+
+def listing_template(url: str, auth: str) -> str:
+    return cloud(url, auth, "lab").replace(
+        "- model_id: lab\n", "- model_id: lab\n  discover: {source: openai, prefix: lab/}\n"
+    )
+
+
+def test_discovery_lists_with_a_cloud_token(gate, google_account, write, run_llm):
+    gate.routes["/token"] = token_route(gate, "google", "ya29.token", 3600)[0]
+    write("lab.yaml", listing_template(gate.url, "{type: google}"))
+    result = run_llm("yaml-models", "refresh")
+    assert result.exit_code == 0, result.output
+    assert model_ids() == ["lab/m1", "lab/m2"]
+    assert gate.seen[-1] == ("/v1/models", "Bearer ya29.token-1")
+
+
+def test_discovery_without_the_extra_says_so_in_one_line(gate, write, run_llm, monkeypatch):
+    monkeypatch.setitem(sys.modules, "azure.identity", None)
+    write("lab.yaml", listing_template(gate.url, "{type: azure-entra}"))
+    result = run_llm("yaml-models", "refresh")
+    assert result.exit_code == 1
+    assert "auth: azure-entra needs azure-identity: pip install 'llm-yaml-models[azure]'" in (
+        result.output
+    )
+    assert gate.seen == []

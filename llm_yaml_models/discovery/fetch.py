@@ -36,6 +36,7 @@ class Listing:
         """``refused``: the key a server refused; a key command is run again."""
         from ..backends.base import Secrets
         from ..backends.http import merged
+        from ..backends.http.auth import declared
         from ..templates import TemplateError, env_names
 
         declaration = template.declaration
@@ -58,12 +59,12 @@ class Listing:
         self.key = key = _key(declaration.key, template.file, refused)
         # a key its command printed: run again once, should the server refuse it
         self.renewable = bool(key) and not refused and declaration.key.command is not None
+        same_origin = _origin(self.url) == _origin(self.home)
         self.headers = _headers(
-            backend.get("headers", {}),
-            written.get("headers", {}),
-            key,
-            _origin(self.url) == _origin(self.home),
+            backend.get("headers", {}), written.get("headers", {}), key, same_origin
         )
+        # ``auth:`` (a signature, a cloud token) goes, as the key does, only to that origin
+        self.auth = declared(backend.get("auth")) if same_origin else None
         self.secrets = Secrets(key)
         self.secrets.add_url(self.url)
         for name in env_names(declaration.backend.as_written.get("headers", {})):
@@ -198,17 +199,15 @@ def _get(listing: Listing) -> bytes:
     timeout = httpx2.Timeout(listing.timeout, connect=listing.connect_timeout)
     limits = httpx2.Limits(max_connections=1)
     try:
-        with (
-            sync_client(limits=limits, timeout=timeout, follow_redirects=False) as client,
-            client.stream(
+        with sync_client(limits=limits, timeout=timeout, follow_redirects=False) as client:
+            built = client.build_request(
                 "GET", listing.url, headers=listing.headers, extensions={"deadline": deadline}
-            ) as response,
-        ):
-            if response.status_code != 200:
-                refused = response.status_code in (401, 403)
-                kind = _Refused if refused else DiscoveryError
-                raise kind(f"HTTP {response.status_code} from {listing.shown}")
-            return _bounded(response, listing)
+            )
+            response = client.send(_authorised(built, listing), stream=True)
+            try:
+                return _read(response, listing)
+            finally:
+                response.close()
     except httpx2.TimeoutException as exc:
         why = _late(listing, exc, expiry(exc))
     except TooLarge:
@@ -218,6 +217,26 @@ def _get(listing: Listing) -> bytes:
     except (httpx2.HTTPError, httpx2.InvalidURL, ValueError) as exc:
         why = f"cannot list models from {listing.shown}: {_reason(exc)}"
     raise DiscoveryError(printable(listing.secrets.hide(why)))
+
+
+def _authorised(built, listing: Listing):
+    """The request, signed or given its cloud token if the template's
+    backend declares ``auth:``; that credential is a secret of the listing."""
+    from ..errors import WireError
+
+    if listing.auth is not None:
+        try:
+            listing.auth.apply(built, listing.secrets)
+        except WireError as exc:
+            raise DiscoveryError(str(exc)) from None
+    return built
+
+
+def _read(response, listing: Listing) -> bytes:
+    if response.status_code != 200:
+        kind = _Refused if response.status_code in (401, 403) else DiscoveryError
+        raise kind(f"HTTP {response.status_code} from {listing.shown}")
+    return _bounded(response, listing)
 
 
 class _Refused(DiscoveryError):
