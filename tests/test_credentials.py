@@ -616,3 +616,13 @@ def test_discovery_without_the_extra_says_so_in_one_line(gate, write, run_llm, m
         result.output
     )
     assert gate.seen == []
+
+
+def test_azure_refused_is_one_line_on_the_real_stderr(gate, managed_identity, write, llm_exe):
+    # azure-identity logs a many-line warning; pytest's log capture would hide it in process
+    gate.routes["/msi"] = (400, {"error": "invalid_request", "error_description": "no identity"})
+    write("a.yaml", cloud(gate.url, "{type: azure-entra}"))
+    result = llm_exe("-m", "m", "hi", "--no-stream")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: m: no usable Azure credentials (")
+    assert result.stderr.count("\n") == 1

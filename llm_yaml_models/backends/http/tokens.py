@@ -11,8 +11,10 @@ there is not authorised, as a signed request is not signed there).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +103,9 @@ def _google_credentials(google, scopes: tuple[str, ...]):
     key = ("google", scopes)
     if key not in _found:
         try:
-            _found[key], _ = google.auth.default(scopes=list(scopes))
+            with warnings.catch_warnings():  # advice on quota projects, many lines of it
+                warnings.simplefilter("ignore")
+                _found[key], _ = google.auth.default(scopes=list(scopes))
         except google.auth.exceptions.DefaultCredentialsError as exc:
             raise WireError(
                 f"no Google credentials found ({_reason(exc)}): run "
@@ -139,6 +143,9 @@ def _azure_get(scope: str):
         raise WireError(f"auth: azure-entra needs azure-identity: {AZURE_EXTRA}") from None
     credential = _found.get(("azure",))
     if credential is None:
+        # azure-identity logs each failure as a warning of many lines; with no
+        # handler of the user's, Python would print it to stderr before our one line
+        logging.getLogger("azure").addHandler(logging.NullHandler())
         credential = _found["azure",] = DefaultAzureCredential()
     try:
         return credential.get_token(scope)
