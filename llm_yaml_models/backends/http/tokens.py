@@ -30,7 +30,9 @@ RENEW_BEFORE = 300.0
 MAX_REASON = 200
 
 _lock = threading.Lock()  # one refresh at a time (embedding batches run in threads)
-_found: dict[tuple, Any] = {}  # (kind, scopes) -> the library's credential, once per process
+# ("google", scopes) and ("azure",) -> the library's credential, found once per
+# process; ("azure-token", scope) -> the last token, kept until near its expiry
+_found: dict[tuple, Any] = {}
 
 
 def bearer(built: Any, token: str, secrets: Any) -> None:
@@ -41,10 +43,9 @@ def bearer(built: Any, token: str, secrets: Any) -> None:
 
 def _reason(exc: BaseException) -> str:
     """A library's error, for one line: its first line, shortened."""
-    text = str(exc.args[0]) if exc.args else type(exc).__name__
-    return printable(text.strip().splitlines()[0] if text.strip() else type(exc).__name__)[
-        :MAX_REASON
-    ]
+    text = str(exc.args[0]).strip() if exc.args else ""
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return printable(first)[:MAX_REASON]
 
 
 @dataclass(frozen=True)
