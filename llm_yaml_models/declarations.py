@@ -141,10 +141,30 @@ def option_specs(options: dict) -> tuple[OptionSpec, ...]:
 
 
 class KeySpec(NamedTuple):
-    """Which llm key the model uses: ``llm keys set NAME``, or ``env``."""
+    """Where the model's key comes from: ``llm keys set NAME`` or ``env``;
+    or a ``command`` (an argv list, never a shell) whose output is the key,
+    kept ``ttl`` seconds (default: for the process), the command given
+    ``timeout`` seconds (default 30). With a command, ``name`` and ``env``
+    are not read: ``--key`` alone overrides it (``keys``)."""
 
-    name: str
+    name: str | None = None
     env: str | None = None
+    command: tuple[str, ...] | None = None
+    ttl: float | None = None
+    timeout: float | None = None
+
+    @classmethod
+    def from_data(cls, data: dict) -> "KeySpec":
+        command = data.get("command")
+        return cls(**{**data, "command": tuple(command) if command is not None else None})
+
+    def to_json(self) -> dict:
+        return {k: list(v) if k == "command" else v for k, v in _changed(self).items()}
+
+    @property
+    def label(self) -> str:
+        """What llm's ``needs_key`` holds: the name, else a command's first word."""
+        return self.name or (self.command[0] if self.command else "")
 
 
 class Override(NamedTuple):
@@ -490,7 +510,7 @@ _CODECS: dict[str, tuple] = {
     "aliases": (list, tuple),
     "options": (options_to_json, options_from_json),
     "attachment_types": (sorted, frozenset),
-    "key": (lambda key: key._asdict(), lambda data: KeySpec(**data)),
+    "key": (KeySpec.to_json, KeySpec.from_data),
     "fallbacks": (list, tuple),
     "limits": (asdict, _limits_from_json),
     "discover": (DiscoverSpec.to_json, DiscoverSpec.from_json),

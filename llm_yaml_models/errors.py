@@ -7,6 +7,8 @@
      ├── DiscoveryError      a template's list could not be fetched
      ├── ConversionError     ``import``: a file that is neither format
      ├── CallableError       a declared callable cannot be loaded
+     ├── KeyCommandError     a key command failed (keys): the message names
+     │                       the command, never its output
      ├── VectorError         an embedding backend's vectors llm cannot store
      ├── FramingError        bytes that are not an event stream (also a
      │                       ValueError)
@@ -17,6 +19,8 @@
      │    │                  send; the HTTP backend makes it a BackendError
      │    ├── Unreachable    no answer at all (backends.http.send):
      │    │                  a model with fallbacks asks the next one
+     │    ├── Denied         HTTP 401 or 403: the credentials were refused;
+     │    │                  a key from a command is renewed once (keys)
      │    └── StreamException  an exception an event stream reports
      │                       (backends.http.decode)
      ├── BackendError        a declared model failed while answering a prompt
@@ -121,6 +125,8 @@ class BackendError(YAMLModelsError, llm.ModelError):
     """A declared model failed; the message starts with the model id and is
     one line, whatever a server put in it (see ``printable``)."""
 
+    refused = False  # the server refused the credentials (``Denied``)
+
     def __init__(self, model_id: str, message: str):
         self.model_id = model_id
         self.detail = message or "failed, saying nothing"
@@ -191,6 +197,11 @@ class Expired(YAMLModelsError):
 
 class WireError(YAMLModelsError):
     """The reply could not be used; the message says how, for the user."""
+
+
+class Denied(WireError):
+    """The server refused the request's credentials (HTTP 401 or 403): a
+    key from a command is renewed and the request sent once more."""
 
 
 class Signal(YAMLModelsError):

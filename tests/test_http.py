@@ -1587,7 +1587,9 @@ EXAMPLE_CALLS = {
 
 
 def test_every_http_example_is_covered():
-    assert set(http_example_models()) == set(EXAMPLE_CALLS)
+    # examples/credentials.yaml needs a key command and token endpoints: test_credentials.py runs it
+    found = {m for m, file in http_example_models().items() if file != "credentials.yaml"}
+    assert found == set(EXAMPLE_CALLS)
 
 
 @pytest.mark.parametrize("model_id", sorted(EXAMPLE_CALLS))

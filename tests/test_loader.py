@@ -400,7 +400,7 @@ def test_can_stream_must_be_a_boolean(write, validate):
 
 def test_key_needs_a_name(write, validate):
     path = write("a.yaml", minimal("m") + "  key: {env: MY_KEY}\n")
-    assert_problems(validate, f"{path}:3:8: [0].key: 'name' is a required property")
+    assert_problems(validate, f"{path}:3:8: [0].key: needs 'name' or 'command'")
 
 
 def test_key_env_must_be_an_environment_variable_name(write, validate):

@@ -13,7 +13,7 @@ import contextlib
 import json
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -230,6 +230,9 @@ class Request:
     # Never shown nor logged: the key, and what the backend adds (passwords
     # in URLs, values read from the environment).
     secrets: Secrets = field(default_factory=Secrets, repr=False)
+    # A new key for when the server refuses this one (a key command's:
+    # ``keys.renewal``), used at most once: ``renew_key``.
+    renew: Callable[[], str] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         # A key stored from a CRLF .env file ends in a CR: send it trimmed.
@@ -301,13 +304,18 @@ class Request:
         """``response_json`` as llm logs it: a server may echo the key in it."""
         return self.secrets.hide(self.response_json)
 
-    def fail(self, message: str, *, unavailable: bool = False) -> BackendError:
+    def fail(
+        self, message: str, *, unavailable: bool = False, refused: bool = False
+    ) -> BackendError:
         """An error for this model, for the backend to raise; every secret,
         should the message quote one (SDKs and servers do), is starred.
         ``unavailable``: it failed before any output, and another model
-        (``fallbacks``) may answer instead."""
+        (``fallbacks``) may answer instead. ``refused``: the server refused
+        the key (``renew_key``)."""
         kind = Unavailable if unavailable else BackendError
-        return kind(self.model_id, self.secrets.hide(message))
+        error = kind(self.model_id, self.secrets.hide(message))
+        error.refused = refused
+        return error
 
 
 @dataclass(frozen=True)
@@ -400,16 +408,21 @@ class EmbedRequest:
     key: str | None
     secrets: Secrets = field(default_factory=Secrets, repr=False)
     reply: Any = None  # what the backend got back, before it is checked
+    renew: Callable[[], str] | None = field(default=None, repr=False)  # as Request's
 
     def __post_init__(self):
         self.secrets.add(self.key)
         if self.key is not None:
             self.key = self.key.strip() or None
 
-    def fail(self, message: str, *, unavailable: bool = False) -> EmbeddingError:
+    def fail(
+        self, message: str, *, unavailable: bool = False, refused: bool = False
+    ) -> EmbeddingError:
         """The one-line error of this model, every secret starred (an
         embedding model has no fallbacks: ``unavailable`` changes nothing)."""
-        return EmbeddingError(self.model_id, self.secrets.hide(message))
+        error = EmbeddingError(self.model_id, self.secrets.hide(message))
+        error.refused = refused
+        return error
 
     def estimated_tokens(self) -> int:
         """As ``Request.estimated_tokens``: the items, a byte counted as a character."""
@@ -420,6 +433,21 @@ class EmbedRequest:
     def used_tokens(self) -> int | None:
         """None: the usage of an embedding reply is not read; the estimate stands."""
         return None
+
+
+def renew_key(request: Request | EmbedRequest, error: Exception) -> bool:
+    """After ``error``: was it the server refusing the key (``refused``),
+    and has the key been renewed for one more try? Once per request."""
+    if not getattr(error, "refused", False) or request.renew is None:
+        return False
+    renew, request.renew = request.renew, None
+    try:
+        key = renew()
+    except Exception as exc:  # the command's own failure says more than the 401
+        raise request.fail(str(exc)) from None
+    request.secrets.add(key)
+    request.key = key
+    return True
 
 
 class EmbeddingBackend(ABC):

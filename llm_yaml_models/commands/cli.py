@@ -383,8 +383,10 @@ def _facts(declaration) -> str:
     from (a template's override, a server, defaults), as comments."""
     from ..models.metadata import fields
 
-    known = fields(declaration.metadata, declaration.pricing) if declaration is not None else []
-    if getattr(declaration, "kind", None) != "chat" or not known:
+    if getattr(declaration, "kind", None) != "chat":
+        return ""
+    known = fields(declaration.metadata, declaration.pricing)
+    if not known:
         return ""
     lines = ["# metadata and pricing (USD per million tokens), as the model has them:"]
     lines += [f"#   {name}: {_shown(value)}  ({origin})" for name, value, origin in known]

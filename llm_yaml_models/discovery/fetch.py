@@ -33,9 +33,11 @@ MAX_LIST_BYTES = 8 * 2**20  # a list of models is a few KiB; past this it is not
 class Listing:
     """Where a template's list is, what to send, and what never to show."""
 
-    def __init__(self, template: ModelEntry, deadline: float):
+    def __init__(self, template: ModelEntry, deadline: float, *, refused: str | None = None):
+        """``refused``: the key a server refused; a key command is run again."""
         from ..backends.base import Secrets
         from ..backends.http import merged
+        from ..backends.http.auth import declared
         from ..templates import TemplateError, env_names
 
         declaration = template.declaration
@@ -55,13 +57,13 @@ class Listing:
         self.deadline = deadline
         self.timeout = min(_given(spec.timeout, READ_TIMEOUT), deadline)
         self.connect_timeout = min(_given(spec.connect_timeout, CONNECT_TIMEOUT), deadline)
-        key = _key(declaration.key)
-        self.headers = _headers(
-            backend.get("headers", {}),
-            written.get("headers", {}),
-            key,
-            same_origin(self.home, self.url),
-        )
+        self.key = key = _key(declaration.key, template.file, refused)
+        # a key its command printed: run again once, should the server refuse it
+        self.renewable = bool(key) and not refused and declaration.key.command is not None
+        home = same_origin(self.home, self.url)
+        self.headers = _headers(backend.get("headers", {}), written.get("headers", {}), key, home)
+        # ``auth:`` (a signature, a cloud token) goes, as the key does, only to that origin
+        self.auth = declared(backend.get("auth")) if home else None
         self.secrets = Secrets(key)
         self.secrets.add_url(self.url)
         for name in env_names(declaration.backend.as_written.get("headers", {})):
@@ -92,9 +94,17 @@ def _given(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def _key(spec: KeySpec | None) -> str | None:
+def _key(spec: KeySpec | None, source, refused: str | None) -> str | None:
+    """The template's key: its command's output, or llm's stored key."""
     if spec is None:
         return None
+    if spec.command is not None:
+        from ..keys import KeyCommandError, command_key
+
+        try:
+            return command_key(spec, source, refused=refused)
+        except KeyCommandError as exc:
+            raise DiscoveryError(str(exc)) from None
     key = llm.get_key(alias=spec.name, env=spec.env)
     return key.strip() if key else None
 
@@ -123,7 +133,13 @@ def fetch_list(template: ModelEntry, deadline: float) -> tuple[str, list, Secret
     """(the URL as messages show it, what the list holds where its ids are,
     the secrets to star in anything said about them)."""
     listing = Listing(template, deadline)
-    body = _get(listing)
+    try:
+        body = _get(listing)
+    except _Refused:
+        if not listing.renewable:
+            raise
+        listing = Listing(template, deadline, refused=listing.key)  # its command runs again
+        body = _get(listing)
     try:
         data = json.loads(body)
     except RecursionError:
@@ -170,15 +186,15 @@ def _get(listing: Listing) -> bytes:
     timeout = httpx2.Timeout(listing.timeout, connect=listing.connect_timeout)
     limits = httpx2.Limits(max_connections=1)
     try:
-        with (
-            sync_client(limits=limits, timeout=timeout, follow_redirects=False) as client,
-            client.stream(
+        with sync_client(limits=limits, timeout=timeout, follow_redirects=False) as client:
+            built = client.build_request(
                 "GET", listing.url, headers=listing.headers, extensions={"deadline": deadline}
-            ) as response,
-        ):
-            if response.status_code != 200:
-                raise DiscoveryError(f"HTTP {response.status_code} from {listing.shown}")
-            return _bounded(response, listing)
+            )
+            response = client.send(_authorised(built, listing), stream=True)
+            try:
+                return _read(response, listing)
+            finally:
+                response.close()
     except httpx2.TimeoutException as exc:
         why = _late(listing, exc, expiry(exc))
     except TooLarge:
@@ -188,6 +204,30 @@ def _get(listing: Listing) -> bytes:
     except (httpx2.HTTPError, httpx2.InvalidURL, ValueError) as exc:
         why = f"cannot list models from {listing.shown}: {_reason(exc)}"
     raise DiscoveryError(printable(listing.secrets.hide(why)))
+
+
+def _authorised(built, listing: Listing):
+    """The request, signed or given its cloud token if the template's
+    backend declares ``auth:``; that credential is a secret of the listing."""
+    from ..errors import WireError
+
+    if listing.auth is not None:
+        try:
+            listing.auth.apply(built, listing.secrets)
+        except WireError as exc:
+            raise DiscoveryError(str(exc)) from None
+    return built
+
+
+def _read(response, listing: Listing) -> bytes:
+    if response.status_code != 200:
+        kind = _Refused if response.status_code in (401, 403) else DiscoveryError
+        raise kind(f"HTTP {response.status_code} from {listing.shown}")
+    return _bounded(response, listing)
+
+
+class _Refused(DiscoveryError):
+    """HTTP 401 or 403: the key was refused."""
 
 
 def _late(listing: Listing, exc: Exception, expired) -> str:

@@ -146,7 +146,7 @@ def declare(
         "aliases": tuple(data.get("aliases", ())),
         "description": data.get("description"),
         "options": option_specs(declared_options(data, kind)),
-        "key": KeySpec(**data["key"]) if "key" in data else None,
+        "key": KeySpec.from_data(data["key"]) if "key" in data else None,
         "replace": data.get("replace", False),
     }
     if kind == "embedding":

@@ -234,6 +234,10 @@ def _located(error, doc: Document, origin, room: int) -> list[Problem]:
         return [doc.problem(origin(path), message)]
     if error.validator == "minLength" and error.instance == "":
         return [doc.problem(origin(path), "must not be empty")]
+    if error.validator == "anyOf" and all("required" in a for a in error.validator_value):
+        # a key: {name} or {command}; "not valid under any of the given schemas" says neither
+        needs = " or ".join(repr(a["required"][0]) for a in error.validator_value)
+        return [doc.problem(origin(path), f"needs {needs}")]
     if error.validator == "enum" and isinstance(error.instance, str):
         choices = [c for c in error.validator_value if isinstance(c, str)]
         message = f"{error.instance!r} is not one of {', '.join(choices)}"

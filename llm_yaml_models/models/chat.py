@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import llm
 
-from ..errors import Unavailable
+from ..errors import BackendError, Unavailable
+from ..keys import KeyCommandError, key_of, renewal
 from ..loading.entries import ModelEntry
 
 if TYPE_CHECKING:
@@ -120,7 +121,12 @@ class _Shared:
         """A missing key is a failure before any output: with fallbacks
         declared, the next model answers (``answer`` says the key is missing)."""
         try:
-            return super().get_key(explicit_key)
+            return key_of(self, explicit_key, super().get_key)
+        except KeyCommandError as exc:
+            if not self.declaration.fallbacks:
+                raise Unavailable(self.model_id, str(exc)) from None
+            self._key_failure = str(exc)
+            return None
         except llm.NeedsKeyException as exc:
             if not self.declaration.fallbacks:
                 # named as every other error of the model (and its embedding twin)
@@ -128,6 +134,9 @@ class _Shared:
             return None
 
     def _no_key(self) -> Unavailable:
+        failure = vars(self).pop("_key_failure", None)  # a key command's, just now
+        if failure is not None:
+            return Unavailable(self.model_id, failure)
         try:
             super().get_key()
         except llm.NeedsKeyException as exc:
@@ -167,6 +176,7 @@ class _Shared:
             tool_results=list(prompt.tool_results),
             schema=prompt.schema,
             hide_reasoning=getattr(prompt, "hide_reasoning", False),
+            renew=renewal(self.declaration.key, self.entry.file, key),
         )
 
     @staticmethod
@@ -244,7 +254,7 @@ class _SyncMixin(_Shared):
         named: set = set()
         try:
             # closed at once if llm stops reading, as ``yield from`` would
-            with contextlib.closing(self.backend.stream(request)) as chunks:
+            with contextlib.closing(self._chunks(request)) as chunks:
                 for chunk in chunks:
                     yield _named(request.recorded(chunk), named)
         finally:
@@ -252,6 +262,18 @@ class _SyncMixin(_Shared):
                 limiter.done(ticket, request.used_tokens())
             self.report(request, response)
         yield from _tool_call_events(request, named)
+
+    def _chunks(self, request: Request):
+        """The backend's chunks; once more with a renewed key, if the
+        server refused the first (``renew_key``): before any output."""
+        from ..backends.base import renew_key
+
+        try:
+            yield from self.backend.stream(request)  # closed with this generator
+        except BackendError as exc:
+            if not renew_key(request, exc):
+                raise
+            yield from self.backend.stream(request)
 
 
 class _AsyncMixin(_Shared):
@@ -290,8 +312,7 @@ class _AsyncMixin(_Shared):
         ticket = await limiter.await_turn(request.estimated_tokens()) if limiter else None
         named: set = set()
         try:
-            # closed at once if llm stops reading, as the sync twin's is
-            async with contextlib.aclosing(self.backend.astream(request)) as chunks:
+            async with contextlib.aclosing(self._chunks(request)) as chunks:
                 async for chunk in chunks:
                     yield _named(request.recorded(chunk), named)
         finally:
@@ -300,6 +321,22 @@ class _AsyncMixin(_Shared):
             self.report(request, response)
         for event in _tool_call_events(request, named):
             yield event
+
+    async def _chunks(self, request: Request):
+        """The sync twin's, with the backend's async stream."""
+        from ..backends.base import renew_key
+
+        try:
+            # closed at once if llm stops reading, as the sync twin's is
+            async with contextlib.aclosing(self.backend.astream(request)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        except BackendError as exc:
+            if not renew_key(request, exc):
+                raise
+            async with contextlib.aclosing(self.backend.astream(request)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
 
 
 class _LazyOptions:
@@ -394,7 +431,7 @@ def _classes(entry: ModelEntry) -> tuple[type, type]:
         "supports_conversation": declaration.supports_conversation,
         "attachment_types": declaration.attachment_types,
         "Options": _LazyOptions(_Once(options)),
-        "needs_key": key.name if key else None,
+        "needs_key": key.label if key else None,
         "key_env_var": key.env if key else None,
         "__module__": __name__,
     }

@@ -63,9 +63,11 @@ class _EmbeddingMixin:
     def get_key(self, explicit_key: str | None = None) -> str | None:
         """llm's key lookup; a missing key is this model's one-line error
         (llm's embed commands would show NeedsKeyException as a traceback)."""
+        from ..keys import KeyCommandError, key_of
+
         try:
-            return super().get_key(explicit_key)
-        except llm.NeedsKeyException as exc:
+            return key_of(self, explicit_key, super().get_key)
+        except (llm.NeedsKeyException, KeyCommandError) as exc:
             from ..errors import EmbeddingError
 
             raise EmbeddingError(self.model_id, str(exc)) from None
@@ -74,7 +76,19 @@ class _EmbeddingMixin:
         return iter(self._embed(list(items), key))
 
     def _embed(self, items: list[str | bytes], key: str | None) -> list[list[float]]:
-        return self._same_length(self.backend.embed(self.request(items, key)))
+        """One batch's vectors; sent once more with a renewed key, if the
+        server refused the first (``renew_key``)."""
+        from ..backends.base import renew_key
+        from ..errors import EmbeddingError
+
+        request = self.request(items, key)
+        try:
+            vectors = self.backend.embed(request)
+        except EmbeddingError as exc:
+            if not renew_key(request, exc):
+                raise
+            vectors = self.backend.embed(request)
+        return self._same_length(vectors)
 
     def request(self, items: list[str | bytes], key: str | None) -> EmbedRequest:
         """One batch for the backend (the declared prefix before each text):
@@ -85,7 +99,12 @@ class _EmbeddingMixin:
         prefix = declaration.prefix
         if prefix:
             items = [prefix + i if isinstance(i, str) else i for i in items]
-        return EmbedRequest(self.model_id, items, OptionValues(declaration.values), key)
+        from ..keys import renewal
+
+        renew = renewal(declaration.key, self.entry.file, key)
+        return EmbedRequest(
+            self.model_id, items, OptionValues(declaration.values), key, renew=renew
+        )
 
     def _same_length(self, vectors: list[list[float]]) -> list[list[float]]:
         """The vectors, if as long as those the model gave before: a batch of
@@ -175,7 +194,7 @@ def build_embedding_model(entry: ModelEntry) -> llm.EmbeddingModel:
         "supports_text": declaration.supports_text,
         "supports_binary": declaration.supports_binary,
         "batch_size": declaration.batch_size,
-        "needs_key": key.name if key else None,
+        "needs_key": key.label if key else None,
         "_length_lock": threading.Lock(),
         "key_env_var": key.env if key else None,
         "__module__": __name__,

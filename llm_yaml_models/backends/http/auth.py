@@ -1,4 +1,8 @@
-"""Credentials beyond a static key: ``auth: {type: aws-sigv4, ...}``.
+"""Credentials beyond a static key: ``auth: {type: aws-sigv4, ...}`` here,
+and the bearer tokens of ``auth: {type: google}`` and ``auth: {type:
+azure-entra}`` (``tokens``). Each kind has one method, ``apply(built,
+secrets)``: it authorises a built request in place, and what it adds is a
+secret of the request. ``declared`` makes the kind a backend names.
 
 botocore, an optional extra (``pip install 'llm-yaml-models[aws]'``),
 finds the credentials through its own chain (environment, profile, SSO,
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .outcome import WireError
+from .tokens import AzureAuth, GoogleAuth
 
 EXTRA = "pip install 'llm-yaml-models[aws]'"
 DEFAULT_REGION = "us-east-1"
@@ -56,16 +61,32 @@ class AwsAuth:
             return None
         return cls(data.get("region"), data.get("service", "bedrock"), data.get("profile"))
 
+    def apply(self, built: Any, secrets: Any) -> None:
+        sign(self, built, secrets)
+
     @property
     def named(self) -> str:
         """The profile, as an error names it."""
         return f"the AWS profile '{self.profile}'" if self.profile else "the default AWS profile"
 
 
+# auth.type -> how its mapping becomes the typed auth (the schema's enum is tied to it)
+KINDS = {
+    "aws-sigv4": AwsAuth.from_data,
+    "google": GoogleAuth.from_data,
+    "azure-entra": AzureAuth.from_data,
+}
+
+
+def declared(data: dict | None) -> AwsAuth | GoogleAuth | AzureAuth | None:
+    """The ``auth:`` a backend declares, typed (validated before)."""
+    return KINDS[data.get("type", "aws-sigv4")](data) if data else None
+
+
 def region(auth: AwsAuth | None) -> str:
     """The region to call and sign for: the declared one, else AWS's own
     variables, else us-east-1. A typo is one line naming it."""
-    found = auth.region if auth is not None and auth.region else None
+    found = auth.region if isinstance(auth, AwsAuth) and auth.region else None
     source = "auth.region"
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         if found is None and os.environ.get(name):

@@ -13,7 +13,7 @@ from ...errors import printable
 from ...templates import UNSET, TemplateOptions, names_in, render, render_url
 from ...urls import same_origin
 from ..base import SECRET_HEADERS, Request, Secrets, credential
-from .auth import region, sign
+from .auth import AwsAuth, region
 from .outcome import WireError
 from .wire import wire
 
@@ -34,7 +34,8 @@ class Call:
     framing: str = "none"  # how a streamed reply is framed: sse, ndjson, eventstream or none
     # Never shown, never sent to another origin: the request's secrets.
     secrets: Secrets = field(default_factory=Secrets, repr=False)
-    auth: Any = field(default=None, repr=False)  # signs the request as built (``signed``)
+    # authorises the request as built (``signed``): AwsAuth, GoogleAuth or AzureAuth
+    auth: Any = field(default=None, repr=False)
     preface: str = ""  # text the reply starts with that the server does not send
 
     @property
@@ -81,7 +82,7 @@ def build_call(config, request: Request, key: str | None) -> Call:
         "options": TemplateOptions(rest, every),
         "key": key if key is not None else UNSET,
     }
-    if config.auth is not None or "region" in _names(config, streaming):
+    if isinstance(config.auth, AwsAuth) or "region" in _names(config, streaming):
         context["region"] = region(config.auth)
     headers = rendered_headers(config, context, key)
     params = {k: str(v) for k, v in render(_params(config, streaming), context).items()}
@@ -111,7 +112,7 @@ def signed(call: Call, built):
     """The built request (``httpx2.Request``), signed if the backend
     declares ``auth``: its bytes as sent, once the templates are filled in."""
     if call.auth is not None:
-        sign(call.auth, built, call.secrets)
+        call.auth.apply(built, call.secrets)
     return built
 
 

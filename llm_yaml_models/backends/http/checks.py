@@ -88,7 +88,26 @@ def request_problems(backend: dict, options: dict, doc, at, names: tuple[str, ..
         if backend.get("preset"):  # a preset gives the path, not where the server is
             message = f"the {backend['preset']} preset needs 'base_url': where the server is"
         found.append(doc.problem(at(), message))
+    found += _auth_keys(backend.get("auth"), doc, at)
     return found + _urls(backend, doc, at) + _template_names(backend, options, doc, at, names)
+
+
+# The keys of ``auth:`` that only one of its types reads.
+_AUTH_KEYS = {"region": "aws-sigv4", "service": "aws-sigv4", "profile": "aws-sigv4"}
+_AUTH_KEYS["scopes"] = "google"
+
+
+def _auth_keys(auth, doc, at) -> list:
+    """A key of ``auth:`` that its type does not read (``scopes`` under
+    aws-sigv4): one problem each, rather than a key silently ignored."""
+    if not isinstance(auth, dict):
+        return []
+    kind = auth.get("type")
+    return [
+        doc.problem(at("auth", key), f"'{key}' is for auth type {owner}, not {kind}", key=True)
+        for key, owner in _AUTH_KEYS.items()
+        if key in auth and owner != kind
+    ]
 
 
 def _urls(backend: dict, doc, at) -> list:

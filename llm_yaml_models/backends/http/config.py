@@ -16,7 +16,7 @@ import yaml
 from ...templates import SCHEME, env_names
 from ...urls import joined
 from ..base import BackendConfig, Secrets
-from .auth import AwsAuth
+from .auth import declared
 from .deployments import Cooldown, DeploymentSpec
 
 if TYPE_CHECKING:
@@ -147,7 +147,8 @@ class HttpConfig(BackendConfig):
     # Environment variables whose values are secrets: those that headers,
     # query parameters and the URL's userinfo read.
     secret_env: tuple[str, ...] = ()
-    auth: AwsAuth | None = None  # requests are signed (``auth: {type: aws-sigv4}``)
+    # requests are signed (aws-sigv4) or carry a cloud token (google, azure-entra)
+    auth: Any = None
 
     @classmethod
     def from_data(
@@ -183,7 +184,7 @@ class HttpConfig(BackendConfig):
             unsent=frozenset(s.name for s in options if _unsent(s)),
             option_bodies={s.name: s.body for s in options if s.body is not None},
             send_reasoning=data.get("send_reasoning"),
-            auth=AwsAuth.from_data(data.get("auth")),
+            auth=declared(data.get("auth")),
             secret_env=_secret_env(
                 merged(model.backend.as_written) if model is not None else data, options
             ),

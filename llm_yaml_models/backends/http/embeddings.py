@@ -77,7 +77,9 @@ def build_embedding_call(config: EmbeddingHttpConfig, request: EmbedRequest) -> 
         body = {**(body or {}), name: value}
     url = render_url(config.url, context)
     secrets = call_secrets(config, request, url)
-    return Call(config.method, url, headers, params, body, False, key, "none", secrets)
+    call = Call(config.method, url, headers, params, body, False, key, "none", secrets)
+    call.auth = config.auth
+    return call
 
 
 class VectorDecoder(Decoder):

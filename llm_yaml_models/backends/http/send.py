@@ -33,7 +33,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx2
 import llm
 
-from ...errors import SHOWN, Signal
+from ...errors import SHOWN, Denied, Signal
 from ...urls import same_origin
 from ..base import Request
 from .call import KEY_MARK, Call, carried_to, moved, redacted, signed
@@ -197,7 +197,7 @@ class Sender:
         """Raise _Retry if this failure is worth another attempt, else WireError."""
         retryable = status is None or status == 429 or status >= 500
         if not retryable:
-            raise WireError(failure)
+            raise Denied(failure) if status in (401, 403) else WireError(failure)
         if attempt >= self.config.retries:
             raise _Unreachable(failure)
         wait = _retry_after(headers) if headers is not None else None
@@ -536,7 +536,8 @@ def _failures(request: Request, doing: str):
     try:
         yield
     except WireError as exc:
-        raise request.fail(str(exc), unavailable=isinstance(exc, _Unreachable)) from exc
+        unavailable, refused = isinstance(exc, _Unreachable), isinstance(exc, Denied)
+        raise request.fail(str(exc), unavailable=unavailable, refused=refused) from exc
     except SHOWN:
         raise
     except Exception as exc:
