@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import llm
 
 from ..declarations import SOURCES
-from ..errors import DiscoveryError, printable
+from ..errors import DiscoveryError, WireError, printable
 from ..loading.entries import ModelEntry
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class Listing:
     def __init__(self, template: ModelEntry, deadline: float):
         from ..backends.base import Secrets
         from ..backends.http import merged
+        from ..backends.http.tls import TlsSettings
         from ..templates import TemplateError, env_names
 
         declaration = template.declaration
@@ -63,6 +65,11 @@ class Listing:
         )
         self.secrets = Secrets(key)
         self.secrets.add_url(self.url)
+        # The list is asked for as the models' prompts are sent: their TLS and proxy.
+        self.tls = TlsSettings.from_data(backend.get("tls"), Path(template.file).parent)
+        self.proxy = backend.get("proxy")
+        if self.proxy:
+            self.secrets.add_url(self.proxy)
         for name in env_names(declaration.backend.as_written.get("headers", {})):
             value = os.environ.get(name) or ""
             if len(value.strip()) >= 4:
@@ -182,7 +189,13 @@ def _get(listing: Listing) -> bytes:
     limits = httpx2.Limits(max_connections=1)
     try:
         with (
-            sync_client(limits=limits, timeout=timeout, follow_redirects=False) as client,
+            sync_client(
+                limits=limits,
+                timeout=timeout,
+                follow_redirects=False,
+                tls=listing.tls,
+                proxy=listing.proxy,
+            ) as client,
             client.stream(
                 "GET", listing.url, headers=listing.headers, extensions={"deadline": deadline}
             ) as response,
@@ -196,7 +209,7 @@ def _get(listing: Listing) -> bytes:
         why = _too_large(listing)
     except httpx2.ConnectError as exc:
         why = f"cannot connect to {listing.shown}: {_reason(exc)}"
-    except (httpx2.HTTPError, httpx2.InvalidURL, ValueError) as exc:
+    except (httpx2.HTTPError, httpx2.InvalidURL, ValueError, WireError) as exc:
         why = f"cannot list models from {listing.shown}: {_reason(exc)}"
     raise DiscoveryError(printable(listing.secrets.hide(why)))
 

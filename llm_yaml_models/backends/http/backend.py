@@ -33,7 +33,14 @@ from .config import HttpConfig, preset_options
 from .decode import Decoder, StreamException
 from .deployments import Balancer, Route, Target
 from .outcome import WireError, tool_arguments
-from .transport import TooLarge, async_client, certificate_refused, expiry, sync_client
+from .transport import (
+    TooLarge,
+    async_client,
+    certificate_refused,
+    expiry,
+    proxy_failed,
+    sync_client,
+)
 
 MAX_REDIRECTS = 5
 MAX_RETRY_WAIT = 60.0
@@ -129,7 +136,7 @@ class HttpBackend(Backend):
 
     @classmethod
     def check(cls, data, doc, origin, base_dir, deep=False) -> list:
-        return problems(data, doc, origin)
+        return problems(data, doc, origin, base_dir)
 
     @classmethod
     def standard_options(cls, backend: dict) -> dict:
@@ -199,6 +206,8 @@ class HttpBackend(Backend):
             "limits": httpx2.Limits(max_connections=self.config.max_connections),
             "max_reply_bytes": self.config.max_reply_bytes,
             "follow_redirects": False,
+            "tls": self.config.tls,
+            "proxy": self.config.proxy,
         }
 
     def _attempt_failed(self, status: int | None, headers, failure: str, attempt: int) -> None:
@@ -280,6 +289,9 @@ class HttpBackend(Backend):
         untrusted = certificate_refused(exc)
         if untrusted is not None:
             return f"cannot connect to {call.where}: {untrusted}"
+        proxied = proxy_failed(exc)
+        if proxied is not None:
+            return f"cannot connect to {call.where}: {proxied}"
         if isinstance(exc, httpx2.ConnectError):
             refused = any(isinstance(c, ConnectionRefusedError) for c in causes)
             reason = "connection refused" if refused or "refused" in str(exc).lower() else exc

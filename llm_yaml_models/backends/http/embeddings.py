@@ -27,7 +27,7 @@ from ..base import EmbedRequest
 from ..vectors import VectorError, all_base64, checked, from_base64
 from .backend import HttpBackend, _building, warned
 from .call import Call, _secrets, _unplaced, rendered_headers
-from .checks import _check_jmespath, _strings, request_problems
+from .checks import _check_jmespath, _strings, request_problems, tls_problems
 from .config import HttpConfig, merged
 from .decode import Decoder, _json, _text
 from .deployments import Target
@@ -146,7 +146,7 @@ class HttpEmbeddingBackend(HttpBackend):
         if not response.get("vectors"):
             message = "needs response.vectors: where the reply's vectors are (a JMESPath)"
             problems.append(doc.problem(at(), message))
-        return problems
+        return problems + tls_problems(backend, doc, at, base_dir)
 
     def client(self, index: int | None = None):
         with self._lock:  # batches are sent from several threads at once
