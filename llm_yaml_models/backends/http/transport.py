@@ -223,15 +223,15 @@ def _blaming(proxy: httpx2.Proxy | None):
             "refused the connection" if isinstance(exc, httpx2.ConnectError) and refused else None
         )
         said = said or f"did not take the request: {exc or type(exc).__name__}"
-        raise ProxyFailed(f"the proxy {shown_proxy(proxy.url)} {said}") from exc
+        raise ProxyFailed(f"the proxy {shown_proxy(proxy)} {said}") from exc
 
 
-def shown_proxy(url) -> str:
-    """A proxy's URL for a message: its password starred, no path or query."""
-    url = httpx2.URL(str(url))
-    userinfo = (
-        f"{url.username}:***@" if url.password else (f"{url.username}@" if url.username else "")
-    )
+def shown_proxy(proxy: httpx2.Proxy) -> str:
+    """A proxy for a message: its user named, its password starred (httpx2
+    keeps them apart from its URL), no path or query."""
+    url = proxy.url
+    user, password = proxy.auth or (url.username, url.password)
+    userinfo = f"{user}:***@" if password else f"{user}@" if user else ""
     port = f":{url.port}" if url.port else ""
     return f"{url.scheme}://{userinfo}{url.host}{port}"
 
