@@ -26,8 +26,8 @@ REPLY = {"output": {"text": "hello through TLS"}}
 
 
 def _name(common: str):
-    from cryptography.x509.oid import NameOID
     from cryptography import x509
+    from cryptography.x509.oid import NameOID
 
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
@@ -210,7 +210,10 @@ def test_tls_paths_are_relative_to_the_model_file(write, models_dir, mtls_server
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(pki[name].read_bytes())
         target.chmod(0o600)
-    tls = "tls: {ca_bundle: certs/ca.pem, client_cert: certs/client.pem, client_key: certs/client-key.pem}"
+    tls = (
+        "tls: {ca_bundle: certs/ca.pem, client_cert: certs/client.pem, "
+        "client_key: certs/client-key.pem}"
+    )
     write("m.yaml", _model("mtls", _https(mtls_server), tls))
     assert answer("mtls") == "hello through TLS"
 
@@ -289,7 +292,8 @@ def test_a_ca_bundle_others_may_change_is_refused(write, tmp_path, pki, run_llm)
 def test_a_missing_file_is_named(write, models_dir, run_llm):
     path = write("m.yaml", _model("m", "https://127.0.0.1:1/x", "tls: {client_cert: nowhere.pem}"))
     assert _validated(run_llm, path) == (
-        f"{path}:9:10: [0].backend.tls: tls.client_cert: no such file: {models_dir / 'nowhere.pem'}\n"
+        f"{path}:9:10: [0].backend.tls: tls.client_cert: no such file: "
+        f"{models_dir / 'nowhere.pem'}\n"
     )
 
 

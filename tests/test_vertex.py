@@ -14,7 +14,12 @@ from fakeapi import anthropic_json, anthropic_sse
 from llm_yaml_models.backends.http import vertex
 
 GEMINI = "/v1/projects/my-project/locations/europe-west4/publishers/google/models/gemini-2.5-flash"
-CLAUDE = "/v1/projects/my-project/locations/us-east5/publishers/anthropic/models/claude-sonnet-4%4020250514"
+CLAUDE = (
+    "/v1/projects/my-project/locations/us-east5/publishers/anthropic/models"
+    "/claude-sonnet-4%4020250514"  # the @ of a Vertex model id, encoded in the path
+)
+
+HINT = "is not a Google Cloud location such as us-central1, europe-west4 or global"
 
 MODELS = """\
 - model_id: vg
@@ -143,17 +148,18 @@ def test_project_and_location_come_from_the_environment(write, fake_api, monkeyp
         (
             "GOOGLE_CLOUD_LOCATION",
             "us-centrl1",
-            "Vertex AI location 'us-centrl1' (GOOGLE_CLOUD_LOCATION) is not a Google Cloud location such as us-central1, europe-west4 or global",
+            "Vertex AI location 'us-centrl1' (GOOGLE_CLOUD_LOCATION) " + HINT,
         ),
         (
             "CLOUD_ML_REGION",
             "Europe",
-            "Vertex AI location 'Europe' (CLOUD_ML_REGION) is not a Google Cloud location such as us-central1, europe-west4 or global",
+            "Vertex AI location 'Europe' (CLOUD_ML_REGION) " + HINT,
         ),
         (
             "GOOGLE_CLOUD_PROJECT",
             "",
-            "no Google Cloud project for Vertex AI: write backend.project, or set GOOGLE_CLOUD_PROJECT",
+            "no Google Cloud project for Vertex AI: write backend.project, "
+            "or set GOOGLE_CLOUD_PROJECT",
         ),
     ],
 )
