@@ -328,12 +328,14 @@ def test_verify_false_is_warned_once_per_process_and_named_by_validate_and_show(
     )
     result = run_llm("yaml-models", "validate", str(path))
     assert result.exit_code == 0
-    assert (
+    warning = (
         f"{path}:9:19: [0].backend.tls.verify: warning: tls.verify is false: the server's "
         "certificate is not checked, so anyone on the way can read and change what is sent"
-    ) in result.output
-    shown = run_llm("yaml-models", "show", "a")
-    assert "  tls:\n    verify: false  # " in shown.output
+    )
+    assert warning + "\n" in result.stderr
+    shown = run_llm("yaml-models", "show", "a").output.splitlines()
+    assert shown[:2] == [f"# a, declared at {path}:1", f"#   {warning}"]
+    assert "    verify: false  # " + f"{path}:9" in shown
 
 
 def test_verify_is_on_by_default(write, fake_tls):
@@ -478,5 +480,13 @@ def test_validate_names_a_proxy_that_is_not_a_url(write, run_llm):
     path = write("m.yaml", _model("m", "http://models.invalid/generic", "proxy: proxy.corp:3128"))
     assert _validated(run_llm, path) == (
         f"{path}:9:12: [0].backend.proxy: 'proxy.corp:3128' is not a proxy URL "
-        "such as http://proxy.example:3128\n"
+        "such as http://proxy.example:3128 (http or https)\n"
+    )
+
+
+def test_a_proxy_from_the_environment_that_is_not_a_url_is_one_line(write, monkeypatch):
+    monkeypatch.setenv("CORP_PROXY", "socks5://sam:s3cret-pass@127.0.0.1:1080")
+    write("m.yaml", _model("m", "http://models.invalid/generic", "proxy: ${CORP_PROXY}"))
+    assert failure("m") == (
+        "m: proxy 'socks5://sam:***@127.0.0.1:1080' is not an http or https URL with a host"
     )

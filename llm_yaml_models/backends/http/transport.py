@@ -42,6 +42,7 @@ import contextlib
 import contextvars
 import ipaddress
 import math
+import re
 import socket
 import ssl
 import threading
@@ -50,7 +51,7 @@ import time
 import httpcore2
 import httpx2
 
-from ...errors import Expired, Signal
+from ...errors import Expired, Signal, WireError
 from .tls import TlsSettings
 
 WRITE_PIECE = 64 * 1024  # a write waits for the peer at most this much at a time
@@ -85,11 +86,24 @@ def _client(
         return transport_class(base, limits, trust_env, max_reply_bytes, proxy, tls)
 
     if proxy:
-        main, mounts = transport(httpx2.Proxy(proxy)), {}
+        main, mounts = transport(_own_proxy(proxy)), {}
     else:
         main = transport()
         mounts = {k: transport(p) if p else None for k, p in _proxies(trust_env).items()}
     return client_class(transport=main, mounts=mounts, limits=limits, trust_env=trust_env, **kwargs)
+
+
+def _own_proxy(url: str) -> httpx2.Proxy:
+    """A backend's ``proxy:``, once its variables are filled in: an http or
+    https URL, else the model's one line (the password starred)."""
+    try:
+        proxy = httpx2.Proxy(url)
+    except (ValueError, httpx2.InvalidURL):
+        proxy = None
+    if proxy is None or proxy.url.scheme not in ("http", "https") or not proxy.url.host:
+        shown = re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
+        raise WireError(f"proxy {shown!r} is not an http or https URL with a host")
+    return proxy
 
 
 def _proxies(trust_env: bool) -> dict:
