@@ -490,3 +490,15 @@ def test_a_proxy_from_the_environment_that_is_not_a_url_is_one_line(write, monke
     assert failure("m") == (
         "m: proxy 'socks5://sam:***@127.0.0.1:1080' is not an http or https URL with a host"
     )
+
+
+def test_llm_exits_1_with_the_proxys_one_line(write, run_llm, closed_port):
+    proxy = f"http://sam:s3cret-pass@127.0.0.1:{closed_port}"
+    write("m.yaml", _model("m", "http://models.invalid/generic", f"proxy: {proxy}"))
+    result = run_llm("-m", "m", "hi")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "Error: m: cannot connect to http://models.invalid/generic: "
+        f"the proxy http://sam:***@127.0.0.1:{closed_port} refused the connection\n"
+    )
+    assert "s3cret-pass" not in result.output

@@ -218,3 +218,21 @@ def test_the_preset_url_is_vertexs_own(monkeypatch):
         "https://aiplatform.googleapis.com/v1/projects/my-project/locations/global"
         "/publishers/anthropic/models/claude-opus-4-1%4020250805:rawPredict"
     )
+
+
+def test_llm_exits_1_with_the_locations_one_line(write, run_llm, fake_api, monkeypatch):
+    monkeypatch.setenv("URL", fake_api.url)
+    monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "europe-wset4")
+    write(
+        "v.yaml",
+        "- model_id: g\n"
+        '  backend: {type: http, preset: vertex-gemini, base_url: "${URL}/v1",\n'
+        "    project: my-project}\n",
+    )
+    result = run_llm("-m", "g", "hi")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert (
+        result.stderr
+        == f"Error: g: Vertex AI location 'europe-wset4' (GOOGLE_CLOUD_LOCATION) {HINT}\n"
+    )
+    assert fake_api.requests == []

@@ -232,12 +232,18 @@ def _blaming(proxy: httpx2.Proxy | None):
     except (httpx2.ProxyError, httpx2.ConnectError) as exc:
         if isinstance(exc, ProxyFailed) or _behind(exc, ssl.SSLError) is not None:
             raise
-        refused = _behind(exc, ConnectionRefusedError) is not None or "refused" in str(exc)
-        said = (
-            "refused the connection" if isinstance(exc, httpx2.ConnectError) and refused else None
-        )
-        said = said or f"did not take the request: {exc or type(exc).__name__}"
+        said = _proxy_said(exc)
         raise ProxyFailed(f"the proxy {shown_proxy(proxy)} {said}") from exc
+
+
+def _proxy_said(exc: Exception) -> str:
+    """What the proxy did: refused a connection, could not be reached, or
+    answered the tunnel (CONNECT) with an error status."""
+    if isinstance(exc, httpx2.ProxyError):
+        return f"did not take the request: {exc or type(exc).__name__}"
+    if _behind(exc, ConnectionRefusedError) is not None or "refused" in str(exc).lower():
+        return "refused the connection"
+    return f"cannot be reached: {exc or type(exc).__name__}"
 
 
 def shown_proxy(proxy: httpx2.Proxy) -> str:
