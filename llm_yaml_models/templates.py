@@ -6,7 +6,9 @@ interpolated as text. Values are never pasted into JSON text, so a prompt
 with quotes, newlines, braces or non-ASCII arrives exactly as typed.
 
 Names: ``prompt``, ``system``, ``messages``, ``model``, ``stream``,
-``options`` (all that are set) and ``options.NAME``, ``key``, ``env.VAR``.
+``options`` (all that are set) and ``options.NAME``, ``key``, ``env.VAR``;
+where a model is served: ``region`` (AWS), ``project``, ``location`` and
+``vertex_host`` (Google Cloud's Vertex AI).
 A whole-string placeholder whose value is unset (an option not given)
 removes its key from the enclosing mapping (or its item from a list), and
 so does a mapping or list left empty by that (``options: {temperature: ...}``
@@ -34,7 +36,10 @@ from .errors import TemplateError
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*\}\}")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-NAMES = ("prompt", "system", "messages", "model", "stream", "options", "key", "env", "region")
+NAMES = (
+    *("prompt", "system", "messages", "model", "stream", "options", "key", "env", "region"),
+    *("project", "location", "vertex_host"),
+)
 # An embedding model's templates: ``items`` is the batch (texts, and bytes as base64).
 EMBEDDING_NAMES = ("items", "model", "options", "key", "env")
 

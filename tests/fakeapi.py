@@ -8,7 +8,8 @@ Routes (any prefix before them is ignored, so base URLs may carry one):
   .../chat/completions   OpenAI Chat Completions (JSON, or SSE when stream)
   .../completions        OpenAI (legacy) Completions (JSON, or SSE when stream)
   .../api/chat           Ollama (JSON, or NDJSON when stream)
-  .../messages           Anthropic Messages (JSON, or SSE with named events)
+  .../messages           Anthropic Messages (JSON, or SSE with named events); Vertex's
+                         ...:rawPredict and ...:streamRawPredict the same
   ...:generateContent    Gemini (JSON); ...:streamGenerateContent: SSE
   .../responses          OpenAI Responses (JSON, or SSE with named events)
   .../converse           Bedrock Converse (JSON); .../converse-stream: AWS event stream
@@ -771,7 +772,7 @@ class FakeAPI:
                 if streaming
                 else (False, "application/json", json.dumps(ollama_json(text)).encode())
             )
-        elif path.endswith("/messages"):
+        elif path.endswith(("/messages", ":rawPredict", ":streamRawPredict")):  # Vertex's too
             reply = (
                 (True, "text/event-stream", anthropic_sse(text))
                 if streaming

@@ -516,7 +516,7 @@ def test_tools_on_a_family_without_them_name_the_ones_with(write, run_llm):
         f"{path}:3:19: [0].supports_tools: supports_tools needs backend.tools, one of: "
         "openai, anthropic, ollama, gemini, openai-responses, bedrock-converse (the presets "
         "anthropic-messages, azure-openai, bedrock-converse, gemini, ollama-chat, openai-chat, "
-        "openai-responses set it)\n"
+        "openai-responses, vertex-anthropic, vertex-gemini set it)\n"
         "Error: 1 problem (0 models in 1 file usable)\n"
     )
 

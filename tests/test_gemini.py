@@ -603,7 +603,8 @@ def test_validate_checks_the_stream_path_template(write, run_llm):
     assert result.exit_code == 1
     assert result.stdout == (
         f"{path}:5:20: [0].backend.stream.path: unknown template name 'modle'; "
-        "names are: prompt, system, messages, model, stream, options, key, env, region\n"
+        "names are: prompt, system, messages, model, stream, options, key, env, region, "
+        "project, location, vertex_host\n"
     )
 
 

@@ -189,7 +189,8 @@ def test_supports_schema_names_the_presets_that_set_it_and_not_the_one_chosen(wr
     assert result.stdout == (
         f"{path}:2:20: [0].supports_schema: {needs}; the openai-completions preset sets none\n"
         f"{path}:5:20: [1].supports_schema: {needs} (the presets anthropic-messages, "
-        "azure-openai, gemini, ollama-chat, openai-chat, openai-responses set it)\n"
+        "azure-openai, gemini, ollama-chat, openai-chat, openai-responses, "
+        "vertex-anthropic, vertex-gemini set it)\n"
     )
 
 

@@ -654,7 +654,8 @@ def test_unknown_template_name_is_a_located_validate_error(write, run_llm):
     assert result.exit_code == 1
     assert result.stdout == (
         f"{path}:8:16: models[0].backend.body.other: unknown template name 'promt'; "
-        "names are: prompt, system, messages, model, stream, options, key, env, region\n"
+        "names are: prompt, system, messages, model, stream, options, key, env, region, "
+        "project, location, vertex_host\n"
     )
     assert result.stderr == "Error: 1 problem (0 models in 1 file usable)\n"
 
@@ -1583,6 +1584,28 @@ EXAMPLE_CALLS = {
         },
         "headers": {"authorization": "Bearer bedrock-secret"},
     },
+    "gemini-vertex": {
+        "path": "/v1/projects/my-project-123/locations/global/publishers/google/models"
+        "/gemini-2.5-flash:streamGenerateContent",
+        "args": ["-o", "temperature", "0.5"],
+        "body": {
+            "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+            "generationConfig": {"temperature": 0.5},
+        },
+        "headers": {"authorization": "Bearer vertex-token"},
+    },
+    "claude-vertex": {
+        "path": "/v1/projects/my-project-123/locations/us-east5/publishers/anthropic/models"
+        "/claude-sonnet-4%4020250514:streamRawPredict",
+        "args": [],
+        "body": {
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+            "max_tokens": 4096,
+            "stream": True,
+            "anthropic_version": "vertex-2023-10-16",
+        },
+        "headers": {"authorization": "Bearer vertex-token"},
+    },
 }
 
 
@@ -1613,6 +1636,8 @@ def test_http_example_runs_against_the_fake_server(server, run_llm, monkeypatch,
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-secret")
     monkeypatch.setenv("LLM_EXAMPLE_BEDROCK_URL", server.url)
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-secret")
+    monkeypatch.setenv("LLM_EXAMPLE_VERTEX_URL", f"{server.url}/v1")
+    monkeypatch.setenv("VERTEX_ACCESS_TOKEN", "vertex-token")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     expected = EXAMPLE_CALLS[model_id]

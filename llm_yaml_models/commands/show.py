@@ -16,8 +16,9 @@ from ..loading.source import Document, PathT, format_path, parse, read_text
 
 def render(found, problems: list[Problem]) -> str:
     """``found`` (a cli.Found: a declaration, and why it did not load if it
-    did not) as YAML; ``problems``: those of the files checked."""
-    from ..loading.loader import LISTS, defaults_for
+    did not) as YAML; ``problems``: those of the files checked. A loaded
+    model's warnings (``tls.verify: false``, say) head it."""
+    from ..loading.loader import LISTS, notes_of, defaults_for
 
     doc = parse(found.file, read_text(found.file, found.file))
     mapping = isinstance(doc.value, dict)
@@ -30,7 +31,8 @@ def render(found, problems: list[Problem]) -> str:
         at = doc.loc(prefix + (i,))
         if at.line == found.line and isinstance(item, dict) and _names(item, found.named):
             merged, origin = merge(defaults, ("defaults",), item, prefix + (i,))
-            lines = _heading(found, format_path(prefix + (i,)), problems)
+            notes = notes_of(merged, doc, origin, found.named.kind) if found.error is None else []
+            lines = _heading(found, format_path(prefix + (i,)), problems, notes)
             _emit(merged, (), 0, lines, doc, origin)
             text = "".join(printable(line) + "\n" for line in lines)
             return _secrets(merged, found.file, found.named.kind).hide(text)
@@ -41,10 +43,10 @@ def _names(item: dict, named) -> bool:
     return item.get("model_id", named.model_id) == named.model_id
 
 
-def _heading(found, path: str, problems: list[Problem]) -> list[str]:
+def _heading(found, path: str, problems: list[Problem], notes: list[Problem]) -> list[str]:
     where = f"{found.file}:{found.line}"
     if found.error is None:
-        return [f"# {found.named.model_id}, declared at {where}"]
+        return [f"# {found.named.model_id}, declared at {where}", *(f"#   {n}" for n in notes)]
     why = found.problems or _stopping(found.file, path, problems)
     return [
         f"# {found.named.model_id}, declared at {where}, is not loaded:",
@@ -56,8 +58,13 @@ def _stopping(file: str, path: str, problems: list[Problem]) -> list[Problem]:
     """The problems of the declaration at ``path``, or, if it has none of
     its own, those of the file around it (its defaults, say)."""
     mine = [p for p in problems if p.file == file]
-    inside = [p for p in mine if p.path == path or p.path.startswith((path + ".", path + "["))]
+    inside = [p for p in mine if _inside(p.path, path)]
     return inside or [p for p in mine if not _MODEL_PATH.match(p.path)]
+
+
+def _inside(found: str, path: str) -> bool:
+    """Whether the path ``found`` is ``path`` or below it."""
+    return found == path or found.startswith((path + ".", path + "["))
 
 
 _MODEL_PATH = re.compile(r"^(models|embedding_models)?\[\d+\]")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import llm
 
 from ..declarations import SOURCES
-from ..errors import DiscoveryError, printable
+from ..errors import DiscoveryError, WireError, printable
 from ..loading.entries import ModelEntry
 from ..urls import joined, same_origin
 
@@ -38,6 +39,7 @@ class Listing:
         from ..backends.base import Secrets
         from ..backends.http import merged
         from ..backends.http.auth import declared
+        from ..backends.http.tls import TlsSettings
         from ..templates import TemplateError, env_names
 
         declaration = template.declaration
@@ -66,6 +68,11 @@ class Listing:
         self.auth = declared(backend.get("auth")) if home else None
         self.secrets = Secrets(key)
         self.secrets.add_url(self.url)
+        # The list is asked for as the models' prompts are sent: their TLS and proxy.
+        self.tls = TlsSettings.from_data(backend.get("tls"), Path(template.file).parent)
+        self.proxy = backend.get("proxy")
+        if self.proxy:
+            self.secrets.add_url(self.proxy)
         for name in env_names(declaration.backend.as_written.get("headers", {})):
             value = os.environ.get(name) or ""
             if len(value.strip()) >= 4:
@@ -186,7 +193,13 @@ def _get(listing: Listing) -> bytes:
     timeout = httpx2.Timeout(listing.timeout, connect=listing.connect_timeout)
     limits = httpx2.Limits(max_connections=1)
     try:
-        with sync_client(limits=limits, timeout=timeout, follow_redirects=False) as client:
+        with sync_client(
+            limits=limits,
+            timeout=timeout,
+            follow_redirects=False,
+            tls=listing.tls,
+            proxy=listing.proxy,
+        ) as client:
             built = client.build_request(
                 "GET", listing.url, headers=listing.headers, extensions={"deadline": deadline}
             )
@@ -201,7 +214,7 @@ def _get(listing: Listing) -> bytes:
         why = _too_large(listing)
     except httpx2.ConnectError as exc:
         why = f"cannot connect to {listing.shown}: {_reason(exc)}"
-    except (httpx2.HTTPError, httpx2.InvalidURL, ValueError) as exc:
+    except (httpx2.HTTPError, httpx2.InvalidURL, ValueError, WireError) as exc:
         why = f"cannot list models from {listing.shown}: {_reason(exc)}"
     raise DiscoveryError(printable(listing.secrets.hide(why)))
 

@@ -69,7 +69,7 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
         else:
             found = validate_model(merged, doc, origin, deep=deep, kind=kind)
             if deep and not (found or file_broken):
-                result.warnings += _notes(merged, doc, origin, kind)
+                result.warnings += notes_of(merged, doc, origin, kind)
             problems += found
             places.update(map(_place, found))
         if found or file_broken:
@@ -356,7 +356,7 @@ def merge(defaults: dict, defaults_path: PathT, model: dict, model_path: PathT):
 # -- one merged model ------------------------------------------------------
 
 
-def _notes(data: dict, doc: Document, origin, kind: str) -> list[Problem]:
+def notes_of(data: dict, doc: Document, origin, kind: str) -> list[Problem]:
     from ..backends import notes
 
     return notes(data, doc, origin, kind)

@@ -34,7 +34,7 @@ class HttpBackend(Backend):
 
     @classmethod
     def check(cls, data, doc, origin, base_dir, deep=False) -> list:
-        return problems(data, doc, origin)
+        return problems(data, doc, origin, base_dir)
 
     @classmethod
     def standard_options(cls, backend: dict) -> dict:

@@ -13,6 +13,7 @@ from ...errors import printable
 from ...templates import UNSET, TemplateOptions, names_in, render, render_url
 from ...urls import same_origin
 from ..base import SECRET_HEADERS, Request, Secrets, credential
+from . import vertex
 from .auth import AwsAuth, region
 from .outcome import WireError
 from .wire import wire
@@ -82,8 +83,11 @@ def build_call(config, request: Request, key: str | None) -> Call:
         "options": TemplateOptions(rest, every),
         "key": key if key is not None else UNSET,
     }
-    if isinstance(config.auth, AwsAuth) or "region" in _names(config, streaming):
+    used = set(_names(config, streaming))
+    if isinstance(config.auth, AwsAuth) or "region" in used:
         context["region"] = region(config.auth)
+    if used.intersection(vertex.NAMES):
+        context.update(vertex.served_at(config.project, config.location))
     headers = rendered_headers(config, context, key)
     params = {k: str(v) for k, v in render(_params(config, streaming), context).items()}
     body = render(config.body, context) if config.body is not None else None

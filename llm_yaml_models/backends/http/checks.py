@@ -3,14 +3,17 @@ JMESPath that does not compile, and keys that need others."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ...templates import NAMES, check_name, names_in
 from . import wire
 from .config import merged, preset, preset_names, preset_options, url_problem
+from .outcome import WireError
+from .tls import TlsSettings
 
 
-def problems(data: dict, doc, origin) -> list:
+def problems(data: dict, doc, origin, base_dir: Path) -> list:
     """Problems of a merged model that uses the HTTP backend."""
     backend = merged(data["backend"])
 
@@ -26,21 +29,54 @@ def problems(data: dict, doc, origin) -> list:
     found += _paths(backend, doc, at)
     found += _capabilities(data, backend, doc, origin)
     found += _reasoning(backend, doc, at)
-    return found
+    return found + tls_problems(backend, doc, at, base_dir)
 
 
 def notes(data: dict, doc, origin) -> list:
     """Warnings for a model with no problems: not wrong, but worth
-    knowing. One that places only ``{{ prompt }}`` is refused ``llm -c``."""
+    knowing. One that places only ``{{ prompt }}`` is refused ``llm -c``;
+    one that does not check certificates (``tls.verify: false``) is named."""
+    found = unverified(merged(data["backend"]), doc, origin)
     if places_conversation(data):
-        return []
+        return found
     where = ("backend", "body") if "body" in merged(data["backend"]) else ("backend",)
-    return [doc.problem(origin(where), _NO_TURNS)]
+    return [*found, doc.problem(origin(where), _NO_TURNS)]
+
+
+def unverified(backend: dict, doc, origin) -> list:
+    """The warning for ``tls: {verify: false}``, which is never the default."""
+    tls = backend.get("tls")
+    if not isinstance(tls, dict) or tls.get("verify", True) is not False:
+        return []
+    return [doc.problem(origin(("backend", "tls", "verify")), _UNVERIFIED)]
+
+
+def tls_problems(backend: dict, doc, at, base_dir: Path) -> list:
+    """The files of ``tls:``: each one there, yours alone, and PEM, as
+    the first https request would find them (``TlsSettings.made``)."""
+    written = backend.get("tls")
+    if not isinstance(written, dict):
+        return []
+    if written.get("client_key") and not written.get("client_cert"):
+        return [doc.problem(at("tls", "client_key"), "tls.client_key needs tls.client_cert")]
+    settings = TlsSettings.from_data(written, base_dir)
+    if settings is None:
+        return []
+    doc.deps.extend(p for p in (settings.ca_bundle, settings.client_cert, settings.client_key) if p)
+    try:
+        settings.made()
+    except WireError as exc:
+        return [doc.problem(at("tls"), str(exc))]
+    return []
 
 
 _NO_TURNS = (
     "warning: no template places {{ messages }}, so the model cannot be sent "
     "earlier turns: llm -c and llm chat refuse it"
+)
+_UNVERIFIED = (
+    "warning: tls.verify is false: the server's certificate is not checked, "
+    "so anyone on the way can read and change what is sent"
 )
 _TEMPLATES = ("url", "base_url", "path", "headers", "params", "body")
 

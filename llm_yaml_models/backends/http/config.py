@@ -18,6 +18,7 @@ from ...urls import joined
 from ..base import BackendConfig, Secrets
 from .auth import declared
 from .deployments import Cooldown, DeploymentSpec
+from .tls import TlsSettings
 
 if TYPE_CHECKING:
     from ...declarations import Declaration, EmbeddingDeclaration
@@ -149,6 +150,11 @@ class HttpConfig(BackendConfig):
     secret_env: tuple[str, ...] = ()
     # requests are signed (aws-sigv4) or carry a cloud token (google, azure-entra)
     auth: Any = None
+    # Where a Vertex AI model is served ({{ project }}, {{ location }}): vertex.py.
+    project: str | None = None
+    location: str | None = None
+    tls: TlsSettings | None = None  # the backend's own certificates (tls.py)
+    proxy: str | None = None  # the backend's own proxy, in place of the environment's
 
     @classmethod
     def from_data(
@@ -185,6 +191,10 @@ class HttpConfig(BackendConfig):
             option_bodies={s.name: s.body for s in options if s.body is not None},
             send_reasoning=data.get("send_reasoning"),
             auth=declared(data.get("auth")),
+            project=data.get("project"),
+            location=data.get("location"),
+            tls=TlsSettings.from_data(data.get("tls"), source.parent),
+            proxy=data.get("proxy"),
             secret_env=_secret_env(
                 merged(model.backend.as_written) if model is not None else data, options
             ),
@@ -196,7 +206,13 @@ class HttpConfig(BackendConfig):
         sk-...``). A short one (``X-Version: ${V}``, V=1) is starred only
         where it stands whole (``Secrets``)."""
         secrets = Secrets(*(os.environ.get(name) for name in self.secret_env))
-        for url in (self.url, self.stream_url, *(d.base_url for d in self.deployments)):
+        urls = (
+            self.url,
+            self.stream_url,
+            self.proxy or "",
+            *(d.base_url for d in self.deployments),
+        )
+        for url in urls:
             secrets.add_url(url)
         for name, value in self.headers.items():
             if isinstance(value, str) and "{{" not in value:  # a template is filled in later

@@ -25,7 +25,7 @@ from ...templates import EMBEDDING_NAMES, UNSET, render, render_url
 from ..base import EmbeddingBackend, EmbedRequest
 from ..vectors import VectorError, all_base64, checked, from_base64
 from .call import Call, call_secrets, rendered_headers, unplaced_options
-from .checks import jmespath_problems, request_problems, strings_in
+from .checks import jmespath_problems, request_problems, strings_in, tls_problems
 from .config import HttpConfig, merged
 from .decode import Decoder
 from .deployments import Target
@@ -147,7 +147,7 @@ class HttpEmbeddingBackend(EmbeddingBackend):
         if not response.get("vectors"):
             message = "needs response.vectors: where the reply's vectors are (a JMESPath)"
             problems.append(doc.problem(at(), message))
-        return problems
+        return problems + tls_problems(backend, doc, at, base_dir)
 
     def dry_run(self, request: EmbedRequest) -> str:
         """The request as it would be sent, secrets starred."""

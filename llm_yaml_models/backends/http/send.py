@@ -41,7 +41,14 @@ from .config import HttpConfig
 from .decode import Decoder, StreamException
 from .deployments import Balancer, Route, Target
 from .outcome import WireError
-from .transport import TooLarge, async_client, certificate_refused, expiry, sync_client
+from .transport import (
+    TooLarge,
+    async_client,
+    certificate_refused,
+    expiry,
+    proxy_failed,
+    sync_client,
+)
 
 MAX_REDIRECTS = 5
 MAX_RETRY_WAIT = 60.0
@@ -191,6 +198,8 @@ class Sender:
             "limits": httpx2.Limits(max_connections=self.config.max_connections),
             "max_reply_bytes": self.config.max_reply_bytes,
             "follow_redirects": False,
+            "tls": self.config.tls,
+            "proxy": self.config.proxy,
         }
 
     def _attempt_failed(self, status: int | None, headers, failure: str, attempt: int) -> None:
@@ -272,6 +281,9 @@ class Sender:
         untrusted = certificate_refused(exc)
         if untrusted is not None:
             return f"cannot connect to {call.where}: {untrusted}"
+        proxied = proxy_failed(exc)
+        if proxied is not None:
+            return f"cannot connect to {call.where}: {proxied}"
         if isinstance(exc, httpx2.ConnectError):
             refused = any(isinstance(c, ConnectionRefusedError) for c in causes)
             reason = "connection refused" if refused or "refused" in str(exc).lower() else exc

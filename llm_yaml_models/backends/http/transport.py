@@ -13,6 +13,13 @@ certificates checked exactly as a plain ``httpx2.Client()`` checks them
 environment (``HTTPS_PROXY``, ``NO_PROXY``...) are mounted as httpx2 mounts
 them for a client of its own: httpx2 ignores them once a transport is given.
 
+A backend may bring its own TLS settings (``tls:``, ``TlsSettings``): its
+clients' https transport gets a context of its own, made the same way on
+first use; plain http stays as cheap. A backend's own ``proxy:`` takes every
+request, whatever the environment says. A proxy that does not take the
+request (no connection, a refused CONNECT) is named, its password starred
+(``ProxyFailed``).
+
 Deadlines. A request waits in three phases: connect (the name lookup, the
 TCP connection, the TLS handshake), head (sending the request, reading the
 reply's head) and body. Each phase has one deadline on the monotonic clock,
@@ -35,6 +42,7 @@ import contextlib
 import contextvars
 import ipaddress
 import math
+import re
 import socket
 import ssl
 import threading
@@ -43,7 +51,8 @@ import time
 import httpcore2
 import httpx2
 
-from ...errors import Expired, Signal
+from ...errors import Expired, Signal, WireError
+from .tls import TlsSettings
 
 WRITE_PIECE = 64 * 1024  # a write waits for the peer at most this much at a time
 
@@ -64,18 +73,37 @@ def _client(
     limits: httpx2.Limits,
     trust_env: bool = True,
     max_reply_bytes: int | None = None,
+    tls: TlsSettings | None = None,
+    proxy: str | None = None,
     **kwargs,
 ):
     """A client whose every transport (the environment's proxies too) is
-    ours: the TLS context made on first use, the deadline enforced."""
+    ours: the TLS context made on first use, the deadline enforced.
+    ``tls``: the backend's own TLS settings; ``proxy``: its own proxy, in
+    place of the environment's."""
 
     def transport(proxy=None):
-        return transport_class(base, limits, trust_env, max_reply_bytes, proxy)
+        return transport_class(base, limits, trust_env, max_reply_bytes, proxy, tls)
 
-    mounts = {k: transport(p) if p else None for k, p in _proxies(trust_env).items()}
-    return client_class(
-        transport=transport(), mounts=mounts, limits=limits, trust_env=trust_env, **kwargs
-    )
+    if proxy:
+        main, mounts = transport(_own_proxy(proxy)), {}
+    else:
+        main = transport()
+        mounts = {k: transport(p) if p else None for k, p in _proxies(trust_env).items()}
+    return client_class(transport=main, mounts=mounts, limits=limits, trust_env=trust_env, **kwargs)
+
+
+def _own_proxy(url: str) -> httpx2.Proxy:
+    """A backend's ``proxy:``, once its variables are filled in: an http or
+    https URL, else the model's one line (the password starred)."""
+    try:
+        proxy = httpx2.Proxy(url)
+    except (ValueError, httpx2.InvalidURL):
+        proxy = None
+    if proxy is None or proxy.url.scheme not in ("http", "https") or not proxy.url.host:
+        shown = re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
+        raise WireError(f"proxy {shown!r} is not an http or https URL with a host")
+    return proxy
 
 
 def _proxies(trust_env: bool) -> dict:
@@ -179,6 +207,53 @@ def certificate_refused(exc: BaseException) -> str | None:
     return (
         f"TLS certificate not accepted: {refused.verify_message or refused.reason or 'not trusted'}"
     )
+
+
+class ProxyFailed(httpx2.ConnectError):
+    """The proxy did not take the request: no connection to it, or it
+    refused to open the tunnel (CONNECT) or to forward the request."""
+
+
+def proxy_failed(exc: BaseException) -> str | None:
+    """What the proxy did, if a proxy is why the request failed."""
+    failed = _behind(exc, ProxyFailed)
+    return str(failed) if failed is not None else None
+
+
+@contextlib.contextmanager
+def _blaming(proxy: httpx2.Proxy | None):
+    """A failure to connect through ``proxy`` as a ProxyFailed that names it
+    (a TLS failure past the tunnel is the server's, not the proxy's)."""
+    if proxy is None:
+        yield
+        return
+    try:
+        yield
+    except (httpx2.ProxyError, httpx2.ConnectError) as exc:
+        if isinstance(exc, ProxyFailed) or _behind(exc, ssl.SSLError) is not None:
+            raise
+        said = _proxy_said(exc)
+        raise ProxyFailed(f"the proxy {shown_proxy(proxy)} {said}") from exc
+
+
+def _proxy_said(exc: Exception) -> str:
+    """What the proxy did: refused a connection, could not be reached, or
+    answered the tunnel (CONNECT) with an error status."""
+    if isinstance(exc, httpx2.ProxyError):
+        return f"did not take the request: {exc or type(exc).__name__}"
+    if _behind(exc, ConnectionRefusedError) is not None or "refused" in str(exc).lower():
+        return "refused the connection"
+    return f"cannot be reached: {exc or type(exc).__name__}"
+
+
+def shown_proxy(proxy: httpx2.Proxy) -> str:
+    """A proxy for a message: its user named, its password starred (httpx2
+    keeps them apart from its URL), no path or query."""
+    url = proxy.url
+    user, password = proxy.auth or (url.username, url.password)
+    userinfo = f"{user}:***@" if password else f"{user}@" if user else ""
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{userinfo}{url.host}{port}"
 
 
 def _behind(exc: BaseException | None, kind: type):
@@ -478,9 +553,11 @@ class _ByScheme:
 
     _network: type = _Network
 
-    def __init__(self, make, limits: httpx2.Limits, trust_env: bool, max_bytes, proxy=None):
+    def __init__(
+        self, make, limits: httpx2.Limits, trust_env: bool, max_bytes, proxy=None, tls=None
+    ):
         self._make, self._limits, self._trust_env = make, limits, trust_env
-        self._max_bytes, self._proxy = max_bytes, proxy
+        self._max_bytes, self._proxy, self._tls = max_bytes, proxy, tls
         self._made: dict[bool, object] = {}
         self._lock = threading.Lock()
 
@@ -491,11 +568,13 @@ class _ByScheme:
             with self._lock:
                 transport = self._made.get(tls)
                 if transport is None:
-                    transport = self._made[tls] = self._guarded(tls)
+                    transport = self._made[tls] = self._guarded(tls, request.url.host)
         return transport
 
-    def _guarded(self, tls: bool):
-        verify = True if tls else _trusts_nothing()
+    def _guarded(self, tls: bool, host: str):
+        verify = _trusts_nothing()
+        if tls:
+            verify = self._tls.context(host) if self._tls is not None else True
         made = self._make(
             verify=verify, limits=self._limits, trust_env=self._trust_env, proxy=self._proxy
         )
@@ -513,7 +592,7 @@ class _Transport(_ByScheme, httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         deadline = Deadline.of(request, self._max_bytes)
         deadline.begin("connect")
-        with _holding(deadline):
+        with _holding(deadline), _blaming(self._proxy):
             response = self._for(request).handle_request(request)
         deadline.begin("body")
         response.stream = _Body(response.stream, deadline)
@@ -531,7 +610,7 @@ class _AsyncTransport(_ByScheme, httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         deadline = Deadline.of(request, self._max_bytes)
         deadline.begin("connect")
-        with _holding(deadline):
+        with _holding(deadline), _blaming(self._proxy):
             response = await self._for(request).handle_async_request(request)
         deadline.begin("body")
         response.stream = _AsyncBody(response.stream, deadline)
