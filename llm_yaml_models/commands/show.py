@@ -18,7 +18,7 @@ def render(found, problems: list[Problem]) -> str:
     """``found`` (a cli.Found: a declaration, and why it did not load if it
     did not) as YAML; ``problems``: those of the files checked. A loaded
     model's warnings (``tls.verify: false``, say) head it."""
-    from ..loading.loader import LISTS, notes_of, defaults_for
+    from ..loading.loader import LISTS, defaults_for, notes_of
 
     doc = parse(found.file, read_text(found.file, found.file))
     mapping = isinstance(doc.value, dict)
