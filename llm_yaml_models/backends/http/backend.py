@@ -29,7 +29,7 @@ from ...errors import SHOWN, Signal, printable
 from ..base import Backend, Request
 from .call import KEY_MARK, Call, build_call, carried_to, moved, origin, redacted, signed
 from .checks import notes, places_conversation, problems
-from .config import HttpConfig, preset_options
+from .config import HttpConfig, preset_options, preset_server_tools
 from .decode import Decoder, StreamException
 from .deployments import Balancer, Route, Target
 from .outcome import WireError, tool_arguments
@@ -134,6 +134,10 @@ class HttpBackend(Backend):
     @classmethod
     def standard_options(cls, backend: dict) -> dict:
         return preset_options(backend)
+
+    @classmethod
+    def standard_server_tools(cls, backend: dict) -> dict:
+        return preset_server_tools(backend)
 
     @classmethod
     def converses(cls, data: dict) -> bool:

@@ -43,11 +43,16 @@ def preset_options(backend: dict) -> dict:
     return preset(backend["preset"]).get("options", {}) if "preset" in backend else {}
 
 
+def preset_server_tools(backend: dict) -> dict:
+    """The server-side tools of the backend's preset: class name -> spec."""
+    return preset(backend["preset"]).get("server_tools", {}) if "preset" in backend else {}
+
+
 def merged(backend: dict) -> dict:
     """The backend mapping over its preset's defaults (the user's keys win;
     a null removes the preset's key, as ``headers: {Authorization: null}``)."""
     base = preset(backend["preset"]) if "preset" in backend else {}
-    base = {k: v for k, v in base.items() if k != "options"}
+    base = {k: v for k, v in base.items() if k not in ("options", "server_tools")}
     written = backend.get("headers")
     if isinstance(written, dict) and "headers" in base:
         # Header names are case-insensitive: the user's 'authorization'
