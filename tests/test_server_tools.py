@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import llm
 import pytest
-from fakeapi import FakeAPI, anthropic_json
+from fakeapi import FakeAPI, anthropic_json, responses_events, responses_object, sse_of
 from llm.parts import TextPart, ToolCallPart, ToolResultPart
 
 MODELS = """\
@@ -102,21 +103,55 @@ def _block_events(index: int, block: dict) -> list:
 
 
 class Scripted(FakeAPI):
-    """Answers the n-th Messages request with the n-th list of blocks (the
-    last one again after that), streamed when the request asks for it."""
+    """Answers the n-th request with the n-th turn (the last one again after
+    that), streamed when the request asks for it: Anthropic content blocks,
+    a Responses output list, or Gemini parts (one streamed chunk each) and
+    the candidate's groundingMetadata."""
 
     def __init__(self):
         super().__init__()
         self.turns: list = []
 
     def _reply(self, request):
-        if not request.path.endswith("/messages") or not self.turns:
+        if not self.turns:
             return super()._reply(request)
-        blocks = self.turns[min(len(self.requests), len(self.turns)) - 1]
-        if json.loads(request.body).get("stream"):
-            return True, "text/event-stream", blocks_sse(blocks)
-        whole = {**anthropic_json(""), "content": blocks}
-        return False, "application/json", json.dumps(whole).encode()
+        turn = self.turns[min(len(self.requests), len(self.turns)) - 1]
+        stream = bool(json.loads(request.body).get("stream"))
+        if request.path.endswith("/messages"):
+            whole = {**anthropic_json(""), "content": turn}
+            return _served(stream, blocks_sse(turn), whole)
+        if request.path.endswith("/responses"):
+            whole = responses_object(output=turn)
+            return _served(stream, sse_of(responses_events(whole)), whole)
+        parts, grounding = turn
+        whole = gemini_reply(parts, grounding)
+        return _served(request.path.endswith(":streamGenerateContent"), gemini_chunks(whole), whole)
+
+
+def _served(stream: bool, events: bytes, whole: dict) -> tuple:
+    if stream:
+        return True, "text/event-stream", events
+    return False, "application/json", json.dumps(whole).encode()
+
+
+def gemini_reply(parts: list, grounding: dict | None) -> dict:
+    candidate = {"content": {"parts": parts, "role": "model"}, "finishReason": "STOP"}
+    if grounding:
+        candidate["groundingMetadata"] = grounding
+    usage = {"promptTokenCount": 5, "candidatesTokenCount": 9}
+    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": "g"}
+
+
+def gemini_chunks(whole: dict) -> bytes:
+    """One part a chunk; the last chunk says why it stopped, with the sources."""
+    (candidate,) = whole["candidates"]
+    chunks = [
+        {"candidates": [{"content": {"parts": [part], "role": "model"}}]}
+        for part in candidate["content"]["parts"]
+    ]
+    last = {k: v for k, v in candidate.items() if k != "content"}
+    chunks.append({"candidates": [last], "usageMetadata": whole["usageMetadata"]})
+    return "".join(f"data: {json.dumps(c)}\r\n\r\n" for c in chunks).encode()
 
 
 @pytest.fixture
@@ -124,6 +159,7 @@ def api(write, monkeypatch):
     with Scripted() as server:
         monkeypatch.setenv("FAKE_URL", server.url)
         monkeypatch.setenv("AN_TEST_KEY", "sk-an-test")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-oa-test")
         write("models.yaml", MODELS)
         yield server
 
@@ -387,3 +423,182 @@ def test_mistakes_in_server_tools_are_named_where_they_are(write, run_llm, model
         f"{path}:6:66: [1].server_tools.Empty: {{}} should be non-empty",
         f"{path}:6:75: [1].server_tools.Bad: 3 is not of type 'object'",
     ]
+
+
+# -- openai-responses, beside llm's own Responses model ------------------------------------
+
+RESPONSES = """\
+- model_id: ours
+  backend: {type: http, preset: openai-responses, base_url: "${FAKE_URL}/v1", model_name: served}
+"""
+REFERENCE = """\
+- model_id: theirs
+  model_name: served
+  api_base: {url}/v1
+  responses: true
+"""
+# OpenAI's web search, as its API reference shows the output items.
+WEB_SEARCH_CALL = {
+    "type": "web_search_call",
+    "id": "ws_67c9fa0502748190b7dd390736892e100be649c1a5ff9609",
+    "status": "completed",
+    "action": {"type": "search", "query": "positive news story today"},
+}
+ANNOTATION = {
+    "type": "url_citation",
+    "start_index": 24,
+    "end_index": 56,
+    "url": "https://www.example.com/good-news?utm_source=openai",
+    "title": "Good news story",
+}
+NEWS = "On March 6, 2025, a river was cleaned by volunteers."
+NEWS_ITEM = {
+    "type": "message",
+    "id": "msg_67c9fa077e288190af08fdffda2e34f20be649c1a5ff9609",
+    "status": "completed",
+    "role": "assistant",
+    "content": [{"type": "output_text", "text": NEWS, "annotations": [ANNOTATION]}],
+}
+CODE_CALL = {
+    "type": "code_interpreter_call",
+    "id": "ci_68a1",
+    "status": "completed",
+    "code": "print(2 ** 10)",
+    "container_id": "cntr_68a1",
+    "outputs": [{"type": "logs", "logs": "1024\n"}],
+}
+
+
+@pytest.fixture
+def both(api, write, user_dir):
+    write("responses.yaml", RESPONSES)
+    user_dir.mkdir(parents=True, exist_ok=True)
+    (user_dir / "extra-openai-models.yaml").write_text(REFERENCE.format(url=api.url))
+    return api
+
+
+@STREAM
+def test_responses_records_hosted_tools_as_llms_own_client(both, stream):
+    both.turns = [[WEB_SEARCH_CALL, CODE_CALL, NEWS_ITEM]]
+    recorded, sent = {}, {}
+    for model in ("ours", "theirs"):
+        tools = [cls() for cls in llm.get_model(model).supported_server_side_tools]
+        named = {t.__class__.__name__: t for t in tools}
+        prompt = llm.get_model(model).prompt("News?", tools=[named["WebSearch"]], stream=stream)
+        assert prompt.text() == NEWS
+        recorded[model] = prompt.messages()[0].parts
+        sent[model] = both.last.json["tools"]
+    assert sent["ours"] == sent["theirs"] == [{"type": "web_search"}]
+    calls = [
+        ToolCallPart("web_search", WEB_SEARCH_CALL["action"], WEB_SEARCH_CALL["id"], True),
+        ToolResultPart("web_search", "completed", WEB_SEARCH_CALL["id"], True),
+        ToolCallPart("code_interpreter", {"code": "print(2 ** 10)"}, "ci_68a1", True),
+        ToolResultPart("code_interpreter", "1024\n", "ci_68a1", True),
+    ]
+    # llm's client records the SDK's model of an action, with its unset keys as nulls.
+    theirs = [
+        replace(p, arguments={k: v for k, v in p.arguments.items() if v is not None})
+        if isinstance(p, ToolCallPart)
+        else p
+        for p in recorded["theirs"]
+    ]
+    assert theirs == [*calls, TextPart(NEWS)]
+    # The citations are kept here; llm's client drops them.
+    cited = TextPart(NEWS, provider_metadata={"openai": {"annotations": [ANNOTATION]}})
+    assert recorded["ours"] == [*calls, cited]
+
+
+@STREAM
+def test_responses_text_between_hosted_calls_stays_in_its_place(both, stream):
+    first = {
+        **NEWS_ITEM,
+        "id": "msg_1",
+        "content": [{"type": "output_text", "text": "Let me look. "}],
+    }
+    both.turns = [[first, WEB_SEARCH_CALL, NEWS_ITEM]]
+    response = llm.get_model("ours").prompt("News?", stream=stream)
+    assert response.text() == "Let me look. " + NEWS
+    kinds = [type(p).__name__ for p in response.messages()[0].parts]
+    assert kinds == ["TextPart", "ToolCallPart", "ToolResultPart", "TextPart"]
+
+
+def test_responses_hosted_calls_are_not_sent_back_as_llms_client_does(both, run_llm):
+    both.turns = [[WEB_SEARCH_CALL, NEWS_ITEM]]
+    for model in ("ours", "theirs"):
+        assert run_llm("-m", model, "-T", "WebSearch", "News?").exit_code == 0
+        assert run_llm("-c", "More?").exit_code == 0
+        assert both.last.json["input"] == [
+            {"role": "user", "content": "News?"},
+            {"role": "assistant", "content": NEWS},
+            {"role": "user", "content": "More?"},
+        ]
+        assert both.last.json["tools"] == [{"type": "web_search"}]
+
+
+# -- gemini -------------------------------------------------------------------------------
+
+GEMINI = """\
+- model_id: gem
+  backend: {type: http, preset: gemini, base_url: "${FAKE_URL}/v1beta", model_name: g, retries: 0}
+"""
+# Gemini's code execution and grounding, as its API reference shows them.
+CODE = {"language": "PYTHON", "code": "print(sum(range(1, 51)))"}
+OUTCOME = {"outcome": "OUTCOME_OK", "output": "1275\n"}
+GEM_PARTS = [
+    {"text": "I'll add them up. "},
+    {"executableCode": CODE},
+    {"codeExecutionResult": OUTCOME},
+    {"text": "The sum is 1275.", "thoughtSignature": "c2lnbmVk"},
+]
+GROUNDING = {
+    "webSearchQueries": ["sum of 1 to 50"],
+    "groundingChunks": [
+        {"web": {"uri": "https://vertexaisearch.cloud.google.com/x", "title": "a"}}
+    ],
+    "groundingSupports": [
+        {
+            "segment": {"startIndex": 0, "endIndex": 16, "text": "The sum is 1275."},
+            "groundingChunkIndices": [0],
+        }
+    ],
+}
+
+
+@STREAM
+def test_gemini_code_execution_and_sources_are_recorded_as_llm_gemini_does(api, write, stream):
+    write("gem.yaml", GEMINI)
+    api.turns = [(GEM_PARTS, GROUNDING)]
+    conversation = llm.get_model("gem").conversation()
+    code_execution = tool("gem", "CodeExecution")
+    response = conversation.prompt("Sum 1..50", tools=[code_execution], stream=stream)
+    assert response.text() == "I'll add them up. The sum is 1275."
+    assert api.last.json["tools"] == [{"codeExecution": {}}]
+    parts = response.messages()[0].parts
+    call_id = parts[1].tool_call_id
+    assert call_id.startswith("code_") and parts[2].tool_call_id == call_id
+    assert parts == [
+        TextPart("I'll add them up. "),
+        ToolCallPart(
+            "code_execution",
+            CODE,
+            call_id,
+            True,
+            provider_metadata={"gemini": {"part": GEM_PARTS[1]}},
+        ),
+        ToolResultPart(
+            "code_execution",
+            json.dumps(OUTCOME),
+            call_id,
+            True,
+            provider_metadata={"gemini": {"part": GEM_PARTS[2]}},
+        ),
+        TextPart(
+            "The sum is 1275.",
+            provider_metadata={
+                "gemini": {"thoughtSignature": "c2lnbmVk", "groundingMetadata": GROUNDING}
+            },
+        ),
+    ]
+    # -c: the server's parts go back as they came, the text with its signature.
+    conversation.prompt("Thanks", stream=stream).text()
+    assert api.last.json["contents"][1] == {"role": "model", "parts": GEM_PARTS}
