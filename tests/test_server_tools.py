@@ -73,7 +73,12 @@ def blocks_sse(blocks: list) -> bytes:
     """``blocks`` streamed as the API streams them: a server tool's input as
     input_json_delta after an empty start, its result whole, a text block's
     citations as citations_delta before its text."""
-    message = {"id": "msg_fake", "model": "fake-claude", "usage": {"input_tokens": 5}}
+    message = {
+        **anthropic_json(""),
+        "content": [],
+        "stop_reason": None,
+        "usage": {"input_tokens": 5, "output_tokens": 1},
+    }
     events = [("message_start", {"message": message})]
     for index, block in enumerate(blocks):
         events += _block_events(index, block)
@@ -345,6 +350,38 @@ def test_dash_c_sends_the_server_blocks_back_as_the_api_requires(api, run_llm, s
     assert sent["tools"] == [{"type": "web_search_20250305", "name": "web_search"}]
 
 
+# llm-anthropic 0.30 (anthropic SDK 1.17.0, llm 0.36, in a venv of its own),
+# observed outside this suite against this file's server and BLOCKS: its
+# `-T WebSearch` on claude-opus-4.6, then a second prompt of the conversation.
+# It sends web_search_20260318 to a Claude 4.6 model (the preset ships the
+# version every model with web search takes), keeps each text block a part
+# of its own (here, one text part holds a run of them, with their
+# citations, which it drops), and records a result's content through the
+# SDK's model (its keys sorted).
+PEER_TOOLS = [{"type": "web_search_20260318", "name": "web_search"}]
+PEER_SENT_BACK = [
+    {"type": "text", "text": "I'll search for when Claude Shannon was born."},
+    CALL,
+    {**RESULT, "content": [dict(sorted(r.items())) for r in RESULTS]},
+    {"type": "text", "text": "Based on the search results, "},
+    {"type": "text", "text": SAID},
+]
+
+
+@STREAM
+def test_under_c_the_blocks_go_back_as_llm_anthropic_sends_them(api, write, stream):
+    write("models.yaml", MODELS.replace("web_search_20250305", "web_search_20260318"))
+    api.turns = [BLOCKS, [{"type": "text", "text": "Petoskey."}]]
+    conversation = llm.get_model("searcher").conversation()
+    web_search = tool("searcher", "WebSearch", max_uses=None)
+    conversation.prompt("When?", tools=[web_search], stream=stream).text()
+    assert api.last.json["tools"] == PEER_TOOLS
+    conversation.prompt("Where?", stream=stream).text()
+    ours = api.last.json["messages"][1]["content"]
+    theirs = PEER_SENT_BACK[:3] + [{"type": "text", "text": "Based on the search results, " + SAID}]
+    assert ours == theirs
+
+
 def test_llm_logs_show_the_servers_tool_calls_and_results(api, run_llm):
     api.turns = [BLOCKS]
     assert run_llm("-m", "claude", "-T", "WebSearch", "When?").exit_code == 0
@@ -564,6 +601,9 @@ GROUNDING = {
 }
 
 
+# The events are those llm-gemini 0.35's process_candidates made of these
+# parts, observed outside this suite (its URL is fixed), and its
+# build_request_body sent the same tools for CodeExecution.
 @STREAM
 def test_gemini_code_execution_and_sources_are_recorded_as_llm_gemini_does(api, write, stream):
     write("gem.yaml", GEMINI)
