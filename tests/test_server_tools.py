@@ -118,7 +118,7 @@ class Scripted(FakeAPI):
         self.turns: list = []
 
     def _reply(self, request):
-        if not self.turns:
+        if not self.turns or "/converse" in request.path:
             return super()._reply(request)
         turn = self.turns[min(len(self.requests), len(self.turns)) - 1]
         stream = bool(json.loads(request.body).get("stream"))
@@ -395,6 +395,30 @@ def test_llm_logs_show_the_servers_tool_calls_and_results(api, run_llm):
         json.dumps(RESULTS),
         True,
     )
+
+
+def test_a_model_of_another_api_is_not_sent_the_servers_calls(api, write):
+    write(
+        "br.yaml",
+        """\
+        - model_id: br
+          key: {name: bedrock, env: BR_TEST_KEY}
+          backend: {type: http, preset: bedrock-converse, model_name: m, base_url: "${FAKE_URL}"}
+        """,
+    )
+    api.turns = [BLOCKS]
+    conversation = llm.get_model("claude").conversation()
+    conversation.prompt("When?", tools=[tool("claude", "WebSearch")]).text()
+    conversation.model = llm.get_model("br")  # (llm -c -m br would offer br the tool again)
+    conversation.prompt("Where?", key="br-key").text()
+    # Bedrock's toolUse would need a toolResult the server never sent.
+    assert api.last.json["messages"][1] == {
+        "role": "assistant",
+        "content": [
+            {"text": "I'll search for when Claude Shannon was born."},
+            {"text": "Based on the search results, " + SAID},
+        ],
+    }
 
 
 @STREAM
