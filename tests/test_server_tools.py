@@ -66,6 +66,14 @@ BLOCKS = [
     {"type": "text", "text": "Based on the search results, "},
     {"type": "text", "text": SAID, "citations": [CITATION]},
 ]
+# As the API reference shows a web search's usage.
+USAGE = {
+    "input_tokens": 6039,
+    "output_tokens": 931,
+    "cache_creation_input_tokens": 0,
+    "cache_read_input_tokens": 0,
+    "server_tool_use": {"web_search_requests": 1},
+}
 SHOWN = "I'll search for when Claude Shannon was born.Based on the search results, " + SAID
 
 
@@ -82,8 +90,7 @@ def blocks_sse(blocks: list) -> bytes:
     events = [("message_start", {"message": message})]
     for index, block in enumerate(blocks):
         events += _block_events(index, block)
-    usage = {"output_tokens": 7, "server_tool_use": {"web_search_requests": 1}}
-    events.append(("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": usage}))
+    events.append(("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": USAGE}))
     events.append(("message_stop", {}))
     return "".join(
         f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n" for name, data in events
@@ -123,7 +130,7 @@ class Scripted(FakeAPI):
         turn = self.turns[min(len(self.requests), len(self.turns)) - 1]
         stream = bool(json.loads(request.body).get("stream"))
         if request.path.endswith("/messages"):
-            whole = {**anthropic_json(""), "content": turn}
+            whole = {**anthropic_json(""), "content": turn, "usage": USAGE}
             return _served(stream, blocks_sse(turn), whole)
         if request.path.endswith("/responses"):
             whole = responses_object(output=turn)
@@ -310,6 +317,9 @@ def test_the_servers_call_result_and_citations_are_recorded_in_order(api, stream
     assert message.parts == recorded_parts()
     assert response.tool_calls() == []  # nothing for llm to run
     assert api.last.json["tools"] == [{"type": "web_search_20250305", "name": "web_search"}]
+    # The searches are counted, as llm-anthropic records them.
+    assert response.token_details == {"server_tool_use": {"web_search_requests": 1}}
+    assert (response.input_tokens, response.output_tokens) == (6039, 931)
 
 
 @STREAM

@@ -24,6 +24,14 @@ MODELS = """\
   options:
     thinking_budget: {type: integer, minimum: 1024, default: 2048,
       body: {thinking: {type: enabled, budget_tokens: "{{ options.thinking_budget }}"}}}
+- model_id: quiet
+  key: {name: an, env: AN_TEST_KEY}
+  backend:
+    type: http
+    preset: anthropic-messages
+    base_url: "${FAKE_URL}/v1"
+    retries: 0
+    body: {thinking: {type: adaptive, display: omitted}}
 - model_id: older
   key: {name: an, env: AN_TEST_KEY}
   backend: {type: http, preset: anthropic-messages, base_url: "${FAKE_URL}/v1", retries: 0}
@@ -121,3 +129,8 @@ def test_the_async_model_sends_the_same(api):
     asyncio.run(run())
     assert api.last.json["thinking"] == ADAPTIVE
     assert api.last.json["output_config"] == {"effort": "xhigh"}
+
+
+def test_a_display_the_model_asks_for_is_kept(api):
+    llm.get_model("quiet").prompt("hi", thinking_effort="low").text()
+    assert api.last.json["thinking"] == {"type": "adaptive", "display": "omitted"}

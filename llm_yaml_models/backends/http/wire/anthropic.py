@@ -244,7 +244,7 @@ def thought(body: dict, options, hidden: bool) -> dict:
     kind = thinking.get("type") if isinstance(thinking, dict) else None
     if kind in ("enabled", "adaptive") and hidden:
         body = {**body, "thinking": {**thinking, "display": "omitted"}}
-    elif kind == "adaptive":
+    elif kind == "adaptive" and "display" not in thinking:
         body = {**body, "thinking": {**thinking, "display": "summarized"}}
     return body
 
