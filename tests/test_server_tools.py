@@ -236,6 +236,18 @@ def test_a_declaration_changes_adds_and_removes_the_presets_tools(api):
     assert llm.get_async_model("searcher").supported_server_side_tools == tools
 
 
+def test_the_cache_keeps_them(api):
+    from llm_yaml_models.declarations import Declaration
+
+    declaration = llm.get_model("searcher").declaration
+    assert Declaration.from_json(json.loads(json.dumps(declaration.to_json()))) == declaration
+    assert dict(declaration.server_tools)["Weather"] == {
+        "type": "weather_20260101",
+        "name": "weather",
+        "units": "metric",
+    }
+
+
 def test_llm_tools_lists_them_with_what_a_prompt_may_change(api, run_llm):
     result = run_llm("tools", "list", "-m", "searcher", "--json")
     assert result.exit_code == 0, result.output
