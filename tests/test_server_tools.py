@@ -352,7 +352,7 @@ def test_the_async_model_records_the_same(api, stream):
 def test_dash_c_sends_the_server_blocks_back_as_the_api_requires(api, run_llm, stream):
     api.turns = [BLOCKS, [{"type": "text", "text": "Petoskey."}]]
     no_stream = [] if stream else ["--no-stream"]
-    result = run_llm("-m", "claude", "-T", "WebSearch", *no_stream, "When?")
+    result = run_llm("-m", "claude", "-T", "WebSearch(max_uses=3)", *no_stream, "When?")
     assert result.exit_code == 0, result.output
     assert result.output == SHOWN + "\n"
     result = run_llm("-c", *no_stream, "Where?")
@@ -369,7 +369,7 @@ def test_dash_c_sends_the_server_blocks_back_as_the_api_requires(api, run_llm, s
     }
     assert sent["messages"][2] == {"role": "user", "content": [{"type": "text", "text": "Where?"}]}
     # The tool is offered again, as llm rebuilds it from its log.
-    assert sent["tools"] == [{"type": "web_search_20250305", "name": "web_search"}]
+    assert sent["tools"] == [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}]
 
 
 # llm-anthropic 0.30 (anthropic SDK 1.17.0, llm 0.36, in a venv of its own),
