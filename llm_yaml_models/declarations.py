@@ -402,6 +402,9 @@ class Declaration(NamedTuple):
     model_name: str | None = None
     metadata: Metadata | None = None
     pricing: Pricing | None = None
+    # llm's server-side tools: (class name, the spec sent as written), the
+    # preset's under the model's own
+    server_tools: tuple[tuple[str, dict], ...] = ()
 
     kind = "chat"
 
@@ -516,4 +519,5 @@ _CODECS: dict[str, tuple] = {
     "discover": (DiscoverSpec.to_json, DiscoverSpec.from_json),
     "metadata": (Metadata.to_json, Metadata.from_json),
     "pricing": (Pricing.to_json, Pricing.from_json),
+    "server_tools": (lambda tools: [list(p) for p in tools], lambda data: tuple(map(tuple, data))),
 }

@@ -318,8 +318,8 @@ def test_schema_errors_no_longer_hide_the_other_checks(write, validate):
             "llm -m would read it as an option",
             f"{file}:3:3: [0].colour: unknown key 'colour'; expected one of: aliases, "
             "attachment_types, backend, can_stream, description, discover, fallbacks, key, "
-            "limits, metadata, model_id, options, pricing, replace, supports_schema, "
-            "supports_tools",
+            "limits, metadata, model_id, options, pricing, replace, server_tools, "
+            "supports_schema, supports_tools",
             f"{file}:4:35: [0].backend.corpus: corpus file not found: "
             f"{file.parent / 'missing.txt'}",
             f"{file}:5:22: [0].attachment_types[0]: "
@@ -442,7 +442,7 @@ def test_show_says_why_a_declaration_was_not_loaded(write, run_llm):
 # m, declared at {file}:1, is not loaded:
 #   {file}:3:3: [0].colour: unknown key 'colour'; expected one of: aliases, attachment_types, \
 backend, can_stream, description, discover, fallbacks, key, limits, metadata, model_id, options, \
-pricing, replace, supports_schema, supports_tools
+pricing, replace, server_tools, supports_schema, supports_tools
 model_id: m  # {file}:1
 backend:
   type: markov  # {file}:2
@@ -476,8 +476,8 @@ def test_show_a_model_skipped_for_its_files_defaults(write, run_llm):
         f"# m, declared at {file}:4, is not loaded:",
         f"#   {file}:2:3: defaults.colour: unknown key 'colour'; expected one of: "
         "attachment_types, backend, batch_size, can_stream, description, fallbacks, key, "
-        "limits, metadata, options, prefix, pricing, replace, supports_binary, supports_schema, "
-        "supports_text, supports_tools",
+        "limits, metadata, options, prefix, pricing, replace, server_tools, supports_binary, "
+        "supports_schema, supports_text, supports_tools",
     ]
 
 

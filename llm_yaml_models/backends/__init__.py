@@ -101,6 +101,18 @@ def declared_options(data: dict, kind: str = "chat") -> dict:
     return {name: spec for name, spec in every.items() if spec is not None}
 
 
+def declared_server_tools(data: dict) -> dict:
+    """A model's server-side tools: its backend's standard ones (an HTTP
+    preset's) under its own, as ``declared_options`` works out options."""
+    backend = data.get("backend")
+    backend_type = backend.get("type") if isinstance(backend, dict) else None
+    known = (backend_type, "chat") in _MODULES
+    standard = backend_class(backend_type).standard_server_tools(backend) if known else {}
+    own = data.get("server_tools")
+    every = {**standard, **(own if isinstance(own, dict) else {})}
+    return {name: spec for name, spec in every.items() if spec is not None}
+
+
 def with_declared_options(data: dict, kind: str = "chat") -> dict:
     """``data`` with ``options`` as ``declared_options`` works them out."""
     options = declared_options(data, kind)

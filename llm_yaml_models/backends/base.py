@@ -217,6 +217,7 @@ class Request:
     key: str | None
     stream: bool
     tools: list = field(default_factory=list)  # llm.Tool objects offered to the model
+    server_tools: list[dict] = field(default_factory=list)  # specs of llm's server-side tools
     schema: dict | None = None  # the JSON schema the reply must follow (--schema)
     hide_reasoning: bool = False  # -R: llm will not show reasoning, so none is asked for
     usage: Usage | None = None
@@ -368,6 +369,12 @@ class Backend(ABC):
         """Which of the standard options take their default from the
         model's metadata: option name -> metadata field (an HTTP preset's
         ``metadata_defaults:``)."""
+        return {}
+
+    @classmethod
+    def standard_server_tools(cls, backend: dict) -> dict:
+        """Server-side tools every model of this backend mapping has unless
+        it removes them (an HTTP preset's): class name -> spec."""
         return {}
 
     @classmethod

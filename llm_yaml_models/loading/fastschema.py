@@ -206,6 +206,10 @@ class Compiler:
         _expect(arg, int)
         return lambda v: type(v) is not list or len(v) >= arg
 
+    def k_minProperties(self, arg, schema) -> Check:  # noqa: N802
+        _expect(arg, int)
+        return lambda v: type(v) is not dict or len(v) >= arg
+
     def k_minLength(self, arg, schema) -> Check:  # noqa: N802
         _expect(arg, int)
         return lambda v: type(v) is not str or len(v) >= arg

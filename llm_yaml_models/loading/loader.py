@@ -126,7 +126,12 @@ def declare(
     are merged in here, once; the backend mapping is kept as the file
     wrote it (``Written``), to be expanded at use. ``where(path)`` is
     FILE:LINE of a key, for what says where it was declared."""
-    from ..backends import converses, declared_options, with_metadata_defaults
+    from ..backends import (
+        converses,
+        declared_options,
+        declared_server_tools,
+        with_metadata_defaults,
+    )
     from ..declarations import (
         BATCH_SIZE,
         Declaration,
@@ -170,6 +175,7 @@ def declare(
         discover=_discover(data, where),
         metadata=_known(Metadata, data.get("metadata"), ("metadata",), where),
         pricing=_known(Pricing, data.get("pricing"), ("pricing",), where),
+        server_tools=tuple(declared_server_tools(data).items()),
     )
 
 
@@ -387,6 +393,7 @@ def validate_model(
     written = data.get("options", {})
     if "backend" in sound:
         problems += _removals(sound, doc, origin, kind)
+        problems += _server_tool_problems(sound, doc, origin)
     # A backend's checks read every option (a template may name any of them).
     if "backend" in sound and isinstance(written, dict) and options.keys() == written.keys():
         from ..backends import with_declared_options
@@ -426,6 +433,33 @@ def _removals(data: dict, doc: Document, origin, kind: str) -> list[Problem]:
             close = _close_name(name, tuple(standard))
             why += f"; did you mean '{close}'?" if close else ""
         problems.append(doc.problem(origin(("options", name)), why))
+    return problems
+
+
+def _server_tool_problems(data: dict, doc: Document, origin) -> list[Problem]:
+    """Server-side tools run on an HTTP API's servers; a null removes one
+    of the preset's."""
+    from ..backends import backend_class
+
+    written = data.get("server_tools")
+    if not isinstance(written, dict) or not written:
+        return []
+    backend = data["backend"]
+    if backend["type"] != "http":
+        why = "server_tools needs an http backend (they run on an API's servers), "
+        why += f"not {backend['type']}"
+        return [doc.problem(origin(("server_tools",)), why)]
+    standard = backend_class("http").standard_server_tools(backend)
+    problems = []
+    for name, spec in written.items():
+        if spec is None and name not in standard:
+            preset = backend.get("preset")
+            why = f"null removes a server tool of the {preset} preset, which has no '{name}'"
+            if preset is None:
+                why = "null removes a server tool of the backend's preset; this model has no preset"
+            close = _close_name(name, tuple(standard))
+            why += f"; did you mean '{close}'?" if close else ""
+            problems.append(doc.problem(origin(("server_tools", name)), why))
     return problems
 
 

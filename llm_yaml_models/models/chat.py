@@ -36,7 +36,9 @@ def to_messages(prompt: llm.Prompt) -> list[Message]:
     out = []
     for message in prompt.messages:
         parts = message.parts
-        results = [p for p in parts if isinstance(p, ToolResultPart)]
+        # A server's tool results are part of its reply (Anthropic's web
+        # search results), not an answer the next turn gives.
+        results = [p for p in parts if isinstance(p, ToolResultPart) and not p.server_executed]
         if results:
             out += [
                 Message("tool", r.output, tuple(r.attachments), (), r.tool_call_id) for r in results
@@ -49,7 +51,7 @@ def to_messages(prompt: llm.Prompt) -> list[Message]:
         calls = tuple(
             llm.ToolCall(name=p.name, arguments=p.arguments, tool_call_id=p.tool_call_id)
             for p in parts
-            if isinstance(p, ToolCallPart)
+            if isinstance(p, ToolCallPart) and not p.server_executed
         )
         reasoning = tuple(p for p in parts if isinstance(p, ReasoningPart))
         out.append(Message(message.role, text, attachments, calls, None, reasoning, tuple(parts)))
@@ -59,6 +61,7 @@ def to_messages(prompt: llm.Prompt) -> list[Message]:
 class _Shared:
     entry: ClassVar[ModelEntry]
     _limiter: ClassVar[_Once]
+    _server_tools: ClassVar[_Once]
     # One backend for the sync and the async model: its connections, and the
     # state of its deployments, are the model's in this process.
     _backends: ClassVar[dict]
@@ -66,6 +69,10 @@ class _Shared:
     @property
     def declaration(self) -> Declaration:
         return self.entry.declaration
+
+    @property
+    def supported_server_side_tools(self) -> tuple[type[llm.ServerSideTool], ...]:
+        return self._server_tools()
 
     @property
     def backend(self) -> Backend:
@@ -173,6 +180,9 @@ class _Shared:
             key=key,
             stream=stream,
             tools=[t for t in prompt.tools if isinstance(t, llm.Tool)],
+            server_tools=[
+                t.tool_spec(self) for t in prompt.tools if isinstance(t, llm.ServerSideTool)
+            ],
             tool_results=list(prompt.tool_results),
             schema=prompt.schema,
             hide_reasoning=getattr(prompt, "hide_reasoning", False),
@@ -419,6 +429,11 @@ def _classes(entry: ModelEntry) -> tuple[type, type]:
         rules = backend_class(declaration.backend_type).option_rules
         return build_options(declaration.model_id, declaration.options, rules, declaration.metadata)
 
+    def server_tools() -> tuple[type[llm.ServerSideTool], ...]:
+        from .server_tools import tool_classes
+
+        return tool_classes(declaration.server_tools)
+
     key = declaration.key
     namespace = {
         "model_id": declaration.model_id,
@@ -431,6 +446,8 @@ def _classes(entry: ModelEntry) -> tuple[type, type]:
         "supports_conversation": declaration.supports_conversation,
         "attachment_types": declaration.attachment_types,
         "Options": _LazyOptions(_Once(options)),
+        # one class per tool for the sync and the async model: llm checks isinstance
+        "_server_tools": _Once(server_tools),
         "needs_key": key.label if key else None,
         "key_env_var": key.env if key else None,
         "__module__": __name__,

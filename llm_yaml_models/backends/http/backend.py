@@ -17,7 +17,7 @@ from ...errors import printable
 from ..base import Backend, Request
 from .call import Call, build_call
 from .checks import notes, places_conversation, problems
-from .config import HttpConfig, preset_metadata_defaults, preset_options
+from .config import HttpConfig, preset_metadata_defaults, preset_options, preset_server_tools
 from .decode import Decoder
 from .deployments import Target, pinned
 from .outcome import tool_arguments
@@ -43,6 +43,10 @@ class HttpBackend(Backend):
     @classmethod
     def metadata_defaults(cls, backend: dict) -> dict:
         return preset_metadata_defaults(backend)
+
+    @classmethod
+    def standard_server_tools(cls, backend: dict) -> dict:
+        return preset_server_tools(backend)
 
     @classmethod
     def converses(cls, data: dict) -> bool:

@@ -165,8 +165,9 @@ def _params(config, streaming: bool) -> dict:
 
 
 def _with_tools_and_schema(config, request: Request, body: Any) -> Any:
-    if request.tools and config.tools:
-        body = _merged(body or {}, wire(config.tools).tool_body(request.tools))
+    if (request.tools or request.server_tools) and config.tools:
+        offered = wire(config.tools).offered(request.tools, request.server_tools)
+        body = _merged(body or {}, offered)
     if request.schema is not None and config.schema:
         body = _merged(body or {}, wire(config.schema).schema_body(request.schema))
     return body

@@ -247,6 +247,11 @@ def _capabilities(data: dict, backend: dict, doc, origin) -> list:
             message = f"{key} needs backend.{capability}, one of: {', '.join(families)}"
             message += _who_sets(capability, data["backend"].get("preset"))
             found.append(doc.problem(origin((key,)), message))
+    if data.get("server_tools") and backend.get("tools") not in wire.names("tools"):
+        families = ", ".join(wire.names("tools"))
+        message = f"server_tools needs backend.tools, one of: {families}"
+        message += _who_sets("tools", data["backend"].get("preset"))
+        found.append(doc.problem(origin(("server_tools",)), message))
     return found
 
 

@@ -51,11 +51,18 @@ def preset_metadata_defaults(backend: dict) -> dict:
     return preset(backend["preset"]).get("metadata_defaults", {}) if "preset" in backend else {}
 
 
+def preset_server_tools(backend: dict) -> dict:
+    """The server-side tools of the backend's preset: class name -> spec."""
+    return preset(backend["preset"]).get("server_tools", {}) if "preset" in backend else {}
+
+
 def merged(backend: dict) -> dict:
     """The backend mapping over its preset's defaults (the user's keys win;
     a null removes the preset's key, as ``headers: {Authorization: null}``)."""
     base = preset(backend["preset"]) if "preset" in backend else {}
-    base = {k: v for k, v in base.items() if k not in ("options", "metadata_defaults")}
+    base = {
+        k: v for k, v in base.items() if k not in ("options", "metadata_defaults", "server_tools")
+    }
     written = backend.get("headers")
     if isinstance(written, dict) and "headers" in base:
         # Header names are case-insensitive: the user's 'authorization'

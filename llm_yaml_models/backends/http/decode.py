@@ -333,8 +333,10 @@ class Decoder:
         if done_when or name in spec.done_events or _typed_done(name, payload, spec.done_events):
             self.done = True
         chunks = self.reasoning(reasoning, self.stream_paths) if reasoning is not None else []
-        chunks += self.reader.event(name, payload)
-        if isinstance(text, str) and text:
+        read = self.reader.event(name, payload)
+        chunks += read
+        # The family may give the text itself, in its place among its parts.
+        if isinstance(text, str) and text and not any(type(c) is str for c in read):
             if self.think is None:
                 chunks.append(text)
             else:

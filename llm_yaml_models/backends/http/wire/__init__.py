@@ -11,6 +11,7 @@ data in the preset. Adding a family is one module here and one preset.
       messages()      the conversation, as the API's message list
       conversation()  the same, as one declaration asks for it
       tool_body()     body keys that offer tools
+      offered()       the same, with llm's server-side tools' specs beside them
       schema_body()   body keys that ask for a JSON schema
       finished()      the body, with what the family reads of the request itself
                       (options declared ``send: false``, ``-R``)
@@ -116,6 +117,15 @@ class Wire:
 
     def tool_body(self, tools: list) -> dict:
         raise NotImplementedError(f"{self.name} has no tools")
+
+    def offered(self, tools: list, server_tools: list[dict]) -> dict:
+        """Body keys that offer llm's tools (``tool_body``) and the
+        server-side tools, whose specs go into the same ``tools`` list as
+        written: where Anthropic, OpenAI's Responses and Gemini take them."""
+        body = self.tool_body(tools) if tools else {}
+        if server_tools:
+            body = {**body, "tools": [*body.get("tools", []), *server_tools]}
+        return body
 
     def schema_body(self, schema: dict) -> dict:
         raise NotImplementedError(f"{self.name} has no reply schema")

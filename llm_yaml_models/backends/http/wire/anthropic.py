@@ -1,12 +1,19 @@
 """Anthropic's Messages API.
 
 A reply is a list of content blocks: ``thinking`` (its text, then a
-``signature``), ``redacted_thinking`` (opaque ``data``), ``text`` and
-``tool_use``. Thinking becomes llm reasoning, its signature or data the
-part's ``provider_metadata["anthropic"]``, as llm-anthropic keeps them; on
-the next turn the assistant message carries every block back as it came,
-in its order, as the API requires within a tool chain. Tool results go back as ``tool_result``
-blocks in a user message. Unknown block types are ignored."""
+``signature``), ``redacted_thinking`` (opaque ``data``), ``text`` (with
+``citations`` where a server tool gave sources) and ``tool_use``; with
+server-side tools, ``server_tool_use`` and its result,
+``web_search_tool_result`` and the like. Thinking becomes llm reasoning,
+its signature or data the part's ``provider_metadata["anthropic"]``, as
+llm-anthropic keeps them; a server tool's call and result become llm's
+tool call and result parts with ``server_executed``, and citations the
+text part's ``provider_metadata["anthropic"]["citations"]``. On the next
+turn the assistant message carries every block back as it came, in its
+order, as the API requires within a tool chain (a server tool's result
+block rebuilt from its part, as llm-anthropic rebuilds it). Tool results
+go back as ``tool_result`` blocks in a user message. Unknown block types
+are ignored."""
 
 from __future__ import annotations
 
@@ -70,27 +77,52 @@ def _tool_use(call) -> dict:
     return {"type": "tool_use", "id": call.tool_call_id, "name": call.name, "input": call.arguments}
 
 
+_SERVER_CALLS = ("server_tool_use", "mcp_tool_use")
+
+
+def _server_tool_use(part) -> dict:
+    """A call a server tool made, as it came: an MCP connector's call
+    names its server (kept in the part's metadata, as llm-anthropic keeps it)."""
+    meta = (part.provider_metadata or {}).get("anthropic")
+    server = meta.get("mcp_server_name") if isinstance(meta, dict) else None
+    block = {**_tool_use(part), "type": "mcp_tool_use" if server else "server_tool_use"}
+    return {**block, "server_name": server} if server else block
+
+
+def _server_result(part) -> dict:
+    """A server tool's result block (``web_search_tool_result``...), from
+    its part: its name and its content as JSON, as llm-anthropic stores it."""
+    try:
+        content = json.loads(part.output) if part.output else None
+    except ValueError:
+        content = part.output
+    block = {"type": f"{part.name}_tool_result", "tool_use_id": part.tool_call_id}
+    return block if content is None else {**block, "content": content}
+
+
 def _assistant(m) -> list[dict]:
     """The reply's blocks in their order: from llm's parts when there are
     any (they keep thinking, text and tool calls as they came)."""
-    from llm.parts import ReasoningPart, TextPart, ToolCallPart
-
-    blocks: list[dict] = []
-    for part in m.parts:
-        if isinstance(part, ReasoningPart):
-            block = _reasoning_block(part)
-        elif isinstance(part, TextPart):
-            block = {"type": "text", "text": part.text} if part.text else None
-        elif isinstance(part, ToolCallPart):
-            block = _tool_use(part)
-        else:
-            block = None
-        if block is not None:
-            blocks.append(block)
+    blocks = [block for block in map(_assistant_block, m.parts) if block is not None]
     if not m.parts:
         blocks = [{"type": "text", "text": m.content}] if m.content else []
         blocks += [_tool_use(call) for call in m.tool_calls]
     return blocks or [{"type": "text", "text": m.content}]
+
+
+def _assistant_block(part) -> dict | None:
+    """One of llm's parts of an earlier reply, as the API sent it."""
+    from llm.parts import ReasoningPart, TextPart, ToolCallPart, ToolResultPart
+
+    if isinstance(part, ReasoningPart):
+        return _reasoning_block(part)
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text} if part.text else None
+    if isinstance(part, ToolCallPart):
+        return _server_tool_use(part) if part.server_executed else _tool_use(part)
+    if isinstance(part, ToolResultPart) and part.server_executed:
+        return _server_result(part)
+    return None
 
 
 def _blocks(m) -> tuple[str, list[dict]]:
@@ -194,6 +226,29 @@ def _placed(messages: list, options) -> list:
     return messages
 
 
+def thought(body: dict, options, hidden: bool) -> dict:
+    """``body`` (a copy where it changes) with thinking as llm-anthropic
+    asks for it. ``thinking: false`` turns it off; ``thinking: true`` or a
+    ``thinking_effort`` asks for adaptive thinking, unless a
+    ``thinking_budget`` asked for a fixed budget; the effort goes in
+    ``output_config``. Adaptive thinking is displayed summarized (Claude
+    4.7 and later would omit it), and under ``-R`` no thinking is displayed."""
+    effort = options.get("thinking_effort")
+    if options.get("thinking") is False:
+        body = {**body, "thinking": {"type": "disabled"}}
+    elif (options.get("thinking") or effort) and "thinking" not in body:
+        body = {**body, "thinking": {"type": "adaptive"}}
+    if effort:
+        body = {**body, "output_config": {**body.get("output_config", {}), "effort": effort}}
+    thinking = body.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind in ("enabled", "adaptive") and hidden:
+        body = {**body, "thinking": {**thinking, "display": "omitted"}}
+    elif kind == "adaptive" and "display" not in thinking:
+        body = {**body, "thinking": {**thinking, "display": "summarized"}}
+    return body
+
+
 def _prefill(text: str) -> dict:
     return {"role": "assistant", "content": [{"type": "text", "text": text}]}
 
@@ -235,18 +290,14 @@ class Anthropic(Wire):
     def finished(self, body, request) -> Any:
         """The options this family places itself, where llm-anthropic puts
         them: ``cache`` a breakpoint on the last block of the last message,
-        ``prefill`` an assistant turn after it; under ``-R``, thinking that
-        is not displayed."""
+        ``prefill`` an assistant turn after it; ``thinking`` and
+        ``thinking_effort`` (``thought``)."""
         if not isinstance(body, dict):
             return body
         messages = body.get("messages")
         if isinstance(messages, list) and messages:
             body = {**body, "messages": _placed(messages, request.options)}
-        thinking = body.get("thinking")
-        thinks = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
-        if request.hide_reasoning and thinks:
-            body = {**body, "thinking": {**thinking, "display": "omitted"}}
-        return body
+        return thought(body, request.options, request.hide_reasoning)
 
     def preface(self, request) -> str:
         """A prefill is the reply's start (the server continues it), shown
@@ -267,12 +318,15 @@ def _event(kind: str, chunk: str = "", **fields):
 
 
 class AnthropicReader(Reader):
-    """Thinking and tool_use blocks, streamed or whole."""
+    """Thinking, tool_use and server tool blocks, and citations, streamed or whole."""
 
     def __init__(self, state):
         super().__init__(state)
         self.blocks: dict[Any, dict] = {}  # streamed tool_use blocks by index
         self.last = ""  # the type of the block before this one
+        # The citations of the text blocks since the last other block: llm
+        # makes one text part of them, and keeps the last metadata given.
+        self.citations: list = []
 
     # -- shared ---------------------------------------------------------------
 
@@ -294,6 +348,8 @@ class AnthropicReader(Reader):
         empty text chunk before it instead."""
         thinking = ("thinking", "redacted_thinking")
         last, self.last = self.last, kind
+        if kind != "text":
+            self.citations = []
         if kind not in thinking:
             return []
         if type(index) is int:
@@ -312,13 +368,56 @@ class AnthropicReader(Reader):
             where = self.state.where
             raise WireError(f"error from {where}: {refusal(stop.get('stop_details'))}")
 
-    def _call(self, key: Any, block: dict, arguments: Any) -> None:
+    def _arguments(self, block: dict, arguments: Any) -> dict:
         if not isinstance(arguments, dict):
-            raise WireError(
-                f"a tool_use block in the reply from {self.state.where}: input is not a JSON object"
-            )
+            kind, where = block.get("type", "tool_use"), self.state.where
+            raise WireError(f"a {kind} block in the reply from {where}: input is not a JSON object")
+        return arguments
+
+    def _call(self, key: Any, block: dict, arguments: Any) -> None:
+        arguments = self._arguments(block, arguments)
         slot = {"id": block["id"], "name": block["name"], "arguments": json.dumps(arguments)}
         self.state.outcome.tool_calls[("tool_use", key)] = slot
+
+    def _server_call(self, block: dict) -> tuple[str, list]:
+        """A server tool's call (``server_tool_use``, an MCP connector's
+        ``mcp_tool_use``), named where it came; llm records it, never runs it."""
+        tool = self._tool_use(block)
+        server = block.get("server_name") if block.get("type") == "mcp_tool_use" else None
+        meta = {"anthropic": {"mcp_server_name": server}} if isinstance(server, str) else None
+        fields = {"tool_call_id": tool["id"], "server_executed": True, "provider_metadata": meta}
+        return tool["id"], [_event("tool_call_name", tool["name"], **fields)]
+
+    def _server_arguments(self, call_id: str, arguments: Any) -> list:
+        # Starred: a server may echo the key in what it searched for.
+        text = self.state.secrets.hide(json.dumps(arguments))
+        return [_event("tool_call_args", text, tool_call_id=call_id, server_executed=True)]
+
+    def _server_result(self, block: dict) -> list:
+        """A server tool's result block, whole (streamed too): its content as
+        JSON, under the tool's name (``web_search`` for ``web_search_tool_result``)."""
+        content = block.get("content")
+        output = json.dumps(content) if content not in (None, []) else ""
+        call_id = block.get("tool_use_id")
+        call_id = self.state.secrets.hide(call_id) if isinstance(call_id, str) else None
+        return [
+            _event(
+                "tool_result",
+                self.state.secrets.hide(output),
+                tool_call_id=call_id,
+                server_executed=True,
+                tool_name=block["type"].removesuffix("_tool_result"),
+            )
+        ]
+
+    def _cited(self, citations: Any) -> list:
+        """Citations of a text block, kept in llm's text part: all of those
+        since the last other block, as llm keeps the last metadata given."""
+        if not isinstance(citations, list) or not citations:
+            return []
+        self.citations += self.state.secrets.hide(citations)
+        meta = {"anthropic": {"citations": list(self.citations)}}
+        return [_event("text", provider_metadata=meta)]
 
     def _tool_use(self, block: dict) -> dict:
         call_id = self.state.secrets.hide(self._checked(block, "id"))
@@ -345,9 +444,15 @@ class AnthropicReader(Reader):
                 tool = self._tool_use(block)
                 self._call(i, tool, block.get("input"))
                 chunks.append(_event("tool_call_name", tool["name"], tool_call_id=tool["id"]))
+            elif kind in _SERVER_CALLS:
+                call_id, named = self._server_call(block)
+                arguments = self._arguments(block, block.get("input"))
+                chunks += named + self._server_arguments(call_id, arguments)
+            elif isinstance(kind, str) and kind.endswith("_tool_result"):
+                chunks += self._server_result(block)
             elif kind == "text" and isinstance(block.get("text"), str):
                 # In its place: between thinking blocks, it keeps them apart.
-                chunks.append(block["text"])
+                chunks += [block["text"], *self._cited(block.get("citations"))]
         return chunks
 
     def _whole_thinking(self, block: dict) -> list:
@@ -375,10 +480,9 @@ class AnthropicReader(Reader):
         if kind == "message_delta" and isinstance(payload.get("delta"), dict):
             self._refused(payload["delta"])
         if kind == "content_block_stop":
-            self._stop(payload.get("index"))
-        elif kind == "message_stop":
-            for index in list(self.blocks):
-                self._stop(index)
+            return self._stop(payload.get("index"))
+        if kind == "message_stop":
+            return [chunk for index in list(self.blocks) for chunk in self._stop(index)]
         return []
 
     def _start(self, index: Any, block: dict) -> list:
@@ -390,6 +494,14 @@ class AnthropicReader(Reader):
             return chunks + self._whole_thinking(block)
         if kind == "text" and isinstance(block.get("text"), str) and block["text"]:
             return chunks + [block["text"]]
+        if isinstance(kind, str) and kind.endswith("_tool_result"):
+            return chunks + self._server_result(block)
+        if kind in _SERVER_CALLS:
+            call_id, named = self._server_call(block)
+            start = block.get("input")
+            json_text = Pieces(json.dumps(start) if start else "")
+            self.blocks[index] = {"id": call_id, "server": block, "json": json_text}
+            return chunks + named
         if kind != "tool_use":
             return chunks
         # The call where it came; its input reaches llm whole, once read
@@ -409,13 +521,20 @@ class AnthropicReader(Reader):
             return [_event("reasoning", provider_metadata={"anthropic": {"signature": signature}})]
         if kind == "input_json_delta" and index in self.blocks:
             self.blocks[index]["json"].add(self._checked(delta, "partial_json"))
+        if kind == "citations_delta":
+            return self._cited([delta.get("citation")])
         return []
 
-    def _stop(self, index: Any) -> None:
+    def _stop(self, index: Any) -> list:
         block = self.blocks.pop(index, None)
         if block is None:
-            return
-        self._call(index, block, streamed_arguments(str(block["json"])))
+            return []
+        arguments = streamed_arguments(str(block["json"]))
+        if "server" in block:
+            arguments = self._arguments(block["server"], arguments)
+            return self._server_arguments(block["id"], arguments)
+        self._call(index, block, arguments)
+        return []
 
 
 WIRE = Anthropic

@@ -90,8 +90,8 @@ def _assistant(m) -> list[dict]:
             block = _reasoning_block(part)
         elif isinstance(part, TextPart):
             block = {"text": part.text} if part.text else None
-        elif isinstance(part, ToolCallPart):
-            block = _tool_use(part)
+        elif isinstance(part, ToolCallPart) and not part.server_executed:
+            block = _tool_use(part)  # another API's server tool calls are its own
         else:
             block = None
         if block is not None:

@@ -7,6 +7,15 @@ reasoning and function calls tool calls, and keeps each part's
 ``thoughtSignature`` as provider_metadata (``{"gemini": {...}}``, as
 llm-gemini does), which ``messages()`` sends back, byte for byte, on the
 part it came with.
+
+With the built-in tools (``server_tools``: Google Search, URL context, code
+execution), a reply also has the server's own parts: ``executableCode`` and
+its ``codeExecutionResult``, and Gemini 3's ``toolCall`` and
+``toolResponse``. Each becomes llm's tool call or result, ``server_executed``,
+the part itself kept in its metadata (``{"gemini": {"part": ...}}``) and sent
+back as it came, as llm-gemini does; the text then goes in its place among
+them. A candidate's ``groundingMetadata`` (its sources) is kept on the text
+part (``{"gemini": {"groundingMetadata": ...}}``).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import uuid
 from typing import Any
 
 from ..outcome import WireError
@@ -61,6 +71,9 @@ def _model_part(part) -> dict | None:
     from llm.parts import AttachmentPart, ReasoningPart, TextPart, ToolCallPart
 
     metadata = getattr(part, "provider_metadata", None)
+    if getattr(part, "server_executed", False):
+        native = ((metadata or {}).get(META) or {}).get("part")
+        return copy.deepcopy(native) if isinstance(native, dict) else None
     if isinstance(part, TextPart) and part.text:
         return _signed({"text": part.text}, metadata)
     if isinstance(part, ReasoningPart) and _signed({}, metadata):
@@ -169,9 +182,49 @@ def _parts(data: Any) -> list:
     return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
 
 
+# The server's own parts: (the key, llm's event, the key of its tool's type)
+_SERVER_PARTS = {
+    "executableCode": ("tool_call", None),
+    "codeExecutionResult": ("tool_result", None),
+    "toolCall": ("tool_call", "toolType"),
+    "toolResponse": ("tool_result", "toolType"),
+}
+# Gemini 3's tool types, by the names llm-gemini records them under.
+_TOOL_NAMES = {
+    "GOOGLE_SEARCH": "google_search",
+    "GOOGLE_SEARCH_WEB": "google_search",
+    "URL_CONTEXT": "url_context",
+    "CODE_EXECUTION": "code_execution",
+}
+
+
+def _server_part(part: dict) -> str | None:
+    return next((key for key in _SERVER_PARTS if isinstance(part.get(key), dict)), None)
+
+
+def _tool_name(tool_type: Any) -> str:
+    if not isinstance(tool_type, str) or not tool_type:
+        return "server_side_tool"
+    return _TOOL_NAMES.get(tool_type, tool_type.lower())
+
+
+def _grounding(data: Any) -> Any:
+    candidates = data.get("candidates") if isinstance(data, dict) else None
+    first = candidates[0] if isinstance(candidates, list) and candidates else None
+    return first.get("groundingMetadata") if isinstance(first, dict) else None
+
+
 class GeminiReader(Reader):
     """Thoughts as reasoning, function calls as tool calls, signatures as
-    provider_metadata; the text itself is the declared path's."""
+    provider_metadata; the text itself is the declared path's, but among
+    the server's own parts, where the reader puts it in its place."""
+
+    def __init__(self, state):
+        super().__init__(state)
+        self.calls: dict[str, str] = {}  # a server part's kind -> its latest call's id
+        # The gemini metadata of the text part being built: llm keeps the
+        # last metadata given, so the sources are added to its signature.
+        self.text_meta: dict = {}
 
     def reply(self, data: Any) -> list:
         return self._chunks(data)
@@ -182,18 +235,75 @@ class GeminiReader(Reader):
     def _chunks(self, data: Any) -> list:
         from llm.parts import StreamEvent
 
+        parts = _parts(data)
+        in_place = any(_server_part(part) for part in parts)
         chunks = []
-        for part in _parts(data):
+        for part in parts:
             metadata = self._metadata(part)
+            if not ("text" in part and not part.get("thought")):
+                self.text_meta = {}
             if "functionCall" in part:
                 self._tool_call(part["functionCall"], metadata)
+            elif _server_part(part):
+                chunks += self._server(part)
             elif part.get("thought"):
                 text = part.get("text") if isinstance(part.get("text"), str) else ""
                 chunks.append(StreamEvent("reasoning", text, provider_metadata=metadata))
-            elif metadata:
+            else:
                 # Before the part's text, which the declared path yields: one TextPart.
-                chunks.append(StreamEvent("text", "", provider_metadata=metadata))
-        return chunks
+                self.text_meta.update((metadata or {}).get(META, {}))
+                chunks += [StreamEvent("text", "", provider_metadata=metadata)] if metadata else []
+                text = part.get("text")
+                chunks += [text] if in_place and isinstance(text, str) and text else []
+        return chunks + self._grounded(_grounding(data))
+
+    def _server(self, part: dict) -> list:
+        """A server part as llm-gemini records it: a call named for its tool
+        with its code or arguments, or a result, with the id of its call."""
+        from llm.parts import StreamEvent
+
+        key = _server_part(part)
+        kind, type_key = _SERVER_PARTS[key]
+        body = part[key]
+        name = _tool_name(body.get(type_key)) if type_key else "code_execution"
+        family = "toolCall" if type_key else "executableCode"
+        # Ids made up as llm-gemini makes them: code_..., google_search_...
+        prefix = name if type_key else "code"
+        call_id = self._call_id(family, kind, body.get("id"), prefix)
+        fields = {"tool_call_id": call_id, "server_executed": True}
+        meta = {META: {"part": self.state.secrets.hide(part)}}
+        if kind == "tool_result":
+            output = self.state.secrets.hide(
+                json.dumps(body.get("response", {}) if type_key else body)
+            )
+            return [StreamEvent(kind, output, tool_name=name, provider_metadata=meta, **fields)]
+        arguments = json.dumps(body.get("args") or {} if type_key else body)
+        return [
+            StreamEvent("tool_call_name", name, provider_metadata=meta, **fields),
+            StreamEvent("tool_call_args", self.state.secrets.hide(arguments), **fields),
+        ]
+
+    def _call_id(self, family: str, kind: str, given: Any, prefix: str) -> str:
+        """The part's id; a result without one answers the latest call of
+        its family (code execution, or Gemini 3's tool calls)."""
+        if isinstance(given, str) and given:
+            call_id = given
+        elif kind == "tool_result" and family in self.calls:
+            return self.calls[family]
+        else:
+            call_id = f"{prefix}_{uuid.uuid4().hex}"
+        if kind == "tool_call":
+            self.calls[family] = call_id
+        return call_id
+
+    def _grounded(self, grounding: Any) -> list:
+        """The candidate's sources, on the text part (with its signature)."""
+        from llm.parts import StreamEvent
+
+        if not isinstance(grounding, dict) or not grounding:
+            return []
+        self.text_meta["groundingMetadata"] = self.state.secrets.hide(grounding)
+        return [StreamEvent("text", "", provider_metadata={META: dict(self.text_meta)})]
 
     def _metadata(self, part: dict) -> dict | None:
         signature = part.get(SIGNATURE)

@@ -10,7 +10,12 @@ reply they belong to. The system prompt is the body's ``instructions``.
 A reply is a list of output items; a stream is named events that build
 them. The preset's paths read the text, usage, finish reason and the error
 of a failed response; the reader reads what depends on an item's or an
-event's type: reasoning, function calls, and ``error`` events.
+event's type: reasoning, function calls, and ``error`` events; and the
+hosted tools' items (``web_search_call``, ``code_interpreter_call``), as
+llm's own client records them: a call and its result, ``server_executed``,
+which are not sent back (the API keeps no state under ``store: false``,
+and llm's client does not send them either). A message's ``annotations``
+(its citations) are kept in the text part's ``provider_metadata["openai"]``.
 """
 
 from __future__ import annotations
@@ -143,6 +148,31 @@ def _event(item: dict, with_text: bool) -> Any:
     )
 
 
+_SERVER_ITEMS = ("web_search_call", "code_interpreter_call")
+
+
+def _server_call(item: dict) -> tuple[str, Any, str]:
+    """A hosted tool's item as llm's client records it: the tool's name,
+    its arguments, and its result as text."""
+    status = _str(item.get("status")) or "completed"
+    if item["type"] == "web_search_call":
+        results = _list(item.get("results"))
+        action = item.get("action") if isinstance(item.get("action"), dict) else {}
+        return "web_search", action, json.dumps(results) if results else status
+    outputs = [o for o in _list(item.get("outputs")) if isinstance(o, dict)]
+    bits = [text for o in outputs if isinstance(text := o.get("logs") or o.get("url"), str)]
+    return "code_interpreter", {"code": _str(item.get("code")) or ""}, "\n".join(bits) or status
+
+
+def _message_text(item: dict) -> list[str]:
+    return [
+        text
+        for content in _list(item.get("content"))
+        if isinstance(content, dict) and content.get("type") == "output_text"
+        if (text := _str(content.get("text")))
+    ]
+
+
 class ResponsesReader(Reader):
     """Reasoning and function calls, from output items or the events that build them."""
 
@@ -151,13 +181,20 @@ class ResponsesReader(Reader):
         self.streamed: set = set()  # reasoning items whose text came as deltas
         self.reasoned = False  # a reasoning item was seen
         self.items = 0  # reasoning items begun
+        # The annotations of the messages since the last other item: llm
+        # makes one text part of them, and keeps the last metadata given.
+        self.annotations: list = []
 
     def reply(self, data: Any) -> list:
         if isinstance(data, dict) and data.get("status") == "failed":
             self._failed(data)
-        output = data.get("output") if isinstance(data, dict) else None
+        output = _list(data.get("output") if isinstance(data, dict) else None)
+        # With a hosted tool's items among them, the text goes in its place.
+        in_place = any(isinstance(i, dict) and i.get("type") in _SERVER_ITEMS for i in output)
         chunks = []
-        for i, item in enumerate(_list(output)):
+        for i, item in enumerate(output):
+            if in_place and isinstance(item, dict) and item.get("type") == "message":
+                chunks += _message_text(item)
             chunks += self._item(i, item, whole=True)
         return chunks + self._hidden(data)
 
@@ -186,9 +223,16 @@ class ResponsesReader(Reader):
         return [_text_event("")] if begun else []
 
     def _item(self, index: Any, item: Any, whole: bool) -> list:
-        """A complete output item: a reasoning event, or a function call noted."""
+        """A complete output item: a reasoning event, a function call noted,
+        a hosted tool's call and result, or a message's annotations."""
         if not isinstance(item, dict):
             return []
+        if item.get("type") != "message":
+            self.annotations = []
+        if item.get("type") in _SERVER_ITEMS:
+            return self._server_events(item)
+        if item.get("type") == "message":
+            return self._annotated(item)
         if item.get("type") == "reasoning":
             self.reasoned = True
             apart = self._apart(index) if whole else []  # streamed: when the item was added
@@ -202,6 +246,36 @@ class ResponsesReader(Reader):
                 if isinstance(item.get("arguments"), str):
                     slot["arguments"] = Pieces(item["arguments"])
         return []
+
+    def _server_events(self, item: dict) -> list:
+        from llm.parts import StreamEvent
+
+        name, arguments, result = _server_call(item)
+        call_id = self.state.secrets.hide(_str(item.get("id")) or "") or None
+        hide = self.state.secrets.hide
+        fields = {"tool_call_id": call_id, "server_executed": True}
+        return [
+            StreamEvent("tool_call_name", name, **fields),
+            StreamEvent("tool_call_args", hide(json.dumps(arguments)), **fields),
+            StreamEvent("tool_result", hide(result), tool_name=name, **fields),
+        ]
+
+    def _annotated(self, item: dict) -> list:
+        """A message's citations (``annotations`` of its output_text), kept
+        in llm's text part: all since the last other item."""
+        from llm.parts import StreamEvent
+
+        found = [
+            annotation
+            for content in _list(item.get("content"))
+            if isinstance(content, dict) and content.get("type") == "output_text"
+            for annotation in _list(content.get("annotations"))
+        ]
+        if not found:
+            return []
+        self.annotations += self.state.secrets.hide(found)
+        meta = {"openai": {"annotations": list(self.annotations)}}
+        return [StreamEvent("text", "", provider_metadata=meta)]
 
     def _hidden(self, response: Any) -> list:
         """Reasoning the usage counts but no item showed: llm's redacted marker."""
