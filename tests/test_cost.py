@@ -491,3 +491,46 @@ def test_details_that_are_not_a_mapping_break_nothing_out():
 )
 def test_only_a_finite_non_negative_number_is_the_servers_cost(details, expected):
     assert server_usd(details) == expected
+
+
+def test_a_python_callable_that_reports_usage_is_priced(write, models_dir):
+    (models_dir / "count.py").write_text(
+        "def count(request):\n    request.set_usage(input=1000, output=500)\n    return 'OK'\n"
+    )
+    write(
+        "m.yaml",
+        """\
+        - model_id: counted
+          backend: {type: python, callable: "./count.py:count"}
+          pricing: {input: 3, output: 15}
+        """,
+    )
+    response = llm.get_model("counted").prompt("hi")
+    assert response.text() == "OK"
+    assert response.response_json == {"cost": {"usd": 0.0105, "input": 0.003, "output": 0.0075}}
+
+
+# -- llm yaml-models check ----------------------------------------------------------------
+
+
+def test_check_shows_what_its_prompts_cost(fake_api, write, run_llm):
+    write(
+        "m.yaml",
+        f"""\
+        - model_id: priced
+          backend: {{type: http, preset: openai-chat, base_url: "{fake_api.url}/v1", retries: 0}}
+          pricing: {{input: 100, output: 200, cached_input: 10}}
+        - model_id: free
+          backend: {{type: http, preset: openai-chat, base_url: "{fake_api.url}/v1", retries: 0}}
+        """,
+    )
+    # Each reply: 5 prompt tokens (2 of them cached) and 5 completion tokens;
+    # streamed and whole, 2 x (3 x $100 + 2 x $10 + 5 x $200) per million.
+    result = run_llm("yaml-models", "check", "--json")
+    assert [(r["model"], r["cost"]) for r in json.loads(result.stdout)] == [
+        ("priced", 0.00264),
+        ("free", None),
+    ]
+    lines = run_llm("yaml-models", "check").stdout.splitlines()
+    assert lines[0].split()[:6] == ["MODEL", "TTFT", "TOTAL", "STREAM", "USAGE", "COST"]
+    assert [line.split()[5] for line in lines[1:]] == ["$0.002640", "-"]
