@@ -156,7 +156,8 @@ def test_a_model_llm_no_longer_knows_is_still_counted(logs, run_llm, models_dir)
 def test_a_logs_db_with_no_prompts(run_llm):
     result = run_llm("yaml-models", "usage")
     assert result.output == (
-        "MODEL  PROMPTS  INPUT  OUTPUT  COST  UNPRICED\nTOTAL        0      0       0     -         0\n"
+        "MODEL  PROMPTS  INPUT  OUTPUT  COST  UNPRICED\n"
+        "TOTAL        0      0       0     -         0\n"
     )
 
 

@@ -54,9 +54,7 @@ def cutoff(since: str, now: datetime.datetime) -> str:
     """The moment ``since`` (``7d``: a number and m, h, d or w) before ``now``, in ISO 8601."""
     found = SINCE.fullmatch(since.strip())
     if found is None:
-        raise _failure(
-            f"--since takes a number and a unit (m, h, d or w), as in 7d: not {since!r}"
-        )
+        raise _failure(f"--since takes a number and a unit (m, h, d or w), as in 7d: not {since!r}")
     seconds = int(found[1]) * UNIT_SECONDS[found[2]]
     try:
         return (now - datetime.timedelta(seconds=seconds)).isoformat()
