@@ -347,17 +347,14 @@ def test_a_markov_model_is_priced_on_its_word_counts(write):
         """\
         - model_id: chain
           backend: {type: markov}
-          pricing: {input: 1000000, output: 2000000}
+          pricing: {input: 1000, output: 500}
         """,
     )
     response = llm.get_model("chain").prompt("one two three four five six")
     response.text()
     usage = response.usage()
-    assert response.response_json["cost"] == {
-        "usd": usage.input + 2 * usage.output,
-        "input": usage.input,
-        "output": 2 * usage.output,
-    }
+    assert (usage.input, usage.output) == (6, 20)  # words: the prompt's, and the 20 it made
+    assert response.response_json["cost"] == {"usd": 0.016, "input": 0.006, "output": 0.01}
 
 
 def test_a_python_callable_reports_no_usage_so_no_cost(write, models_dir):
