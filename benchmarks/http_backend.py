@@ -23,12 +23,17 @@ Then a reasoning model's stream: 100 reasoning_content deltas, then 200 text
 deltas, through the openai-chat preset against its floor (raw httpx2 reading
 both fields, plus llm's overhead for a model that yields 100 reasoning
 events and 200 words with no I/O).
+
+Last, the cost of a response: the same model with and without ``pricing:``,
+interleaved against each server, streamed and whole (the replies' usage
+breaks out cached tokens, so each is priced in parts), and ``cost()`` alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import statistics
@@ -155,6 +160,10 @@ async def batch(prompt, count: int, in_flight: int) -> float:
 SERVERS = {"chunked": "", "content-length": "-cl"}
 
 
+# A price for every part the fake servers' usage reports.
+PRICING = "{input: 3, output: 15, cached_input: 0.3, reasoning: 15}"
+
+
 def setup(tmp: Path, urls: dict, thinking_url: str) -> None:
     """``urls``: each server's base URL, by how it sends its streams."""
     extra, ours = [], ["models:"]
@@ -163,11 +172,13 @@ def setup(tmp: Path, urls: dict, thinking_url: str) -> None:
         extra.append(
             f"- model_id: extra-chat{end}\n  model_name: fake-model\n  api_base: {url}/v1\n"
         )
-        ours.append(
-            f"  - model_id: yaml-chat{end}\n"
-            f"    backend: {{type: http, preset: openai-chat, base_url: '{url}/v1',"
-            f" model_name: fake-model, max_connections: {POOL}}}"
-        )
+        for priced in ("", "-priced"):
+            ours.append(
+                f"  - model_id: yaml-chat{end}{priced}\n"
+                f"    backend: {{type: http, preset: openai-chat, base_url: '{url}/v1',"
+                f" model_name: fake-model, max_connections: {POOL}}}"
+                + (f"\n    pricing: {PRICING}" if priced else "")
+            )
     ours.append(
         "  - model_id: yaml-thinking\n"
         f"    backend: {{type: http, preset: openai-chat, base_url: '{thinking_url}/v1'}}\n"
@@ -248,6 +259,7 @@ def main() -> None:
 
         many = asyncio.run(async_runs())
         thinking_seq = thinking_runs(thinking.url, client, args.prompts)
+        priced = {kind: priced_runs(SERVERS[kind], args.prompts) for kind in urls}
     peak = many.pop("peak")
     a_floor = many["raw httpx2"] + many["llm overhead, no I/O"]
     print("Streaming 200 words per prompt from local OpenAI-compatible servers.")
@@ -262,6 +274,7 @@ def main() -> None:
         print(f"  {name:<28} {value:8.2f} ms")
     floor = thinking_seq["raw httpx2"] + thinking_seq["llm overhead, no I/O"]
     print(f"  ours / floor (raw + overhead) {thinking_seq['llm-yaml-models'] / floor:8.2f}x")
+    print_priced(priced)
     print("\nSequential, side by side (target: >= 10x llm's client, <= 1.1x the floor):")
     for kind, figures in seq.items():
         ours, theirs, floor = (
@@ -296,6 +309,62 @@ def thinking_runs(base_url: str, client: httpx2.Client, prompts: int) -> dict:
         for name, fn in contenders.items():
             times[name].append(per_prompt(fn))
     return {name: statistics.median(t) * 1000 for name, t in times.items()}
+
+
+def priced_runs(end: str, prompts: int) -> dict:
+    """Median ms per prompt of the model with and without pricing,
+    interleaved, streamed and whole; ``end`` picks the server."""
+    plain, priced = llm.get_model(f"yaml-chat{end}"), llm.get_model(f"yaml-chat{end}-priced")
+    out = {}
+    for stream in (True, False):
+        contenders = {"unpriced": plain, "priced": priced}
+        for model in contenders.values():  # warm up, and check the priced one is priced
+            response = model.prompt("hi", stream=stream)
+            assert response.text().split() == WORDS.split(), "wrong reply"
+            assert ("cost" in response.response_json) == (model is priced), "cost"
+        times: dict = {name: [] for name in contenders}
+        for _ in range(prompts):
+            for name, model in contenders.items():
+                times[name].append(per_prompt(functools.partial(_asked, model, stream)))
+        out["streamed" if stream else "whole"] = {
+            name: statistics.median(t) * 1000 for name, t in times.items()
+        }
+    return out
+
+
+def _asked(model, stream: bool) -> str:
+    return model.prompt("hi", stream=stream).text()
+
+
+def cost_alone(calls: int = 20000) -> float:
+    """Microseconds per ``cost()`` call on a usage that breaks out cached and
+    reasoning tokens (OpenAI's shape)."""
+    from llm_yaml_models.backends.base import Usage
+    from llm_yaml_models.cost import cost
+    from llm_yaml_models.declarations import Pricing
+
+    pricing = Pricing(input=3, output=15, cached_input=0.3, reasoning=15)
+    details = {
+        "prompt_tokens_details": {"cached_tokens": 400},
+        "completion_tokens_details": {"reasoning_tokens": 200},
+    }
+    usage = Usage(1000, 500, details)
+    start = time.perf_counter()
+    for _ in range(calls):
+        cost(pricing, usage)
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def print_priced(priced: dict) -> None:
+    print("\nCost: the same model with and without pricing, median per prompt, interleaved")
+    for kind, ways in priced.items():
+        for way, figures in ways.items():
+            ratio = figures["priced"] / figures["unpriced"]
+            print(
+                f"  {kind:<15} {way:<9} unpriced {figures['unpriced']:6.2f} ms, "
+                f"priced {figures['priced']:6.2f} ms (priced / unpriced {ratio:4.2f}x)"
+            )
+    print(f"  cost() alone: {cost_alone():.1f} us per response")
 
 
 def report(figures: dict, floor: float, unit: str, places: int) -> None:

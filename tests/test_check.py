@@ -53,6 +53,7 @@ def test_check_asks_each_model_and_reports_what_worked(write, run_llm):
             "deployment": None,
             "streaming": True,
             "usage": True,
+            "cost": None,
             "tools": None,
             "schema": None,
             "error": None,
@@ -63,6 +64,7 @@ def test_check_asks_each_model_and_reports_what_worked(write, run_llm):
             "deployment": None,
             "streaming": True,
             "usage": True,
+            "cost": None,
             "tools": True,
             "schema": True,
             "error": None,
@@ -79,8 +81,8 @@ def test_a_failed_check_is_in_the_table_and_exits_1(write, run_llm):
     assert result.exit_code == 1
     error = f"down: cannot connect to {url}/v1/chat/completions: connection refused"
     assert result.stdout == (
-        "MODEL  TTFT  TOTAL  STREAM  USAGE  TOOLS  SCHEMA  ERROR\n"
-        f"down   -     -      no      -      -      -       {error}\n"
+        "MODEL  TTFT  TOTAL  STREAM  USAGE  COST  TOOLS  SCHEMA  ERROR\n"
+        f"down   -     -      no      -      -     -      -       {error}\n"
     )
     assert result.stderr == "Error: 1 of 1 check failed\n"  # the fallback was not asked
 

@@ -159,7 +159,7 @@ def test_quickstart_local_server_runs(models_dir, run_llm):
         assert "authorization" not in server.last.headers  # no key declared, none sent
         checked = run_llm("yaml-models", "check", "local")
         assert checked.exit_code == 0, checked.output
-        assert checked.stdout.split("\n")[1].split()[3:] == ["yes", "yes", "-", "-"]
+        assert checked.stdout.split("\n")[1].split()[3:] == ["yes", "yes", "-", "-", "-"]
 
 
 def test_quickstart_hosted_api_sends_the_key_it_was_given(models_dir, run_llm, monkeypatch):

@@ -21,7 +21,7 @@ from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import llm
 
-from ..errors import BackendError, EmbeddingError, Unavailable
+from ..errors import BackendError, EmbeddingError, Unavailable, printable
 
 if TYPE_CHECKING:
     from ..declarations import Declaration, EmbeddingDeclaration
@@ -93,6 +93,8 @@ SECRET_HEADERS += ("proxy-authorization", "cookie")
 WHOLE_ONLY_UNDER = 8
 
 STARS = "***"
+
+MODEL_NAME_SIZE = 200  # characters of a server's model name kept as the resolved model
 
 
 class Secrets:
@@ -222,6 +224,9 @@ class Request:
     hide_reasoning: bool = False  # -R: llm will not show reasoning, so none is asked for
     usage: Usage | None = None
     response_json: dict | None = None
+    # The model the server says answered (a reply's ``model``), for llm's
+    # ``resolved_model``: set by ``set_resolved_model``.
+    resolved_model: str | None = None
     # llm.ToolResult objects (name, output, tool_call_id): what the tools
     # this model called on the chain's previous round gave back.
     tool_results: list[llm.ToolResult] = field(default_factory=list)
@@ -269,6 +274,13 @@ class Request:
         if usage is None or (usage.input is None and usage.output is None):
             return None
         return (usage.input or 0) + (usage.output or 0)
+
+    def set_resolved_model(self, name: Any) -> None:
+        """The model the server says answered. It is the server's text,
+        which ``llm logs`` prints as it is: one printable line, cut, no
+        secret; anything but a string is no name."""
+        if isinstance(name, str) and name.strip():
+            self.resolved_model = printable(self.secrets.hide(name.strip()))[:MODEL_NAME_SIZE]
 
     def add_tool_call(
         self,

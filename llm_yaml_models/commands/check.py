@@ -7,7 +7,8 @@ declares ``supports_tools`` and a schema when it declares
 deployment. Fallbacks are never asked: the check is of the model itself.
 An embedding model embeds one short text (or bytes, if it takes no text).
 Usage is reported where a model gives it; a model that gives none has not
-failed (llm's own models and callables often give none).
+failed (llm's own models and callables often give none). A priced model's
+check shows what its prompts cost, together.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Result:
     total: float | None = None  # seconds for the streamed reply (the whole one, if none)
     streaming: bool | None = None  # None: not tried (the model cannot stream)
     usage: bool | None = None
+    cost: float | None = None  # USD, the check's prompts together; None: none was priced
     tools: bool | None = None  # None: not declared
     schema: bool | None = None
     error: str | None = None
@@ -123,6 +125,7 @@ def _streamed(model, result: Result) -> None:
         chunks += bool(chunk)
     result.total = time.perf_counter() - start
     result.usage = _has_usage(response)
+    _add_cost(result, response)
     if not chunks:
         raise ValueError("the streamed reply was empty")
     result.streaming = True
@@ -134,6 +137,7 @@ def _whole(model, result: Result) -> None:
     text = response.text()
     if result.total is None:
         result.total = time.perf_counter() - start
+    _add_cost(result, response)
     if not text.strip():
         raise ValueError("the reply was empty")
     result.usage = _has_usage(response) and result.usage is not False
@@ -144,17 +148,30 @@ def _has_usage(response) -> bool:
     return usage.input is not None or usage.output is not None
 
 
+def _add_cost(result: Result, response) -> None:
+    """Add what the response cost (``response_json``'s ``cost``, recorded
+    for a priced model) to the check's cost."""
+    logged = response.response_json
+    found = logged.get("cost") if isinstance(logged, dict) else None
+    if isinstance(found, dict) and found.get("usd") is not None:
+        result.cost = round((result.cost or 0) + found["usd"], 12)
+
+
 def _tools(model, result: Result) -> None:
     result.tools = False
     response = model.prompt("Call the ping tool.", tools=[llm.Tool.function(ping)])
-    if not response.tool_calls():
+    calls = response.tool_calls()
+    _add_cost(result, response)
+    if not calls:
         raise ValueError("asked to call the ping tool, it called none")
     result.tools = True
 
 
 def _schema(model, result: Result) -> None:
     result.schema = False
-    text = model.prompt(PROMPT, schema=SCHEMA).text()
+    response = model.prompt(PROMPT, schema=SCHEMA)
+    text = response.text()
+    _add_cost(result, response)
     try:
         result.schema = isinstance(json.loads(text), dict)
     except ValueError:
@@ -163,7 +180,7 @@ def _schema(model, result: Result) -> None:
 
 # -- the table ---------------------------------------------------------------
 
-COLUMNS = ("MODEL", "TTFT", "TOTAL", "STREAM", "USAGE", "TOOLS", "SCHEMA", "ERROR")
+COLUMNS = ("MODEL", "TTFT", "TOTAL", "STREAM", "USAGE", "COST", "TOOLS", "SCHEMA", "ERROR")
 
 
 def table(results: list[Result]) -> str:
@@ -183,7 +200,9 @@ def _row(result: Result) -> tuple[str, ...]:
         printable(name),
         _seconds(result.ttft),
         _seconds(result.total),
-        *(_worked(v) for v in (result.streaming, result.usage, result.tools, result.schema)),
+        *(_worked(v) for v in (result.streaming, result.usage)),
+        "-" if result.cost is None else f"${result.cost:.6f}",
+        *(_worked(v) for v in (result.tools, result.schema)),
         result.error or "",
     )
 

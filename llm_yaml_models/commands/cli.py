@@ -1,4 +1,4 @@
-"""``llm yaml-models ...``: path, validate, list, show, request, check, schema."""
+"""``llm yaml-models ...``: path, validate, list, show, request, check, usage, schema."""
 
 from __future__ import annotations
 
@@ -738,6 +738,44 @@ def _chat_or_embedding(name: str):
         return llm.get_embedding_model(name)
     except llm.UnknownModelError:
         raise click.ClickException(printable(unknown.args[0])) from None
+
+
+@yaml_models.command()
+@click.option("--since", help="Only prompts this recent: a number and m, h, d or w (7d)")
+@click.option("models", "-m", "--model", multiple=True, help="Only this model (repeatable)")
+@click.option("database", "-d", "--database", type=click.Path(), help="Path to a logs.db")
+@click.option("json_", "--json", is_flag=True, help="Output as JSON")
+def usage(since, models, database, json_):
+    """Prompts, tokens and cost per model, from llm's logs.db (read-only).
+
+    Every model's prompts count, whichever plugin's; a prompt with no cost
+    recorded (its model has no pricing, or its server reported no usage)
+    counts as unpriced.
+    """
+    import datetime
+
+    from .usage import cutoff, read, table, total
+
+    path = Path(database) if database else llm.user_dir() / "logs.db"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    rows = read(path, None if since is None else cutoff(since, now), _model_ids(models))
+    if json_:
+        every = {"models": [r.to_json() for r in rows], "total": total(rows).to_json()}
+        click.echo(json.dumps(every, indent=2))
+    else:
+        click.echo(table(rows, printable), nl=False)
+
+
+def _model_ids(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Each name as the model id it is an alias of; one llm no longer knows
+    (its plugin or file is gone) as it is: its prompts are still logged."""
+    ids = []
+    for name in names:
+        try:
+            ids.append(llm.get_model(name).model_id)
+        except llm.UnknownModelError:
+            ids.append(name)
+    return tuple(ids)
 
 
 @yaml_models.command()

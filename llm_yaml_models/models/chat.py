@@ -189,15 +189,28 @@ class _Shared:
             renew=renewal(self.declaration.key, self.entry.file, key),
         )
 
-    @staticmethod
-    def report(request: Request, response: Any) -> None:
+    def report(self, request: Request, response: Any) -> None:
         if request.usage is not None:
             usage = request.usage
             response.set_usage(input=usage.input, output=usage.output, details=usage.details)
-        if request.response_json is not None:
-            response.response_json = request.logged()
+        log = request.logged()
+        priced = self._cost(request)
+        if priced is not None:
+            log = {**(log or {}), "cost": priced}
+        if log is not None:
+            response.response_json = log
+        if request.resolved_model is not None and request.resolved_model != self.model_id:
+            response.set_resolved_model(request.resolved_model)
         for call in request.tool_calls:
             response.add_tool_call(call)
+
+    def _cost(self, request: Request) -> dict | None:
+        pricing = self.declaration.pricing
+        if pricing is None:  # most models: nothing to import
+            return None
+        from ..cost import cost
+
+        return cost(pricing, request.usage)
 
 
 def _named(chunk: Any, named: set) -> Any:

@@ -89,6 +89,7 @@ class HttpBackend(Backend):
             sys.stderr.write(printable(request.secrets.hide(warning)) + "\n")
         if outcome.usage:
             request.set_usage(**{k: outcome.usage.get(k) for k in ("input", "output", "details")})
+        request.set_resolved_model(outcome.model)
         # A server may echo the key (in an id, say): the log must not keep it.
         log = outcome.log()
         if target.deployment is not None:
