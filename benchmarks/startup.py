@@ -1,7 +1,8 @@
 """What the plugin costs every llm command: 100 models in 10 files against
 an empty config dir, side by side in one run: warm (every file cached),
 after one file changes, and after all ten change (each validated again);
-and 500 models discovered by one template, from a fresh cached list.
+and 500 models discovered by one template, from a fresh cached list that
+holds what the server said of each (context, prices, capabilities).
 
     python benchmarks/startup.py [--runs 15] [--only WORD]
 
@@ -52,11 +53,28 @@ def write_config(root: Path, files: int, per_file: int) -> None:
 
 
 DISCOVERY = """- model_id: lab
-  discover: {{source: openai, prefix: lab/, ttl: 31536000}}
+  discover: {{source: openrouter, prefix: lab/, ttl: 31536000}}
   backend: {{type: http, preset: openai-chat, base_url: "{url}/v1"}}
   options:
     temperature: {{type: number, minimum: 0, maximum: 2}}
 """
+
+
+def listed(n: int) -> dict:
+    """A model as OpenRouter lists it: its context, prices per token and
+    what it takes (a third take tools, half images: four classes in all)."""
+    return {
+        "id": f"model-{n}",
+        "context_length": 8192 * (1 + n % 16),
+        "top_provider": {"max_completion_tokens": 4096},
+        "pricing": {
+            "prompt": f"{n + 1}e-07",
+            "completion": f"{n + 2}e-07",
+            "input_cache_read": "1e-08",
+        },
+        "architecture": {"input_modalities": ["text", "image"] if n % 2 else ["text"]},
+        "supported_parameters": ["max_tokens", "tools"] if n % 3 == 0 else ["max_tokens"],
+    }
 
 
 def write_discovery(root: Path, count: int) -> None:
@@ -67,7 +85,7 @@ def write_discovery(root: Path, count: int) -> None:
     import json
     import threading
 
-    body = json.dumps({"data": [{"id": f"model-{n}"} for n in range(count)]}).encode()
+    body = json.dumps({"data": [listed(n) for n in range(count)]}).encode()
 
     class Models(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name

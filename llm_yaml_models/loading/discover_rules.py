@@ -35,14 +35,17 @@ def _where_problems(data: dict, doc: Document, at) -> list[Problem]:
 
     spec = data["discover"]
     if "source" not in spec and not ("url" in spec and "ids" in spec):
+        sources = ", ".join(list(SOURCES)[:-1]) + f" or {list(SOURCES)[-1]}"
         message = (
-            "discover needs a source (openai, ollama or anthropic), "
+            f"discover needs a source ({sources}), "
             "or url and ids (a JMESPath to the ids in the list)"
         )
         return [doc.problem(at(), message)]
     problems = []
     if "ids" in spec:
         problems += _jmespath_problems(spec["ids"], doc, at("ids"))
+    for field, path in spec.get("metadata", {}).items():
+        problems += _jmespath_problems(path, doc, at("metadata", field))
     url = spec.get("url") or SOURCES.get(spec.get("source"), ("",))[0]
     if "://" not in url and not merged(data["backend"]).get("base_url"):
         message = (
