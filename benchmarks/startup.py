@@ -2,7 +2,8 @@
 an empty config dir, side by side in one run: warm (every file cached),
 after one file changes, and after all ten change (each validated again);
 and 500 models discovered by one template, from a fresh cached list that
-holds what the server said of each (context, prices, capabilities).
+holds what the server said of each (context, prices, capabilities), beside
+the same list of ids only.
 
     python benchmarks/startup.py [--runs 15] [--only WORD]
 
@@ -53,7 +54,7 @@ def write_config(root: Path, files: int, per_file: int) -> None:
 
 
 DISCOVERY = """- model_id: lab
-  discover: {{source: openrouter, prefix: lab/, ttl: 31536000}}
+  discover: {{source: {source}, prefix: lab/, ttl: 31536000}}
   backend: {{type: http, preset: openai-chat, base_url: "{url}/v1"}}
   options:
     temperature: {{type: number, minimum: 0, maximum: 2}}
@@ -77,7 +78,7 @@ def listed(n: int) -> dict:
     }
 
 
-def write_discovery(root: Path, count: int) -> None:
+def write_discovery(root: Path, count: int, source: str = "openrouter") -> None:
     """A template whose server lists ``count`` models, and its list cached:
     the server is gone before anything is timed, so a run that made a
     request would warn (and the benchmark stop)."""
@@ -102,7 +103,7 @@ def write_discovery(root: Path, count: int) -> None:
     models = root / "yaml-models"
     models.mkdir(parents=True)
     url = f"http://127.0.0.1:{server.server_port}"
-    (models / "lab.yaml").write_text(DISCOVERY.format(url=url))
+    (models / "lab.yaml").write_text(DISCOVERY.format(url=url, source=source))
     run(["models", "list"], root)  # fetches and caches the list
     server.shutdown()
     server.server_close()
@@ -160,12 +161,13 @@ def main() -> None:
     ONLY = args.only
     with tempfile.TemporaryDirectory() as tmp:
         declared, empty, single = Path(tmp, "declared"), Path(tmp, "empty"), Path(tmp, "single")
-        discovered = Path(tmp, "discovered")
+        discovered, bare = Path(tmp, "discovered"), Path(tmp, "bare")
         write_config(declared, files=10, per_file=10)
         write_config(single, files=1, per_file=1)
         write_discovery(discovered, 500)
+        write_discovery(bare, 500, source="openai")  # the same list: its ids only
         empty.mkdir()
-        for user_dir in (declared, empty, single, discovered):  # warm caches and page cache
+        for user_dir in (declared, empty, single, discovered, bare):  # warm caches and page cache
             run(["models", "list"], user_dir)
         print(f"{args.runs} interleaved runs each, medians\n")
         compare(  # the same command twice: how far noise alone moves a ratio
@@ -185,6 +187,12 @@ def main() -> None:
             args.runs,
             (["models", "list"], discovered),
             (["models", "list"], empty),
+        )
+        compare(
+            "llm models list: 500 discovered, metadata vs ids only",
+            args.runs,
+            (["models", "list"], discovered),
+            (["models", "list"], bare),
         )
         compare(
             'llm -m bench-57 "hi there": 100 models vs 1 model',

@@ -373,10 +373,13 @@ class Declaration(NamedTuple):
         backend = self.backend.expand()
         return backend if self.model_name is None else {**backend, "model_name": self.model_name}
 
-    def discovered(self, model_id: str, model_name: str) -> "Declaration":
+    def discovered(self, model_id: str, model_name: str, **known) -> "Declaration":
         """The model a template (this, its overrides applied) makes of an
-        id its server listed."""
-        return self._replace(model_id=model_id, model_name=model_name, discover=None, replace=False)
+        id its server listed; ``known``: its metadata and pricing, if the
+        server said anything of it."""
+        return self._replace(
+            model_id=model_id, model_name=model_name, discover=None, replace=False, **known
+        )
 
     def to_json(self) -> dict:
         return _to_json(self)

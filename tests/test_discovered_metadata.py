@@ -196,24 +196,22 @@ def test_malformed_metadata_is_one_line_and_the_models_work_without_it(server, w
     assert again.stderr == ""
 
 
-def test_a_damaged_field_in_the_cache_is_no_value(server, write, run_llm, user_dir):
+def test_a_damaged_field_in_the_cache_makes_it_no_list(server, write, run_llm, user_dir):
     server.bodies["/api/v1/models"] = json.dumps({"data": [LLAMA]}).encode()
     write("lab.yaml", template("openrouter", f"{server.url}/api/v1"))
     assert run_llm("models", "list").stderr == ""
     path = user_dir / discovery.LISTS_NAME
-    data = json.loads(path.read_text())
-    item = next(iter(data["lists"].values()))
-    item["about"]["meta-llama/llama-3.1-8b-instruct"].update(
-        {"context_window": "big", "pricing.input": -1, "capabilities": "vision"}
-    )
-    path.write_text(json.dumps(data))
-    reset_plugin_state()
-    result = run_llm("models", "list")
-    assert (result.exit_code, result.stderr) == (0, "")
-    found = declaration("lab/meta-llama/llama-3.1-8b-instruct")
-    assert found.metadata is None  # its one field was damaged
-    assert (found.pricing.input, found.pricing.output) == (None, 0.05)
-    assert len(server.requests) == 1  # fresh: no request
+    for damage in ({"context_window": "big"}, {"pricing.input": -1.0}, {"capabilities": [3]}):
+        data = json.loads(path.read_text())
+        item = next(iter(data["lists"].values()))
+        item["about"]["meta-llama/llama-3.1-8b-instruct"].update(damage)
+        path.write_text(json.dumps(data))
+        reset_plugin_state()
+        result = run_llm("models", "list")
+        assert (result.exit_code, result.stderr) == (0, "")
+        found = declaration("lab/meta-llama/llama-3.1-8b-instruct")  # as the server says, again
+        assert (found.metadata.context_window, found.pricing.input) == (131072, 0.02)
+    assert len(server.requests) == 4  # each damaged list was fetched again
 
 
 # -- Ollama: GET /api/tags, and POST /api/show on a refresh ---------------------------
@@ -281,10 +279,29 @@ def test_ollama_details_are_asked_only_on_a_refresh(server, write, run_llm, user
 def test_ollama_details_are_asked_at_most_eight_at_once(server, write, run_llm):
     server.models = [f"m{n}:latest" for n in range(20)]
     server.shows = {name: show(["completion"]) for name in server.models}
+    server.fail_next("slow", seconds=0.2, times=21)  # each reply waits: they pile up
     write("lab.yaml", template("ollama", server.url))
     assert run_llm("yaml-models", "refresh").exit_code == 0
     assert sum(r.path == "/api/show" for r in server.requests) == 20
-    assert 1 <= server.peak_connections <= 8
+    assert server.peak_connections == 8
+
+
+def test_ollama_details_end_by_the_refresh_deadline(server, write, run_llm, monkeypatch):
+    ollama_server(server)
+    monkeypatch.setattr(discovery, "REFRESH_DEADLINE", 1.0)
+    server.fail_next("slow", seconds=0.05)  # the list
+    server.fail_next("slow", seconds=5, times=3)  # every /api/show hangs
+    write("lab.yaml", template("ollama", server.url))
+    started = time.monotonic()
+    refreshed = run_llm("yaml-models", "refresh")
+    assert time.monotonic() - started < 2.5
+    assert refreshed.exit_code == 0
+    late = f"the reply from {server.url}/api/show took longer than 1s; not read"
+    assert refreshed.stderr == (
+        f"lab: warning: left out metadata from {server.url}/api/tags for 3 models: "
+        f"llama3.2:latest: {late}; llava:7b: {late}; nomic-embed-text:latest: {late}\n"
+    )
+    assert model_ids() == ["lab/llama3.2:latest", "lab/llava:7b", "lab/nomic-embed-text:latest"]
 
 
 def test_an_ollama_model_without_details_is_one_line(server, write, run_llm):

@@ -265,36 +265,115 @@ def malformed(url: str, problems: dict[str, list[str]], shown: int = 3) -> str |
     return f"left out metadata from {url} for {count}: {'; '.join(named)}{more}"
 
 
+# -- in the lists file ---------------------------------------------------------------
+
+# field -> the type of what ``checked`` keeps: every llm command reads them all
+# back from the lists file, so each is tested by its type and its range only.
+_KINDS = {
+    "chat": bool,
+    "context_window": int,
+    "max_output_tokens": int,
+    "knowledge_cutoff": str,
+    "deprecated": str,
+    "capabilities": list,
+    **{f"pricing.{name}": float for name in PRICES},
+}
+
+
+def intact(about) -> bool:
+    """Whether a list's ``about`` (id -> fields) read back from the lists
+    file is as ``checked`` wrote it; a damaged one is no list at all."""
+    if type(about) is not dict:
+        return False
+    for said in about.values():
+        if type(said) is not dict:
+            return False
+        for key, value in said.items():
+            kind = _KINDS.get(key)
+            if kind is not type(value) or not _sound(kind, value):
+                return False
+    return True
+
+
+def _sound(kind: type, value) -> bool:
+    if kind is float:
+        return 0 <= value < math.inf
+    if kind is int:
+        return value > 0
+    if kind is list:
+        return all(type(item) is str for item in value)
+    return kind is str or value is False
+
+
 # -- into a declaration --------------------------------------------------------------
 
+_TAKES: dict[tuple, tuple[frozenset[str], bool]] = {}
 
-def capabilities_of(about: dict) -> tuple[frozenset[str], bool]:
+
+def capabilities_of(about: dict | None) -> tuple[frozenset[str], bool]:
     """(the attachment types, whether it takes tools) that what the server
     says of a model implies: what decides its class."""
-    said = about.get("capabilities") or ()
-    types = frozenset(t for c in said for t in ATTACHES.get(c, ()))
-    return types, "tools" in said
+    said = tuple(about.get("capabilities") or ()) if about else ()
+    if said not in _TAKES:
+        types = frozenset(t for c in said for t in ATTACHES.get(c, ()))
+        _TAKES[said] = types, "tools" in said
+    return _TAKES[said]
 
 
-def merged(declaration: Declaration, about: dict, origin: str) -> Declaration:
-    """``declaration`` with what the server says of it, each field declared
-    in the template (or an override) kept as declared."""
-    from ..declarations import Metadata, Pricing
-
-    metadata = _fields(Metadata, declaration.metadata, about, "", origin)
-    pricing = _fields(Pricing, declaration.pricing, about, "pricing.", origin)
-    return declaration._replace(metadata=metadata, pricing=pricing)
+_PRICING_KEYS = tuple(f"pricing.{name}" for name in PRICES)
 
 
-def _fields(kind, declared, about: dict, prefix: str, origin: str):
-    values = dict(declared._asdict()) if declared is not None else {}
-    origins = dict(declared.origins) if declared is not None else {}
-    for name in kind._fields[:-1]:  # the last is origins
-        found = about.get(prefix + name)
-        if found is not None and values.get(name) is None:
-            values[name] = tuple(found) if isinstance(found, list) else found
-            origins[name] = origin
-    if not origins:
-        return declared
-    values["origins"] = tuple(origins.items())
-    return kind(**values)
+class Known:
+    """Makes the Metadata and Pricing of each model one template discovered:
+    what the server said, under what the template (or an override) declared,
+    field by field. Startup makes 500 of them on every llm command, so the
+    origins of each set of fields said are made once."""
+
+    def __init__(self, origin: str):
+        from ..declarations import Metadata, Pricing
+
+        self.origin = origin
+        self._kinds = ((Metadata, METADATA), (Pricing, _PRICING_KEYS))
+        self._origins: dict[tuple, tuple] = {}
+
+    def of(self, declaration: Declaration, about: dict) -> dict:
+        """``metadata`` and ``pricing`` for ``declaration``, the server having said ``about``."""
+        origins = self._origins.get(tuple(about)) or self._origins_of(tuple(about))
+        declared = (declaration.metadata, declaration.pricing)
+        (metadata, keys), (pricing, price_keys) = self._kinds
+        return {
+            "metadata": self._fields(metadata, keys, declared[0], about, origins[0]),
+            "pricing": self._fields(pricing, price_keys, declared[1], about, origins[1]),
+        }
+
+    def _origins_of(self, said: tuple) -> tuple:
+        made = tuple(
+            tuple(
+                (name, self.origin)
+                for name, key in zip(kind._fields[:-1], keys, strict=True)
+                if key in said
+            )
+            for kind, keys in self._kinds
+        )
+        self._origins[said] = made
+        return made
+
+    def _fields(self, kind, keys: tuple[str, ...], declared, about: dict, origins: tuple):
+        if declared is None and not origins:
+            return None
+        found = [about.get(key) for key in keys]
+        if found[-1].__class__ is list:  # capabilities, the last of Metadata's
+            found[-1] = tuple(found[-1])
+        if declared is None:
+            return kind._make((*found, origins))
+        return self._under(kind, declared, found)
+
+    def _under(self, kind, declared, found: list):
+        """``found`` where ``declared`` gives no value, with where each came from."""
+        origins = dict(declared.origins)
+        values = list(declared[:-1])
+        for i, value in enumerate(found):
+            if value is not None and values[i] is None:
+                values[i] = value
+                origins[kind._fields[i]] = self.origin
+        return kind._make((*values, tuple(origins.items())))

@@ -27,6 +27,7 @@ import llm
 from ..errors import printable
 from ..loading.entries import ModelEntry
 from ..loading.search_path import write_atomically
+from .about import intact
 from .fetch import MAX_LIST_BYTES, DiscoveryError, fetch_list
 
 if TYPE_CHECKING:
@@ -212,8 +213,7 @@ def _intact(item) -> bool:
         and isinstance(item.get("fetched"), int | float)
         and isinstance(item.get("ids"), list)
         and all(isinstance(i, str) and name_problem(i) is None for i in item["ids"])
-        and isinstance(item.get("about", {}), dict)
-        and all(isinstance(v, dict) for v in item.get("about", {}).values())
+        and intact(item.get("about", {}))
     )
 
 
@@ -299,9 +299,10 @@ def discovered(
     the mapping the file wrote (which expands). What the server says of it
     (``about``: id -> fields) fills in what the template does not declare;
     ``origin`` says where that came from."""
-    from .about import capabilities_of, checked, merged
+    from .about import Known, capabilities_of
 
     spec = template.declaration.discover
+    known = Known(origin)
     include, exclude = spec.include, spec.exclude
     shaped: dict[tuple, Declaration] = {}
     out = []
@@ -310,16 +311,15 @@ def discovered(
             continue
         if any(fnmatch.fnmatchcase(name, g) for g in exclude):
             continue
-        said = checked(about[name])[0] if about and name in about else {}
-        if said.get("chat") is False:
+        said = about.get(name) if about else None
+        if said is not None and said.get("chat") is False:
             continue
         globs = tuple(o.glob for o in spec.overrides if fnmatch.fnmatchcase(name, o.glob))
         shape = (globs, *capabilities_of(said))
         if shape not in shaped:
             shaped[shape] = _shaped(template.declaration, shape)
-        declaration = shaped[shape].discovered(spec.prefix + name, name)
-        if said:
-            declaration = merged(declaration, said, origin)
+        merged = known.of(shaped[shape], said) if said else {}
+        declaration = shaped[shape].discovered(spec.prefix + name, name, **merged)
         out.append(DiscoveredEntry(template, declaration, shape))
     return out
 
@@ -452,7 +452,7 @@ def fetch(
     not known anew.
 
     Raises DiscoveryError with one line, secrets starred."""
-    from .about import SOURCES, Source
+    from .about import SOURCES, Source, malformed
 
     spec = template.declaration.discover
     source = SOURCES.get(spec.source) or Source()
@@ -466,7 +466,8 @@ def fetch(
             _detailed(listing, source, ids, about, problems)
         elif about == {}:
             about = None
-    notes += [n for n in [_malformed(listing.shown, problems)] if n]
+    note = malformed(listing.shown, problems)
+    notes += [note] if note else []
     return listing.shown, ids, about, [listing.secrets.hide(note) for note in notes]
 
 
@@ -508,12 +509,6 @@ def _detailed(listing, source, ids: list[str], about: dict, problems: dict) -> N
             about[name] = {**about.get(name, {}), **said}
         if bad:
             problems.setdefault(name, []).extend(bad)
-
-
-def _malformed(url: str, problems: dict) -> str | None:
-    from .about import malformed
-
-    return malformed(url, problems)
 
 
 def is_discovered(entry: ModelEntry) -> bool:
