@@ -5,8 +5,8 @@ the lists file holds and each discovered declaration takes in.
       -> the source's reader, and the template's own ``metadata:`` paths
       -> raw fields -> ``checked``: values kept (prices per million), the
          rest named in one warning line for the template
-      -> cached with the list -> ``merged`` into the model's Metadata and
-         Pricing, a declared value winning field by field
+      -> cached with the list (``intact`` when read back) -> ``Known``: the
+         model's Metadata and Pricing, a declared value winning field by field
 
 A reader only picks values out of the server's JSON (``_dig`` never
 raises on a shape it did not expect); ``checked`` is the one place that
@@ -34,6 +34,7 @@ IMAGE_TYPES = ("image/gif", "image/jpeg", "image/png", "image/webp")
 ATTACHES = {"vision": IMAGE_TYPES, "pdf": ("application/pdf",)}
 MAX_TEXT = 64  # characters of a text field (a cutoff, a capability) a server may send
 MAX_CAPABILITIES = 32
+MAX_PRICE = 1000  # USD per million tokens: more is a price per token given as per million
 
 
 class Source(NamedTuple):
@@ -185,15 +186,22 @@ def checked(raw: dict, per_token: bool = False) -> tuple[dict, list[str]]:
         if check is None:
             continue
         kept, why = check(value)
+        if why is None and check is _price:
+            kept, why = _per_million(kept * 1e6 if per_token else kept)
         if why is not None:
             bad.append(f"{field} {why}: {_short(value)}")
-        elif field.startswith("pricing.") and per_token:
-            good[field] = float(
-                f"{kept * 1e6:.12g}"
-            )  # 3e-06 per token: 3.0, not 2.9999999999999996
         else:
             good[field] = kept
     return good, bad
+
+
+def _per_million(price: float) -> tuple:
+    """A price per million tokens, if it can be one: over MAX_PRICE it was
+    most likely given per token where per million was meant."""
+    price = float(f"{price:.12g}")  # 3e-06 per token: 3.0, not 2.9999999999999996
+    if price > MAX_PRICE:
+        return None, f"is over {MAX_PRICE:,} USD per million tokens"
+    return price, None
 
 
 def _count(value) -> tuple:
