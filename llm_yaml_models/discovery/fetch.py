@@ -200,8 +200,8 @@ def projected(expression: str, data) -> list[tuple] | None:
 def fetch_details(listing: Listing, path: str, names: list[str]) -> dict[str, object]:
     """POST ``{"model": NAME}`` to ``path`` under the backend's base_url for
     each name, at most MAX_IN_FLIGHT at once, all within what is left of the
-    listing's deadline: name -> the reply's JSON, or the line saying why
-    there is none."""
+    listing's deadline: name -> the reply's JSON, or the DiscoveryError
+    saying why there is none."""
     from concurrent.futures import ThreadPoolExecutor
 
     url = listing_url(path, {"base_url": listing.base_url})
@@ -213,7 +213,7 @@ def fetch_details(listing: Listing, path: str, names: list[str]) -> dict[str, ob
         except DiscoveryError as exc:
             return exc
         except (ValueError, RecursionError):
-            return DiscoveryError(f"the reply from {listing.secrets.hide(url)} is not JSON")
+            return DiscoveryError(f"the reply from {_shown(url, listing.secrets)} is not JSON")
 
     with (
         _client(listing, MAX_IN_FLIGHT) as client,
