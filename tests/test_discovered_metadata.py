@@ -130,6 +130,10 @@ def test_openrouter_models_carry_context_prices_and_capabilities(server, write, 
     answered = run_llm("-m", "lab/meta-llama/llama-3.1-8b-instruct", "hi", "--no-log")
     assert answered.exit_code == 0, answered.output
     assert server.last.json["model"] == "meta-llama/llama-3.1-8b-instruct"
+    reset_plugin_state()  # a warm start: no request, the same metadata from the cache
+    assert run_llm("models", "list").stderr == ""
+    assert [r.path for r in server.requests] == ["/api/v1/models", "/api/v1/chat/completions"]
+    assert declaration("lab/anthropic/claude-sonnet-4.5") == claude
 
 
 def test_a_declared_value_wins_field_by_field_and_says_so(server, write, run_llm, user_dir):
@@ -458,6 +462,27 @@ def test_a_metadata_path_that_is_no_jmespath_is_a_located_error(write, run_llm):
     assert f"{file}:2:84: [0].discover.metadata.context_window: not a valid JMESPath" in (
         result.output
     )
+
+
+def test_a_misspelt_field_or_unit_is_named_with_the_right_one(write, run_llm):
+    file = write(
+        "lab.yaml",
+        """\
+- model_id: lab
+  discover: {url: /x, ids: "a[].b", metadata: {context: a}, pricing_unit: tokens}
+  backend: {type: http, preset: openai-chat, base_url: "http://127.0.0.1:9"}
+""",
+    )
+    result = run_llm("yaml-models", "validate", str(file))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[:2] == [
+        f"{file}:2:47: [0].discover.metadata: 'context' is not one of context_window, "
+        "max_output_tokens, knowledge_cutoff, deprecated, capabilities, pricing.input, "
+        "pricing.output, pricing.cached_input, pricing.cache_write, pricing.reasoning; "
+        "did you mean 'context_window'?",
+        f"{file}:2:75: [0].discover.pricing_unit: 'tokens' is not one of million, token; "
+        "did you mean 'token'?",
+    ]
 
 
 # -- the mechanisms, with cases no caller sends --------------------------------------------
