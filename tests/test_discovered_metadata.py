@@ -464,6 +464,23 @@ def test_a_metadata_path_that_is_no_jmespath_is_a_located_error(write, run_llm):
     )
 
 
+def test_metadata_paths_need_ids_that_project_from_items(write, run_llm):
+    file = write(
+        "lab.yaml",
+        """\
+- model_id: lab
+  discover: {url: /x, ids: "keys(@)", metadata: {context_window: n}}
+  backend: {type: http, preset: openai-chat, base_url: "http://127.0.0.1:9"}
+""",
+    )
+    result = run_llm("yaml-models", "validate", str(file))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == (
+        f"{file}:2:49: [0].discover.metadata: metadata paths read each model's item, but ids "
+        "'keys(@)' projects from no items; write ids as one, e.g. data[].id"
+    )
+
+
 def test_a_misspelt_field_or_unit_is_named_with_the_right_one(write, run_llm):
     file = write(
         "lab.yaml",
