@@ -1,7 +1,9 @@
 """What the plugin costs every llm command: 100 models in 10 files against
 an empty config dir, side by side in one run: warm (every file cached),
 after one file changes, and after all ten change (each validated again);
-and 500 models discovered by one template, from a fresh cached list.
+and 500 models discovered by one template, from a fresh cached list that
+holds what the server said of each (context, prices, capabilities), beside
+the same list of ids only.
 
     python benchmarks/startup.py [--runs 15] [--only WORD]
 
@@ -52,14 +54,31 @@ def write_config(root: Path, files: int, per_file: int) -> None:
 
 
 DISCOVERY = """- model_id: lab
-  discover: {{source: openai, prefix: lab/, ttl: 31536000}}
+  discover: {{source: {source}, prefix: lab/, ttl: 31536000}}
   backend: {{type: http, preset: openai-chat, base_url: "{url}/v1"}}
   options:
     temperature: {{type: number, minimum: 0, maximum: 2}}
 """
 
 
-def write_discovery(root: Path, count: int) -> None:
+def listed(n: int) -> dict:
+    """A model as OpenRouter lists it: its context, prices per token and
+    what it takes (a third take tools, half images: four classes in all)."""
+    return {
+        "id": f"model-{n}",
+        "context_length": 8192 * (1 + n % 16),
+        "top_provider": {"max_completion_tokens": 4096},
+        "pricing": {
+            "prompt": f"{n + 1}e-07",
+            "completion": f"{n + 2}e-07",
+            "input_cache_read": "1e-08",
+        },
+        "architecture": {"input_modalities": ["text", "image"] if n % 2 else ["text"]},
+        "supported_parameters": ["max_tokens", "tools"] if n % 3 == 0 else ["max_tokens"],
+    }
+
+
+def write_discovery(root: Path, count: int, source: str = "openrouter") -> None:
     """A template whose server lists ``count`` models, and its list cached:
     the server is gone before anything is timed, so a run that made a
     request would warn (and the benchmark stop)."""
@@ -67,7 +86,7 @@ def write_discovery(root: Path, count: int) -> None:
     import json
     import threading
 
-    body = json.dumps({"data": [{"id": f"model-{n}"} for n in range(count)]}).encode()
+    body = json.dumps({"data": [listed(n) for n in range(count)]}).encode()
 
     class Models(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
@@ -84,7 +103,7 @@ def write_discovery(root: Path, count: int) -> None:
     models = root / "yaml-models"
     models.mkdir(parents=True)
     url = f"http://127.0.0.1:{server.server_port}"
-    (models / "lab.yaml").write_text(DISCOVERY.format(url=url))
+    (models / "lab.yaml").write_text(DISCOVERY.format(url=url, source=source))
     run(["models", "list"], root)  # fetches and caches the list
     server.shutdown()
     server.server_close()
@@ -142,12 +161,13 @@ def main() -> None:
     ONLY = args.only
     with tempfile.TemporaryDirectory() as tmp:
         declared, empty, single = Path(tmp, "declared"), Path(tmp, "empty"), Path(tmp, "single")
-        discovered = Path(tmp, "discovered")
+        discovered, bare = Path(tmp, "discovered"), Path(tmp, "bare")
         write_config(declared, files=10, per_file=10)
         write_config(single, files=1, per_file=1)
         write_discovery(discovered, 500)
+        write_discovery(bare, 500, source="openai")  # the same list: its ids only
         empty.mkdir()
-        for user_dir in (declared, empty, single, discovered):  # warm caches and page cache
+        for user_dir in (declared, empty, single, discovered, bare):  # warm caches and page cache
             run(["models", "list"], user_dir)
         print(f"{args.runs} interleaved runs each, medians\n")
         compare(  # the same command twice: how far noise alone moves a ratio
@@ -167,6 +187,12 @@ def main() -> None:
             args.runs,
             (["models", "list"], discovered),
             (["models", "list"], empty),
+        )
+        compare(
+            "llm models list: 500 discovered, metadata vs ids only",
+            args.runs,
+            (["models", "list"], discovered),
+            (["models", "list"], bare),
         )
         compare(
             'llm -m bench-57 "hi there": 100 models vs 1 model',

@@ -254,11 +254,15 @@ def deep_merge(low: dict, high: dict) -> dict:
 
 # The sources a ``discover:`` may name: source -> (path under the backend's
 # base_url, JMESPath to the ids). Fetching (``discovery.fetch``) and the
-# loader's checks of a template both read it here.
+# loader's checks of a template both read it here; what each source's
+# server says about its models is read by ``discovery.about``.
 SOURCES = {
     "openai": ("/models", "data[].id"),
     "ollama": ("/api/tags", "models[].name"),
     "anthropic": ("/models?limit=1000", "data[].id"),
+    "openrouter": ("/models", "data[].id"),
+    "gemini": ("/models?pageSize=1000", "models[].name"),
+    "litellm": ("/model/info", "data[].model_name"),
 }
 
 
@@ -276,6 +280,9 @@ class DiscoverSpec(NamedTuple):
     ttl: float | None = None
     connect_timeout: float | None = None
     timeout: float | None = None
+    # (field, a JMESPath into each model's item of the list), as written
+    metadata: tuple[tuple[str, str], ...] = ()
+    pricing_unit: str | None = None  # of the prices those find: token, or million (default)
     # The options the template wrote itself: an override amends these, and
     # replaces a preset's whole.
     own_options: frozenset[str] = frozenset()
@@ -287,7 +294,14 @@ class DiscoverSpec(NamedTuple):
             {"glob": glob, **override, "options": list(override.get("options", {}).items())}
             for glob, override in data.get("overrides", {}).items()
         ]
-        return cls.from_json({**data, "overrides": overrides, "own_options": list(own_options)})
+        return cls.from_json(
+            {
+                **data,
+                "overrides": overrides,
+                "own_options": list(own_options),
+                "metadata": list(data.get("metadata", {}).items()),
+            }
+        )
 
     def to_json(self) -> dict:
         out = _changed(self)
@@ -298,6 +312,8 @@ class DiscoverSpec(NamedTuple):
             out["overrides"] = [o.to_json() for o in self.overrides]
         if self.own_options:
             out["own_options"] = sorted(self.own_options)
+        if self.metadata:
+            out["metadata"] = [list(pair) for pair in self.metadata]
         return out
 
     @classmethod
@@ -308,6 +324,7 @@ class DiscoverSpec(NamedTuple):
                 data[name] = tuple(data[name])
         data["overrides"] = tuple(map(Override.from_json, data.get("overrides", ())))
         data["own_options"] = frozenset(data.get("own_options", ()))
+        data["metadata"] = tuple(tuple(pair) for pair in data.get("metadata", ()))
         return cls(**data)
 
 
@@ -414,10 +431,13 @@ class Declaration(NamedTuple):
         backend = self.backend.expand()
         return backend if self.model_name is None else {**backend, "model_name": self.model_name}
 
-    def discovered(self, model_id: str, model_name: str) -> "Declaration":
+    def discovered(self, model_id: str, model_name: str, **known) -> "Declaration":
         """The model a template (this, its overrides applied) makes of an
-        id its server listed."""
-        return self._replace(model_id=model_id, model_name=model_name, discover=None, replace=False)
+        id its server listed; ``known``: its metadata and pricing, if the
+        server said anything of it."""
+        return self._replace(
+            model_id=model_id, model_name=model_name, discover=None, replace=False, **known
+        )
 
     def to_json(self) -> dict:
         return _to_json(self)

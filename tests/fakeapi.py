@@ -18,6 +18,7 @@ Routes (any prefix before them is ignored, so base URLs may carry one):
   GET .../models         OpenAI's list of models (ids from ``models``)
   GET .../api/tags       Ollama's list of models (names from ``models``)
   GET PATH in ``bodies``   that body, as JSON
+  POST .../api/show      Ollama's details of the model the body names: ``shows[name]`` (else 404)
   .../embeddings         OpenAI embeddings (float or base64, as asked)
   .../api/embed          Ollama embeddings
   .../v2/embed           Cohere embeddings (v2)
@@ -592,6 +593,7 @@ class FakeAPI:
         self._cache: dict = {}
         self.models = ["fake-chat", "fake-vision"]  # what GET .../models lists
         self.bodies: dict[str, bytes] = {}  # GET path -> reply body
+        self.shows: dict[str, dict] = {}  # model -> what POST .../api/show says of it
         self._queued: list[tuple[list[bytes], str, float]] = []
 
     # -- control -----------------------------------------------------------------
@@ -725,6 +727,12 @@ class FakeAPI:
         listed = self._listing(request) if request.method == "GET" else None
         if listed is not None:
             self._write(writer, 200, listed, "application/json")
+            return True
+        if request.path.endswith("/api/show"):
+            shown = self.shows.get(json.loads(request.body or b"{}").get("model"))
+            self._write(
+                writer, 200 if shown else 404, json.dumps(shown or {}).encode(), "application/json"
+            )
             return True
         streaming, kind, body = self._reply(request)
         if request.path.startswith("/nodone/"):

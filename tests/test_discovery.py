@@ -455,7 +455,8 @@ def test_validate_checks_the_template(write, run_llm):
         "minimum 2 is greater than maximum 1\n"
         f"{file}:8:12: [0].backend: the openai-chat preset needs 'base_url': "
         "where the server is\n"
-        f"{file}:10:13: [1].discover: discover needs a source (openai, ollama or anthropic), "
+        f"{file}:10:13: [1].discover: discover needs a source "
+        "(openai, ollama, anthropic, openrouter, gemini or litellm), "
         "or url and ids (a JMESPath to the ids in the list)\n"
         f"{file}:10:35: [1].discover.include: 'x*' is not of type 'array'; "
         "write a list, e.g. [x*]\n"
@@ -611,7 +612,7 @@ def test_deeply_nested_cache_and_lists_files_are_ignored_and_rewritten(
 
 
 def test_a_bug_while_fetching_one_list_is_one_warning_line(server, write, run_llm, monkeypatch):
-    def broken(template, deadline):
+    def broken(template, deadline, details=False):
         raise RecursionError("maximum recursion depth exceeded")
 
     monkeypatch.setattr(discovery, "fetch", broken)

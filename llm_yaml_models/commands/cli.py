@@ -166,7 +166,7 @@ def _template_found(entry, fetch: bool) -> Found:
     if item is None:
         note = "template: no list fetched yet"
     else:
-        count = len(discovery.discovered(entry, item["ids"]))
+        count = len(discovery.of_list(entry, item))
         age = discovery.age(item)
         note = f"template: {_plural(count, 'model')} discovered, listed {age}"
     named = Named(entry.model_id, (), entry.backend_type)
@@ -435,16 +435,16 @@ def _refresh(template) -> bool:
     lists = discovery.Lists.read()
     old = lists.get(template)
     try:
-        url, ids, notes = discovery.fetch(template, discovery.REFRESH_DEADLINE)
+        url, ids, about, notes = discovery.fetch(template, discovery.REFRESH_DEADLINE, details=True)
     except Exception as exc:  # noqa: BLE001 - one template never costs the others
         lists.fail(template, discovery.failure(exc))
         click.echo(printable(f"{template.model_id}: {discovery.failure(exc)}"), err=True)
         return False
     for note in notes:
         click.echo(printable(f"{template.model_id}: warning: {note}"), err=True)
-    lists.put(template, url, ids)
-    before = {e.model_id for e in discovery.discovered(template, old["ids"] if old else [])}
-    after = [e.model_id for e in discovery.discovered(template, ids)]
+    lists.put(template, url, ids, about)
+    before = {e.model_id for e in discovery.of_list(template, old)}
+    after = [e.model_id for e in discovery.of_list(template, lists.get(template))]
     added = [m for m in after if m not in before]
     removed = sorted(before - set(after))
     changes = [f"added {', '.join(added)}"] if added else []

@@ -25,6 +25,7 @@ import llm
 from ..errors import printable
 from ..loading.entries import ModelEntry
 from ..store import Untrusted, read_trusted, write_atomically
+from .about import intact
 from .fetch import MAX_LIST_BYTES, DiscoveryError, fetch_list
 
 if TYPE_CHECKING:
@@ -86,15 +87,19 @@ def list_key(entry: ModelEntry) -> str:
     import hashlib
 
     spec = entry.declaration.discover
-    where = {"source": spec.source, "url": spec.url, "ids": spec.ids}
+    where: dict = {"source": spec.source, "url": spec.url, "ids": spec.ids}
+    if spec.metadata or spec.pricing_unit:  # else the key lists had before these were read
+        where.update(metadata=spec.metadata, pricing_unit=spec.pricing_unit)
     backend = entry.declaration.backend.as_written
     text = json.dumps([entry.model_id, where, backend], sort_keys=True)
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 class Lists:
-    """The cached lists: key -> {"name", "url", "fetched", "ids"}, and the
-    last failed fetch of each: key -> {"at", "why"}. A damaged file, or one
+    """The cached lists: key -> {"name", "url", "fetched", "ids", "about"}
+    ("about": id -> what the server says of it, ``about.checked``'s fields;
+    absent when it says nothing), and the last failed fetch of each: key ->
+    {"at", "why"}. A damaged file, or one
     that is not a regular file, is no list at all; one that others could
     write is neither read nor written (lists live in the process only)."""
 
@@ -134,14 +139,19 @@ class Lists:
     def get(self, entry: ModelEntry) -> dict | None:
         return self.lists.get(list_key(entry))
 
-    def put(self, entry: ModelEntry, url: str, ids: list[str]) -> None:
-        self.lists[list_key(entry)] = {
-            "name": entry.model_id,
-            "url": url,
-            "fetched": time.time(),
-            "ids": ids,
-        }
-        self.failed.pop(list_key(entry), None)
+    def put(self, entry: ModelEntry, url: str, ids: list[str], about: dict | None = None) -> None:
+        """Keep a list fetched now; ``about`` None: what the server said of
+        each id is not known anew (it is said only on a refresh), so what the
+        list held of the ids still listed is kept."""
+        key = list_key(entry)
+        if about is None:
+            old = (self.lists.get(key) or {}).get("about", {})
+            about = {name: old[name] for name in ids if name in old}
+        item = {"name": entry.model_id, "url": url, "fetched": time.time(), "ids": ids}
+        if about:
+            item["about"] = about
+        self.lists[key] = item
+        self.failed.pop(key, None)
         self.save()
 
     def fail(self, entry: ModelEntry, why: str) -> None:
@@ -186,6 +196,7 @@ def _intact(item) -> bool:
         and isinstance(item.get("fetched"), int | float)
         and isinstance(item.get("ids"), list)
         and all(isinstance(i, str) and name_problem(i) is None for i in item["ids"])
+        and intact(item.get("about", {}))
     )
 
 
@@ -227,12 +238,12 @@ def prepare(entries: list[ModelEntry], *, refresh: bool = True, quiet: bool = Fa
             _warn(template, _failed(why, lists.lists.get(key)), quiet)
             continue
         try:
-            url, ids, notes = fetch(template, LOAD_DEADLINE)
+            url, ids, about, notes = fetch(template, LOAD_DEADLINE)
         except Exception as exc:  # noqa: BLE001 - one template never costs the others
             lists.fail(template, failure(exc))
             _warn(template, _failed(failure(exc), lists.lists.get(key)), quiet)
             continue
-        lists.put(template, url, ids)
+        lists.put(template, url, ids, about)
         for note in notes:
             _warn(template, note, quiet)
     return lists.path, lists.sig
@@ -246,18 +257,35 @@ def expand(entries: list[ModelEntry]) -> list[ModelEntry]:
     out: list[ModelEntry] = []
     for entry in entries:
         if is_template(entry):
-            item = lists.get(entry)
-            out += discovered(entry, item["ids"] if item else [])
+            out += of_list(entry, lists.get(entry))
         else:
             out.append(entry)
     return out
 
 
-def discovered(template: ModelEntry, ids: list[str]) -> list[DiscoveredEntry]:
-    """One entry per id that the template's filters let through. The id is
-    the server's text: it goes into the typed declaration as the model's
-    id and name, never into the mapping the file wrote (which expands)."""
+def of_list(template: ModelEntry, item: dict | None) -> list[DiscoveredEntry]:
+    """The models of a template's cached list (None: no list, no models)."""
+    if item is None:
+        return []
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(item["fetched"]))
+    return discovered(
+        template, item["ids"], item.get("about"), f"discovered from {item['url']} at {when}"
+    )
+
+
+def discovered(
+    template: ModelEntry, ids: list[str], about: dict | None = None, origin: str = ""
+) -> list[DiscoveredEntry]:
+    """One entry per id that the template's filters let through, and that
+    the server does not say cannot chat. The id is the server's text: it
+    goes into the typed declaration as the model's id and name, never into
+    the mapping the file wrote (which expands). What the server says of it
+    (``about``: id -> fields) fills in what the template does not declare;
+    ``origin`` says where that came from."""
+    from .about import Known, capabilities_of
+
     spec = template.declaration.discover
+    known = Known(origin)
     include, exclude = spec.include, spec.exclude
     shaped: dict[tuple, Declaration] = {}
     out = []
@@ -266,16 +294,28 @@ def discovered(template: ModelEntry, ids: list[str]) -> list[DiscoveredEntry]:
             continue
         if any(fnmatch.fnmatchcase(name, g) for g in exclude):
             continue
-        shape = tuple(o.glob for o in spec.overrides if fnmatch.fnmatchcase(name, o.glob))
+        said = about.get(name) if about else None
+        if said is not None and said.get("chat") is False:
+            continue
+        globs = tuple(o.glob for o in spec.overrides if fnmatch.fnmatchcase(name, o.glob))
+        shape = (globs, *capabilities_of(said))
         if shape not in shaped:
             shaped[shape] = _shaped(template.declaration, shape)
-        declaration = shaped[shape].discovered(spec.prefix + name, name)
+        merged = known.of(shaped[shape], said) if said else {}
+        declaration = shaped[shape].discovered(spec.prefix + name, name, **merged)
         out.append(DiscoveredEntry(template, declaration, shape))
     return out
 
 
-def _shaped(template: Declaration, globs: tuple[str, ...]) -> Declaration:
-    """The template with the overrides of ``globs`` applied, in the order written."""
+def _shaped(template: Declaration, shape: tuple) -> Declaration:
+    """The template with what its server says a model takes added (the
+    attachment types, tools), then the overrides of the shape's globs
+    applied in the order written: an override has the last word."""
+    globs, types, tools = shape
+    template = template._replace(
+        attachment_types=template.attachment_types | types,
+        supports_tools=template.supports_tools or tools,
+    )
     spec = template.discover
     own = set(spec.own_options)
     for override in spec.overrides:
@@ -385,14 +425,73 @@ def _short(value) -> str:
 # -- fetching --------------------------------------------------------------------
 
 
-def fetch(template: ModelEntry, deadline: float) -> tuple[str, list[str], list[str]]:
-    """(the URL, the usable ids, warnings) of the template's list, within
-    ``deadline`` seconds in all.
+def fetch(
+    template: ModelEntry, deadline: float, details: bool = False
+) -> tuple[str, list[str], dict | None, list[str]]:
+    """(the URL, the usable ids, what the server says of each, warnings) of
+    the template's list, within ``deadline`` seconds in all. With
+    ``details`` (a refresh), a source that says more of each model one
+    request at a time (Ollama) is asked; without, what it says is None:
+    not known anew.
 
     Raises DiscoveryError with one line, secrets starred."""
-    shown, found, secrets = fetch_list(template, deadline)
-    ids, notes = usable_ids(found, shown)
-    return shown, ids, [secrets.hide(note) for note in notes]
+    from .about import SOURCES, Source, malformed
+
+    spec = template.declaration.discover
+    source = SOURCES.get(spec.source) or Source()
+    listing, found, items = fetch_list(template, deadline)
+    if source.name is not None:
+        found = [source.name(i) if isinstance(i, str) else i for i in found]
+    ids, notes = usable_ids(found, listing.shown)
+    about, problems = _described(listing, spec, source, ids, found, items)
+    if source.details is not None:
+        if details:
+            _detailed(listing, source, ids, about, problems)
+        elif about == {}:
+            about = None
+    note = malformed(listing.shown, problems)
+    notes += [note] if note else []
+    return listing.shown, ids, about, [listing.secrets.hide(note) for note in notes]
+
+
+def _described(listing, spec, source, ids: list[str], found: list, items) -> tuple[dict, dict]:
+    """What each item of the list says of its model (the source's reader,
+    then the template's own paths): id -> fields, and id -> problems."""
+    from .about import checked, declared
+
+    if items is None or (source.item is None and not spec.metadata):
+        return {}, {}
+    of = {}
+    for name, item in zip(found, items, strict=True):
+        if isinstance(name, str):
+            of.setdefault(name, item)
+    about, problems = {}, {}
+    for name in ids:
+        said, bad = checked(source.item(of[name]), source.per_token) if source.item else ({}, [])
+        found_there, unusable = declared(spec.metadata, of[name])
+        own, wrong = checked(found_there, spec.pricing_unit == "token")
+        if said or own:
+            about[name] = {**said, **own}
+        if bad or unusable or wrong:
+            problems[name] = bad + unusable + wrong
+    return about, problems
+
+
+def _detailed(listing, source, ids: list[str], about: dict, problems: dict) -> None:
+    """Ask the server of each model (at most MAX_IN_FLIGHT at once, within
+    the listing's deadline) and add what it says to ``about``."""
+    from .about import checked
+    from .fetch import fetch_details
+
+    for name, reply in fetch_details(listing, source.details_path, ids).items():
+        if isinstance(reply, DiscoveryError):
+            problems.setdefault(name, []).append(str(reply))
+            continue
+        said, bad = checked(source.details(reply), source.per_token)
+        if said:
+            about[name] = {**about.get(name, {}), **said}
+        if bad:
+            problems.setdefault(name, []).extend(bad)
 
 
 def is_discovered(entry: ModelEntry) -> bool:

@@ -35,14 +35,24 @@ def _where_problems(data: dict, doc: Document, at) -> list[Problem]:
 
     spec = data["discover"]
     if "source" not in spec and not ("url" in spec and "ids" in spec):
+        sources = ", ".join(list(SOURCES)[:-1]) + f" or {list(SOURCES)[-1]}"
         message = (
-            "discover needs a source (openai, ollama or anthropic), "
+            f"discover needs a source ({sources}), "
             "or url and ids (a JMESPath to the ids in the list)"
         )
         return [doc.problem(at(), message)]
     problems = []
     if "ids" in spec:
         problems += _jmespath_problems(spec["ids"], doc, at("ids"))
+    for field, path in spec.get("metadata", {}).items():
+        problems += _jmespath_problems(path, doc, at("metadata", field))
+    ids = spec.get("ids") or SOURCES.get(spec.get("source"), ("", ""))[1]
+    if spec.get("metadata") and not _projects(ids):
+        message = (
+            f"metadata paths read each model's item, but ids {ids!r} projects from no "
+            "items; write ids as one, e.g. data[].id"
+        )
+        problems.append(doc.problem(at("metadata"), message))
     url = spec.get("url") or SOURCES.get(spec.get("source"), ("",))[0]
     if "://" not in url and not merged(data["backend"]).get("base_url"):
         message = (
@@ -51,6 +61,19 @@ def _where_problems(data: dict, doc: Document, at) -> list[Problem]:
         )
         problems.append(doc.problem(at("url" if "url" in spec else "source"), message))
     return problems
+
+
+def _projects(expr: str) -> bool:
+    """Whether ``expr`` reads each id from an item of a list (a projection);
+    one that is no JMESPath is reported as such, not here."""
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        node = jmespath.compile(expr).parsed
+    except JMESPathError:
+        return True
+    return node["type"] in ("projection", "filter_projection")
 
 
 def _jmespath_problems(expr: str, doc: Document, path) -> list[Problem]:
