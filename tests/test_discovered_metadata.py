@@ -601,3 +601,32 @@ def test_the_schema_names_every_field_a_path_may_fill():
     assert set(Metadata._fields[:-1]) | {f"pricing.{p}" for p in Pricing._fields[:-1]} == set(
         about.FIELDS
     )
+
+
+def test_models_of_one_shape_keep_their_own_metadata_defaults(server, write, run_llm):
+    """Discovered models share classes, and a class's options are made once:
+    two Ollama models whose context windows differ each send their own num_ctx."""
+    server.models = ["big:latest", "small:latest", "twin:latest"]
+    server.shows = {
+        "big:latest": show(["completion"], context=131072),
+        "small:latest": show(["completion"], context=4096),
+        "twin:latest": show(["completion"], context=4096),
+    }
+    write(
+        "lab.yaml",
+        f"""\
+- model_id: lab
+  discover: {{source: ollama, prefix: lab/}}
+  backend: {{type: http, preset: ollama-chat, base_url: "{server.url}"}}
+""",
+    )
+    assert run_llm("yaml-models", "refresh").exit_code == 0
+    reset_plugin_state()
+    sent = {}
+    for name in server.models:
+        result = run_llm("-m", f"lab/{name}", "hi", "--no-stream")
+        assert result.exit_code == 0, result.output
+        sent[name] = server.requests[-1].json["options"]["num_ctx"]
+    assert sent == {"big:latest": 131072, "small:latest": 4096, "twin:latest": 4096}
+    small, twin = llm.get_model("lab/small:latest"), llm.get_model("lab/twin:latest")
+    assert type(small) is type(twin)  # the same shape and defaults: one class still

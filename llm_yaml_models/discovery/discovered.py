@@ -332,11 +332,22 @@ def shared_classes(entries: list[ModelEntry]) -> list[tuple]:
     groups: dict[tuple, list[ModelEntry]] = {}
     for entry in entries:
         if isinstance(entry, DiscoveredEntry):
-            groups.setdefault((id(entry.template), entry.shape), []).append(entry)
+            key = (id(entry.template), entry.shape, _option_defaults(entry.declaration))
+            groups.setdefault(key, []).append(entry)
     built = {}
     for group in groups.values():
         built.update(zip(map(id, group), build_class_pair(group), strict=True))
     return [built[id(e)] if id(e) in built else build_models(e) for e in entries]
+
+
+def _option_defaults(declaration: Declaration) -> tuple:
+    """The metadata values the model's options take their defaults from
+    (``num_ctx`` from ``context_window``, say): a class's options are made
+    once, so models that differ in them cannot share one."""
+    if declaration.metadata is None:
+        return ()
+    fields = [spec.default_from for spec in declaration.options if spec.default_from]
+    return tuple(getattr(declaration.metadata, name) for name in fields)
 
 
 def failure(exc: Exception) -> str:
