@@ -216,7 +216,17 @@ SOURCES = {
     "openai": ("/models", "data[].id"),
     "ollama": ("/api/tags", "models[].name"),
     "anthropic": ("/models?limit=1000", "data[].id"),
+    # Gemini's models.list: the models that generate content (not embedders).
+    "gemini": (
+        "/models?pageSize=1000",
+        "models[?contains(supportedGenerationMethods, 'generateContent')].name",
+    ),
 }
+
+# What a source's ids start with that the API's paths put back: Gemini
+# lists ``models/gemini-2.5-flash``, and its preset's path is
+# ``/models/{{ model }}:generateContent``. Cut from each id it lists.
+NAMESPACES = {"gemini": "models/"}
 
 
 class DiscoverSpec(NamedTuple):

@@ -258,6 +258,12 @@ def yaml_models():
     registry._state["quiet"] = True
 
 
+from .providers import add, presets  # noqa: E402 - after the group they join
+
+yaml_models.add_command(presets)
+yaml_models.add_command(add)
+
+
 @yaml_models.command(name="path")
 def path_command():
     """Print each place searched for model files, and whether it exists."""

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import llm
 
-from ..declarations import SOURCES
+from ..declarations import NAMESPACES, SOURCES
 from ..errors import DiscoveryError, printable
 from ..loading.entries import ModelEntry
 
@@ -46,6 +46,7 @@ class Listing:
             raise DiscoveryError(str(exc)) from None
         path, ids = SOURCES.get(spec.source, ("", None))
         self.ids = ids if spec.ids is None else spec.ids
+        self.namespace = NAMESPACES.get(spec.source, "")
         self.home = backend.get("url") or _join(
             backend.get("base_url", ""), backend.get("path", "")
         )
@@ -160,7 +161,14 @@ def _search(listing: Listing, data) -> list:
         kind = type(found).__name__.replace("str", "string")
         message = f"{listing.ids!r} in the list from {listing.shown} is a {kind}, not a list"
         raise DiscoveryError(message)
-    return found
+    return [_outside(listing.namespace, item) for item in found]
+
+
+def _outside(namespace: str, item):
+    """An id without its source's namespace (anything else as it is)."""
+    if namespace and isinstance(item, str) and item.startswith(namespace):
+        return item[len(namespace) :]
+    return item
 
 
 def _get(listing: Listing) -> bytes:
