@@ -383,3 +383,20 @@ def test_add_refuses_in_one_line_and_writes_nothing(args, message, run_llm, user
     assert result.stderr.startswith(f"Error: {message}")
     assert len(result.stderr.splitlines()) == 1
     assert not (user_dir / "yaml-models").exists() or not any((user_dir / "yaml-models").iterdir())
+
+
+def test_show_marks_what_the_preset_brought_with_the_line_that_names_it(write, run_llm):
+    path = write(
+        "p.yaml",
+        """\
+        - model_id: g
+          backend: {type: http, preset: groq, model_name: x}
+        """,
+    )
+    result = run_llm("yaml-models", "show", "g")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-3:] == [
+        "key:",
+        f"  name: groq  # {path}:2 (the preset)",
+        f"  env: GROQ_API_KEY  # {path}:2 (the preset)",
+    ]

@@ -17,7 +17,7 @@ from ..loading.source import Document, PathT, format_path, parse, read_text
 def render(found, problems: list[Problem]) -> str:
     """``found`` (a cli.Found: a declaration, and why it did not load if it
     did not) as YAML; ``problems``: those of the files checked."""
-    from ..loading.loader import LISTS, defaults_for
+    from ..loading.loader import LISTS, defaults_for, under_preset
 
     doc = parse(found.file, read_text(found.file, found.file))
     mapping = isinstance(doc.value, dict)
@@ -29,7 +29,7 @@ def render(found, problems: list[Problem]) -> str:
     for i, item in enumerate(entries if isinstance(entries, list) else []):
         at = doc.loc(prefix + (i,))
         if at.line == found.line and isinstance(item, dict) and _names(item, found.named):
-            merged, origin = merge(defaults, ("defaults",), item, prefix + (i,))
+            merged, origin = under_preset(*merge(defaults, ("defaults",), item, prefix + (i,)))
             lines = _heading(found, format_path(prefix + (i,)), problems)
             _emit(merged, (), 0, lines, doc, origin)
             text = "".join(printable(line) + "\n" for line in lines)
@@ -96,6 +96,9 @@ def _where(path: PathT, doc: Document, origin) -> str:
     source = origin(path)
     loc = doc.loc(source)
     note = " (defaults)" if source[:1] == ("defaults",) else ""
+    # What the preset brought comes from the line that names it.
+    if path[:2] != ("backend", "preset") and source == origin(("backend", "preset")):
+        note = " (the preset)"
     return f"# {doc.file}:{loc.line}{note}"
 
 
