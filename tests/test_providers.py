@@ -225,7 +225,10 @@ def test_a_null_key_with_no_preset_key_to_remove_is_a_located_problem(write, run
     )
     result = run_llm("yaml-models", "validate", str(path))
     assert result.exit_code == 1
-    assert f"{path}:2:8: [0].key: " in result.stdout
+    assert result.stdout.splitlines()[0] == (
+        f"{path}:2:8: [0].key: null removes the key a provider preset brings, "
+        "and the gemini preset brings none"
+    )
 
 
 # -- presets ---------------------------------------------------------------------

@@ -361,6 +361,8 @@ def validate_model(
 
     problems = validate(data, DEFINITIONS[kind], doc, origin)
     problems += _name_problems(data, doc, origin)
+    if "key" in data and data["key"] is None:  # the preset's would have been removed
+        problems.append(doc.problem(origin(("key",)), _no_key_to_remove(data.get("backend"))))
     sound = _sound(data, DEFINITIONS[kind]) if problems else data
     options = sound.get("options", {})
     for name, spec in options.items():
@@ -414,6 +416,13 @@ def _removals(data: dict, doc: Document, origin, kind: str) -> list[Problem]:
             why += f"; did you mean '{close}'?" if close else ""
         problems.append(doc.problem(origin(("options", name)), why))
     return problems
+
+
+def _no_key_to_remove(backend: object) -> str:
+    preset = backend.get("preset") if isinstance(backend, dict) else None
+    if not isinstance(preset, str):
+        return "null removes the key a provider preset brings, and this model has no preset"
+    return f"null removes the key a provider preset brings, and the {preset} preset brings none"
 
 
 def _close_name(name: str, choices: tuple[str, ...]) -> str | None:
