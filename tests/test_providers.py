@@ -403,3 +403,28 @@ def test_show_marks_what_the_preset_brought_with_the_line_that_names_it(write, r
         f"  name: groq  # {path}:2 (the preset)",
         f"  env: GROQ_API_KEY  # {path}:2 (the preset)",
     ]
+
+
+def test_perplexity_one_model_sends_its_key_and_its_think_tags_are_reasoning(
+    fake_api, write, monkeypatch
+):
+    from fakeapi import openai_chunk, sse_pieces
+
+    monkeypatch.setenv("PERPLEXITY_API_KEY", "pplx-1")
+    write(
+        "p.yaml",
+        f"""\
+        - model_id: sonar-r
+          backend: {{type: http, preset: perplexity, base_url: "{fake_api.url}", model_name: sr}}
+        """,
+    )
+    chunks = [openai_chunk({"content": t}) for t in ("<think>look it", " up</think>", "Paris")]
+    fake_api.queue(sse_pieces(*chunks, openai_chunk({}, "stop"), "[DONE]"))
+    response = llm.get_model("sonar-r").prompt("capital of France?")
+    assert response.text() == "Paris"
+    parts = [(type(p).__name__, p.text) for p in response.messages()[-1].parts]
+    assert parts == [("ReasoningPart", "look it up"), ("TextPart", "Paris")]
+    assert fake_api.last.path == "/chat/completions"
+    assert fake_api.last.headers["authorization"] == "Bearer pplx-1"
+    assert fake_api.last.json["model"] == "sr"
+    assert {"logit_bias", "seed", "stop"}.isdisjoint(llm.get_model("sonar-r").Options.model_fields)
