@@ -428,3 +428,15 @@ def test_perplexity_one_model_sends_its_key_and_its_think_tags_are_reasoning(
     assert fake_api.last.headers["authorization"] == "Bearer pplx-1"
     assert fake_api.last.json["model"] == "sr"
     assert {"logit_bias", "seed", "stop"}.isdisjoint(llm.get_model("sonar-r").Options.model_fields)
+
+
+def test_add_into_a_directory_others_could_change_says_the_file_is_refused(run_llm, user_dir):
+    models = user_dir / "yaml-models"
+    models.mkdir()
+    models.chmod(0o777)
+    result = run_llm("yaml-models", "add", "ollama")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"Error: {models / 'ollama.yaml'}:1:1: refusing the whole file: "
+    )
+    assert len(result.stderr.splitlines()) == 1

@@ -200,7 +200,10 @@ def _register(path: Path, name: str) -> None:
     from .. import registry
     from ..discovery import discovered as discovery
 
-    template = next(e for e in registry.load([str(path)], use_cache=False).entries)
+    loaded = registry.load([str(path)], use_cache=False)
+    if not loaded.entries:  # the directory is one others could change: refused
+        raise click.ClickException(str(loaded.problems[0]))
+    template = loaded.entries[0]
     missing = _missing_key(template.declaration.key)
     if missing:
         raise click.ClickException(f"{name}: {missing}, then `llm yaml-models refresh {name}`")
