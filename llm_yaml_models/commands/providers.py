@@ -128,7 +128,7 @@ def _provider(name: str) -> dict:
     if found is None:
         what = "a family preset, not a provider" if name in preset_names() else "no provider"
         known = ", ".join(row["name"] for row in providers if row["discover"])
-        raise click.ClickException(f"'{name}' is {what}; providers: {known}")
+        raise click.ClickException(printable(f"'{name}' is {what}; providers: {known}"))
     if not found["discover"]:
         raise click.ClickException(
             f"{name} publishes no list of models to discover: declare each model with "
