@@ -3,7 +3,9 @@ an empty config dir, side by side in one run: warm (every file cached),
 after one file changes, and after all ten change (each validated again);
 and 500 models discovered by one template, from a fresh cached list that
 holds what the server said of each (context, prices, capabilities), beside
-the same list of ids only.
+the same list of ids only; and 20 models over provider presets against the
+same 20 written out over their family presets (base URL and key by hand),
+warm and after each file changes.
 
     python benchmarks/startup.py [--runs 15] [--only WORD]
 
@@ -109,6 +111,33 @@ def write_discovery(root: Path, count: int, source: str = "openrouter") -> None:
     server.server_close()
 
 
+# Hosted provider presets the models cycle through.
+PROVIDERS = ("groq", "openrouter", "deepseek", "anthropic", "gemini-api")
+
+
+def write_providers(root: Path, count: int, *, written_out: bool) -> Path:
+    """``count`` models over the provider presets (no discovery), or, with
+    ``written_out``, over their families with the URL and key written."""
+    from llm_yaml_models.backends.http.config import family, preset
+
+    lines = []
+    for n in range(count):
+        name = PROVIDERS[n % len(PROVIDERS)]
+        lines.append(f"- model_id: p-{n}")
+        if written_out:  # what the provider preset brings, by hand
+            key, url = preset(name)["declaration"]["key"], preset(name)["base_url"]
+            lines.append(f"  key: {{name: {key['name']}, env: {key['env']}}}")
+            lines.append(f"  backend: {{type: http, preset: {family(name)}, base_url: {url},")
+            lines.append(f"    model_name: m{n}}}")
+        else:
+            lines.append(f"  backend: {{type: http, preset: {name}, model_name: m{n}}}")
+    models = root / "yaml-models"
+    models.mkdir(parents=True)
+    path = models / "providers.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def run(args: list[str], user_dir: Path) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and peak RSS (KiB) of one llm command."""
     env = dict(os.environ, LLM_USER_PATH=str(user_dir))
@@ -129,7 +158,7 @@ def run(args: list[str], user_dir: Path) -> tuple[float, float, int]:
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
-def compare(label: str, runs: int, a: tuple, b: tuple, prepare_a=None) -> None:
+def compare(label: str, runs: int, a: tuple, b: tuple, prepare_a=None, prepare_b=None) -> None:
     """Median wall time, CPU time and peak memory of command a against b."""
     if ONLY and ONLY not in label and not label.startswith("control"):
         return
@@ -138,6 +167,8 @@ def compare(label: str, runs: int, a: tuple, b: tuple, prepare_a=None) -> None:
         if prepare_a:
             prepare_a()
         got["a"].append(run(*a))
+        if prepare_b:
+            prepare_b()
         got["b"].append(run(*b))
     (wa, ca, ra), (wb, cb, rb) = (
         [statistics.median(column) for column in zip(*got[side], strict=True)] for side in "ab"
@@ -147,6 +178,16 @@ def compare(label: str, runs: int, a: tuple, b: tuple, prepare_a=None) -> None:
         f"   CPU ratio {ca / cb:5.3f}x"
         f"   peak RSS {ra / 1024:6.1f} vs {rb / 1024:6.1f} MiB  ({(ra - rb) / 1024:+.1f} MiB)"
     )
+
+
+def touch(*changed: Path):
+    """What makes every cache entry of these files a miss: a new size."""
+
+    def prepare() -> None:
+        for file in changed:
+            file.write_text(file.read_text() + "\n")
+
+    return prepare
 
 
 ONLY = ""
@@ -166,8 +207,12 @@ def main() -> None:
         write_config(single, files=1, per_file=1)
         write_discovery(discovered, 500)
         write_discovery(bare, 500, source="openai")  # the same list: its ids only
+        providers, families = Path(tmp, "providers"), Path(tmp, "families")
+        provider_file = write_providers(providers, 20, written_out=False)
+        family_file = write_providers(families, 20, written_out=True)
         empty.mkdir()
-        for user_dir in (declared, empty, single, discovered, bare):  # warm caches and page cache
+        every = (declared, empty, single, discovered, bare, providers, families)
+        for user_dir in every:  # warm caches and page cache
             run(["models", "list"], user_dir)
         print(f"{args.runs} interleaved runs each, medians\n")
         compare(  # the same command twice: how far noise alone moves a ratio
@@ -200,15 +245,21 @@ def main() -> None:
             (["-m", "bench-57", "hi there", "--no-log"], declared),
             (["-m", "bench-0", "hi there", "--no-log"], single),
         )
+        compare(
+            "models list: 20 provider-preset vs written out",
+            args.runs,
+            (["models", "list"], providers),
+            (["models", "list"], families),
+        )
+        compare(
+            "models list: 20 provider-preset, file changed",
+            args.runs,
+            (["models", "list"], providers),
+            (["models", "list"], families),
+            prepare_a=touch(provider_file),
+            prepare_b=touch(family_file),
+        )
         files = sorted((declared / "yaml-models").iterdir())
-
-        def touch(*changed: Path):
-            def prepare() -> None:
-                for file in changed:  # a new size: every cache entry is a miss
-                    file.write_text(file.read_text() + "\n")
-
-            return prepare
-
         compare(
             "first llm models list after a file changes",
             args.runs,

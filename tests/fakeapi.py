@@ -17,6 +17,7 @@ Routes (any prefix before them is ignored, so base URLs may carry one):
   .../redirect?to=URL    307 to URL
   GET .../models         OpenAI's list of models (ids from ``models``)
   GET .../api/tags       Ollama's list of models (names from ``models``)
+  GET .../model/info     A LiteLLM proxy's list of models (names from ``models``)
   GET PATH in ``bodies``   that body, as JSON
   POST .../api/show      Ollama's details of the model the body names: ``shows[name]`` (else 404)
   .../embeddings         OpenAI embeddings (float or base64, as asked)
@@ -750,6 +751,9 @@ class FakeAPI:
             return json.dumps({"object": "list", "data": data}).encode()
         if request.path.endswith("/api/tags"):
             return json.dumps({"models": [{"name": n, "model": n} for n in self.models]}).encode()
+        if request.path.endswith("/model/info"):  # a LiteLLM proxy's: nothing set but the mode
+            data = [{"model_name": n, "model_info": {"mode": "chat"}} for n in self.models]
+            return json.dumps({"data": data}).encode()
         return None
 
     def _reply(self, request: Recorded) -> tuple[bool, str, bytes]:

@@ -399,6 +399,26 @@ def test_google_sends_an_adc_token_kept_until_near_expiry(gate, google_account, 
     assert claims(gate.bodies[0])["scope"] == "https://www.googleapis.com/auth/cloud-platform"
 
 
+def test_vertex_presets_send_an_adc_token_by_default(gate, google_account, write, run_llm):
+    route, calls = token_route(gate, "google", "ya29.token", 3600)
+    gate.routes["/token"] = route
+    where = "/v1/projects/proj-1/locations/us-central1/publishers/google/models/gemini-2.5-flash"
+    reply = {"candidates": [{"content": {"role": "model", "parts": [{"text": "hello"}]}}]}
+    gate.routes[where + ":generateContent"] = (200, reply)
+    write(
+        "v.yaml",
+        f"""\
+- model_id: v
+  backend: {{type: http, preset: vertex-gemini, base_url: "{gate.url}/v1", retries: 0,
+             model_name: gemini-2.5-flash, project: proj-1, location: us-central1}}
+""",
+    )
+    result = run_llm("-m", "v", "hi", "--no-stream")
+    assert (result.exit_code, result.output) == (0, "hello\n")
+    assert gate.seen[-1] == (where + ":generateContent", "Bearer ya29.token-1")
+    assert len(calls) == 1
+
+
 def test_google_renews_a_token_before_it_expires(gate, google_account, write, run_llm):
     route, calls = token_route(gate, "google", "ya29.token", 60)  # inside the margin
     gate.routes["/token"] = route
@@ -577,7 +597,7 @@ def test_the_schema_names_every_auth_type_the_code_knows():
     schema = json.loads(SCHEMA_FILE.read_text("utf-8"))["definitions"]
     for definition in ("anyBackend", "httpBackend"):
         auth = schema[definition]["properties"]["auth"]
-        assert auth["properties"]["type"]["enum"] == list(KINDS)
+        assert auth["else"]["properties"]["type"]["enum"] == list(KINDS)
 
 
 def test_batches_refused_together_run_the_command_once_more(tmp_path, secret_file):

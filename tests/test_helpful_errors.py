@@ -331,10 +331,10 @@ def test_check_asks_embedding_models_too_and_says_why_a_check_failed(write, run_
     result = run_llm("yaml-models", "check")
     rows = [re.split(" {2,}", line) for line in result.stdout.splitlines()]
     assert [row[:1] + row[3:] for row in rows] == [
-        ["MODEL", "STREAM", "USAGE", "TOOLS", "SCHEMA", "ERROR"],
-        ["silent", "no", "no", "-", "-", "the streamed reply was empty"],
-        ["vectors (embedding)", "-", "-", "-", "-"],
-        ["broken (embedding)", "-", "-", "-", "-", "broken: ValueError: no vectors today"],
+        ["MODEL", "STREAM", "USAGE", "COST", "TOOLS", "SCHEMA", "ERROR"],
+        ["silent", "no", "no", "-", "-", "-", "the streamed reply was empty"],
+        ["vectors (embedding)", "-", "-", "-", "-", "-"],
+        ["broken (embedding)", "-", "-", "-", "-", "-", "broken: ValueError: no vectors today"],
     ]
     assert result.stderr == "Error: 2 of 3 checks failed\n"
     by_alias = run_llm("yaml-models", "check", "vec", "--json")

@@ -27,6 +27,7 @@ MODELS = """\
   backend:
     type: http
     preset: vertex-gemini
+    auth: null  # a token of its own, as the key
     base_url: "${URL}/v1"
     model_name: gemini-2.5-flash
     project: my-project
@@ -37,6 +38,7 @@ MODELS = """\
   backend:
     type: http
     preset: vertex-anthropic
+    auth: null
     base_url: "${URL}/v1"
     model_name: claude-sonnet-4@20250514
     project: my-project
@@ -134,7 +136,8 @@ def test_project_and_location_come_from_the_environment(write, fake_api, monkeyp
     monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "us-central1")
     write(
         "v.yaml",
-        '- model_id: g\n  backend: {type: http, preset: vertex-gemini, base_url: "${URL}/v1"}\n',
+        "- model_id: g\n  backend: {type: http, preset: vertex-gemini, auth: null,\n"
+        '    base_url: "${URL}/v1"}\n',
     )
     assert answer("g", "sync", stream=False) == "Hello from the fake API"
     assert fake_api.last.path == (

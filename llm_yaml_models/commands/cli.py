@@ -260,6 +260,12 @@ def yaml_models():
     registry._state["quiet"] = True
 
 
+from .providers import add, presets  # noqa: E402 - after the group they join
+
+yaml_models.add_command(presets)
+yaml_models.add_command(add)
+
+
 @yaml_models.command(name="path")
 def path_command():
     """Print each place searched for model files, and whether it exists."""
@@ -432,19 +438,15 @@ def refresh(names):
 
 def _refresh(template) -> bool:
     """Fetch one template's list and say what changed; False if it failed."""
-    lists = discovery.Lists.read()
-    old = lists.get(template)
     try:
-        url, ids, about, notes = discovery.fetch(template, discovery.REFRESH_DEADLINE, details=True)
+        url, old, new, notes = discovery.refetch(template)
     except Exception as exc:  # noqa: BLE001 - one template never costs the others
-        lists.fail(template, discovery.failure(exc))
         click.echo(printable(f"{template.model_id}: {discovery.failure(exc)}"), err=True)
         return False
     for note in notes:
         click.echo(printable(f"{template.model_id}: warning: {note}"), err=True)
-    lists.put(template, url, ids, about)
     before = {e.model_id for e in discovery.of_list(template, old)}
-    after = [e.model_id for e in discovery.of_list(template, lists.get(template))]
+    after = [e.model_id for e in discovery.of_list(template, new)]
     added = [m for m in after if m not in before]
     removed = sorted(before - set(after))
     changes = [f"added {', '.join(added)}"] if added else []

@@ -18,7 +18,7 @@ def render(found, problems: list[Problem]) -> str:
     """``found`` (a cli.Found: a declaration, and why it did not load if it
     did not) as YAML; ``problems``: those of the files checked. A loaded
     model's warnings (``tls.verify: false``, say) head it."""
-    from ..loading.loader import LISTS, defaults_for, notes_of
+    from ..loading.loader import LISTS, defaults_for, notes_of, under_preset
 
     doc = parse(found.file, read_text(found.file, found.file))
     mapping = isinstance(doc.value, dict)
@@ -30,7 +30,7 @@ def render(found, problems: list[Problem]) -> str:
     for i, item in enumerate(entries if isinstance(entries, list) else []):
         at = doc.loc(prefix + (i,))
         if at.line == found.line and isinstance(item, dict) and _names(item, found.named):
-            merged, origin = merge(defaults, ("defaults",), item, prefix + (i,))
+            merged, origin = under_preset(*merge(defaults, ("defaults",), item, prefix + (i,)))
             notes = notes_of(merged, doc, origin, found.named.kind) if found.error is None else []
             lines = _heading(found, format_path(prefix + (i,)), problems, notes)
             _emit(merged, (), 0, lines, doc, origin)
@@ -103,6 +103,9 @@ def _where(path: PathT, doc: Document, origin) -> str:
     source = origin(path)
     loc = doc.loc(source)
     note = " (defaults)" if source[:1] == ("defaults",) else ""
+    # What the preset brought comes from the line that names it.
+    if path[:2] != ("backend", "preset") and source == origin(("backend", "preset")):
+        note = " (the preset)"
     return f"# {doc.file}:{loc.line}{note}"
 
 

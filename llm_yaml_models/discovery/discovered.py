@@ -263,6 +263,22 @@ def expand(entries: list[ModelEntry]) -> list[ModelEntry]:
     return out
 
 
+def refetch(template: ModelEntry) -> tuple[str, dict | None, dict, list[str]]:
+    """Fetch one template's list now, with what its server says of each
+    model, and keep it: (the URL, the cached list before, the list now,
+    warnings). ``refresh`` and ``add`` both fetch this way. A failure is
+    kept too (other processes back off), and raised."""
+    lists = Lists.read()
+    old = lists.get(template)
+    try:
+        url, ids, about, notes = fetch(template, REFRESH_DEADLINE, details=True)
+    except Exception as exc:
+        lists.fail(template, failure(exc))
+        raise
+    lists.put(template, url, ids, about)
+    return url, old, lists.get(template), notes
+
+
 def of_list(template: ModelEntry, item: dict | None) -> list[DiscoveredEntry]:
     """The models of a template's cached list (None: no list, no models)."""
     if item is None:

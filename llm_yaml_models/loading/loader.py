@@ -63,6 +63,7 @@ def check_document(doc: Document, *, deep: bool = False) -> FileResult:
             continue
         kind = kind_of(path)
         merged, origin = merge(defaults_for(kind, defaults), ("defaults",), entry, path)
+        merged, origin = under_preset(merged, origin)
         if len(places) >= MAX_PROBLEMS and not is_valid(merged, DEFINITIONS[kind]):
             found = [doc.problem(path, "")]  # schema problems, found but not explained
             unexplained += found
@@ -317,6 +318,36 @@ def _structure(doc: Document) -> tuple[list[Problem], list[tuple[PathT, object]]
 # -- defaults ----------------------------------------------------------------
 
 
+# Where a key the preset's ``declaration:`` brought comes from: no place in
+# the file, so its messages point at the model's ``backend.preset``.
+_PRESET: PathT = ("<preset>",)
+
+
+def under_preset(data: dict, origin):
+    """``data`` (defaults merged in) over the declaration defaults its
+    preset brings. A key the model (or ``defaults:``) wrote wins whole (its
+    ``key: {name: mine}`` takes no env from the preset); a null one removes
+    the preset's; ``discover:`` merges key by key, and only into a template
+    (a preset's source never makes a plain model one)."""
+    from ..backends.http.config import preset_declaration
+
+    section = preset_declaration(data.get("backend"))
+    if not section:
+        return data, origin
+    mine = {k for k in section if k in data and k != "discover"}
+    if "discover" not in data:
+        mine.add("discover")
+    low = {k: v for k, v in section.items() if k not in mine}
+    high = {k: v for k, v in data.items() if not (k in mine and v is None)}
+    out, inner = merge(low, _PRESET, high, ())
+
+    def where(path: PathT) -> PathT:
+        found = inner(path)
+        return origin(("backend", "preset")) if found[: len(_PRESET)] == _PRESET else origin(found)
+
+    return out, where
+
+
 def merge(defaults: dict, defaults_path: PathT, model: dict, model_path: PathT):
     """Deep-merge ``defaults`` into ``model`` (the model's keys win).
 
@@ -380,6 +411,8 @@ def validate_model(
 
     problems = validate(data, DEFINITIONS[kind], doc, origin)
     problems += _name_problems(data, doc, origin)
+    if "key" in data and data["key"] is None:  # the preset's would have been removed
+        problems.append(doc.problem(origin(("key",)), _no_key_to_remove(data.get("backend"))))
     sound = _sound(data, DEFINITIONS[kind]) if problems else data
     options = sound.get("options", {})
     for name, spec in options.items():
@@ -461,6 +494,13 @@ def _server_tool_problems(data: dict, doc: Document, origin) -> list[Problem]:
             why += f"; did you mean '{close}'?" if close else ""
             problems.append(doc.problem(origin(("server_tools", name)), why))
     return problems
+
+
+def _no_key_to_remove(backend: object) -> str:
+    preset = backend.get("preset") if isinstance(backend, dict) else None
+    if not isinstance(preset, str):
+        return "null removes the key a provider preset brings, and this model has no preset"
+    return f"null removes the key a provider preset brings, and the {preset} preset brings none"
 
 
 def _close_name(name: str, choices: tuple[str, ...]) -> str | None:

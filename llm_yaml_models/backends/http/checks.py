@@ -234,7 +234,8 @@ def _who_sets(capability: str, chosen: str | None) -> str:
     """Which presets set ``backend.<capability>``: not the one chosen, if any."""
     if chosen:
         return f"; the {chosen} preset sets none"
-    setting = [name for name in preset_names() if preset(name).get(capability)]
+    # The family presets: a provider's (about:) only repeats its family's.
+    setting = [n for n in preset_names() if preset(n).get(capability) and "about" not in preset(n)]
     return f" (the presets {', '.join(setting)} set it)"
 
 

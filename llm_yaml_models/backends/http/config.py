@@ -27,12 +27,29 @@ PRESETS = Path(__file__).resolve().parent.parent.parent / "presets"
 MAX_REPLY_BYTES = 64 * 2**20
 
 
+# The sections of a preset that are not backend keys: its standard options,
+# the declaration defaults it brings (``key:``, ``discover:``; the loader
+# merges them under the model's own keys), and what ``presets`` says of it.
+NOT_BACKEND = ("options", "declaration", "about", "metadata_defaults", "server_tools")
+
+
+@functools.cache
+def _file(name: str) -> dict:
+    return yaml.safe_load((PRESETS / f"{name}.yaml").read_text("utf-8"))
+
+
 @functools.cache
 def preset(name: str) -> dict:
     """A preset file, over the preset it ``extends`` (if it names one)."""
-    data = yaml.safe_load((PRESETS / f"{name}.yaml").read_text("utf-8"))
+    data = dict(_file(name))
     parent = data.pop("extends", None)
     return _merge(preset(parent), data) if parent else data
+
+
+def family(name: str) -> str:
+    """The family preset at the root of ``name``'s ``extends`` chain."""
+    parent = _file(name).get("extends")
+    return family(parent) if parent else name
 
 
 def preset_names() -> list[str]:
@@ -56,13 +73,21 @@ def preset_server_tools(backend: dict) -> dict:
     return preset(backend["preset"]).get("server_tools", {}) if "preset" in backend else {}
 
 
+def preset_declaration(backend: object) -> dict:
+    """The declaration defaults the backend's preset brings (``key:``,
+    ``discover:``), or {} (no preset, or one that does not ship: the
+    schema reports that)."""
+    name = backend.get("preset") if isinstance(backend, dict) else None
+    if not isinstance(name, str) or name not in preset_names():
+        return {}
+    return preset(name).get("declaration", {})
+
+
 def merged(backend: dict) -> dict:
     """The backend mapping over its preset's defaults (the user's keys win;
     a null removes the preset's key, as ``headers: {Authorization: null}``)."""
     base = preset(backend["preset"]) if "preset" in backend else {}
-    base = {
-        k: v for k, v in base.items() if k not in ("options", "metadata_defaults", "server_tools")
-    }
+    base = {k: v for k, v in base.items() if k not in NOT_BACKEND}
     written = backend.get("headers")
     if isinstance(written, dict) and "headers" in base:
         # Header names are case-insensitive: the user's 'authorization'
