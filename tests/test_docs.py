@@ -176,6 +176,24 @@ def test_quickstart_hosted_api_sends_the_key_it_was_given(models_dir, run_llm, m
         assert server.last.json["model"] == "claude-sonnet-4-5"
 
 
+def test_quickstart_add_registers_every_model_a_provider_serves(user_dir, run_llm):
+    """The README's first command, against a loopback Ollama."""
+    text = (REPO / "README.md").read_text("utf-8")
+    assert "llm yaml-models add ollama " in text and 'llm -m ollama/llama3.2 "' in text
+    with FakeAPI() as server:
+        server.models = ["llama3.2"]
+        server.shows = {"llama3.2": {"capabilities": ["completion"], "model_info": {}}}
+        added = run_llm("yaml-models", "add", "ollama", "--base-url", server.url)
+        assert (added.exit_code, added.stderr) == (0, ""), added.output
+        assert added.stdout.endswith(
+            f"ollama: 1 model from {server.url}/api/tags:\n  ollama/llama3.2\n"
+        )
+        result = run_llm("-m", "ollama/llama3.2", "Three names for a cat")
+        assert result.exit_code == 0, result.output
+        assert result.stdout == REPLY + "\n"
+        assert server.last.path == "/api/chat"
+
+
 def test_quickstart_python_function_runs(models_dir, run_llm):
     placed(named("README.md", "python"), models_dir)
     result = run_llm("-m", "shout", "hello")
