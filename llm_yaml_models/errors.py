@@ -17,7 +17,7 @@
      │                       httpcore2's timeouts (backends.http.transport)
      ├── WireError           a reply we cannot use, or a request we will not
      │    │                  send; the HTTP backend makes it a BackendError
-     │    ├── Unreachable    no answer at all (backends.http.send):
+     │    ├── _Unreachable   no answer at all (backends.http.send):
      │    │                  a model with fallbacks asks the next one
      │    ├── Denied         HTTP 401 or 403: the credentials were refused;
      │    │                  a key from a command is renewed once (keys)
@@ -36,7 +36,7 @@
      │                       that llm's embed commands print as one line
      │                       naming the model (also a click.ClickException)
      └── Signal              control flow inside one module, never shown:
-                             Retry (backends.http.send), TooLarge
+                             _Retry (backends.http.send), TooLarge
                              (backends.http.transport, also an httpx2
                              TransportError), Refused (loading.source),
                              Unsupported (loading.fastschema), NotJSON

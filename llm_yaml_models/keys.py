@@ -51,19 +51,27 @@ def key_of(model, explicit_key: str | None, lookup: Callable) -> str | None:
     return command_key(spec, model.entry.file)
 
 
-def command_key(spec: KeySpec, source: str | os.PathLike, *, refused: str | None = None) -> str:
+def command_key(
+    spec: KeySpec,
+    source: str | os.PathLike,
+    *,
+    refused: str | None = None,
+    within: float | None = None,
+) -> str:
     """The key the command prints: the one kept from an earlier run while
     its ``ttl`` lasts, unless that is the key a server ``refused`` (another
     thread may have renewed it already: then that one is used). ``source``
     is the model file that declares the command, checked as a callable's
-    module is."""
+    module is. ``within``: seconds the caller can wait at most (discovery
+    on startup), when that is less than the command's own timeout."""
     argv = spec.command
     with _lock:
         kept = _cache.get(argv)
         if kept is not None and kept[0] != refused and time.monotonic() < kept[1]:
             return kept[0]
         _refuse_if_loose(argv, source)
-        key = _run(argv, spec.timeout or TIMEOUT)
+        timeout = spec.timeout or TIMEOUT
+        key = _run(argv, timeout if within is None else min(timeout, within))
         expiry = time.monotonic() + spec.ttl if spec.ttl is not None else float("inf")
         _cache[argv] = (key, expiry)
         return key
@@ -106,7 +114,7 @@ def _run(argv: tuple[str, ...], timeout: float) -> str:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            process_group=0,  # its children end with it on a timeout
+            start_new_session=True,  # its own process group: its children end with it
         )
     except OSError as exc:
         why = "no such program" if isinstance(exc, FileNotFoundError) else exc.strerror

@@ -292,6 +292,29 @@ def test_an_embedding_model_takes_a_command_key_and_renews_it(gate, secret_file,
     assert gate.keys_sent == ["sk-first-key-123", "sk-first-key-123", "sk-rotated-key-456"]
 
 
+def test_embed_multi_batches_after_a_renewal_send_the_renewed_key(gate, secret_file, write):
+    """Batches in flight together: once one is refused and the key renewed,
+    every later batch sends the new key (each asked for it when it began)."""
+    write(
+        "e.yaml",
+        f"""\
+        embedding_models:
+        - model_id: emb
+          key: {{command: {printer(secret_file)}}}
+          batch_size: 1
+          backend: {{type: http, preset: openai-embeddings, base_url: "{gate.url}/v1",
+                     max_connections: 2}}
+        """,
+    )
+    model = llm.get_embedding_model("emb")
+    assert model.embed("warm") == [0.5, 0.25]  # the first key, kept
+    gate.accepted = "sk-rotated-key-456"
+    secret_file.write_text("sk-rotated-key-456")
+    assert list(model.embed_multi(["a", "b", "c", "d", "e", "f"])) == [[0.5, 0.25]] * 6
+    assert runs(secret_file) == 2
+    assert gate.keys_sent[-4:] == ["sk-rotated-key-456"] * 4
+
+
 def test_discovery_lists_with_a_command_key_and_renews_it(gate, secret_file, write, run_llm):
     write(
         "lab.yaml",

@@ -273,7 +273,7 @@ def test_a_client_key_that_does_not_match_is_one_line(write, pki, run_llm):
     path = write("m.yaml", _model("m", "https://127.0.0.1:1/x", tls))
     assert _validated(run_llm, path) == (
         f"{path}:9:10: [0].backend.tls: tls.client_cert and tls.client_key: "
-        f"not a PEM certificate with its key ({pki['client.pem']})\n"
+        f"not a PEM certificate with its key, unencrypted ({pki['client.pem']})\n"
     )
 
 

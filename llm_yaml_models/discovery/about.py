@@ -17,6 +17,7 @@ that cannot chat, such as an embedding model, which is not registered).
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections.abc import Callable
@@ -231,7 +232,12 @@ def _text(value) -> tuple:
 
 def _date(value) -> tuple:
     if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return value, None
+        try:
+            datetime.date.fromisoformat(value)  # the pattern, and a day there is
+        except ValueError:
+            pass
+        else:
+            return value, None
     return None, "is not a date (YYYY-MM-DD)"
 
 

@@ -63,7 +63,7 @@ class Listing:
         self.started = time.monotonic()
         self.timeout = min(_given(spec.timeout, READ_TIMEOUT), deadline)
         self.connect_timeout = min(_given(spec.connect_timeout, CONNECT_TIMEOUT), deadline)
-        self.key = key = _key(declaration.key, template.file, refused)
+        self.key = key = _key(declaration.key, template.file, refused, deadline)
         # a key its command printed: run again once, should the server refuse it
         self.renewable = bool(key) and not refused and declaration.key.command is not None
         home = same_origin(self.home, self.url)
@@ -109,7 +109,7 @@ def _given(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def _key(spec: KeySpec | None, source, refused: str | None) -> str | None:
+def _key(spec: KeySpec | None, source, refused: str | None, within: float) -> str | None:
     """The template's key: its command's output, or llm's stored key."""
     if spec is None:
         return None
@@ -117,7 +117,7 @@ def _key(spec: KeySpec | None, source, refused: str | None) -> str | None:
         from ..keys import KeyCommandError, command_key
 
         try:
-            return command_key(spec, source, refused=refused)
+            return command_key(spec, source, refused=refused, within=within)
         except KeyCommandError as exc:
             raise DiscoveryError(str(exc)) from None
     key = llm.get_key(alias=spec.name, env=spec.env)
@@ -154,7 +154,9 @@ def fetch_list(template: ModelEntry, deadline: float) -> tuple[Listing, list, li
         except _Refused:
             if not listing.renewable:
                 raise
-            listing = Listing(template, deadline, refused=listing.key)  # its command runs again
+            # its command runs again, within what is left of the deadline
+            left = deadline - (time.monotonic() - listing.started)
+            listing = Listing(template, max(left, 0.0), refused=listing.key)
             body = _get(listing, client, "GET", listing.url)
     try:
         data = json.loads(body)

@@ -131,15 +131,17 @@ class _EmbeddingMixin:
         if not size or self.backend.concurrency <= 1:
             yield from super().embed_multi(items, batch_size, key=key)
             return
-        resolved = self.get_key(key)
+        self.get_key(key)  # a missing key fails here, before any batch is sent
         batches = _batches(map(self._checked, items), size)
         first = next(batches, None)
         second = next(batches, None) if first is not None else None
         if second is None:  # one batch (llm embed-multi hands over one at a time)
-            yield from self._embed(first, resolved) if first else ()
+            yield from self._embed(first, self.get_key(key)) if first else ()
             return
         everything = itertools.chain([first, second], batches)
-        yield from _in_flight(everything, lambda batch: self._embed(batch, resolved), self)
+        # The key is asked for per batch: a key command's key, renewed after
+        # one batch was refused, is the one the later batches send.
+        yield from _in_flight(everything, lambda batch: self._embed(batch, self.get_key(key)), self)
 
     def _checked(self, item: str | bytes) -> str | bytes:
         self._check(item)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import keyword
 import re
 from typing import Any
 
@@ -64,6 +65,13 @@ def _signature(spec: dict) -> inspect.Signature:
     value the default, and any other key the API takes."""
     kind = inspect.Parameter
     params = [kind("self", kind.POSITIONAL_OR_KEYWORD)]
-    params += [kind(k, kind.KEYWORD_ONLY, default=v) for k, v in spec.items() if k.isidentifier()]
+    params += [kind(k, kind.KEYWORD_ONLY, default=v) for k, v in spec.items() if _nameable(k)]
     params.append(kind("more", kind.VAR_KEYWORD))
     return inspect.Signature(params)
+
+
+def _nameable(key: str) -> bool:
+    """Can a spec key be a parameter of the signature? Not a Python keyword,
+    nor the two names it already has; such a key is still sent, and ``-T``
+    can still set it through ``**more``."""
+    return key.isidentifier() and not keyword.iskeyword(key) and key not in ("self", "more")

@@ -23,6 +23,11 @@ _warned = threading.Event()  # verify: false, said once per process
 _PARTS = ("ca_bundle", "client_cert", "client_key")
 
 
+def _no_password() -> bytes:
+    """An encrypted key is refused (one line), never a prompt for its passphrase."""
+    return b""
+
+
 @dataclass(frozen=True)
 class TlsSettings:
     ca_bundle: str | None = None  # PEM certificates: the only CAs trusted
@@ -54,11 +59,13 @@ class TlsSettings:
         context = self._trusting()
         if self.client_cert:
             try:
-                context.load_cert_chain(self.client_cert, self.client_key)
-            except (ssl.SSLError, ValueError):
+                # No passphrase is asked for: OpenSSL would ask on the terminal
+                # (and, with none, fail as an OSError) on every llm command.
+                context.load_cert_chain(self.client_cert, self.client_key, password=_no_password)
+            except (ssl.SSLError, ValueError, OSError):
                 names = "tls.client_cert" + (" and tls.client_key" if self.client_key else "")
                 raise WireError(
-                    f"{names}: not a PEM certificate with its key ({self.client_cert})"
+                    f"{names}: not a PEM certificate with its key, unencrypted ({self.client_cert})"
                 ) from None
         return context
 
