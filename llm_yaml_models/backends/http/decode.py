@@ -336,7 +336,7 @@ class Decoder:
         read = self.reader.event(name, payload)
         chunks += read
         # The family may give the text itself, in its place among its parts.
-        if isinstance(text, str) and text and not any(type(c) is str for c in read):
+        if isinstance(text, str) and text and not (read and any(type(c) is str for c in read)):
             if self.think is None:
                 chunks.append(text)
             else:
