@@ -89,6 +89,9 @@ def _shape(server: FakeAPI, name: str, base: str) -> None:
         ]
         rows.append({"name": "models/embed", "supportedGenerationMethods": ["embedContent"]})
         server.bodies[f"{base}/models"] = json.dumps({"models": rows}).encode()
+    elif name == "openrouter":  # each with its context window and prices per token
+        rows = [{"id": i, "context_length": 8192, "pricing": {"prompt": "0.000001"}} for i in IDS]
+        server.bodies[f"{base}/models"] = json.dumps({"data": rows}).encode()
     elif name == "fireworks":  # embedders too, each saying whether it chats
         rows = [{"id": i, "supports_chat": True} for i in IDS]
         rows.append({"id": "nomic-embed", "supports_chat": False})
@@ -124,7 +127,7 @@ def test_a_provider_in_one_line_discovers_its_models_and_prompts_one(
     assert names == ([f"{name}/gpt-4o-mini"] if name == "openai" else [f"{name}/{i}" for i in IDS])
     sent_key = form.format(f"sk-{name}") if form else None
     assert _auth(fake_api.requests[0], header) == sent_key  # the list, with the key
-    if name == "litellm":  # what the proxy's admin set, with the list
+    if name in ("litellm", "openrouter"):  # what the list says of each model
         assert llm.get_model(names[0]).entry.declaration.metadata.context_window == 8192
     text = llm.get_model(names[0]).prompt("hi", stream=False).text()
     assert text == "Hello from the fake API"
