@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import llm
 import pytest
@@ -209,3 +210,83 @@ def test_async_dash_c_does_not_send_responses_hosted_calls_back(both, run_llm, s
         {"role": "user", "content": "More?"},
     ]
     assert both.last.json["tools"] == [{"type": "web_search"}]
+
+
+# -- beside a tool llm runs ------------------------------------------------------------
+
+
+def double(n: int) -> int:
+    "Double n"
+    return 2 * n
+
+
+FUNCTION_CALL = {
+    "type": "function_call",
+    "id": "fc_1",
+    "call_id": "call_1",
+    "name": "double",
+    "arguments": '{"n": 4}',
+    "status": "completed",
+}
+EIGHT = {**NEWS_ITEM, "id": "msg_2", "content": [{"type": "output_text", "text": "8"}]}
+GEM_CALL = {"functionCall": {"name": "double", "args": {"n": 4}}}
+TOOLED = """\
+- model_id: gem-tools
+  supports_tools: true
+  backend: {type: http, preset: gemini, base_url: "${FAKE_URL}/v1beta", model_name: g, retries: 0}
+- model_id: resp-tools
+  supports_tools: true
+  backend: {type: http, preset: openai-responses, base_url: "${FAKE_URL}/v1", model_name: served}
+"""
+
+
+def _requests_of_chains(server, model_id: str, tools: list, stream: bool) -> dict:
+    """What a sync chain and an async one sent, each answered by the same turns
+    (the ids llm makes for a call the server gave none made alike)."""
+    sent, turns = {}, list(server.turns)
+    for kind in ("sync", "async"):
+        server.requests.clear()
+        server.turns = list(turns)
+        if kind == "sync":
+            text = llm.get_model(model_id).chain("First", tools=tools, stream=stream).text()
+        else:
+            chain = llm.get_async_model(model_id).chain("First", tools=tools, stream=stream)
+            text = asyncio.run(chain.text())
+        bodies = json.dumps([r.json for r in server.requests])
+        sent[kind] = (text, re.sub(r"call_[0-9a-f]{24,32}", "ID", bodies))
+    return sent
+
+
+@STREAM
+def test_async_gemini_chain_sends_the_servers_parts_back_with_llms_call(both, write, stream):
+    write("tooled.yaml", TOOLED)
+    both.turns = [(GEM_PARTS[:3] + [GEM_CALL], None), ([{"text": "8"}], None)]
+    sent = _requests_of_chains(
+        both, "gem-tools", [tool("gem-tools", "CodeExecution"), double], stream
+    )
+    assert sent["async"] == sent["sync"]
+    text, bodies = sent["async"]
+    assert text.endswith("8")
+    second = json.loads(bodies)[1]["contents"]
+    assert second[1] == {
+        "role": "model",
+        "parts": [*GEM_PARTS[:3], {"functionCall": {**GEM_CALL["functionCall"], "id": "ID"}}],
+    }
+    assert second[2]["parts"][0]["functionResponse"]["response"] == {"output": "8"}
+
+
+@STREAM
+def test_async_responses_chain_sends_llms_call_back_without_the_hosted_one(both, write, stream):
+    write("tooled.yaml", TOOLED)
+    both.turns = [[WEB_SEARCH_CALL, FUNCTION_CALL], [EIGHT]]
+    sent = _requests_of_chains(
+        both, "resp-tools", [tool("resp-tools", "WebSearch"), double], stream
+    )
+    assert sent["async"] == sent["sync"]
+    text, bodies = sent["async"]
+    assert text == "8"
+    assert json.loads(bodies)[1]["input"] == [
+        {"role": "user", "content": "First"},
+        {"type": "function_call", "call_id": "call_1", "name": "double", "arguments": '{"n": 4}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": "8"},
+    ]
