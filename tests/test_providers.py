@@ -51,6 +51,33 @@ def test_every_provider_preset_is_tested_here_with_its_documented_base_url():
         assert preset(name)["base_url"].endswith(path or preset(name)["base_url"][-4:]), name
 
 
+# The base URL each provider's own API reference gives (docs/providers.md
+# names the page).
+DOCUMENTED = {
+    "openrouter": "https://openrouter.ai/api/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "together": "https://api.together.ai/v1",
+    "deepseek": "https://api.deepseek.com",
+    "mistral": "https://api.mistral.ai/v1",
+    "xai": "https://api.x.ai/v1",
+    "fireworks": "https://api.fireworks.ai/inference/v1",
+    "cerebras": "https://api.cerebras.ai/v1",
+    "perplexity": "https://api.perplexity.ai",
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com/v1",
+    "gemini-api": "https://generativelanguage.googleapis.com/v1beta",
+    "ollama": "http://127.0.0.1:11434",
+    "lmstudio": "http://127.0.0.1:1234/v1",
+    "vllm": "http://127.0.0.1:8000/v1",
+    "llamacpp": "http://127.0.0.1:8080/v1",
+    "litellm": "http://127.0.0.1:4000",
+}
+
+
+def test_each_provider_preset_has_the_base_url_its_reference_gives():
+    assert {name: preset(name)["base_url"] for name in providers()} == DOCUMENTED
+
+
 def _shape(server: FakeAPI, name: str, base: str) -> None:
     """The server's list of models as the provider writes it."""
     if name == "together":  # a bare list, each with a type
@@ -62,6 +89,13 @@ def _shape(server: FakeAPI, name: str, base: str) -> None:
         ]
         rows.append({"name": "models/embed", "supportedGenerationMethods": ["embedContent"]})
         server.bodies[f"{base}/models"] = json.dumps({"models": rows}).encode()
+    elif name == "openrouter":  # each with its context window and prices per token
+        rows = [{"id": i, "context_length": 8192, "pricing": {"prompt": "0.000001"}} for i in IDS]
+        server.bodies[f"{base}/models"] = json.dumps({"data": rows}).encode()
+    elif name == "fireworks":  # embedders too, each saying whether it chats
+        rows = [{"id": i, "supports_chat": True} for i in IDS]
+        rows.append({"id": "nomic-embed", "supports_chat": False})
+        server.bodies[f"{base}/models"] = json.dumps({"data": rows}).encode()
     elif name == "litellm":  # /model/info: each model's name, with what the admin set
         rows = [
             {"model_name": i, "model_info": {"mode": "chat", "max_input_tokens": 8192}} for i in IDS
@@ -89,11 +123,11 @@ def test_a_provider_in_one_line_discovers_its_models_and_prompts_one(
         """,
     )
     names = [m.model_id for m in llm.get_models() if m.model_id.startswith(f"{name}/")]
-    # openai's globs keep gpt-*; Together's, Gemini's and LiteLLM's lists drop the embedder
+    # openai's globs keep gpt-*; the other lists with an embedder drop it
     assert names == ([f"{name}/gpt-4o-mini"] if name == "openai" else [f"{name}/{i}" for i in IDS])
     sent_key = form.format(f"sk-{name}") if form else None
     assert _auth(fake_api.requests[0], header) == sent_key  # the list, with the key
-    if name == "litellm":  # what the proxy's admin set, with the list
+    if name in ("litellm", "openrouter"):  # what the list says of each model
         assert llm.get_model(names[0]).entry.declaration.metadata.context_window == 8192
     text = llm.get_model(names[0]).prompt("hi", stream=False).text()
     assert text == "Hello from the fake API"
@@ -152,9 +186,16 @@ def test_each_provider_reads_reasoning_from_the_field_its_reference_names(
         - model_id: deepseek-x
           key: null
           backend: {{type: http, preset: deepseek, url: "{fake_api.url}/x", model_name: x}}
+        - model_id: together-x
+          key: null
+          backend: {{type: http, preset: together, url: "{fake_api.url}/x", model_name: x}}
+        - model_id: fireworks-x
+          key: null
+          backend: {{type: http, preset: fireworks, url: "{fake_api.url}/x", model_name: x}}
         """,
     )
-    for model, expected in (("groq-x", "r"), ("deepseek-x", "rc")):
+    expected_of = {"groq-x": "r", "deepseek-x": "rc", "together-x": "r", "fireworks-x": "rc"}
+    for model, expected in expected_of.items():
         fake_api.queue([json.dumps(reply).encode()], kind="application/json")
         response = llm.get_model(model).prompt("2+2", stream=False)
         assert response.text() == "4"
