@@ -194,9 +194,13 @@ def anthropic_sse(text: str) -> bytes:
             "message_start",
             {
                 "type": "message_start",
-                "message": {
+                "message": {  # as the API starts one (the SDK appends to its content)
                     "id": "msg_fake",
+                    "type": "message",
+                    "role": "assistant",
                     "model": "fake-claude",
+                    "content": [],
+                    "stop_reason": None,
                     "usage": {"input_tokens": 5, "output_tokens": 1},
                 },
             },
