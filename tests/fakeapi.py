@@ -293,7 +293,8 @@ def _block_events(index: int, block: dict) -> list:
 
 def anthropic_blocks_sse(blocks: list, stop_reason: str = "end_turn") -> bytes:
     """``anthropic_blocks_json`` as a stream of named events."""
-    message = {"id": "msg_fake", "model": "fake-claude", "usage": {"input_tokens": 5}}
+    message = {**anthropic_json(""), "content": [], "stop_reason": None}
+    message["usage"] = {"input_tokens": 5}
     events = [("message_start", {"message": message})]
     for index, block in enumerate(blocks):
         events += _block_events(index, block)

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import llm
 import pytest
@@ -128,10 +129,16 @@ ANTHROPIC_COMMANDS = [
     ["-m", "claude-opus-4.6", "-o", "thinking", "1", "hi"],
     ["-m", "claude-opus-4.6", "-T", "WebSearch", "When?"],
     ["-c", "Where?"],
+    ["-m", "claude-opus-4.6", "-o", "thinking", "1", "2+3?"],
+    ["-c", "and 3+3?"],
 ]
+# A reply that thinks, once in the clear and once redacted.
+THINK = {"type": "thinking", "thinking": "Hmm.", "signature": "EqQBCkYIBRgCKkBa+/sig=="}
+HIDDEN = {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIw"}
+THOUGHT = [THINK, HIDDEN, {"type": "text", "text": "Five."}]
 # The turns the server answers them with, in order: a web search for the
-# seventh, then the reply to the question after it.
-ANTHROPIC_TURNS = [TEXT] * 6 + [BLOCKS, TEXT]
+# seventh, the reply to the question after it, then a reply that thinks.
+ANTHROPIC_TURNS = [TEXT] * 6 + [BLOCKS, TEXT, THOUGHT, TEXT]
 # llm-anthropic's defaults on every request: max_tokens (64000 here, 128000
 # on Opus 4.6), temperature 1.0, and it always streams.
 ANTHROPIC_DEFAULTS = ("max_tokens", "temperature", "stream")
@@ -161,7 +168,9 @@ def scripted(monkeypatch):
         yield server
 
 
-def test_anthropic_bodies_and_logs_are_llm_anthropics(scripted, peer, run_llm, write, monkeypatch):
+def test_anthropic_bodies_and_logs_are_llm_anthropics(
+    scripted, peer, run_llm, write, monkeypatch, user_dir, tmp_path
+):
     scripted.turns = ANTHROPIC_TURNS
     logs = ["logs", "--json", "-n", "0"]
     theirs = peer(
@@ -180,6 +189,17 @@ def test_anthropic_bodies_and_logs_are_llm_anthropics(scripted, peer, run_llm, w
     fields = ("prompt", "system", "response", "input_tokens", "output_tokens", "schema_json")
     assert logged(mine[-1], *fields) == logged(theirs[-1], *fields)
     assert calls_and_results(mine[-1]) == calls_and_results(theirs[-1])
+    assert reasoning_parts(user_dir) == reasoning_parts(tmp_path / "peer-user")
+
+
+def reasoning_parts(user: Path) -> list:
+    """The reasoning parts llm stored in ``user``'s logs.db (text, and its
+    provider_metadata: a signature, a redacted block)."""
+    import sqlite_utils
+
+    with sqlite_utils.Database(user / "logs.db") as db:
+        rows = db.query("select text, payload from parts where type = 'reasoning' order by id")
+        return [(row["text"], json.loads(row["payload"] or "null")) for row in rows]
 
 
 def calls_and_results(output: str) -> list:
