@@ -19,12 +19,21 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
 import llm
 import pytest
-from test_server_tools import BLOCKS, Scripted
+from test_server_tools import (
+    BLOCKS,
+    GEM_PARTS,
+    GROUNDING,
+    Scripted,
+    gemini_chunks,
+    gemini_reply,
+    tool,
+)
 
 pytestmark = pytest.mark.xdist_group("peers")
 
@@ -315,3 +324,50 @@ def test_gemini_bodies_are_llm_geminis(fake_api, run_llm, write, monkeypatch, ca
     assert result.exit_code == 0, result.output
     theirs = llm_gemini_body(options, tools, hide)
     assert same_config(fake_api.last.json) == same_config(theirs)
+
+
+def llm_gemini_parts(chunks: list) -> list:
+    """The parts llm records when llm-gemini reads the streamed ``chunks``
+    (its own process_candidates; only its HTTP is left out, its URL being
+    fixed), for a prompt offering its CodeExecution tool."""
+    import llm_gemini
+
+    class Offline(llm_gemini.GeminiPro):
+        def execute(self, prompt, stream, response, conversation, key):
+            for chunk in chunks:
+                yield from self.process_candidates(chunk["candidates"], response)
+
+    model = Offline("gemini-3.1-pro-preview", can_code_execution=True)
+    response = model.prompt("Sum 1..50", tools=[llm_gemini.CodeExecution()], key="gm-test")
+    response.text()
+    return response.messages()[0].parts
+
+
+def call_ids_as_one(parts: list) -> list:
+    """``parts`` with their tool call ids (made up by each side) as one id."""
+    return [replace(p, tool_call_id="id") if getattr(p, "tool_call_id", None) else p for p in parts]
+
+
+def test_gemini_code_execution_is_recorded_as_llm_gemini_records_it(scripted, write, monkeypatch):
+    monkeypatch.setenv("LLM_GEMINI_KEY", "gm-test")
+    write("models.yaml", GEMINI)
+    scripted.turns = [(GEM_PARTS, GROUNDING)]
+    offered = [tool("gemini-3.1-pro-preview", "CodeExecution")]
+    response = llm.get_model("gemini-3.1-pro-preview").prompt("Sum 1..50", tools=offered)
+    response.text()
+    ours = call_ids_as_one(response.messages()[0].parts)
+    whole = gemini_reply(GEM_PARTS, GROUNDING)
+    assert ours == call_ids_as_one(llm_gemini_parts([whole]))
+    # The preset streamed the sources in a chunk of their own, after the
+    # text; llm-gemini (on llm 0.36) then keeps them and loses the text's
+    # thoughtSignature, which Gemini 3 needs back under -c.
+    split = call_ids_as_one(llm_gemini_parts(chunks_of(gemini_chunks(whole))))
+    assert split[:3] == ours[:3]
+    assert split[3].provider_metadata == {"gemini": {"groundingMetadata": GROUNDING}}
+    assert ours[3].provider_metadata["gemini"]["thoughtSignature"] == "c2lnbmVk"
+
+
+def chunks_of(sse: bytes) -> list:
+    """The JSON chunks of a Gemini SSE stream."""
+    events = sse.decode().split("\r\n\r\n")
+    return [json.loads(event.removeprefix("data: ")) for event in events if event]
