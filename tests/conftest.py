@@ -10,6 +10,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+# The peer plugins (llm-anthropic, llm-gemini...) are installed with the test
+# extra, and llm loads every installed plugin's entry point unless this names
+# the ones to load. The suite loads only this plugin, here and in every llm
+# process it starts (they inherit the environment); tests/test_peers_live.py
+# names a peer for its own processes. Read by llm when it is first imported.
+os.environ["LLM_LOAD_PLUGINS"] = "llm-yaml-models"
+
 import llm
 import pytest
 from click.testing import CliRunner

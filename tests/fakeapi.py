@@ -194,9 +194,13 @@ def anthropic_sse(text: str) -> bytes:
             "message_start",
             {
                 "type": "message_start",
-                "message": {
+                "message": {  # as the API starts one (the SDK appends to its content)
                     "id": "msg_fake",
+                    "type": "message",
+                    "role": "assistant",
                     "model": "fake-claude",
+                    "content": [],
+                    "stop_reason": None,
                     "usage": {"input_tokens": 5, "output_tokens": 1},
                 },
             },
@@ -289,7 +293,8 @@ def _block_events(index: int, block: dict) -> list:
 
 def anthropic_blocks_sse(blocks: list, stop_reason: str = "end_turn") -> bytes:
     """``anthropic_blocks_json`` as a stream of named events."""
-    message = {"id": "msg_fake", "model": "fake-claude", "usage": {"input_tokens": 5}}
+    message = {**anthropic_json(""), "content": [], "stop_reason": None}
+    message["usage"] = {"input_tokens": 5}
     events = [("message_start", {"message": message})]
     for index, block in enumerate(blocks):
         events += _block_events(index, block)

@@ -1,7 +1,8 @@
 """What the providers' own llm plugins send, sent by the presets too.
 
 Each expected body is what the peer plugin sent for the same ``llm``
-command, observed outside this suite (which never depends on the peers):
+command, recorded (these tests check the preset without the peer;
+tests/test_peers_live.py runs the peers themselves beside it):
 llm-anthropic 0.30 (anthropic SDK 1.17.0) and llm-ollama 0.19.1, each with
 llm 0.36 in a venv of its own, pointed at FakeAPI on 127.0.0.1
 (ANTHROPIC_BASE_URL, OLLAMA_HOST); llm-gemini 0.35, whose URL is fixed,

@@ -79,7 +79,8 @@ SHOWN = "I'll search for when Claude Shannon was born.Based on the search result
 
 def blocks_sse(blocks: list) -> bytes:
     """``blocks`` streamed as the API streams them: a server tool's input as
-    input_json_delta after an empty start, its result whole, a text block's
+    input_json_delta after an empty start, its result whole, a thinking
+    block's text and signature as deltas, a text block's
     citations as citations_delta before its text."""
     message = {
         **anthropic_json(""),
@@ -105,6 +106,12 @@ def _block_events(index: int, block: dict) -> list:
         text = json.dumps(block["input"])
         pieces = ["", text[:7], text[7:]]
         deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
+    elif block["type"] == "thinking":  # as the API streams it: the text, then the signature
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [
+            {"type": "thinking_delta", "thinking": block["thinking"]},
+            {"type": "signature_delta", "signature": block["signature"]},
+        ]
     elif block["type"] == "text":
         start = {"type": "text", "text": ""}
         deltas = [{"type": "citations_delta", "citation": c} for c in block.get("citations", [])]

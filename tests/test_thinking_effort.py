@@ -4,7 +4,8 @@
 Each expected body is what llm-anthropic 0.30 built for the same options on
 claude-opus-4.6 (a model that takes adaptive thinking and an effort),
 observed outside this suite through its ``build_kwargs`` with llm 0.36 in a
-venv of its own: the keys compared are the ones these options add."""
+venv of its own: the keys compared are the ones these options add
+(tests/test_peers_live.py runs llm-anthropic itself beside the preset)."""
 
 from __future__ import annotations
 
