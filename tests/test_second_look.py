@@ -158,3 +158,19 @@ def test_a_slow_key_command_ends_with_the_startup_deadline(write, run_llm, monke
     assert time.monotonic() - started < 8  # not the command's 20 s
     assert listed.exit_code == 0
     assert "did not finish within 0.5s" in listed.stderr
+
+
+def test_every_tool_call_id_is_named_by_one_rule():
+    """Calls and results of every API family: the server's id, starred; or
+    one made up, PREFIX_ and 24 hex digits, never the same twice."""
+    import re
+
+    from llm_yaml_models.backends.base import Secrets
+
+    secrets = Secrets("sk-secret-key-1234")
+    assert secrets.call_id("toolu_01abc") == "toolu_01abc"
+    assert secrets.call_id("call_sk-secret-key-1234") == "call_***"
+    made = [secrets.call_id(given, "toolu") for given in (None, "", 7, ["x"], {"id": "y"})]
+    assert all(re.fullmatch(r"toolu_[0-9a-f]{24}", m) for m in made)
+    assert len(set(made)) == len(made)
+    assert re.fullmatch(r"call_[0-9a-f]{24}", secrets.call_id(None))

@@ -162,6 +162,13 @@ class Secrets:
     def _is_whole(self, text: str) -> bool:
         return text in self._whole or text.strip() in self._whole
 
+    def call_id(self, given: Any, prefix: str = "call") -> str:
+        """A tool call's id: the one the server gave, starred (a server may
+        echo the key in it), or one made up where it gave none, as
+        ``PREFIX_<hex>``. Every API family's calls and results are named so."""
+        found = self.hide(given) if isinstance(given, str) and given else None
+        return found or f"{prefix}_{uuid.uuid4().hex[:24]}"
+
     def hide(self, value: Any) -> Any:
         """A JSON value with every secret starred in every string of it."""
         if isinstance(value, str):
@@ -292,7 +299,7 @@ class Request:
         """Ask llm to run a tool (``llm --tool``, chains). The id links the
         tool's result to the call; one is made up if the API gave none.
         ``provider_metadata`` goes on llm's part for the call, to be sent back."""
-        tool_call_id = self.secrets.hide(tool_call_id) or f"call_{uuid.uuid4().hex[:24]}"
+        tool_call_id = self.secrets.call_id(tool_call_id)
         arguments = self.secrets.hide(arguments)  # a server may echo the key
         self.tool_calls.append(
             llm.ToolCall(name=name, arguments=arguments, tool_call_id=tool_call_id)

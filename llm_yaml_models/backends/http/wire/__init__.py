@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -72,7 +71,7 @@ class ReplyState:
 
         events = []
         for slot in slots:
-            slot["id"] = self.secrets.hide(slot["id"]) or f"call_{uuid.uuid4().hex[:24]}"
+            slot["id"] = self.secrets.call_id(slot["id"])
             events.append(StreamEvent("tool_call_name", slot["name"], tool_call_id=slot["id"]))
         return events
 

@@ -18,7 +18,6 @@ are ignored."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from ..outcome import Pieces, WireError, streamed_arguments
@@ -420,9 +419,8 @@ class AnthropicReader(Reader):
         return [_event("text", provider_metadata=meta)]
 
     def _tool_use(self, block: dict) -> dict:
-        call_id = self.state.secrets.hide(self._checked(block, "id"))
         # A proxy's "": an id made up here names the call and its arguments alike.
-        call_id = call_id or f"toolu_{uuid.uuid4().hex[:24]}"
+        call_id = self.state.secrets.call_id(self._checked(block, "id"), "toolu")
         return {"id": call_id, "name": self._checked(block, "name")}
 
     # -- a whole reply ----------------------------------------------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import uuid
 from typing import Any
 
 from ..outcome import WireError
@@ -286,12 +285,10 @@ class GeminiReader(Reader):
     def _call_id(self, family: str, kind: str, given: Any, prefix: str) -> str:
         """The part's id; a result without one answers the latest call of
         its family (code execution, or Gemini 3's tool calls)."""
-        if isinstance(given, str) and given:
-            call_id = given
-        elif kind == "tool_result" and family in self.calls:
+        named = isinstance(given, str) and given
+        if not named and kind == "tool_result" and family in self.calls:
             return self.calls[family]
-        else:
-            call_id = f"{prefix}_{uuid.uuid4().hex}"
+        call_id = self.state.secrets.call_id(given, prefix)
         if kind == "tool_call":
             self.calls[family] = call_id
         return call_id

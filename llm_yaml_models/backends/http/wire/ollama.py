@@ -8,7 +8,6 @@ tool chain), and a tool's result as a ``tool`` message naming the tool."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from ..outcome import WireError
@@ -99,9 +98,7 @@ class OllamaReader(Reader):
             raise WireError(
                 f"a tool call in the reply from {where}: function.arguments is not an object"
             )
-        given = call.get("id")
-        call_id = self.state.secrets.hide(given) if isinstance(given, str) and given else None
-        call_id = call_id or f"call_{uuid.uuid4().hex[:24]}"  # older Ollama gives none
+        call_id = self.state.secrets.call_id(call.get("id"))  # older Ollama gives none
         outcome = self.state.outcome
         slot = {"id": call_id, "name": name, "arguments": json.dumps(arguments)}
         outcome.tool_calls[("ollama", len(outcome.tool_calls))] = slot
