@@ -20,11 +20,16 @@ leaked.
 
 from __future__ import annotations
 
+import os
+
+# Only this plugin (and llm's own): the peer plugins the tests install would
+# load on every llm command measured here, and Ollama's would ask a server.
+os.environ.setdefault("LLM_LOAD_PLUGINS", "llm-yaml-models")
+
 import argparse
 import asyncio
 import collections
 import gc
-import os
 import signal
 import socket
 import subprocess

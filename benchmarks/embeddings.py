@@ -22,9 +22,14 @@ Each prints the median and the best of its rounds, and both ratios.
 
 from __future__ import annotations
 
+import os
+
+# Only this plugin (and llm's own): the peer plugins the tests install would
+# load on every llm command measured here, and Ollama's would ask a server.
+os.environ.setdefault("LLM_LOAD_PLUGINS", "llm-yaml-models")
+
 import argparse
 import base64
-import os
 import statistics
 import subprocess
 import sys

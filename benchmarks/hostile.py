@@ -25,9 +25,14 @@ The tests assert the refusals and the memory bound; the times are here.
 
 from __future__ import annotations
 
+import os
+
+# Only this plugin (and llm's own): the peer plugins the tests install would
+# load on every llm command measured here, and Ollama's would ask a server.
+os.environ.setdefault("LLM_LOAD_PLUGINS", "llm-yaml-models")
+
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess

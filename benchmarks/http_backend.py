@@ -31,11 +31,16 @@ breaks out cached tokens, so each is priced in parts), and ``cost()`` alone.
 
 from __future__ import annotations
 
+import os
+
+# Only this plugin (and llm's own): the peer plugins the tests install would
+# load on every llm command measured here, and Ollama's would ask a server.
+os.environ.setdefault("LLM_LOAD_PLUGINS", "llm-yaml-models")
+
 import argparse
 import asyncio
 import functools
 import json
-import os
 import statistics
 import sys
 import tempfile

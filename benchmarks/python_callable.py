@@ -10,8 +10,13 @@ process; each figure is a median per prompt.
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# Only this plugin (and llm's own): the peer plugins the tests install would
+# load on every llm command measured here, and Ollama's would ask a server.
+os.environ.setdefault("LLM_LOAD_PLUGINS", "llm-yaml-models")
+
+import argparse
 import statistics
 import tempfile
 import time

@@ -19,8 +19,13 @@ command against itself: its distance from 1.000x is the noise.
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# Only this plugin (and llm's own): the peer plugins the tests install would
+# load on every llm command measured here, and Ollama's would ask a server.
+os.environ.setdefault("LLM_LOAD_PLUGINS", "llm-yaml-models")
+
+import argparse
 import statistics
 import subprocess
 import sys
