@@ -39,7 +39,7 @@ PROVIDERS = {
     "openrouter": ("openai-chat", "https://openrouter.ai/api/v1"),
     "mistral": ("openai-chat", "https://api.mistral.ai/v1"),
     "deepseek": ("openai-chat", "https://api.deepseek.com/v1"),
-    "together_ai": ("openai-chat", "https://api.together.xyz/v1"),
+    "together_ai": ("openai-chat", "https://api.together.ai/v1"),  # as the together preset
     "fireworks_ai": ("openai-chat", "https://api.fireworks.ai/inference/v1"),
     "perplexity": ("openai-chat", "https://api.perplexity.ai"),
     "gemini": ("gemini", "https://generativelanguage.googleapis.com/v1beta"),
