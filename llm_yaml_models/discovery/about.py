@@ -375,7 +375,7 @@ class Known:
     def _fields(self, kind, keys: tuple[str, ...], declared, about: dict, origins: tuple):
         if declared is None and not origins:
             return None
-        found = [about.get(key) for key in keys]
+        found = list(map(about.get, keys))
         if found[-1].__class__ is list:  # capabilities, the last of Metadata's
             found[-1] = tuple(found[-1])
         if declared is None:

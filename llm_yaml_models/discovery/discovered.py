@@ -346,9 +346,14 @@ def shared_classes(entries: list[ModelEntry]) -> list[tuple]:
     from ..models.chat import build_class_pair, build_models
 
     groups: dict[tuple, list[ModelEntry]] = {}
+    reads: dict[int, tuple[str, ...]] = {}  # per options tuple: one per shape, not per model
     for entry in entries:
         if isinstance(entry, DiscoveredEntry):
-            key = (id(entry.template), entry.shape, _option_defaults(entry.declaration))
+            declaration = entry.declaration
+            fields = reads.get(id(declaration.options))
+            if fields is None:
+                fields = reads[id(declaration.options)] = _default_fields(declaration.options)
+            key = (id(entry.template), entry.shape, _values(declaration.metadata, fields))
             groups.setdefault(key, []).append(entry)
     built = {}
     for group in groups.values():
@@ -356,14 +361,17 @@ def shared_classes(entries: list[ModelEntry]) -> list[tuple]:
     return [built[id(e)] if id(e) in built else build_models(e) for e in entries]
 
 
-def _option_defaults(declaration: Declaration) -> tuple:
-    """The metadata values the model's options take their defaults from
-    (``num_ctx`` from ``context_window``, say): a class's options are made
-    once, so models that differ in them cannot share one."""
-    if declaration.metadata is None:
+def _default_fields(options: tuple) -> tuple[str, ...]:
+    """The metadata fields some option takes its default from (``num_ctx``
+    from ``context_window``, say): a class's options are made once, so
+    models that differ in them cannot share one."""
+    return tuple(spec.default_from for spec in options if spec.default_from)
+
+
+def _values(metadata, fields: tuple[str, ...]) -> tuple:
+    if metadata is None or not fields:
         return ()
-    fields = [spec.default_from for spec in declaration.options if spec.default_from]
-    return tuple(getattr(declaration.metadata, name) for name in fields)
+    return tuple(getattr(metadata, name) for name in fields)
 
 
 def failure(exc: Exception) -> str:

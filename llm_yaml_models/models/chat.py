@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import llm
 
 from ..errors import BackendError, Unavailable
-from ..keys import KeyCommandError, key_of, renewal
 from ..loading.entries import ModelEntry
 
 if TYPE_CHECKING:
@@ -127,6 +126,8 @@ class _Shared:
     def get_key(self, explicit_key: str | None = None) -> str | None:
         """A missing key is a failure before any output: with fallbacks
         declared, the next model answers (``answer`` says the key is missing)."""
+        from ..keys import KeyCommandError, key_of  # at use: not on every llm command
+
         try:
             return key_of(self, explicit_key, super().get_key)
         except KeyCommandError as exc:
@@ -186,7 +187,7 @@ class _Shared:
             tool_results=list(prompt.tool_results),
             schema=prompt.schema,
             hide_reasoning=getattr(prompt, "hide_reasoning", False),
-            renew=renewal(self.declaration.key, self.entry.file, key),
+            renew=_renewal(self.declaration.key, self.entry.file, key),
         )
 
     def report(self, request: Request, response: Any) -> None:
@@ -471,3 +472,12 @@ def _classes(entry: ModelEntry) -> tuple[type, type]:
     sync_cls = type(name, (_SyncMixin, sync_base), dict(namespace))
     async_cls = type("Async" + name, (_AsyncMixin, async_base), dict(namespace))
     return sync_cls, async_cls
+
+
+def _renewal(spec, source, key):
+    """How to renew a refused key (``keys.renewal``): only a key command's."""
+    if spec is None or spec.command is None:
+        return None
+    from ..keys import renewal
+
+    return renewal(spec, source, key)
