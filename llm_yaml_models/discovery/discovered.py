@@ -25,7 +25,6 @@ import llm
 from ..errors import printable
 from ..loading.entries import ModelEntry
 from ..store import Untrusted, read_trusted, write_atomically
-from .about import intact
 from .fetch import MAX_LIST_BYTES, DiscoveryError, fetch_list
 
 if TYPE_CHECKING:
@@ -191,6 +190,8 @@ def _signature(path) -> tuple | None:
 
 
 def _intact(item) -> bool:
+    from .about import intact  # here: only a lists file needs it, not every llm command
+
     return (
         isinstance(item, dict)
         and isinstance(item.get("fetched"), int | float)
